@@ -1,0 +1,116 @@
+// Package cli is finconnectd's command layer: one flag.FlagSet per
+// subcommand, parsing, and wiring of the packages below it. It never calls
+// os.Exit; Run returns the process exit code so tests can drive every command.
+//
+// Each subcommand lives in its own file (validate.go, plan.go, serve.go ...).
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// IO is the process's standard streams and environment, injected so tests can
+// run commands in-process.
+type IO struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// LookupEnv reads the environment (os.LookupEnv in production).
+	LookupEnv func(string) (string, bool)
+	// StdinIsTerminal / StderrIsTerminal decide prompting and colour.
+	StdinIsTerminal  bool
+	StderrIsTerminal bool
+	// Cwd is the working directory (default config location).
+	Cwd string
+}
+
+// StdIO returns the real process streams.
+func StdIO() IO {
+	cwd, _ := os.Getwd()
+	return IO{
+		Stdin:            os.Stdin,
+		Stdout:           os.Stdout,
+		Stderr:           os.Stderr,
+		LookupEnv:        os.LookupEnv,
+		StdinIsTerminal:  term.IsTerminal(int(os.Stdin.Fd())),
+		StderrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+		Cwd:              cwd,
+	}
+}
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitError   = 1
+	ExitChanges = 2 // plan -detailed-exitcode: changes present
+	ExitFormat  = 3 // fmt -check: files need formatting
+)
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, io IO, args []string) int
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"validate": {"Check the configuration (no network)", runValidate},
+		"fmt":      {"Rewrite HCL files in canonical format", runFmt},
+		"plan":     {"Show what would change at the providers", runPlan},
+		"apply":    {"Make the providers match the configuration", runApply},
+		"state":    {"Inspect or forget state entries (list, show, rm, force-unlock)", runState},
+		"serve":    {"Run the daemon (-dev: emulator and built-in config)", runServe},
+		"events":   {"The delivery log (list, show, replay)", runEvents},
+		"payments": {"Payments known to this installation (list, show)", runPayments},
+		"sandbox":  {"Run the provider emulator", runSandbox},
+		"version":  {"Print version, commit and Go version", runVersion},
+	}
+}
+
+// Run executes the subcommand named by args[0] and returns the exit code.
+func Run(ctx context.Context, args []string, io IO) int {
+	if io.LookupEnv == nil {
+		io.LookupEnv = func(string) (string, bool) { return "", false }
+	}
+	cmds := commands()
+	if len(args) == 0 {
+		usage(io.Stderr, cmds)
+		return ExitError
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		usage(io.Stdout, cmds)
+		return ExitOK
+	case "-v", "-version", "--version":
+		name = "version"
+	}
+	c, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(io.Stderr, "finconnectd: unknown command %q\n\n", name)
+		usage(io.Stderr, cmds)
+		return ExitError
+	}
+	return c.run(ctx, io, args[1:])
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: finconnectd <command> [flags]\n\nCommands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	b.WriteString("\nRun 'finconnectd <command> -help' for a command's flags and examples.\n")
+	_, _ = io.WriteString(w, b.String())
+}

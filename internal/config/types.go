@@ -1,0 +1,188 @@
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/finconnectd/finconnectd/internal/secret"
+)
+
+// Config is a decoded, validated configuration. Defaults are already filled
+// in (see defaults.go); consumers never re-derive them.
+type Config struct {
+	// Files are the HCL files it was read from, in load order.
+	Files []string
+	// Dir is the directory relative paths (state.path) are resolved against.
+	Dir string
+
+	State     StateConfig
+	Server    ServerConfig
+	API       APIConfig
+	Providers []*Provider // in declaration order
+	IPNs      []*IPN
+	Routes    []*Route
+	Schedules Schedules
+}
+
+// StateConfig is the state block.
+type StateConfig struct {
+	Backend string       // "sqlite" (default) or "postgres"
+	Path    string       // sqlite file, absolute after loading; default finconnect.db beside the config
+	DSN     secret.Value // postgres connection string
+}
+
+// ServerConfig is the public listener that receives provider webhooks.
+type ServerConfig struct {
+	Listen    string // default ":8080"
+	PublicURL string // optional
+}
+
+// APIConfig is the private listener: pay API, events, health, metrics.
+type APIConfig struct {
+	Listen string         // default "127.0.0.1:8081"; "unix:/path" for a socket
+	Tokens []secret.Value // bearer tokens accepted
+}
+
+// Provider is one provider "KIND" "NAME" block. Exactly one of the per-kind
+// pointers is set, matching Kind.
+type Provider struct {
+	Kind        string // "pesapal" | "clickpesa" | "azampay"
+	Name        string
+	Environment string // "sandbox" | "live"
+
+	PesaPal   *PesaPalConfig
+	ClickPesa *ClickPesaConfig
+	AzamPay   *AzamPayConfig
+
+	DeclRange hcl.Range
+}
+
+// ID is the provider's reference name as used in the API and events: "pesapal.ke".
+func (p *Provider) ID() string { return p.Kind + "." + p.Name }
+
+// Address is the HCL traversal: "provider.pesapal.ke".
+func (p *Provider) Address() string { return "provider." + p.Kind + "." + p.Name }
+
+// Block is how diagnostics and errors name it: `provider "pesapal" "ke"`.
+func (p *Provider) Block() string { return `provider "` + p.Kind + `" "` + p.Name + `"` }
+
+// PesaPalConfig holds PesaPal API 3.0 settings.
+type PesaPalConfig struct {
+	ConsumerKey    secret.Value
+	ConsumerSecret secret.Value
+	BaseURL        string // resolved: override, else documented sandbox/live URL
+}
+
+// ClickPesaConfig holds ClickPesa settings. ClickPesa has no sandbox.
+type ClickPesaConfig struct {
+	ClientID       secret.Value
+	APIKey         secret.Value
+	ChecksumKey    secret.Value // optional; zero means checksums off
+	ChecksumMethod string       // "canonical" (default) | "legacy"
+	BaseURL        string       // resolved
+}
+
+// AzamPayConfig holds AzamPay settings.
+type AzamPayConfig struct {
+	AppName      string
+	ClientID     secret.Value
+	ClientSecret secret.Value
+	APIKey       secret.Value
+	AuthURL      string // resolved authenticator base URL
+	BaseURL      string // resolved checkout base URL
+	PublicKeyURL string // resolved; default BaseURL + "/azampay/v1/public-key?format=Pem"
+	PhoneFormat  string // "local" (07...) default | "international" (2557...)
+}
+
+// IPN is one ipn block: a PesaPal IPN registration.
+type IPN struct {
+	Name             string
+	Provider         string // provider ID, "pesapal.ke"
+	URL              string
+	NotificationType string // "GET" | "POST"
+	DeclRange        hcl.Range
+}
+
+// Address is the state address "ipn.NAME".
+func (i *IPN) Address() string { return "ipn." + i.Name }
+
+// Route is one route block: where a provider's webhooks arrive and where the
+// verified events go.
+type Route struct {
+	Name      string
+	Provider  string   // provider ID
+	Path      string   // served on server.listen
+	Events    []string // event types; default all four
+	Forward   Forward
+	Retry     Retry
+	DeclRange hcl.Range
+}
+
+// Matches reports whether an event of this provider and type goes to this route.
+func (r *Route) Matches(providerID, eventType string) bool {
+	if r.Provider != providerID {
+		return false
+	}
+	for _, e := range r.Events {
+		if e == eventType {
+			return true
+		}
+	}
+	return false
+}
+
+// Forward is where events are delivered.
+type Forward struct {
+	URL     string
+	Secret  secret.Value  // Standard Webhooks secret, "whsec_" + base64
+	Timeout time.Duration // default 10s
+}
+
+// Retry bounds delivery.
+type Retry struct {
+	MaxAttempts int           // default 15
+	MaxAge      time.Duration // default 72h
+}
+
+// Schedules are the daemon's cron specs (robfig/cron syntax), already checked.
+type Schedules struct {
+	Reconcile    string // default "*/15 * * * *"
+	RefreshKeys  string // default "@hourly"
+	SyncPayments string // default "@every 1m"
+}
+
+// EventTypes returns all event types, in a stable order.
+func EventTypes() []string {
+	return []string{"payment.succeeded", "payment.failed", "payment.reversed", "payment.pending"}
+}
+
+// Provider returns the provider with the given ID ("pesapal.ke"), or nil.
+func (c *Config) Provider(id string) *Provider {
+	for _, p := range c.Providers {
+		if p.ID() == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// Route returns the route with the given name, or nil.
+func (c *Config) Route(name string) *Route {
+	for _, r := range c.Routes {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// IPN returns the ipn with the given name, or nil.
+func (c *Config) IPN(name string) *IPN {
+	for _, i := range c.IPNs {
+		if i.Name == name {
+			return i
+		}
+	}
+	return nil
+}

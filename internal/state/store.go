@@ -1,0 +1,307 @@
+// Package state defines the store finconnectd keeps everything durable in:
+// reconcile state (resources, lineage, serial, the state lock), payments,
+// idempotency keys, the notification inbox and the event outbox.
+//
+// This package holds the interface and its types only; implementations live
+// in state/sqlite (default) and state/postgres, and statetest holds the
+// conformance suite every implementation must pass. Nothing above the store
+// speaks SQL. This package imports nothing internal and must not.
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors callers branch on (wrapped; use errors.Is).
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique key is taken (payment reference, idempotency key).
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is everything finconnectd persists. Implementations are safe for
+// concurrent use by many goroutines and, for postgres, many processes.
+type Store interface {
+	StateStore
+	PaymentStore
+	OutboxStore
+	// Ping reports whether the store is reachable (readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// ---------------------------------------------------------------------------
+// Reconcile state
+
+// Meta identifies a state's history: Lineage is random and fixed at creation,
+// Serial is bumped by every resource write.
+type Meta struct {
+	Lineage string
+	Serial  int64
+}
+
+// Resource is one managed object, e.g. "ipn.orders" or "key.azampay.tz".
+// Attributes hold what the provider returned and non-secret config only.
+type Resource struct {
+	Address    string // "ipn.orders"
+	Type       string // "ipn" | "key"
+	Attributes json.RawMessage
+	UpdatedAt  time.Time
+}
+
+// LockInfo describes the holder of the state lock.
+type LockInfo struct {
+	ID        string // random, given by the locker
+	Host      string
+	PID       int
+	Operation string // "apply", "reconcile", ...
+	Since     time.Time
+}
+
+// LockedError is returned by Lock when someone else holds the lock.
+type LockedError struct{ Holder LockInfo }
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("state is locked by %s (pid %d on %s) since %s, lock ID %s",
+		e.Holder.Operation, e.Holder.PID, e.Holder.Host, e.Holder.Since.UTC().Format(time.RFC3339), e.Holder.ID)
+}
+
+// StateStore is the reconcile state.
+type StateStore interface {
+	// Meta returns lineage and serial; a new store gets a fresh lineage at open.
+	Meta(ctx context.Context) (Meta, error)
+	Resources(ctx context.Context) ([]Resource, error) // ordered by address
+	Resource(ctx context.Context, address string) (Resource, error)
+	// PutResource inserts or replaces a resource and bumps the serial, in one transaction.
+	PutResource(ctx context.Context, r Resource) (Meta, error)
+	// DeleteResource removes a resource (ErrNotFound if absent) and bumps the serial.
+	DeleteResource(ctx context.Context, address string) (Meta, error)
+
+	// Lock takes the state lock or returns *LockedError naming the holder. A
+	// lock held by a process on this host that no longer exists is taken over.
+	Lock(ctx context.Context, info LockInfo) error
+	// Unlock releases the lock if id holds it (no error if nobody holds it).
+	Unlock(ctx context.Context, id string) error
+	// ForceUnlock releases the lock whoever holds it, if its ID is id.
+	ForceUnlock(ctx context.Context, id string) error
+	// LockHolder reports the current holder, if any.
+	LockHolder(ctx context.Context) (LockInfo, bool, error)
+}
+
+// ---------------------------------------------------------------------------
+// Payments, idempotency and status changes
+
+// Payment is one payment known to this installation.
+type Payment struct {
+	ID                string // "pay_" + random
+	Provider          string // provider ID, "pesapal.ke"
+	Reference         string // merchant reference, unique per provider
+	Status            string // pending | succeeded | failed | reversed | unknown
+	Amount            string // decimal string
+	Currency          string
+	Phone             string
+	Description       string
+	MNO               string // AzamPay provider (network)
+	IPN               string // ipn name used (PesaPal)
+	ProviderReference string
+	RedirectURL       string
+	ConfirmationCode  string
+	Message           string          // provider's latest human text
+	Raw               json.RawMessage // latest provider answer (no secrets)
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	// Sync bookkeeping: when to ask the provider next, and how often we did.
+	NextSyncAt   time.Time
+	SyncAttempts int
+}
+
+// PaymentFilter selects payments; zero fields match everything.
+type PaymentFilter struct {
+	Provider  string
+	Reference string
+	Status    string
+	Limit     int // 0 = implementation default (100)
+}
+
+// PaymentInitiation records what the provider answered to an initiation.
+type PaymentInitiation struct {
+	Status            string // pending | unknown | failed
+	ProviderReference string
+	RedirectURL       string
+	Message           string
+	Raw               json.RawMessage
+	NextSyncAt        time.Time
+}
+
+// Notification is a raw provider notification, kept for audit and dedup.
+type Notification struct {
+	ID         string // "ntf_" + random
+	Route      string
+	Provider   string
+	DedupKey   string // e.g. provider reference + status; unique per provider
+	Body       []byte
+	ReceivedAt time.Time
+}
+
+// StatusChange is a verified statement about a payment's status, from a
+// webhook, a sync or a refresh. ApplyStatus carries it out in ONE transaction:
+// record the notification (if any; a known DedupKey makes the whole change a
+// duplicate that changes nothing), find or create the payment, update it, and
+// when the status changed insert one event and one pending delivery per route.
+type StatusChange struct {
+	Provider          string // provider ID
+	Reference         string // lookup key; if empty, ProviderReference is used
+	ProviderReference string
+	Status            string
+	Amount            string // filled into the payment when it has none
+	Currency          string
+	Phone             string
+	ConfirmationCode  string
+	Message           string
+	Raw               json.RawMessage
+	Notification      *Notification // optional
+	// CreateIfMissing creates the payment (status from the change) when none
+	// matches; otherwise ErrNotFound.
+	CreateIfMissing bool
+	// EventType is the event to emit on change ("payment.succeeded"); empty = no event.
+	EventType string
+	// Routes receive one delivery each when an event is emitted.
+	Routes []string
+	// EventPayload builds the event body from the updated payment and event
+	// id, inside the transaction.
+	EventPayload func(p Payment, eventID string, at time.Time) ([]byte, error)
+	Now          time.Time
+}
+
+// StatusResult says what ApplyStatus did.
+type StatusResult struct {
+	Payment   Payment
+	Changed   bool   // status changed
+	Duplicate bool   // the notification's DedupKey was already recorded
+	EventID   string // the event emitted, or ""
+}
+
+// IdempotencyRecord is a stored Idempotency-Key.
+type IdempotencyRecord struct {
+	Key         string
+	RequestHash string
+	Done        bool // false while the first request is in flight
+	StatusCode  int
+	Body        []byte
+	PaymentID   string
+	CreatedAt   time.Time
+}
+
+// PaymentStore holds payments and the pay API's idempotency keys.
+type PaymentStore interface {
+	// CreatePayment inserts p; ErrConflict when (provider, reference) exists.
+	CreatePayment(ctx context.Context, p Payment) error
+	Payment(ctx context.Context, id string) (Payment, error)
+	PaymentByReference(ctx context.Context, provider, reference string) (Payment, error)
+	ListPayments(ctx context.Context, f PaymentFilter) ([]Payment, error)
+	RecordInitiation(ctx context.Context, id string, in PaymentInitiation, now time.Time) (Payment, error)
+	// DuePayments returns pending/unknown payments whose NextSyncAt <= now.
+	DuePayments(ctx context.Context, now time.Time, limit int) ([]Payment, error)
+	ScheduleSync(ctx context.Context, id string, next time.Time, attempts int) error
+	ApplyStatus(ctx context.Context, c StatusChange) (StatusResult, error)
+
+	// ClaimIdempotencyKey stores key as in flight and returns (rec, true), or
+	// returns the existing record and false.
+	ClaimIdempotencyKey(ctx context.Context, key, requestHash string, now time.Time) (IdempotencyRecord, bool, error)
+	// CompleteIdempotencyKey stores the answer given to the first request.
+	CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error
+	// ReleaseIdempotencyKey forgets an in-flight key (the request failed before anything was started).
+	ReleaseIdempotencyKey(ctx context.Context, key string) error
+}
+
+// ---------------------------------------------------------------------------
+// Events and deliveries (the outbox)
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"   // waiting for its first or next attempt
+	DeliveryDelivered = "delivered" // a 2xx ended it
+	DeliveryDead      = "dead"      // attempts or age exhausted, or 410; replayable
+)
+
+// Event is one payment status change, the body every route receives.
+type Event struct {
+	ID        string // "evt_" + random; the webhook-id, stable across retries
+	Type      string
+	PaymentID string
+	Provider  string
+	Payload   []byte // the JSON body delivered
+	CreatedAt time.Time
+}
+
+// Delivery is one event on its way to one route.
+type Delivery struct {
+	ID             string
+	EventID        string
+	Route          string
+	Status         string
+	Attempts       int
+	NextAttemptAt  time.Time
+	LastStatusCode int
+	LastError      string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Event          Event // filled by ClaimDeliveries and EventDetail
+}
+
+// Attempt is one delivery attempt.
+type Attempt struct {
+	DeliveryID string
+	N          int
+	At         time.Time
+	Duration   time.Duration
+	StatusCode int    // 0 when there was no response
+	Error      string // never a secret
+}
+
+// AttemptResult is what a worker reports after an attempt.
+type AttemptResult struct {
+	DeliveryID string
+	Owner      string // lease owner that claimed it
+	Attempt    Attempt
+	Status     string    // new status: pending (retry at NextAttemptAt), delivered or dead
+	NextAt     time.Time // when Status is pending
+}
+
+// EventFilter selects deliveries for listing; zero fields match everything.
+type EventFilter struct {
+	Status string // delivery status
+	Route  string
+	Limit  int // 0 = 100
+}
+
+// QueueStats is for metrics: how much is waiting and for how long.
+type QueueStats struct {
+	Pending       int
+	OldestPending time.Time // zero when none
+}
+
+// OutboxStore holds events, deliveries and attempts.
+type OutboxStore interface {
+	// ClaimDeliveries leases up to limit due pending deliveries of one route
+	// (NextAttemptAt <= now, no live lease) to owner until now+lease. A
+	// crashed owner's rows come back when the lease ends.
+	ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// RecordAttempt stores an attempt and the delivery's new status, and releases the lease.
+	RecordAttempt(ctx context.Context, r AttemptResult) error
+	// ListDeliveries lists deliveries (with their event) newest first.
+	ListDeliveries(ctx context.Context, f EventFilter) ([]Delivery, error)
+	// EventDetail returns an event, its deliveries and their attempts.
+	EventDetail(ctx context.Context, id string) (Event, []Delivery, []Attempt, error)
+	// ReplayEvent puts every delivery of the event back to pending, due now,
+	// with its attempt budget restarted. ErrNotFound for an unknown event.
+	ReplayEvent(ctx context.Context, id string, now time.Time) error
+	// NextDue returns the earliest NextAttemptAt among pending deliveries of a
+	// route (zero when none), so workers can sleep until then.
+	NextDue(ctx context.Context, route string) (time.Time, error)
+	Stats(ctx context.Context) (QueueStats, error)
+}
