@@ -1,0 +1,166 @@
+// Package httpapi holds what every handler on the private API listener
+// shares: RFC 9457 problem+json errors, bearer-token authentication (constant
+// time), bounded JSON decoding and JSON responses. It knows nothing about
+// payments or events and must not.
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/finconnectd/finconnectd/internal/secret"
+)
+
+// MaxBodyBytes bounds every API request body.
+const MaxBodyBytes = 1 << 20
+
+// FieldError names one bad field of a request.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Problem is an RFC 9457 problem document. It is also an error, so handlers
+// can return it.
+type Problem struct {
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Status int          `json:"status"`
+	Detail string       `json:"detail,omitempty"`
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail) }
+
+// NewProblem builds a problem whose type is a stable URN derived from slug,
+// e.g. NewProblem(409, "reference-in-use", "Reference already used", "...").
+func NewProblem(status int, slug, title, detail string) *Problem {
+	return &Problem{Type: "urn:finconnectd:problem:" + slug, Title: title, Status: status, Detail: detail}
+}
+
+// ValidationProblem is a 422 with field errors.
+func ValidationProblem(errs []FieldError) *Problem {
+	p := NewProblem(http.StatusUnprocessableEntity, "validation", "Invalid request",
+		"One or more fields are invalid; see errors.")
+	p.Errors = errs
+	return p
+}
+
+// WriteProblem writes p as application/problem+json.
+func WriteProblem(w http.ResponseWriter, p *Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// WriteError writes err: a *Problem as itself, anything else as a 500 whose
+// detail does not expose the internal error text.
+func WriteError(w http.ResponseWriter, err error) {
+	var p *Problem
+	if errors.As(err, &p) {
+		WriteProblem(w, p)
+		return
+	}
+	WriteProblem(w, NewProblem(http.StatusInternalServerError, "internal", "Internal error",
+		"The request could not be completed; see the daemon's log."))
+}
+
+// WriteJSON writes v with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// HandlerFunc is an http handler that returns an error into WriteError.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handle adapts h to http.Handler.
+func Handle(h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			WriteError(w, err)
+		}
+	})
+}
+
+// DecodeJSON reads a bounded JSON body into v, rejecting unknown fields and
+// trailing data. Errors are problems naming what is wrong.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return NewProblem(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
+				fmt.Sprintf("The body exceeds %d bytes.", MaxBodyBytes))
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return ValidationProblem([]FieldError{{Field: ute.Field, Message: "has the wrong type; expected " + ute.Type.String()}})
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return ValidationProblem([]FieldError{{Field: field, Message: "is not a known field"}})
+		}
+		return NewProblem(http.StatusBadRequest, "malformed", "Malformed JSON", "The body is not valid JSON: "+err.Error())
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return NewProblem(http.StatusBadRequest, "malformed", "Malformed JSON", "The body has data after the JSON object.")
+	}
+	return nil
+}
+
+// Authenticator checks bearer tokens against a fixed set, in constant time.
+// Tokens are hashed first so the comparison does not leak their lengths.
+type Authenticator struct {
+	sums [][32]byte
+}
+
+// NewAuthenticator accepts any of tokens. With no tokens every request is refused.
+func NewAuthenticator(tokens []secret.Value) *Authenticator {
+	a := &Authenticator{}
+	for _, t := range tokens {
+		if !t.IsZero() {
+			a.sums = append(a.sums, sha256.Sum256([]byte(t.Reveal())))
+		}
+	}
+	return a
+}
+
+// Valid reports whether the Authorization header carries an accepted token.
+func (a *Authenticator) Valid(authorization string) bool {
+	const prefix = "Bearer "
+	if len(authorization) <= len(prefix) || !strings.EqualFold(authorization[:len(prefix)], prefix) {
+		return false
+	}
+	sum := sha256.Sum256([]byte(authorization[len(prefix):]))
+	ok := 0
+	for _, s := range a.sums {
+		ok |= subtle.ConstantTimeCompare(sum[:], s[:])
+	}
+	return ok == 1
+}
+
+// Require wraps next so that requests without an accepted token get 401.
+func (a *Authenticator) Require(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.Valid(r.Header.Get("Authorization")) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="finconnectd"`)
+			WriteProblem(w, NewProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+				"Send one of api.tokens as 'Authorization: Bearer TOKEN'."))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
