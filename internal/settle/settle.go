@@ -1,0 +1,187 @@
+// Package settle turns a verified statement from a provider ("payment X is
+// now succeeded") into one durable status change: the payment row, the raw
+// notification for dedup, and one event fanned out to every matching route,
+// all in the store's single ApplyStatus transaction.
+//
+// Webhook ingest and payment sync both go through a Settler, so an event is
+// built and routed the same way whoever learnt of the change. It does not
+// talk to providers and does not verify anything: callers hand it only what
+// they have already verified.
+package settle
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// Store is what a Settler needs from the store.
+type Store interface {
+	ApplyStatus(ctx context.Context, c state.StatusChange) (state.StatusResult, error)
+}
+
+// Options configure a Settler.
+type Options struct {
+	Store  Store
+	Routes []*config.Route
+	Now    func() time.Time // default time.Now
+	// Notify is called after a change emitted an event (wakes delivery workers).
+	Notify func()
+}
+
+// Settler applies verified status statements.
+type Settler struct {
+	store  Store
+	now    func() time.Time
+	notify func()
+
+	mu     sync.RWMutex
+	routes []*config.Route
+}
+
+// New returns a Settler.
+func New(o Options) *Settler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Notify == nil {
+		o.Notify = func() {}
+	}
+	return &Settler{store: o.Store, routes: o.Routes, now: o.Now, notify: o.Notify}
+}
+
+// SetRoutes replaces the routes events fan out to (config reload).
+func (s *Settler) SetRoutes(routes []*config.Route) {
+	s.mu.Lock()
+	s.routes = routes
+	s.mu.Unlock()
+}
+
+// Statement is a verified fact about one payment.
+type Statement struct {
+	ProviderID string // "pesapal.ke"
+	Status     providers.PaymentStatus
+	// Notification is the raw notification that carried it, or nil (sync).
+	Notification *state.Notification
+	// CreateIfMissing records a payment this installation did not start
+	// (e.g. a push initiated elsewhere that the provider notified us of).
+	CreateIfMissing bool
+}
+
+// EventType is the event emitted when a payment enters status, or "" when
+// that status emits none (unknown).
+func EventType(status providers.Status) string {
+	switch status {
+	case providers.StatusPending, providers.StatusSucceeded, providers.StatusFailed, providers.StatusReversed:
+		return "payment." + string(status)
+	}
+	return ""
+}
+
+// Apply records st. The result says whether the status changed, whether the
+// notification was a duplicate, and which event was emitted.
+func (s *Settler) Apply(ctx context.Context, st Statement) (state.StatusResult, error) {
+	if st.Status.Status == "" {
+		return state.StatusResult{}, fmt.Errorf("settle %s payment %q: no status", st.ProviderID, st.Status.Reference)
+	}
+	eventType := EventType(st.Status.Status)
+	var routes []string
+	if eventType != "" {
+		s.mu.RLock()
+		for _, r := range s.routes {
+			if r.Matches(st.ProviderID, eventType) {
+				routes = append(routes, r.Name)
+			}
+		}
+		s.mu.RUnlock()
+	}
+	raw := st.Status.Raw
+	res, err := s.store.ApplyStatus(ctx, state.StatusChange{
+		Provider:          st.ProviderID,
+		Reference:         st.Status.Reference,
+		ProviderReference: st.Status.ProviderReference,
+		Status:            string(st.Status.Status),
+		Amount:            st.Status.Amount,
+		Currency:          st.Status.Currency,
+		Phone:             st.Status.Phone,
+		ConfirmationCode:  st.Status.ConfirmationCode,
+		Message:           st.Status.Message,
+		Raw:               raw,
+		Notification:      st.Notification,
+		CreateIfMissing:   st.CreateIfMissing,
+		EventType:         eventType,
+		Routes:            routes,
+		EventPayload: func(p state.Payment, eventID string, at time.Time) ([]byte, error) {
+			return EventPayload(p, eventID, eventType, at, raw)
+		},
+		Now: s.now().UTC(),
+	})
+	if err != nil {
+		return res, fmt.Errorf("settle %s payment %q: %w", st.ProviderID, st.Status.Reference, err)
+	}
+	if res.EventID != "" {
+		s.notify()
+	}
+	return res, nil
+}
+
+// Event is the body delivered to routes (SPEC §6).
+type Event struct {
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	Data      EventData `json:"data"`
+}
+
+// EventData is an event's payment snapshot.
+type EventData struct {
+	EventID           string          `json:"event_id"`
+	PaymentID         string          `json:"payment_id"`
+	Provider          string          `json:"provider"`
+	Reference         string          `json:"reference"`
+	ProviderReference string          `json:"provider_reference"`
+	Status            string          `json:"status"`
+	Amount            string          `json:"amount"`
+	Currency          string          `json:"currency"`
+	Phone             string          `json:"phone"`
+	ConfirmationCode  string          `json:"confirmation_code"`
+	Message           string          `json:"message,omitempty"`
+	Raw               json.RawMessage `json:"raw"`
+}
+
+// EventPayload builds the event body for payment p as it is after the
+// change. raw is the provider's own statement (kept verbatim in data.raw);
+// it must already be free of secrets.
+func EventPayload(p state.Payment, eventID, eventType string, at time.Time, raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 || !json.Valid(raw) {
+		raw = json.RawMessage("{}")
+	}
+	ev := Event{
+		Type:      eventType,
+		Timestamp: at.UTC().Truncate(time.Second),
+		Data: EventData{
+			EventID:           eventID,
+			PaymentID:         p.ID,
+			Provider:          p.Provider,
+			Reference:         p.Reference,
+			ProviderReference: p.ProviderReference,
+			Status:            p.Status,
+			Amount:            p.Amount,
+			Currency:          p.Currency,
+			Phone:             p.Phone,
+			ConfirmationCode:  p.ConfirmationCode,
+			Message:           p.Message,
+			Raw:               raw,
+		},
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode event %s: %w", eventID, err)
+	}
+	return b, nil
+}
