@@ -13,7 +13,26 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, os.Args[1:], cli.StdIO())
+	io := cli.StdIO()
+	io.Reload = hangups()
+	code := cli.Run(ctx, os.Args[1:], io)
 	stop()
 	os.Exit(code)
+}
+
+// hangups turns SIGHUP into reload requests; a burst of signals while a
+// reload is pending collapses into one.
+func hangups() <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
+		for range sig {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return reload
 }

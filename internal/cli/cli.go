@@ -29,9 +29,12 @@ type IO struct {
 	StderrIsTerminal bool
 	// Cwd is the working directory (default config location).
 	Cwd string
+	// Reload receives a value for every SIGHUP (serve reloads its config).
+	// main owns the signal; nil means reloads never come.
+	Reload <-chan struct{}
 }
 
-// StdIO returns the real process streams.
+// StdIO returns the real process streams; main adds Reload.
 func StdIO() IO {
 	cwd, _ := os.Getwd()
 	return IO{
