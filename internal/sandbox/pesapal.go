@@ -257,10 +257,15 @@ func positiveNumber(raw json.RawMessage) (json.Number, bool) {
 	return n, positiveDecimal(n.String())
 }
 
-// positiveDecimal reports whether s is a decimal number > 0.
+var plainDecimal = regexp.MustCompile(`^\d{1,15}(\.\d{1,6})?$`)
+
+// positiveDecimal reports whether s is a plain decimal number ("1500.00") > 0.
 func positiveDecimal(s string) bool {
+	if !plainDecimal.MatchString(s) {
+		return false
+	}
 	v, ok := new(big.Rat).SetString(s)
-	return ok && v.Sign() > 0 && !strings.ContainsAny(s, "/") && s == strings.TrimSpace(s)
+	return ok && v.Sign() > 0
 }
 
 func (e *Emulator) ppSubmitOrder(w http.ResponseWriter, r *http.Request) {
