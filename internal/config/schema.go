@@ -1,0 +1,217 @@
+package config
+
+import (
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// attrSpec describes one attribute. The decoder's hcl.BodySchema, the
+// "accepts:" hints in diagnostics and the README reference (checked by a
+// test) all come from these tables, so they cannot drift apart.
+type attrSpec struct {
+	Name      string
+	Type      string // as documented: string, number, list(string), duration, cron, url, reference, secret
+	Required  bool
+	Default   string // human-readable; "" = none
+	Doc       string
+	Sensitive bool // decoded into secret.Value
+}
+
+// blockSpec describes one block type (for provider: one kind).
+type blockSpec struct {
+	Type   string   // "state", "provider", "route", "forward" ...
+	Labels []string // label names
+	Kind   string   // provider kind, "" for other blocks
+	Doc    string
+	Attrs  []attrSpec
+	Blocks []*blockSpec // nested blocks
+}
+
+// Provider kinds.
+const (
+	KindPesaPal   = "pesapal"
+	KindClickPesa = "clickpesa"
+	KindAzamPay   = "azampay"
+)
+
+// Kinds returns the provider kinds finconnectd supports, in a stable order.
+func Kinds() []string { return []string{KindPesaPal, KindClickPesa, KindAzamPay} }
+
+// Schedule names.
+const (
+	ScheduleReconcile    = "reconcile"
+	ScheduleRefreshKeys  = "refresh_keys"
+	ScheduleSyncPayments = "sync_payments"
+)
+
+func scheduleNames() []string {
+	return []string{ScheduleReconcile, ScheduleRefreshKeys, ScheduleSyncPayments}
+}
+
+// specs returns the whole language, in README order. It builds fresh values on
+// every call: nothing here is shared mutable state.
+func specs() []*blockSpec {
+	env := attrSpec{Name: "environment", Type: "string", Required: true,
+		Doc: "`sandbox` or `live`; picks the documented base URLs. `live` requires https URLs."}
+	return []*blockSpec{
+		{Type: "state", Doc: "Where finconnectd keeps state (IPN registrations, keys, payments, events). At most one.",
+			Attrs: []attrSpec{
+				{Name: "backend", Type: "string", Default: `"sqlite"`, Doc: "`sqlite` or `postgres` (several replicas)."},
+				{Name: "path", Type: "string", Default: "`finconnect.db` beside the configuration", Doc: "SQLite file; relative paths are resolved against the configuration's directory."},
+				{Name: "dsn", Type: "secret", Sensitive: true, Doc: "PostgreSQL connection string; required when `backend = \"postgres\"`."},
+			}},
+		{Type: "server", Doc: "The public listener that receives provider webhooks (route paths). At most one.",
+			Attrs: []attrSpec{
+				{Name: "listen", Type: "string", Default: `":8080"`, Doc: "host:port to listen on."},
+				{Name: "public_url", Type: "url", Doc: "The URL providers reach this listener at, e.g. `https://pay.example.com`."},
+			}},
+		{Type: "api", Doc: "The private listener: pay API, events, health, metrics. At most one.",
+			Attrs: []attrSpec{
+				{Name: "listen", Type: "string", Default: `"127.0.0.1:8081"`, Doc: "host:port, or `unix:/path` for a socket."},
+				{Name: "tokens", Type: "list(secret)", Sensitive: true, Default: "`[]` (warning: serve refuses API calls)", Doc: "Bearer tokens the pay API accepts; use `env()` or `file()`."},
+			}},
+		{Type: "provider", Labels: []string{"kind", "name"}, Kind: KindPesaPal, Doc: "A PesaPal API 3.0 account. Referenced as `provider.pesapal.NAME`.",
+			Attrs: []attrSpec{
+				env,
+				{Name: "consumer_key", Type: "secret", Required: true, Sensitive: true, Doc: "PesaPal consumer key."},
+				{Name: "consumer_secret", Type: "secret", Required: true, Sensitive: true, Doc: "PesaPal consumer secret."},
+				{Name: "base_url", Type: "url", Default: "sandbox `" + pesapalSandboxURL + "`, live `" + pesapalLiveURL + "`", Doc: "Override, e.g. the emulator `http://127.0.0.1:9999/pesapal`."},
+			}},
+		{Type: "provider", Labels: []string{"kind", "name"}, Kind: KindClickPesa, Doc: "A ClickPesa account (Tanzania). ClickPesa has no sandbox. Referenced as `provider.clickpesa.NAME`.",
+			Attrs: []attrSpec{
+				{Name: "environment", Type: "string", Default: `"live"`, Doc: "`live`, or `sandbox` with `base_url` pointing at the emulator."},
+				{Name: "client_id", Type: "secret", Required: true, Sensitive: true, Doc: "ClickPesa client ID."},
+				{Name: "api_key", Type: "secret", Required: true, Sensitive: true, Doc: "ClickPesa API key."},
+				{Name: "checksum_key", Type: "secret", Sensitive: true, Default: "none (checksums off)", Doc: "Checksum key: requests are signed and webhooks verified when set."},
+				{Name: "checksum_method", Type: "string", Default: `"canonical"`, Doc: "`canonical` or `legacy` (providers.md 2.7)."},
+				{Name: "base_url", Type: "url", Default: "`" + clickpesaLiveURL + "`", Doc: "Override, e.g. the emulator `http://127.0.0.1:9999/clickpesa`; required for `sandbox`."},
+			}},
+		{Type: "provider", Labels: []string{"kind", "name"}, Kind: KindAzamPay, Doc: "An AzamPay account (Tanzania). Its callback public key is the state resource `key.azampay.NAME`.",
+			Attrs: []attrSpec{
+				env,
+				{Name: "app_name", Type: "string", Required: true, Doc: "The application name registered at AzamPay."},
+				{Name: "client_id", Type: "secret", Required: true, Sensitive: true, Doc: "AzamPay client ID."},
+				{Name: "client_secret", Type: "secret", Required: true, Sensitive: true, Doc: "AzamPay client secret."},
+				{Name: "api_key", Type: "secret", Required: true, Sensitive: true, Doc: "AzamPay API key (sent as `X-API-Key`)."},
+				{Name: "auth_url", Type: "url", Default: "sandbox `" + azampayAuthSandboxURL + "`, live `" + azampayAuthLiveURL + "`", Doc: "Authenticator base URL; e.g. `http://127.0.0.1:9999/azampay-auth`."},
+				{Name: "base_url", Type: "url", Default: "sandbox `" + azampaySandboxURL + "`, live `" + azampayLiveURL + "`", Doc: "Checkout base URL; e.g. `http://127.0.0.1:9999/azampay`."},
+				{Name: "public_key_url", Type: "url", Default: "`base_url` + `" + azampayPublicKeyPath + "`", Doc: "Where the callback-signing public key is fetched."},
+				{Name: "phone_format", Type: "string", Default: `"local"`, Doc: "`local` (07…) or `international` (2557…): the phone form sent to AzamPay."},
+			}},
+		{Type: "ipn", Labels: []string{"name"}, Doc: "A PesaPal IPN endpoint that `apply` registers at PesaPal (state address `ipn.NAME`).",
+			Attrs: []attrSpec{
+				{Name: "provider", Type: "reference", Required: true, Doc: "A PesaPal provider: `provider.pesapal.NAME`."},
+				{Name: "url", Type: "url", Required: true, Doc: "The URL PesaPal notifies; its path should be a `route` path (warning otherwise). https for live providers."},
+				{Name: "notification_type", Type: "string", Default: `"POST"`, Doc: "`GET` or `POST`."},
+			}},
+		{Type: "route", Labels: []string{"name"}, Doc: "Where one provider's webhooks arrive (on `server.listen`) and where verified events are delivered.",
+			Attrs: []attrSpec{
+				{Name: "provider", Type: "reference", Required: true, Doc: "`provider.KIND.NAME`."},
+				{Name: "path", Type: "string", Required: true, Doc: "URL path served on `server.listen`; starts with `/`, unique."},
+				{Name: "events", Type: "list(string)", Default: "all four", Doc: "Event types delivered: `payment.succeeded`, `payment.failed`, `payment.reversed`, `payment.pending`."},
+			},
+			Blocks: []*blockSpec{
+				{Type: "forward", Doc: "Where events are delivered (Standard Webhooks). Exactly one per route.",
+					Attrs: []attrSpec{
+						{Name: "url", Type: "url", Required: true, Doc: "http(s) URL. For live providers https, or http on a loopback/private address."},
+						{Name: "secret", Type: "secret", Required: true, Sensitive: true, Doc: "Standard Webhooks signing secret: `whsec_` + base64 (24–64 bytes)."},
+						{Name: "timeout", Type: "duration", Default: `"10s"`, Doc: "Per-attempt timeout."},
+					}},
+				{Type: "retry", Doc: "How long delivery is retried before the event is `dead`. At most one per route.",
+					Attrs: []attrSpec{
+						{Name: "max_attempts", Type: "number", Default: "15", Doc: "1 to 100."},
+						{Name: "max_age", Type: "duration", Default: `"72h"`, Doc: "Measured from the event's creation."},
+					}},
+			}},
+		{Type: "schedule", Labels: []string{"name"}, Doc: "The daemon's periodic jobs: `reconcile`, `refresh_keys`, `sync_payments`. Each at most once.",
+			Attrs: []attrSpec{
+				{Name: "cron", Type: "cron", Required: true, Default: "reconcile `*/15 * * * *`, refresh_keys `@hourly`, sync_payments `@every 1m`", Doc: "robfig/cron spec: 5 fields, or `@every 1m`, `@hourly`, …"},
+			}},
+	}
+}
+
+// providerSpec returns the spec of one provider kind, or nil.
+func providerSpec(kind string) *blockSpec {
+	for _, s := range specs() {
+		if s.Type == "provider" && s.Kind == kind {
+			return s
+		}
+	}
+	return nil
+}
+
+// topSpec returns the spec of a non-provider top-level block.
+func topSpec(typ string) *blockSpec {
+	for _, s := range specs() {
+		if s.Type == typ && s.Kind == "" {
+			return s
+		}
+	}
+	return nil
+}
+
+// bodySchema is the hcl schema of a block's body.
+func (s *blockSpec) bodySchema() *hcl.BodySchema {
+	bs := &hcl.BodySchema{}
+	for _, a := range s.Attrs {
+		// Required is checked by the decoder so its message can say how to fix it.
+		bs.Attributes = append(bs.Attributes, hcl.AttributeSchema{Name: a.Name})
+	}
+	for _, b := range s.Blocks {
+		bs.Blocks = append(bs.Blocks, hcl.BlockHeaderSchema{Type: b.Type, LabelNames: b.Labels})
+	}
+	return bs
+}
+
+func (s *blockSpec) attrNames() []string {
+	names := make([]string, 0, len(s.Attrs))
+	for _, a := range s.Attrs {
+		names = append(names, a.Name)
+	}
+	return names
+}
+
+func (s *blockSpec) attr(name string) *attrSpec {
+	for i := range s.Attrs {
+		if s.Attrs[i].Name == name {
+			return &s.Attrs[i]
+		}
+	}
+	return nil
+}
+
+// topSchema is the schema of a file's top level.
+func topSchema() *hcl.BodySchema {
+	bs := &hcl.BodySchema{}
+	seen := map[string]bool{}
+	for _, s := range specs() {
+		if seen[s.Type] {
+			continue
+		}
+		seen[s.Type] = true
+		bs.Blocks = append(bs.Blocks, hcl.BlockHeaderSchema{Type: s.Type, LabelNames: s.Labels})
+	}
+	return bs
+}
+
+func topBlockTypes() []string {
+	var out []string
+	for _, b := range topSchema().Blocks {
+		out = append(out, b.Type)
+	}
+	return out
+}
+
+// otherKindsWith returns the provider kinds (other than kind) that accept
+// attribute name, sorted.
+func otherKindsWith(kind, name string) []string {
+	var out []string
+	for _, k := range Kinds() {
+		if k != kind && providerSpec(k).attr(name) != nil {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
