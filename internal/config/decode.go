@@ -823,7 +823,7 @@ func (r *attrReader) integer(name string) (int64, *hcl.Range, bool) {
 		r.d.errorf(ar, "Whole number required", "%s must be a whole number.", name)
 		return 0, ar, false
 	}
-	if bf.Cmp(big.NewFloat(1<<31)) >= 0 || bf.Cmp(big.NewFloat(-(1 << 31))) <= 0 {
+	if bf.Cmp(big.NewFloat(1<<31)) >= 0 || bf.Cmp(big.NewFloat(-(1<<31))) <= 0 {
 		r.d.errorf(ar, "Number out of range", "%s is far out of range; it must be between 1 and %d.", name, maxRetryAttempts)
 		return 0, ar, false
 	}
