@@ -1,12 +1,419 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclwrite"
 )
 
-// runFmt is a placeholder until its owner lands the command.
-func runFmt(_ context.Context, io IO, _ []string) int {
-	fmt.Fprintln(io.Stderr, "finconnectd fmt: not implemented yet")
-	return ExitError
+// fmtArgs are fmt's parsed flags.
+type fmtArgs struct {
+	Check   bool
+	Diff    bool
+	NoColor bool
+	Paths   []string
+}
+
+const fmtUsage = `Usage: finconnectd fmt [-check] [-diff] [PATH...]
+
+Rewrite HCL configuration files in the canonical format (hclwrite). PATH is
+a file or a directory (its *.hcl files, not recursive); the default is the
+current directory; "-" formats standard input to standard output. The names
+of files that changed are printed.
+
+Exit status: 0 on success, 1 on an error (for example a syntax error), 3 with
+-check when a file is not formatted.
+
+Flags:
+`
+
+const fmtExamples = `
+Examples:
+  finconnectd fmt                      # format ./*.hcl in place
+  finconnectd fmt -check examples      # CI: list files that need formatting
+  finconnectd fmt -diff -check prod.hcl
+  cat prod.hcl | finconnectd fmt -
+`
+
+// maxFmtFileSize bounds a file fmt reads.
+const maxFmtFileSize = 4 << 20
+
+func parseFmtArgs(args []string, stderr io.Writer) (fmtArgs, error) {
+	var a fmtArgs
+	fs := flag.NewFlagSet("fmt", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&a.Check, "check", false, "do not write; exit 3 and list the files that are not formatted")
+	fs.BoolVar(&a.Diff, "diff", false, "print the changes as a unified diff")
+	fs.BoolVar(&a.NoColor, "no-color", false, "never colour diagnostics")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), fmtUsage)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), fmtExamples)
+	}
+	if err := fs.Parse(args); err != nil {
+		return a, err
+	}
+	a.Paths = fs.Args()
+	return a, nil
+}
+
+// runFmt is `finconnectd fmt`.
+func runFmt(_ context.Context, io IO, args []string) int {
+	a, err := parseFmtArgs(args, io.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		return ExitError
+	}
+	color := io.StderrIsTerminal && !a.NoColor
+	paths := a.Paths
+	if len(paths) == 0 {
+		paths = []string{"."}
+	}
+	f := formatter{io: io, args: a, color: color}
+	for _, p := range paths {
+		if p == "-" {
+			f.stdin()
+			continue
+		}
+		files, err := f.expand(p)
+		if err != nil {
+			fmt.Fprintf(io.Stderr, "finconnectd fmt: %v\n", err)
+			f.failed = true
+			continue
+		}
+		for _, file := range files {
+			f.file(file)
+		}
+	}
+	switch {
+	case f.failed:
+		return ExitError
+	case a.Check && f.changed:
+		return ExitFormat
+	}
+	return ExitOK
+}
+
+type formatter struct {
+	io      IO
+	args    fmtArgs
+	color   bool
+	failed  bool
+	changed bool
+}
+
+// abs resolves p against the injected working directory.
+func (f *formatter) abs(p string) string {
+	if filepath.IsAbs(p) || f.io.Cwd == "" {
+		return p
+	}
+	return filepath.Join(f.io.Cwd, p)
+}
+
+// expand turns a PATH argument into the files to format.
+func (f *formatter) expand(p string) ([]string, error) {
+	st, err := os.Stat(f.abs(p))
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", p, pathErr(err))
+	}
+	if !st.IsDir() {
+		return []string{p}, nil
+	}
+	entries, err := os.ReadDir(f.abs(p))
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", p, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".hcl") && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, filepath.Join(p, e.Name()))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// format checks the syntax of src and returns its canonical form.
+func (f *formatter) format(name string, src []byte) ([]byte, bool) {
+	parser := hclparse.NewParser()
+	_, diags := parser.ParseHCL(src, name)
+	if diags.HasErrors() {
+		_ = hcl.NewDiagnosticTextWriter(f.io.Stderr, parser.Files(), diagWidth, f.color).WriteDiagnostics(diags)
+		f.failed = true
+		return nil, false
+	}
+	return hclwrite.Format(src), true
+}
+
+func (f *formatter) stdin() {
+	src, err := io.ReadAll(io.LimitReader(f.io.Stdin, maxFmtFileSize+1))
+	if err != nil {
+		fmt.Fprintf(f.io.Stderr, "finconnectd fmt: read standard input: %v\n", err)
+		f.failed = true
+		return
+	}
+	if len(src) > maxFmtFileSize {
+		fmt.Fprintf(f.io.Stderr, "finconnectd fmt: standard input is larger than %d bytes\n", maxFmtFileSize)
+		f.failed = true
+		return
+	}
+	out, ok := f.format("<stdin>", src)
+	if !ok {
+		return
+	}
+	if !bytes.Equal(out, src) {
+		f.changed = true
+	}
+	switch {
+	case f.args.Diff:
+		_, _ = io.WriteString(f.io.Stdout, unifiedDiff("<stdin>", "<stdin>", string(src), string(out)))
+	case !f.args.Check:
+		_, _ = f.io.Stdout.Write(out)
+	}
+}
+
+func (f *formatter) file(name string) {
+	path := f.abs(name)
+	src, err := readFileBounded(path, maxFmtFileSize)
+	if err != nil {
+		fmt.Fprintf(f.io.Stderr, "finconnectd fmt: %s: %v\n", name, err)
+		f.failed = true
+		return
+	}
+	out, ok := f.format(name, src)
+	if !ok || bytes.Equal(out, src) {
+		return
+	}
+	f.changed = true
+	fmt.Fprintln(f.io.Stdout, name)
+	if f.args.Diff {
+		_, _ = io.WriteString(f.io.Stdout, unifiedDiff(name, name, string(src), string(out)))
+	}
+	if f.args.Check {
+		return
+	}
+	if err := writeFileAtomic(path, out); err != nil {
+		fmt.Fprintf(f.io.Stderr, "finconnectd fmt: %v\n", err)
+		f.failed = true
+	}
+}
+
+func readFileBounded(path string, limit int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", pathErr(err))
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
+// writeFileAtomic replaces path with data: temp file in the same directory,
+// fsync, keep the mode, rename, fsync the directory.
+func writeFileAtomic(path string, data []byte) (err error) {
+	mode := os.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(mode); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// pathErr drops the path from an *os.PathError (the caller names the file).
+func pathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// ---- unified diff ----
+
+type diffOp struct {
+	kind byte // ' ', '-', '+'
+	a, b int  // line index in old (for ' ' and '-') and new (for ' ' and '+')
+}
+
+// maxDiffCells bounds the LCS table; beyond it the differing middle is shown
+// as one replacement.
+const maxDiffCells = 4_000_000
+
+// splitLines splits s into lines without their newlines.
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// lineDiff returns the edit script from a to b (longest common subsequence).
+func lineDiff(a, b []string) []diffOp {
+	var ops []diffOp
+	pre := 0
+	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
+		ops = append(ops, diffOp{' ', pre, pre})
+		pre++
+	}
+	suf := 0
+	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
+		suf++
+	}
+	am, bm := a[pre:len(a)-suf], b[pre:len(b)-suf]
+	n, m := len(am), len(bm)
+	if n*m > maxDiffCells {
+		for i := range am {
+			ops = append(ops, diffOp{'-', pre + i, pre})
+		}
+		for j := range bm {
+			ops = append(ops, diffOp{'+', pre + n, pre + j})
+		}
+	} else {
+		// lcs[i][j] = LCS length of am[i:], bm[j:]
+		lcs := make([][]int32, n+1)
+		for i := range lcs {
+			lcs[i] = make([]int32, m+1)
+		}
+		for i := n - 1; i >= 0; i-- {
+			for j := m - 1; j >= 0; j-- {
+				if am[i] == bm[j] {
+					lcs[i][j] = lcs[i+1][j+1] + 1
+				} else {
+					lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+				}
+			}
+		}
+		i, j := 0, 0
+		for i < n || j < m {
+			switch {
+			case i < n && j < m && am[i] == bm[j]:
+				ops = append(ops, diffOp{' ', pre + i, pre + j})
+				i++
+				j++
+			case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
+				ops = append(ops, diffOp{'-', pre + i, pre + j})
+				i++
+			default:
+				ops = append(ops, diffOp{'+', pre + i, pre + j})
+				j++
+			}
+		}
+	}
+	for k := 0; k < suf; k++ {
+		ops = append(ops, diffOp{' ', len(a) - suf + k, len(b) - suf + k})
+	}
+	return ops
+}
+
+// unifiedDiff renders the change from old to new as a unified diff with
+// three lines of context; "" when they are equal.
+func unifiedDiff(oldName, newName, old, new string) string {
+	if old == new {
+		return ""
+	}
+	a, b := splitLines(old), splitLines(new)
+	ops := lineDiff(a, b)
+	const ctx = 3
+	var out strings.Builder
+	fmt.Fprintf(&out, "--- %s\n+++ %s\n", oldName, newName)
+	for i := 0; i < len(ops); {
+		if ops[i].kind == ' ' {
+			i++
+			continue
+		}
+		// A hunk: from ctx lines before this change to ctx lines after the
+		// last change that is at most 2*ctx equal lines away.
+		start := max(i-ctx, 0)
+		end := i
+		for k := i; k < len(ops); k++ {
+			if ops[k].kind != ' ' {
+				end = k
+				continue
+			}
+			if k-end > 2*ctx {
+				break
+			}
+		}
+		stop := min(end+ctx+1, len(ops))
+		var aStart, bStart, aLen, bLen int
+		aStart, bStart = ops[start].a, ops[start].b
+		var body strings.Builder
+		for _, op := range ops[start:stop] {
+			switch op.kind {
+			case ' ':
+				aLen++
+				bLen++
+				body.WriteString(" " + a[op.a] + "\n")
+			case '-':
+				aLen++
+				body.WriteString("-" + a[op.a] + "\n")
+			case '+':
+				bLen++
+				body.WriteString("+" + b[op.b] + "\n")
+			}
+		}
+		fmt.Fprintf(&out, "@@ -%s +%s @@\n%s", hunkRange(aStart, aLen), hunkRange(bStart, bLen), body.String())
+		i = stop
+	}
+	return out.String()
+}
+
+func hunkRange(start, n int) string {
+	if n == 0 {
+		return fmt.Sprintf("%d,0", start)
+	}
+	if n == 1 {
+		return fmt.Sprintf("%d", start+1)
+	}
+	return fmt.Sprintf("%d,%d", start+1, n)
 }

@@ -690,7 +690,7 @@ func (r *attrReader) eval(name string, ty cty.Type) (v cty.Value, sens bool, a *
 		return cty.NilVal, false, nil, false
 	}
 	val, diags := a.Expr.Value(r.ctx)
-	r.d.diags = append(r.d.diags, diags...)
+	r.d.diags = append(r.d.diags, polishFunctionDiags(diags)...)
 	if diags.HasErrors() {
 		return cty.NilVal, false, a, false
 	}
@@ -936,4 +936,22 @@ func quoteList(list []string) string {
 		return q[0]
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// polishFunctionDiags gives env() and file() failures a summary that names
+// the problem instead of hcl's generic "Error in function call".
+func polishFunctionDiags(diags hcl.Diagnostics) hcl.Diagnostics {
+	for _, dg := range diags {
+		if dg.Summary != "Error in function call" {
+			continue
+		}
+		for fn, summary := range map[string]string{"env": "Environment variable not set", "file": "Cannot read file"} {
+			prefix := fmt.Sprintf("Call to function %q failed: ", fn)
+			if rest, ok := strings.CutPrefix(dg.Detail, prefix); ok && !strings.HasPrefix(rest, "an argument comes from") {
+				dg.Summary = summary
+				dg.Detail = capitalize(rest)
+			}
+		}
+	}
+	return diags
 }

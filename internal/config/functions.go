@@ -220,7 +220,7 @@ func fileFunc(dir string, record func(string)) function.Function {
 				if pathSensitive {
 					return cty.NilVal, errors.New("cannot read the file (its path comes from env() or file(), so it is not shown); check that it exists and is readable")
 				}
-				return cty.NilVal, fmt.Errorf("cannot read %s: %s; check that the file exists and is readable by finconnectd", p, describeFileError(err))
+				return cty.NilVal, fmt.Errorf("cannot read %s: %s; check that the file exists and is readable by finconnectd", pv.AsString(), describeFileError(err))
 			}
 			record(string(b))
 			return cty.StringVal(string(b)).Mark(sensitive()), nil
