@@ -247,7 +247,7 @@ func (e *Emulator) azCheckout(w http.ResponseWriter, r *http.Request, tok tokenI
 	slow := time.Duration(e.settings.SlowAnswer)
 	e.mu.Unlock()
 	e.after(delay, func(context.Context) { e.azCustomerAnswers(t.id) })
-	if oc == outcomeSlow && !e.wait(r.Context(), slow) {
+	if oc == outcomeSlow && !e.slowAnswer(w, r, slow) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

@@ -249,7 +249,7 @@ func (e *Emulator) cpInitiate(w http.ResponseWriter, r *http.Request, tok tokenI
 	slow := time.Duration(e.settings.SlowAnswer)
 	e.mu.Unlock()
 	e.after(delay, func(context.Context) { e.cpCustomerAnswers(p.orderRef) })
-	if oc == outcomeSlow && !e.wait(r.Context(), slow) {
+	if oc == outcomeSlow && !e.slowAnswer(w, r, slow) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

@@ -351,7 +351,7 @@ func (e *Emulator) ppSubmitOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.after(delay, func(context.Context) { e.ppCustomerAnswers(o.trackingID) })
-	if oc == outcomeSlow && !e.wait(r.Context(), slow) {
+	if oc == outcomeSlow && !e.slowAnswer(w, r, slow) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{

@@ -410,6 +410,16 @@ func (e *Emulator) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// slowAnswer holds the answer back for d (outcome 6). When the client or the
+// emulator gives up first it answers 503 and reports false.
+func (e *Emulator) slowAnswer(w http.ResponseWriter, r *http.Request, d time.Duration) bool {
+	if e.wait(r.Context(), d) {
+		return true
+	}
+	http.Error(w, "emulator stopping", http.StatusServiceUnavailable)
+	return false
+}
+
 // ---- middleware ----
 
 type statusWriter struct {

@@ -1,0 +1,213 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSettingsEndpoint(t *testing.T) {
+	e := startEmulator(t, Options{})
+	url := e.URL() + "/_sandbox/settings"
+	a := call(t, "POST", url, nil, `{"clickpesa-webhook":"http://127.0.0.1:1/cp","clickpesa-checksum-key":"topsecret","delay":"5s","token-ttl":"1m","latency":"0s","slow-answer":"2s","azampay-callback":"http://127.0.0.1:1/az","clickpesa-checksum-method":"legacy"}`)
+	if a.status != 200 {
+		t.Fatalf("POST settings: %d %s", a.status, a.body)
+	}
+	s := e.Settings()
+	want := Settings{ClickPesaWebhook: "http://127.0.0.1:1/cp", ClickPesaChecksumKey: "topsecret", ClickPesaChecksumMethod: "legacy",
+		AzamPayCallback: "http://127.0.0.1:1/az", Delay: Duration(5 * time.Second), TokenTTL: Duration(time.Minute),
+		SlowAnswer: Duration(2 * time.Second)}
+	if s != want {
+		t.Errorf("settings = %+v, want %+v", s, want)
+	}
+	// A partial update keeps the other settings.
+	call(t, "POST", url, nil, `{"delay":"10ms"}`)
+	if s := e.Settings(); s.Delay != Duration(10*time.Millisecond) || s.ClickPesaWebhook != want.ClickPesaWebhook {
+		t.Errorf("partial update: %+v", s)
+	}
+	g := call(t, "GET", url, nil, nil)
+	m := g.object(t)
+	if m["delay"] != "10ms" || m["token-ttl"] != "1m0s" || m["clickpesa-checksum-key"] != "(sensitive value)" {
+		t.Errorf("GET settings: %s", g.body)
+	}
+	if strings.Contains(string(g.body)+string(a.body), "topsecret") {
+		t.Error("settings answer shows the checksum key")
+	}
+	for _, bad := range []string{`{"delay":"soon"}`, `{"delay":"-1s"}`, `{"nope":1}`, `{"clickpesa-checksum-method":"md5"}`,
+		`{"azampay-callback":"ftp://x"}`, `[`} {
+		if a := call(t, "POST", url, nil, bad); a.status != 400 {
+			t.Errorf("%s: %d %s", bad, a.status, a.body)
+		}
+	}
+	if s := e.Settings(); s.Delay != Duration(10*time.Millisecond) {
+		t.Errorf("a rejected update changed settings: %+v", s)
+	}
+}
+
+func TestRequestsLog(t *testing.T) {
+	e := startEmulator(t, Options{})
+	call(t, "POST", e.URL()+"/pesapal/api/Auth/RequestToken", nil, `{"consumer_key":"key-canary","consumer_secret":"secret-canary"}`)
+	call(t, "POST", e.URL()+"/clickpesa/third-parties/generate-token", map[string]string{"client-id": "cid", "api-key": "apikey-canary"}, nil)
+	call(t, "GET", e.URL()+"/pesapal/api/URLSetup/GetIpnList?x=1", map[string]string{"Authorization": "Bearer bearer-canary"}, nil)
+	reqs := e.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("got %d requests", len(reqs))
+	}
+	if r := reqs[2]; r.Method != "GET" || r.Path != "/pesapal/api/URLSetup/GetIpnList" || r.Query != "x=1" || r.Status != 401 ||
+		r.Header.Get("Authorization") != "(sensitive value)" {
+		t.Errorf("request %+v", r)
+	}
+	if reqs[1].Header.Get("Client-Id") != "cid" {
+		t.Errorf("client-id should stay visible: %v", reqs[1].Header)
+	}
+	a := call(t, "GET", e.URL()+"/_sandbox/requests?path=/clickpesa", nil, nil)
+	var got []Request
+	a.decode(t, &got)
+	if len(got) != 1 || got[0].Path != "/clickpesa/third-parties/generate-token" {
+		t.Errorf("filtered: %s", a.body)
+	}
+	all := mustJSON(t, reqs) + string(call(t, "GET", e.URL()+"/_sandbox/requests", nil, nil).body)
+	for _, canary := range []string{"key-canary", "secret-canary", "apikey-canary", "bearer-canary"} {
+		if strings.Contains(all, canary) {
+			t.Errorf("request log shows %s", canary)
+		}
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	e := startEmulator(t, Options{})
+	big := `{"consumer_key":"` + strings.Repeat("k", MaxBodyBytes) + `"}`
+	if a := call(t, "POST", e.URL()+"/pesapal/api/Auth/RequestToken", nil, big); a.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d", a.status)
+	}
+}
+
+func TestLatency(t *testing.T) {
+	e := startEmulator(t, Options{Settings: Settings{Latency: Duration(50 * time.Millisecond)}})
+	start := time.Now()
+	call(t, "POST", e.URL()+"/pesapal/api/Auth/RequestToken", nil, `{"consumer_key":"k","consumer_secret":"s"}`)
+	// A lower bound only: latency is added, never subtracted.
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("answer after %v, want at least the 50ms latency", d)
+	}
+}
+
+// TestHandlerWithoutStart: the emulator also serves inside someone else's
+// server, and then hands out links to that server.
+func TestHandlerWithoutStart(t *testing.T) {
+	e, err := New(Options{RSAKey: testKey(t), Settings: Settings{Delay: Duration(time.Hour)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e.Handler())
+	defer srv.Close()
+	defer func() { _ = e.Stop(context.Background()) }()
+	if e.URL() != "" {
+		t.Errorf("URL before Start = %q", e.URL())
+	}
+	tok := str(call(t, "POST", srv.URL+"/pesapal/api/Auth/RequestToken", nil, `{"consumer_key":"k","consumer_secret":"s"}`).object(t)["token"])
+	auth := map[string]string{"Authorization": "Bearer " + tok}
+	ipn := str(call(t, "POST", srv.URL+"/pesapal/api/URLSetup/RegisterIPN", auth, map[string]string{"url": "http://127.0.0.1:1/", "ipn_notification_type": "GET"}).object(t)["ipn_id"])
+	m := call(t, "POST", srv.URL+"/pesapal/api/Transactions/SubmitOrderRequest", auth, ppOrderBody("A1", ipn, "0712345670")).object(t)
+	if !strings.HasPrefix(str(m["redirect_url"]), srv.URL+PesaPalRedirectPath) {
+		t.Errorf("redirect_url %v", m["redirect_url"])
+	}
+	idx := call(t, "GET", srv.URL+"/", nil, nil).object(t)
+	if pp, _ := idx["pesapal"].(map[string]any); pp["base_url"] != srv.URL+"/pesapal" {
+		t.Errorf("index: %v", idx)
+	}
+}
+
+// TestStopEndsEverything: pending customers, slow answers and notification
+// retries all end on Stop, which is idempotent.
+func TestStopEndsEverything(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := newSink(t, func(int, received) (int, string) { return 500, "" })
+	e, err := New(Options{RSAKey: testKey(t), IPNRetry: []time.Duration{time.Hour},
+		Settings: Settings{Delay: Duration(time.Millisecond), SlowAnswer: Duration(time.Hour), ClickPesaWebhook: s.srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	tok := str(call(t, "POST", e.URL()+"/clickpesa/third-parties/generate-token", map[string]string{"client-id": "c", "api-key": "k"}, nil).object(t)["token"])
+	// One payment whose webhook is refused (a retry waits an hour) ...
+	cpPush(t, e, tok, "initiate-ussd-push-request", map[string]any{"amount": "1", "currency": "TZS", "orderReference": "A1", "phoneNumber": "255712345670"})
+	eventually(t, "first webhook", func() bool { return s.count() == 1 })
+	// ... and one slow answer in flight.
+	slowDone := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", e.URL()+"/clickpesa/third-parties/payments/initiate-ussd-push-request",
+			strings.NewReader(`{"amount":"1","currency":"TZS","orderReference":"A2","phoneNumber":"255712345676"}`))
+		req.Header.Set("Authorization", tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			slowDone <- -1
+			return
+		}
+		resp.Body.Close()
+		slowDone <- resp.StatusCode
+	}()
+	eventually(t, "slow payment exists", func() bool {
+		return call(t, "GET", e.URL()+"/clickpesa/third-parties/payments/A2", map[string]string{"Authorization": tok}, nil).status == 200
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if err := e.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	<-slowDone
+	if err := e.Start("127.0.0.1:0"); err == nil {
+		t.Error("Start after Stop succeeded")
+	}
+	http.DefaultClient.CloseIdleConnections()
+	eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+3 })
+}
+
+func TestDurationJSON(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Duration
+		wantErr bool
+	}{
+		{`"2s"`, Duration(2 * time.Second), false},
+		{`"1h30m"`, Duration(90 * time.Minute), false},
+		{`1000`, Duration(1000), false},
+		{`"-1s"`, 0, true},
+		{`"soon"`, 0, true},
+		{`true`, 0, true},
+	}
+	for _, tc := range tests {
+		var d Duration
+		err := json.Unmarshal([]byte(tc.in), &d)
+		if (err != nil) != tc.wantErr || (!tc.wantErr && d != tc.want) {
+			t.Errorf("%s: got %v, %v", tc.in, d, err)
+		}
+	}
+	b, _ := json.Marshal(Duration(1500 * time.Millisecond))
+	if string(b) != `"1.5s"` {
+		t.Errorf("marshal: %s", b)
+	}
+}
+
+func TestOutcomeFor(t *testing.T) {
+	tests := map[string]outcome{
+		"255712345670": outcomeSuccess, "0712345671": outcomeInsufficent, "+254 712 345 672": outcomeCancelled,
+		"2557123456-3": outcomeSilent, "4": outcomeTwice, "5 ": outcomeServerError, "6x": outcomeSlow,
+		"7": outcomeSuccess, "9": outcomeSuccess, "": outcomeSuccess, "abc": outcomeSuccess,
+	}
+	for phone, want := range tests {
+		if got := outcomeFor(phone); got != want {
+			t.Errorf("outcomeFor(%q) = %d, want %d", phone, got, want)
+		}
+	}
+}
