@@ -192,7 +192,7 @@ func (d *decoder) body(b *hcl.Block, spec *blockSpec, what string, ctx *hcl.Eval
 				example = "provider.KIND.NAME"
 			}
 			d.errorf(rng(b.DefRange), "Missing required argument",
-				"%s needs %s (%s) Add %s = %s to the block.", capitalize(what), a.Name, strings.TrimSuffix(a.Doc, ".")+".", a.Name, example)
+				"%s needs %s: %s Add %s = %s to the block.", capitalize(what), a.Name, strings.ReplaceAll(a.Doc, "`", ""), a.Name, example)
 		}
 	}
 	return r
@@ -233,7 +233,7 @@ func (d *decoder) declareProvider(b *hcl.Block) *Provider {
 	kind, name := b.Labels[0], b.Labels[1]
 	if providerSpec(kind) == nil {
 		d.errorf(rng(b.LabelRanges[0]), "Unknown provider kind",
-			"finconnectd supports the provider kinds %s; %q is not one of them. Fix the first label.", quoteList(Kinds()), kind)
+			"finconnectd supports the provider kinds %s; %q is not one of them. Fix the first label.", quoteListAnd(Kinds()), kind)
 		return nil
 	}
 	if !d.validName(b, 1, "provider") {
@@ -621,7 +621,7 @@ func (d *decoder) decodeSchedule(b *hcl.Block, ctx *hcl.EvalContext) {
 	name := b.Labels[0]
 	if !contains(scheduleNames(), name) {
 		d.errorf(rng(b.LabelRanges[0]), "Unknown schedule",
-			"finconnectd runs the schedules %s; %q is not one of them. Fix the label or remove the block.", quoteList(scheduleNames()), name)
+			"finconnectd runs the schedules %s; %q is not one of them. Fix the label or remove the block.", quoteListAnd(scheduleNames()), name)
 		return
 	}
 	if first, ok := d.scheduleSet[name]; ok {
@@ -706,7 +706,7 @@ func (r *attrReader) eval(name string, ty cty.Type) (v cty.Value, sens bool, a *
 	cv, err := convert.Convert(val, ty)
 	if err != nil {
 		r.d.errorf(rng(a.Expr.Range()), "Incorrect attribute value type",
-			"Inappropriate value for %s: %s. Write a %s.", name, err, ty.FriendlyName())
+			"Inappropriate value for %s: %s. Change it to a %s.", name, err, ty.FriendlyName())
 		return cty.NilVal, sens, a, false
 	}
 	return cv, sens, a, true
@@ -924,7 +924,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func quoteList(list []string) string {
+// quoteList joins quoted items with "or"; quoteListAnd with "and".
+func quoteList(list []string) string { return joinQuoted(list, "or") }
+
+func quoteListAnd(list []string) string { return joinQuoted(list, "and") }
+
+func joinQuoted(list []string, conj string) string {
 	q := make([]string, len(list))
 	for i, s := range list {
 		q[i] = fmt.Sprintf("%q", s)
@@ -935,7 +940,7 @@ func quoteList(list []string) string {
 	case 1:
 		return q[0]
 	}
-	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+	return strings.Join(q[:len(q)-1], ", ") + " " + conj + " " + q[len(q)-1]
 }
 
 // polishFunctionDiags gives env() and file() failures a summary that names

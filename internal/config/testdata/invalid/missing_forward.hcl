@@ -1,0 +1,14 @@
+api {
+  tokens = [env("TOKEN")]
+}
+
+provider "pesapal" "ke" {
+  environment     = "sandbox"
+  consumer_key    = env("KEY")
+  consumer_secret = env("KEY")
+}
+
+route "pesapal" {
+  provider = provider.pesapal.ke
+  path     = "/hooks/pesapal"
+}

@@ -1,0 +1,7 @@
+api {
+  tokens = [env("TOKEN")]
+}
+
+provider "pesapal" "ke" {
+  environment = "sandbox
+}
