@@ -1,0 +1,457 @@
+package payments
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/settle"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// storeTimeout bounds the store writes made after the provider answered;
+// they run detached from the client's request so a client hanging up cannot
+// leave a payment half-recorded.
+const storeTimeout = 10 * time.Second
+
+// RegisterAPI mounts the pay API on mux. Authentication is the caller's
+// (the daemon wraps the private listener in httpapi.Authenticator).
+func (s *Service) RegisterAPI(mux *http.ServeMux) {
+	mux.Handle("POST /v1/payments", httpapi.Handle(s.handleCreate))
+	mux.Handle("GET /v1/payments/{id}", httpapi.Handle(s.handleGet))
+	mux.Handle("GET /v1/payments", httpapi.Handle(s.handleList))
+}
+
+// problemWithPayment is a problem that also names the payment it is about
+// (502/504 after the payment row was written).
+type problemWithPayment struct {
+	*httpapi.Problem
+	PaymentID string   `json:"payment_id,omitempty"`
+	Payment   *Payment `json:"payment,omitempty"`
+}
+
+// answer is one response of POST /v1/payments, kept to complete the
+// idempotency key with.
+type answer struct {
+	status    int
+	body      []byte
+	paymentID string
+}
+
+func jsonAnswer(status int, v any, paymentID string) answer {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // our own types; they always encode
+	return answer{status: status, body: buf.Bytes(), paymentID: paymentID}
+}
+
+func problemAnswer(p *httpapi.Problem) answer { return jsonAnswer(p.Status, p, "") }
+
+func (a answer) write(w http.ResponseWriter) {
+	ct := "application/json"
+	if a.status >= 400 {
+		ct = "application/problem+json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
+}
+
+func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
+	start := s.now()
+	providerLabel := "invalid"
+	code := 0
+	defer func() {
+		s.m.duration.WithLabelValues(providerLabel, strconv.Itoa(code)).Observe(s.now().Sub(start).Seconds())
+	}()
+	fail := func(p *httpapi.Problem) error { code = p.Status; return p }
+
+	key := r.Header.Get("Idempotency-Key")
+	if _, sent := r.Header["Idempotency-Key"]; sent && !validIdempotencyKey(key) {
+		return fail(httpapi.NewProblem(http.StatusBadRequest, "invalid-idempotency-key", "Invalid Idempotency-Key",
+			fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters.", maxIdempotencyKey)))
+	}
+	var req Request
+	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
+		var p *httpapi.Problem
+		if errors.As(err, &p) {
+			return fail(p)
+		}
+		return err
+	}
+	cfg := s.config()
+	v, prob := validate(cfg, req)
+	if prob != nil {
+		return fail(prob)
+	}
+	providerLabel = v.Provider
+	payer, ok := s.payers(v.Provider)
+	if !ok {
+		return fail(httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
+			fmt.Sprintf("No client is running for %s; check the daemon's log.", v.Provider)))
+	}
+	var notificationID string
+	if v.IPN != "" {
+		id, err := s.notificationID(r.Context(), v.IPN)
+		if err != nil {
+			if errors.Is(err, state.ErrNotFound) {
+				return fail(httpapi.NewProblem(http.StatusConflict, "ipn-not-registered", "IPN not registered",
+					fmt.Sprintf("ipn.%s is not in state yet: run 'finconnectd apply' (the daemon's reconcile schedule also registers it).", v.IPN)))
+			}
+			return fmt.Errorf("create payment: %w", err)
+		}
+		notificationID = id
+	}
+
+	if key != "" {
+		rec, claimed, err := s.store.ClaimIdempotencyKey(r.Context(), key, v.hash(), s.now().UTC())
+		if err != nil {
+			return fmt.Errorf("claim idempotency key: %w", err)
+		}
+		if !claimed {
+			a, err := s.replay(r.Context(), rec, v)
+			if err != nil {
+				return err
+			}
+			code = a.status
+			a.write(w)
+			return nil
+		}
+	}
+
+	a, err := s.create(r.Context(), v, payer, notificationID)
+	if err != nil {
+		// Nothing was started at the provider: forget the key so a retry can run.
+		if key != "" {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
+			if rerr := s.store.ReleaseIdempotencyKey(rctx, key); rerr != nil {
+				s.log.Error("release idempotency key", "error", rerr)
+			}
+			cancel()
+		}
+		return err
+	}
+	if key != "" {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
+		err := s.store.CompleteIdempotencyKey(cctx, key, a.status, a.body, a.paymentID)
+		cancel()
+		if err != nil {
+			// The answer is still right; a replay would see the key in flight (409).
+			s.log.Error("complete idempotency key", "payment_id", a.paymentID, "error", err)
+		}
+	}
+	code = a.status
+	a.write(w)
+	return nil
+}
+
+// replay answers a request whose Idempotency-Key was already claimed.
+func (s *Service) replay(ctx context.Context, rec state.IdempotencyRecord, v validated) (answer, error) {
+	switch {
+	case rec.RequestHash != v.hash():
+		return problemAnswer(httpapi.NewProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
+			"This Idempotency-Key was first used with a different request body; use a new key for a new payment.")), nil
+	case !rec.Done:
+		if s.now().Sub(rec.CreatedAt) > s.initTimeout+time.Minute {
+			// The first request died between claim and completion (a crash):
+			// answer with the payment if it was written.
+			if p, err := s.store.PaymentByReference(ctx, v.Provider, v.Reference); err == nil {
+				return jsonAnswer(http.StatusOK, View(p), p.ID), nil
+			}
+		}
+		return problemAnswer(httpapi.NewProblem(http.StatusConflict, "idempotency-key-in-flight", "Request in progress",
+			"The first request with this Idempotency-Key has not finished yet; retry later.")), nil
+	}
+	status := rec.StatusCode
+	if status == http.StatusCreated {
+		status = http.StatusOK
+	}
+	return answer{status: status, body: rec.Body, paymentID: rec.PaymentID}, nil
+}
+
+// create writes the payment, calls the provider and records its answer. An
+// error means nothing was started (the caller releases the key); every
+// outcome after the provider call is an answer.
+func (s *Service) create(ctx context.Context, v validated, payer providers.Payer, notificationID string) (answer, error) {
+	now := s.now().UTC()
+	p := state.Payment{
+		ID:          newPaymentID(),
+		Provider:    v.Provider,
+		Reference:   v.Reference,
+		Status:      string(providers.StatusPending),
+		Amount:      v.Amount,
+		Currency:    v.Currency,
+		Phone:       v.Phone,
+		Description: v.Description,
+		MNO:         v.MNO,
+		IPN:         v.IPN,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		NextSyncAt:  now.Add(syncDelay(0)),
+	}
+	if err := s.store.CreatePayment(ctx, p); err != nil {
+		if errors.Is(err, state.ErrConflict) {
+			s.m.initiations.WithLabelValues(v.Provider, "duplicate").Inc()
+			prob := httpapi.NewProblem(http.StatusConflict, "reference-in-use", "Reference already used",
+				fmt.Sprintf("%s already has a payment with reference %q; references are unique per provider.", v.Provider, v.Reference))
+			ans := problemAnswer(prob)
+			if old, err := s.store.PaymentByReference(ctx, v.Provider, v.Reference); err == nil {
+				ans = jsonAnswer(prob.Status, problemWithPayment{Problem: prob, PaymentID: old.ID}, "")
+			}
+			return ans, nil
+		}
+		return answer{}, fmt.Errorf("create payment %s/%s: %w", v.Provider, v.Reference, err)
+	}
+	log := s.log.With("payment_id", p.ID, "provider", p.Provider, "reference", p.Reference)
+
+	// The provider call outlives a client that hangs up: its outcome must be recorded.
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.initTimeout)
+	res, callErr := payer.InitiatePayment(callCtx, v.providerRequest(notificationID))
+	timedOut := callErr != nil && (isTimeout(callErr) || callCtx.Err() != nil)
+	cancel()
+
+	in := state.PaymentInitiation{NextSyncAt: p.NextSyncAt}
+	status := http.StatusCreated
+	var prob *httpapi.Problem
+	outcome := "pending"
+	switch {
+	case callErr == nil:
+		in.Status = string(providers.StatusPending)
+		if res.Status == providers.StatusFailed {
+			in.Status = string(providers.StatusFailed)
+			outcome = "failed"
+		}
+		in.ProviderReference, in.RedirectURL, in.Raw = res.ProviderReference, res.RedirectURL, res.Raw
+	case providers.IsPermanent(callErr):
+		in.Status, in.Message = string(providers.StatusFailed), providerMessage(callErr)
+		outcome = "rejected"
+		prob = httpapi.NewProblem(http.StatusUnprocessableEntity, "provider-rejected", "Provider rejected the payment",
+			fmt.Sprintf("%s rejected the payment: %s", v.Provider, providerMessage(callErr)))
+	case providers.IsRetryable(callErr) || providers.IsAuth(callErr):
+		// The request never reached the provider or was refused before it
+		// started anything: the payment failed, and the reference is spent
+		// (a payment is never sent twice for one reference).
+		in.Status, in.Message = string(providers.StatusFailed), "provider unavailable: "+providerMessage(callErr)
+		outcome = "unavailable"
+		detail := fmt.Sprintf("%s could not be reached or refused the call; nothing was started. Retry with a new reference.", v.Provider)
+		if providers.IsAuth(callErr) {
+			detail = fmt.Sprintf("%s rejected finconnectd's credentials; nothing was started. Check the provider block.", v.Provider)
+		}
+		prob = httpapi.NewProblem(http.StatusBadGateway, "provider-unavailable", "Provider unavailable", detail)
+	default:
+		// Unknown outcome (timeout, broken connection, 5xx on initiate, or
+		// an unclassified error): maybe started. Never re-sent; sync settles it.
+		in.Status, in.Message = string(providers.StatusUnknown), "outcome unknown: "+providerMessage(callErr)
+		outcome = "unknown"
+		if timedOut {
+			prob = httpapi.NewProblem(http.StatusGatewayTimeout, "provider-timeout", "Provider timed out",
+				fmt.Sprintf("%s did not answer in time; the payment %s is unknown and will be settled by sync. Do not retry with a new reference: check the payment instead.", v.Provider, p.ID))
+		} else {
+			prob = httpapi.NewProblem(http.StatusBadGateway, "provider-error", "Provider error",
+				fmt.Sprintf("%s failed while starting the payment; the payment %s is unknown and will be settled by sync. Do not retry with a new reference: check the payment instead.", v.Provider, p.ID))
+		}
+	}
+	if callErr != nil {
+		log.Warn("payment initiation failed", "outcome", outcome, "error", callErr)
+	} else {
+		log.Info("payment initiated", "status", in.Status, "provider_reference", in.ProviderReference)
+	}
+	s.m.initiations.WithLabelValues(v.Provider, outcome).Inc()
+
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	stored, err := s.store.RecordInitiation(rctx, p.ID, in, s.now().UTC())
+	rcancel()
+	if err != nil {
+		// The payment row exists (pending); sync will find it. Say so.
+		log.Error("record payment initiation", "error", err)
+		stored = p
+		if in.Status != string(providers.StatusFailed) {
+			stored.Status = string(providers.StatusUnknown)
+		}
+		if prob == nil {
+			prob = httpapi.NewProblem(http.StatusInternalServerError, "store-error", "Payment not fully recorded",
+				fmt.Sprintf("The provider accepted payment %s but finconnectd could not record its answer; sync will settle it.", p.ID))
+		}
+	}
+	view := View(stored)
+	if prob != nil {
+		return jsonAnswer(prob.Status, problemWithPayment{Problem: prob, PaymentID: p.ID, Payment: &view}, p.ID), nil
+	}
+	return jsonAnswer(status, view, p.ID), nil
+}
+
+// providerMessage is the provider's own words when it gave some, else the
+// error kind; never a secret (provider errors carry none).
+func providerMessage(err error) string {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Message != "" && pe.Code != "":
+			return pe.Message + " (" + pe.Code + ")"
+		case pe.Message != "":
+			return pe.Message
+		case pe.HTTPStatus != 0:
+			return fmt.Sprintf("HTTP %d", pe.HTTPStatus)
+		}
+		return pe.Kind.String()
+	}
+	if isTimeout(err) {
+		return "timed out"
+	}
+	return "error"
+}
+
+func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	p, err := s.store.Payment(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, state.ErrNotFound) {
+			return httpapi.NewProblem(http.StatusNotFound, "not-found", "Payment not found", fmt.Sprintf("No payment %q.", id))
+		}
+		return fmt.Errorf("read payment %s: %w", id, err)
+	}
+	if refresh := r.URL.Query().Get("refresh"); refresh != "" {
+		want, perr := strconv.ParseBool(refresh)
+		if perr != nil {
+			return httpapi.ValidationProblem([]httpapi.FieldError{{Field: "refresh", Message: "must be true or false"}})
+		}
+		if want {
+			p, err = s.refresh(r.Context(), p)
+			if err != nil {
+				return err
+			}
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, View(p))
+	return nil
+}
+
+// refresh asks the provider about p now and applies the answer.
+func (s *Service) refresh(ctx context.Context, p state.Payment) (state.Payment, error) {
+	payer, ok := s.payers(p.Provider)
+	if !ok {
+		return p, httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
+			fmt.Sprintf("No client is running for %s (removed from the configuration?).", p.Provider))
+	}
+	if !canQuery(p) {
+		return p, httpapi.NewProblem(http.StatusConflict, "cannot-query", "Provider cannot be asked yet",
+			fmt.Sprintf("%s has no provider reference for this payment yet; its notification will settle it.", p.Provider))
+	}
+	out, err := s.query(ctx, payer, p)
+	if err != nil {
+		if isTimeout(err) {
+			return p, httpapi.NewProblem(http.StatusGatewayTimeout, "provider-timeout", "Provider timed out",
+				fmt.Sprintf("%s did not answer the status query in time.", p.Provider))
+		}
+		return p, httpapi.NewProblem(http.StatusBadGateway, "provider-error", "Provider error",
+			fmt.Sprintf("Asking %s about the payment failed: %s", p.Provider, providerMessage(err)))
+	}
+	return out, nil
+}
+
+// query asks the provider about p and applies the answer through the
+// Settler; it returns the payment as stored afterwards.
+func (s *Service) query(ctx context.Context, payer providers.Payer, p state.Payment) (state.Payment, error) {
+	qctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
+	st, err := payer.QueryPayment(qctx, providers.PaymentQuery{Reference: p.Reference, ProviderReference: p.ProviderReference, MNO: p.MNO})
+	cancel()
+	if err != nil {
+		s.m.syncs.WithLabelValues(p.Provider, "error").Inc()
+		return p, fmt.Errorf("query %s payment %s: %w", p.Provider, p.ID, err)
+	}
+	if st.Status == "" {
+		s.m.syncs.WithLabelValues(p.Provider, "unchanged").Inc()
+		return p, nil
+	}
+	if msg := mismatch(p, st); msg != "" {
+		s.m.syncs.WithLabelValues(p.Provider, "mismatch").Inc()
+		s.log.Error("provider status does not match the payment; not applied", "payment_id", p.ID, "provider", p.Provider, "reference", p.Reference, "problem", msg)
+		return p, fmt.Errorf("query %s payment %s: %s", p.Provider, p.ID, msg)
+	}
+	// The lookup key is ours: the provider may echo its own spelling.
+	st.Reference = p.Reference
+	if st.ProviderReference == "" {
+		st.ProviderReference = p.ProviderReference
+	}
+	res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Status: st})
+	if err != nil {
+		s.m.syncs.WithLabelValues(p.Provider, "error").Inc()
+		return p, fmt.Errorf("apply %s status of payment %s: %w", st.Status, p.ID, err)
+	}
+	if res.Changed {
+		s.m.syncs.WithLabelValues(p.Provider, "changed").Inc()
+		s.log.Info("payment status changed", "payment_id", p.ID, "provider", p.Provider, "reference", p.Reference,
+			"from", p.Status, "to", res.Payment.Status, "event_id", res.EventID)
+	} else {
+		s.m.syncs.WithLabelValues(p.Provider, "unchanged").Inc()
+	}
+	if res.Payment.ID == "" {
+		return p, nil
+	}
+	return res.Payment, nil
+}
+
+// mismatch reports a provider statement that contradicts the payment's
+// amount or currency (then it is not applied).
+func mismatch(p state.Payment, st providers.PaymentStatus) string {
+	if st.Currency != "" && p.Currency != "" && !strings.EqualFold(st.Currency, p.Currency) {
+		return fmt.Sprintf("currency %s, payment is in %s", st.Currency, p.Currency)
+	}
+	if st.Amount != "" && p.Amount != "" && !amountsEqual(st.Amount, p.Amount) {
+		if _, ok := normAmount(st.Amount); ok {
+			return fmt.Sprintf("amount %s, payment is for %s", st.Amount, p.Amount)
+		}
+	}
+	return ""
+}
+
+// canQuery reports whether the provider can be asked about p: ClickPesa is
+// asked by our reference, the others need their own reference.
+func canQuery(p state.Payment) bool {
+	return p.ProviderReference != "" || strings.HasPrefix(p.Provider, string(providers.ClickPesa)+".")
+}
+
+func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := state.PaymentFilter{Provider: q.Get("provider"), Reference: q.Get("reference"), Status: q.Get("status")}
+	var errs []httpapi.FieldError
+	if f.Status != "" {
+		switch providers.Status(f.Status) {
+		case providers.StatusPending, providers.StatusSucceeded, providers.StatusFailed, providers.StatusReversed, providers.StatusUnknown:
+		default:
+			errs = append(errs, httpapi.FieldError{Field: "status", Message: "must be pending, succeeded, failed, reversed or unknown"})
+		}
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			errs = append(errs, httpapi.FieldError{Field: "limit", Message: "must be a number from 1 to 1000"})
+		}
+		f.Limit = n
+	}
+	if len(errs) > 0 {
+		return httpapi.ValidationProblem(errs)
+	}
+	list, err := s.store.ListPayments(r.Context(), f)
+	if err != nil {
+		return fmt.Errorf("list payments: %w", err)
+	}
+	out := struct {
+		Payments []Payment `json:"payments"`
+	}{Payments: make([]Payment, 0, len(list))}
+	for _, p := range list {
+		out.Payments = append(out.Payments, View(p))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}

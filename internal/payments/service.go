@@ -1,0 +1,222 @@
+package payments
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/settle"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// Store is what the pay API and sync need from the store; state.Store
+// satisfies it.
+type Store interface {
+	Resource(ctx context.Context, address string) (state.Resource, error)
+	CreatePayment(ctx context.Context, p state.Payment) error
+	Payment(ctx context.Context, id string) (state.Payment, error)
+	PaymentByReference(ctx context.Context, provider, reference string) (state.Payment, error)
+	ListPayments(ctx context.Context, f state.PaymentFilter) ([]state.Payment, error)
+	RecordInitiation(ctx context.Context, id string, in state.PaymentInitiation, now time.Time) (state.Payment, error)
+	DuePayments(ctx context.Context, now time.Time, limit int) ([]state.Payment, error)
+	ScheduleSync(ctx context.Context, id string, next time.Time, attempts int) error
+	ClaimIdempotencyKey(ctx context.Context, key, requestHash string, now time.Time) (state.IdempotencyRecord, bool, error)
+	CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error
+	ReleaseIdempotencyKey(ctx context.Context, key string) error
+}
+
+// Settler applies a verified provider status (settle.Settler does).
+type Settler interface {
+	Apply(ctx context.Context, st settle.Statement) (state.StatusResult, error)
+}
+
+// Options wire a Service.
+type Options struct {
+	Store   Store
+	Config  *config.Config
+	Payers  func(providerID string) (providers.Payer, bool)
+	Settler Settler
+	Logger  *slog.Logger
+	// Registerer receives the metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+
+	// InitiateTimeout bounds one provider initiation (default 45 s); when it
+	// passes the payment is unknown and the answer is 504.
+	InitiateTimeout time.Duration
+	// QueryTimeout bounds one status query (default 30 s).
+	QueryTimeout time.Duration
+	// SyncBatch is how many due payments one Sync round takes (default 100),
+	// SyncWorkers how many it asks about at once (default 4).
+	SyncBatch   int
+	SyncWorkers int
+}
+
+// Service is the pay API and payment sync.
+type Service struct {
+	store   Store
+	payers  func(string) (providers.Payer, bool)
+	settler Settler
+	log     *slog.Logger
+	now     func() time.Time
+	cfg     atomic.Pointer[config.Config]
+	m       *metrics
+
+	initTimeout  time.Duration
+	queryTimeout time.Duration
+	syncBatch    int
+	syncWorkers  int
+}
+
+// New checks o and returns a Service; it starts nothing.
+func New(o Options) (*Service, error) {
+	var missing []string
+	if o.Store == nil {
+		missing = append(missing, "Store")
+	}
+	if o.Config == nil {
+		missing = append(missing, "Config")
+	}
+	if o.Payers == nil {
+		missing = append(missing, "Payers")
+	}
+	if o.Settler == nil {
+		missing = append(missing, "Settler")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("payments: missing options: %s", strings.Join(missing, ", "))
+	}
+	s := &Service{
+		store:        o.Store,
+		payers:       o.Payers,
+		settler:      o.Settler,
+		log:          o.Logger,
+		now:          o.Now,
+		initTimeout:  o.InitiateTimeout,
+		queryTimeout: o.QueryTimeout,
+		syncBatch:    o.SyncBatch,
+		syncWorkers:  o.SyncWorkers,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.initTimeout <= 0 {
+		s.initTimeout = 45 * time.Second
+	}
+	if s.queryTimeout <= 0 {
+		s.queryTimeout = 30 * time.Second
+	}
+	if s.syncBatch <= 0 {
+		s.syncBatch = 100
+	}
+	if s.syncWorkers <= 0 {
+		s.syncWorkers = 4
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("payments: register metrics: %w", err)
+	}
+	s.m = m
+	s.cfg.Store(o.Config)
+	return s, nil
+}
+
+// SetConfig swaps the configuration (SIGHUP). In-flight requests finish
+// with the configuration they started with.
+func (s *Service) SetConfig(cfg *config.Config) {
+	if cfg != nil {
+		s.cfg.Store(cfg)
+	}
+}
+
+func (s *Service) config() *config.Config { return s.cfg.Load() }
+
+// Payment is a payment as the API shows it.
+type Payment struct {
+	ID                string    `json:"id"`
+	Provider          string    `json:"provider"`
+	Reference         string    `json:"reference"`
+	Status            string    `json:"status"`
+	Amount            string    `json:"amount"`
+	Currency          string    `json:"currency"`
+	Phone             string    `json:"phone,omitempty"`
+	Description       string    `json:"description,omitempty"`
+	MNO               string    `json:"mno,omitempty"`
+	IPN               string    `json:"ipn,omitempty"`
+	ProviderReference string    `json:"provider_reference"`
+	RedirectURL       string    `json:"redirect_url"`
+	ConfirmationCode  string    `json:"confirmation_code,omitempty"`
+	Message           string    `json:"message,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+}
+
+// View converts a stored payment to its API form.
+func View(p state.Payment) Payment {
+	return Payment{
+		ID:                p.ID,
+		Provider:          p.Provider,
+		Reference:         p.Reference,
+		Status:            p.Status,
+		Amount:            p.Amount,
+		Currency:          p.Currency,
+		Phone:             p.Phone,
+		Description:       p.Description,
+		MNO:               p.MNO,
+		IPN:               p.IPN,
+		ProviderReference: p.ProviderReference,
+		RedirectURL:       p.RedirectURL,
+		ConfirmationCode:  p.ConfirmationCode,
+		Message:           p.Message,
+		CreatedAt:         p.CreatedAt.UTC(),
+		UpdatedAt:         p.UpdatedAt.UTC(),
+	}
+}
+
+// notificationID reads the ipn_id of ipn.NAME from state.
+func (s *Service) notificationID(ctx context.Context, ipn string) (string, error) {
+	r, err := s.store.Resource(ctx, "ipn."+ipn)
+	if err != nil {
+		return "", fmt.Errorf("read ipn.%s from state: %w", ipn, err)
+	}
+	var attrs struct {
+		IPNID string `json:"ipn_id"`
+	}
+	if err := json.Unmarshal(r.Attributes, &attrs); err != nil {
+		return "", fmt.Errorf("decode ipn.%s attributes: %w", ipn, err)
+	}
+	if attrs.IPNID == "" {
+		return "", fmt.Errorf("ipn.%s has no ipn_id in state: %w", ipn, state.ErrNotFound)
+	}
+	return attrs.IPNID, nil
+}
+
+// newPaymentID is "pay_" + 26 lowercase base32 characters (128 random bits).
+func newPaymentID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail on supported platforms
+	return "pay_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// isTimeout reports whether err is a deadline passing (ours or the client's).
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
