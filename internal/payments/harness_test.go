@@ -90,7 +90,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 				AppName: "shop", ClientID: secret.New("id"), ClientSecret: secret.New("secret"), APIKey: secret.New("key"),
 				AuthURL: base + "/azampay-auth", BaseURL: base + "/azampay"}},
 		},
-		IPNs: []*config.IPN{{Name: "orders", Provider: "pesapal.ke", URL: "http://127.0.0.1:1/hooks/pesapal", NotificationType: "POST"}},
+		IPNs:   []*config.IPN{{Name: "orders", Provider: "pesapal.ke", URL: "http://127.0.0.1:1/hooks/pesapal", NotificationType: "POST"}},
 		Server: config.ServerConfig{PublicURL: "http://127.0.0.1:1"},
 		Routes: []*config.Route{
 			{Name: "pp", Provider: "pesapal.ke", Path: "/hooks/pesapal", Events: config.EventTypes()},
