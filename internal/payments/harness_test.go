@@ -14,7 +14,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
-	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
@@ -133,22 +133,13 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 // testPayers builds the provider clients the way the daemon does.
 func testPayers(t testing.TB, cfg *config.Config) map[string]providers.Payer {
 	t.Helper()
+	set, err := clients.New(cfg, clients.Options{})
+	if err != nil {
+		t.Fatalf("provider clients: %v", err)
+	}
 	out := map[string]providers.Payer{}
-	for _, p := range cfg.Providers {
-		switch p.Kind {
-		case "pesapal":
-			c, err := pesapal.New(pesapal.Options{BaseURL: p.PesaPal.BaseURL, ConsumerKey: p.PesaPal.ConsumerKey, ConsumerSecret: p.PesaPal.ConsumerSecret, Block: p.Block()})
-			if err != nil {
-				t.Fatalf("pesapal client: %v", err)
-			}
-			out[p.ID()] = c
-		case "clickpesa":
-			c, err := clickpesa.New(clickpesa.Options{BaseURL: p.ClickPesa.BaseURL, ClientID: p.ClickPesa.ClientID, APIKey: p.ClickPesa.APIKey, Block: p.Block()})
-			if err != nil {
-				t.Fatalf("clickpesa client: %v", err)
-			}
-			out[p.ID()] = c
-		}
+	for _, id := range set.IDs() {
+		out[id], _ = set.Payer(id)
 	}
 	return out
 }
