@@ -3,6 +3,7 @@ package clickpesa
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -170,7 +171,37 @@ func (c *Client) GenerateToken(ctx context.Context) (token string, expires time.
 	if !strings.HasPrefix(tok, "Bearer ") {
 		tok = "Bearer " + tok
 	}
-	return tok, c.now().Add(TokenLifetime), nil
+	return tok, c.tokenExpiry(tok), nil
+}
+
+// tokenExpiry is the documented hour, or the JWT's own exp claim when it is
+// readable and earlier (the token is not verified: this only decides when
+// to stop reusing it).
+func (c *Client) tokenExpiry(tok string) time.Time {
+	now := c.now()
+	exp := now.Add(TokenLifetime)
+	parts := strings.Split(strings.TrimPrefix(tok, "Bearer "), ".")
+	if len(parts) != 3 {
+		return exp
+	}
+	claims, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return exp
+	}
+	var cl struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(claims, &cl) != nil {
+		return exp
+	}
+	secs, err := cl.Exp.Int64()
+	if err != nil {
+		return exp
+	}
+	if t := time.Unix(secs, 0); t.After(now) && t.Before(exp) {
+		return t
+	}
+	return exp
 }
 
 // do sends an authenticated JSON request, refreshing the token once after a 401.
