@@ -1,14 +1,10 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -16,7 +12,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
-	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/state"
@@ -79,163 +75,14 @@ func testConfig(base string, azampay bool, ipns ...*config.IPN) *config.Config {
 
 func ipn(name, url string) *config.IPN { return &config.IPN{Name: name, URL: url} }
 
-// httpRemote is a small test-side Remote speaking the providers' wire
-// formats to the emulator, independent of the provider clients.
-type httpRemote struct {
-	cfg    *config.Config
-	client *http.Client
-	mu     sync.Mutex
-	tokens map[string]string
-}
-
-func newHTTPRemote(cfg *config.Config) *httpRemote {
-	return &httpRemote{cfg: cfg, client: &http.Client{Timeout: 10 * time.Second}, tokens: map[string]string{}}
-}
-
-func (h *httpRemote) do(ctx context.Context, method, url, token string, hdr map[string]string, body, out any) (int, error) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+// newClientRemote builds the real provider clients for cfg.
+func newClientRemote(tb testing.TB, cfg *config.Config) Remote {
+	tb.Helper()
+	set, err := clients.New(cfg, clients.Options{})
 	if err != nil {
-		return 0, err
+		tb.Fatalf("clients.New: %v", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return 0, &providers.Error{Op: method + " " + url, Kind: providers.Retryable, Err: err}
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if out != nil && resp.StatusCode < 300 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode %s: %w", url, err)
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-func (h *httpRemote) token(ctx context.Context, providerID string) (string, error) {
-	h.mu.Lock()
-	t := h.tokens[providerID]
-	h.mu.Unlock()
-	if t != "" {
-		return t, nil
-	}
-	p := h.cfg.Provider(providerID)
-	switch p.Kind {
-	case "pesapal":
-		var out struct{ Token string }
-		code, err := h.do(ctx, "POST", p.PesaPal.BaseURL+"/api/Auth/RequestToken", "", nil,
-			map[string]string{"consumer_key": p.PesaPal.ConsumerKey.Reveal(), "consumer_secret": p.PesaPal.ConsumerSecret.Reveal()}, &out)
-		if err != nil {
-			return "", err
-		}
-		if code != 200 || out.Token == "" {
-			return "", &providers.Error{Provider: providers.PesaPal, Op: "request token", Kind: providers.Auth, HTTPStatus: code}
-		}
-		t = out.Token
-	case "azampay":
-		var out struct {
-			Data struct{ AccessToken string }
-		}
-		a := p.AzamPay
-		code, err := h.do(ctx, "POST", a.AuthURL+"/AppRegistration/GenerateToken", "", map[string]string{"X-API-Key": a.APIKey.Reveal()},
-			map[string]string{"appName": a.AppName, "clientId": a.ClientID.Reveal(), "clientSecret": a.ClientSecret.Reveal()}, &out)
-		if err != nil {
-			return "", err
-		}
-		if code != 200 {
-			return "", &providers.Error{Provider: providers.AzamPay, Op: "generate token", Kind: providers.Auth, HTTPStatus: code}
-		}
-		t = out.Data.AccessToken
-	default:
-		return "ok", nil
-	}
-	h.mu.Lock()
-	h.tokens[providerID] = t
-	h.mu.Unlock()
-	return t, nil
-}
-
-func (h *httpRemote) CheckCredentials(ctx context.Context, providerID string) error {
-	_, err := h.token(ctx, providerID)
-	return err
-}
-
-type wireIPN struct {
-	URL         string `json:"url"`
-	CreatedDate string `json:"created_date"`
-	IPNID       string `json:"ipn_id"`
-	TypeDesc    string `json:"ipn_notification_type_description"`
-	IPNStatus   *int   `json:"ipn_status"`
-}
-
-func (w wireIPN) remote() RemoteIPN {
-	return RemoteIPN{ID: w.IPNID, URL: w.URL, NotificationType: w.TypeDesc, Active: w.IPNStatus == nil || *w.IPNStatus == 1, CreatedAt: w.CreatedDate}
-}
-
-func (h *httpRemote) ListIPNs(ctx context.Context, providerID string) ([]RemoteIPN, error) {
-	t, err := h.token(ctx, providerID)
-	if err != nil {
-		return nil, err
-	}
-	var list []wireIPN
-	code, err := h.do(ctx, "GET", h.cfg.Provider(providerID).PesaPal.BaseURL+"/api/URLSetup/GetIpnList", t, nil, nil, &list)
-	if err != nil {
-		return nil, err
-	}
-	if code != 200 {
-		return nil, fmt.Errorf("GetIpnList: HTTP %d", code)
-	}
-	out := make([]RemoteIPN, 0, len(list))
-	for _, w := range list {
-		out = append(out, w.remote())
-	}
-	return out, nil
-}
-
-func (h *httpRemote) RegisterIPN(ctx context.Context, providerID, url, typ string) (RemoteIPN, error) {
-	t, err := h.token(ctx, providerID)
-	if err != nil {
-		return RemoteIPN{}, err
-	}
-	var w wireIPN
-	code, err := h.do(ctx, "POST", h.cfg.Provider(providerID).PesaPal.BaseURL+"/api/URLSetup/RegisterIPN", t, nil,
-		map[string]string{"url": url, "ipn_notification_type": typ}, &w)
-	if err != nil {
-		return RemoteIPN{}, err
-	}
-	if code != 200 || w.IPNID == "" {
-		return RemoteIPN{}, fmt.Errorf("RegisterIPN: HTTP %d", code)
-	}
-	return w.remote(), nil
-}
-
-func (h *httpRemote) FetchPublicKey(ctx context.Context, providerID string) ([]byte, error) {
-	t, err := h.token(ctx, providerID)
-	if err != nil {
-		return nil, err
-	}
-	a := h.cfg.Provider(providerID).AzamPay
-	var out struct{ PublicKey string }
-	code, err := h.do(ctx, "GET", a.PublicKeyURL, t, map[string]string{"X-API-Key": a.APIKey.Reveal()}, nil, &out)
-	if err != nil {
-		return nil, err
-	}
-	if code != 200 {
-		return nil, fmt.Errorf("public key: HTTP %d", code)
-	}
-	return []byte(out.PublicKey), nil
+	return NewRemote(set)
 }
 
 // memStore is an in-memory StateStore with the real one's lock semantics,

@@ -43,6 +43,25 @@ type Plan struct {
 	// lists caches the GetIpnList answers of the refresh (not saved), so an
 	// apply right after the plan does not list again.
 	lists map[string][]RemoteIPN
+	// index is lists indexed by provider, for the diff.
+	index map[string]*remoteIndex
+}
+
+// remoteIndex indexes one provider's GetIpnList answer.
+type remoteIndex struct {
+	byID  map[string]RemoteIPN
+	byURL map[string][]RemoteIPN
+}
+
+func newRemoteIndex(list []RemoteIPN) *remoteIndex {
+	ix := &remoteIndex{byID: make(map[string]RemoteIPN, len(list)), byURL: make(map[string][]RemoteIPN, len(list))}
+	for _, r := range list {
+		if _, dup := ix.byID[r.ID]; !dup {
+			ix.byID[r.ID] = r
+		}
+		ix.byURL[r.URL] = append(ix.byURL[r.URL], r)
+	}
+	return ix
 }
 
 // ResourceChange is one resource's planned change.
@@ -156,6 +175,10 @@ func MakePlan(ctx context.Context, cfg *config.Config, st state.StateStore, remo
 		}
 	}
 
+	p.index = make(map[string]*remoteIndex, len(p.lists))
+	for id, list := range p.lists {
+		p.index[id] = newRemoteIndex(list)
+	}
 	inConfig := map[string]bool{}
 	if want(TypeIPN) {
 		for _, ipn := range cfg.IPNs {
@@ -251,11 +274,14 @@ func findRemote(list []RemoteIPN, url, typ string) (RemoteIPN, bool) {
 // diffIPN plans one ipn block against its state entry (nil when absent).
 func (p *Plan) diffIPN(ipn *config.IPN, cur map[string]string) (ResourceChange, bool) {
 	c := ResourceChange{Address: ipn.Address(), Type: TypeIPN, Name: ipn.Name, Provider: ipn.Provider, Action: ActionCreate}
-	list, refreshed := p.lists[ipn.Provider]
+	ix, refreshed := p.index[ipn.Provider]
+	if !refreshed {
+		ix = newRemoteIndex(nil)
+	}
 	// newAfter fills After for a new registration: adopted or to be made.
 	newAfter := func() {
 		a := IPNAttributes{Provider: ipn.Provider, URL: ipn.URL, NotificationType: ipn.NotificationType}
-		if r, ok := findRemote(list, ipn.URL, ipn.NotificationType); ok {
+		if r, ok := findRemote(ix.byURL[ipn.URL], ipn.URL, ipn.NotificationType); ok {
 			a.IPNID, a.Status, a.RegisteredAt = r.ID, ipnStatus(r.Active), r.CreatedAt
 			c.AdoptID = r.ID
 		} else {
@@ -292,15 +318,9 @@ func (p *Plan) diffIPN(ipn *config.IPN, cur map[string]string) (ResourceChange, 
 	if !refreshed {
 		return c, false
 	}
-	var found *RemoteIPN
-	for i := range list {
-		if list[i].ID == old.IPNID {
-			found = &list[i]
-			break
-		}
-	}
+	found, listed := ix.byID[old.IPNID]
 	switch {
-	case found == nil:
+	case !listed:
 		c.Action = ActionReplace
 		c.Reason = fmt.Sprintf("ipn_id %s is no longer listed by PesaPal's GetIpnList", old.IPNID)
 	case !found.Active:

@@ -1,0 +1,127 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
+)
+
+// The provider operations reconcile uses, declared here (consumer side).
+type (
+	ipnRegistry interface {
+		GetIPNList(ctx context.Context) ([]pesapal.IPNRegistration, error)
+		RegisterIPN(ctx context.Context, url, notificationType string) (pesapal.IPNRegistration, error)
+	}
+	keySource interface {
+		FetchPublicKey(ctx context.Context) ([]byte, *rsa.PublicKey, error)
+	}
+	// cachedToken is a client's token through its cache; when a client
+	// offers it, a credential check costs no extra token request.
+	cachedToken interface {
+		Token(ctx context.Context) (string, error)
+	}
+	tokenFetcher interface {
+		GenerateToken(ctx context.Context) (string, time.Time, error)
+	}
+)
+
+// NewRemote returns the Remote backed by a set of provider clients. It
+// shares the clients' token caches, so the daemon can pass the set it
+// already uses.
+func NewRemote(set *clients.Set) Remote { return &clientRemote{set: set} }
+
+type clientRemote struct{ set *clients.Set }
+
+// CheckCredentials obtains a token. PesaPal and AzamPay prove their
+// credentials with the refresh call that follows (GetIpnList, the public key)
+// through their token cache, so no second token is requested for them
+// unless the client exposes its cached token; ClickPesa asks for a token.
+func (r *clientRemote) CheckCredentials(ctx context.Context, providerID string) error {
+	var c any
+	if p := r.set.PesaPal(providerID); p != nil {
+		c = p
+	} else if a := r.set.AzamPay(providerID); a != nil {
+		c = a
+	} else if cp := r.set.ClickPesa(providerID); cp != nil {
+		c = cp
+	} else {
+		return fmt.Errorf("no client for provider %q", providerID)
+	}
+	if t, ok := c.(cachedToken); ok {
+		_, err := t.Token(ctx)
+		return err
+	}
+	switch c.(type) {
+	case ipnRegistry, keySource:
+		return nil
+	}
+	if t, ok := c.(tokenFetcher); ok {
+		_, _, err := t.GenerateToken(ctx)
+		return err
+	}
+	return nil
+}
+
+func (r *clientRemote) pesapal(providerID string) (ipnRegistry, error) {
+	if c := r.set.PesaPal(providerID); c != nil {
+		return c, nil
+	}
+	return nil, fmt.Errorf("no PesaPal client for provider %q", providerID)
+}
+
+func (r *clientRemote) ListIPNs(ctx context.Context, providerID string) ([]RemoteIPN, error) {
+	c, err := r.pesapal(providerID)
+	if err != nil {
+		return nil, err
+	}
+	list, err := c.GetIPNList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]RemoteIPN, 0, len(list))
+	for _, reg := range list {
+		out = append(out, fromRegistration(reg))
+	}
+	return out, nil
+}
+
+func (r *clientRemote) RegisterIPN(ctx context.Context, providerID, url, notificationType string) (RemoteIPN, error) {
+	c, err := r.pesapal(providerID)
+	if err != nil {
+		return RemoteIPN{}, err
+	}
+	reg, err := c.RegisterIPN(ctx, url, notificationType)
+	if err != nil {
+		return RemoteIPN{}, err
+	}
+	return fromRegistration(reg), nil
+}
+
+func (r *clientRemote) FetchPublicKey(ctx context.Context, providerID string) ([]byte, error) {
+	c := r.set.AzamPay(providerID)
+	if c == nil {
+		return nil, fmt.Errorf("no AzamPay client for provider %q", providerID)
+	}
+	pemBytes, _, err := c.FetchPublicKey(ctx)
+	return pemBytes, err
+}
+
+// fromRegistration maps the client's registration. A listing that does not
+// carry ipn_status (GetIpnList documents only five fields) counts as active.
+func fromRegistration(reg pesapal.IPNRegistration) RemoteIPN {
+	active := reg.IPNStatus == 1
+	if !active && len(reg.Raw) > 0 {
+		var probe map[string]json.RawMessage
+		if json.Unmarshal(reg.Raw, &probe) == nil {
+			if _, has := probe["ipn_status"]; !has {
+				active = true
+			}
+		}
+	}
+	return RemoteIPN{ID: reg.IPNID, URL: reg.URL, NotificationType: reg.NotificationTypeDescription, Active: active, CreatedAt: reg.CreatedDate}
+}
