@@ -1,0 +1,376 @@
+// Package devmode is what `finconnectd serve -dev` runs on top of the normal
+// daemon: the provider emulator in-process, a built-in configuration with
+// one provider of each kind pointing at it, an ipn and one route per
+// provider, a temporary SQLite store, and an event sink that verifies each
+// delivered event's Standard Webhooks signature and logs it.
+//
+// The dev configuration is HCL source loaded through config.Loader, so it is
+// validated exactly like an operator's file; credentials in it come from
+// env() names that only this package's lookup function answers, so the
+// source itself holds no secret. It listens on loopback only, and must not
+// be used for anything but local development.
+package devmode
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/sandbox"
+)
+
+// Options configure Start.
+type Options struct {
+	Logger *slog.Logger
+	// Stdout receives one human line per event the sink accepts (nil: none).
+	Stdout io.Writer
+	// Dir is where the temporary state directory is created (default: the
+	// system's temp dir). It is removed by Close.
+	Dir string
+	// PublicAddr and APIAddr are the listen addresses put into the config.
+	// Empty prefers 127.0.0.1:8080 and 127.0.0.1:8081, else free ports;
+	// "127.0.0.1:0" always picks a free port.
+	PublicAddr string
+	APIAddr    string
+	// Delay is how long the emulated customer takes to answer (default 2s);
+	// SlowAnswer is outcome 6's wait (default 60s).
+	Delay      time.Duration
+	SlowAnswer time.Duration
+	// SyncEvery is the sync_payments schedule (default 10s).
+	SyncEvery time.Duration
+}
+
+// Env is a running dev environment.
+type Env struct {
+	// Config is the loaded dev configuration (the daemon serves it).
+	Config *config.Config
+	// Source is its HCL text (no secrets in it: they are env() references).
+	Source []byte
+	// Emulator is the in-process provider emulator.
+	Emulator *sandbox.Emulator
+	// APIToken is the bearer token of the pay API (printed on purpose).
+	APIToken string
+	// PublicURL (webhooks), APIURL (pay API), SinkURL (event sink).
+	PublicURL string
+	APIURL    string
+	SinkURL   string
+	// Dir is the temporary directory holding the store.
+	Dir string
+
+	sink *Sink
+	log  *slog.Logger
+}
+
+// Start starts the emulator and the event sink, picks the addresses, writes
+// the temporary state directory and loads the dev configuration. On error
+// everything started is stopped again.
+func Start(ctx context.Context, o Options) (env *Env, err error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Delay <= 0 {
+		o.Delay = 2 * time.Second
+	}
+	if o.SlowAnswer <= 0 {
+		o.SlowAnswer = 60 * time.Second
+	}
+	if o.SyncEvery <= 0 {
+		o.SyncEvery = 10 * time.Second
+	}
+	e := &Env{log: log}
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = e.Close(cctx)
+			cancel()
+			env = nil
+		}
+	}()
+
+	public, err := pickAddr(o.PublicAddr, "127.0.0.1:8080")
+	if err != nil {
+		return nil, fmt.Errorf("dev mode: pick the webhook listen address: %w", err)
+	}
+	api, err := pickAddr(o.APIAddr, "127.0.0.1:8081")
+	if err != nil {
+		return nil, fmt.Errorf("dev mode: pick the API listen address: %w", err)
+	}
+	if api == public {
+		if api, err = pickAddr("127.0.0.1:0", ""); err != nil {
+			return nil, fmt.Errorf("dev mode: pick the API listen address: %w", err)
+		}
+	}
+	e.PublicURL, e.APIURL = "http://"+public, "http://"+api
+
+	e.Dir, err = os.MkdirTemp(o.Dir, "finconnectd-dev-")
+	if err != nil {
+		return nil, fmt.Errorf("dev mode: create the state directory: %w", err)
+	}
+
+	secrets := map[string]string{
+		"FINCONNECT_DEV_API_TOKEN":        "dev_" + randomHex(24),
+		"FINCONNECT_DEV_WEBHOOK_SECRET":   "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(32)),
+		"FINCONNECT_DEV_CHECKSUM_KEY":     randomHex(32),
+		"FINCONNECT_DEV_PROVIDER_KEY":     "dev-" + randomHex(8),
+		"FINCONNECT_DEV_PROVIDER_SECRET":  "dev-" + randomHex(16),
+		"FINCONNECT_DEV_AZAMPAY_API_KEY":  "dev-" + randomHex(16),
+		"FINCONNECT_DEV_CLICKPESA_CLIENT": "dev-" + randomHex(8),
+	}
+	e.APIToken = secrets["FINCONNECT_DEV_API_TOKEN"]
+
+	e.sink, err = NewSink(SinkOptions{Secret: secrets["FINCONNECT_DEV_WEBHOOK_SECRET"], Logger: log, Stdout: o.Stdout})
+	if err != nil {
+		return nil, fmt.Errorf("dev mode: %w", err)
+	}
+	if err := e.sink.Start("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("dev mode: %w", err)
+	}
+	e.SinkURL = e.sink.URL() + "/events"
+
+	e.Emulator, err = sandbox.New(sandbox.Options{
+		Logger: log.With("component", "sandbox"),
+		Settings: sandbox.Settings{
+			ClickPesaWebhook:     e.PublicURL + "/hooks/clickpesa",
+			ClickPesaChecksumKey: secrets["FINCONNECT_DEV_CHECKSUM_KEY"],
+			AzamPayCallback:      e.PublicURL + "/hooks/azampay",
+			Delay:                sandbox.Duration(o.Delay),
+			SlowAnswer:           sandbox.Duration(o.SlowAnswer),
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dev mode: %w", err)
+	}
+	if err := e.Emulator.Start("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("dev mode: %w", err)
+	}
+
+	e.Source = []byte(Source(SourceParams{
+		StatePath:    filepath.Join(e.Dir, "finconnect.db"),
+		PublicListen: public,
+		APIListen:    api,
+		EmulatorURL:  e.Emulator.URL(),
+		SinkURL:      e.SinkURL,
+		SyncEvery:    o.SyncEvery,
+	}))
+	loader := config.NewLoader(func(name string) (string, bool) {
+		v, ok := secrets[name]
+		return v, ok
+	})
+	cfg, diags := loader.LoadSource("dev.hcl", e.Source, e.Dir)
+	if diags.HasErrors() {
+		var b strings.Builder
+		_ = loader.WriteDiagnostics(&b, diags, 100, false)
+		return nil, fmt.Errorf("dev mode: the built-in configuration does not load (a bug):\n%s", b.String())
+	}
+	e.Config = cfg
+	log.Info("dev mode ready", "api", e.APIURL, "webhooks", e.PublicURL, "emulator", e.Emulator.URL(), "sink", e.SinkURL, "dir", e.Dir)
+	return e, nil
+}
+
+// SourceParams fill the dev configuration template.
+type SourceParams struct {
+	StatePath    string
+	PublicListen string // host:port
+	APIListen    string
+	EmulatorURL  string // http://127.0.0.1:PORT
+	SinkURL      string
+	SyncEvery    time.Duration
+}
+
+// Source renders the dev configuration. Credentials are env() references
+// answered by Start's lookup function.
+func Source(p SourceParams) string {
+	public := "http://" + p.PublicListen
+	var b strings.Builder
+	fmt.Fprintf(&b, `# finconnectd serve -dev: the built-in configuration.
+# Every provider points at the in-process emulator; events go to the built-in sink.
+
+state {
+  path = %q
+}
+
+server {
+  listen     = %q
+  public_url = %q
+}
+
+api {
+  listen = %q
+  tokens = [env("FINCONNECT_DEV_API_TOKEN")]
+}
+
+provider "pesapal" "ke" {
+  environment     = "sandbox"
+  consumer_key    = env("FINCONNECT_DEV_PROVIDER_KEY")
+  consumer_secret = env("FINCONNECT_DEV_PROVIDER_SECRET")
+  base_url        = %q
+}
+
+provider "clickpesa" "tz" {
+  client_id    = env("FINCONNECT_DEV_CLICKPESA_CLIENT")
+  api_key      = env("FINCONNECT_DEV_PROVIDER_SECRET")
+  checksum_key = env("FINCONNECT_DEV_CHECKSUM_KEY")
+  base_url     = %q
+}
+
+provider "azampay" "tz" {
+  environment   = "sandbox"
+  app_name      = "finconnectd-dev"
+  client_id     = env("FINCONNECT_DEV_PROVIDER_KEY")
+  client_secret = env("FINCONNECT_DEV_PROVIDER_SECRET")
+  api_key       = env("FINCONNECT_DEV_AZAMPAY_API_KEY")
+  auth_url      = %q
+  base_url      = %q
+}
+
+ipn "orders" {
+  provider          = provider.pesapal.ke
+  url               = %q
+  notification_type = "POST"
+}
+`, p.StatePath, p.PublicListen, public, p.APIListen,
+		p.EmulatorURL+"/pesapal", p.EmulatorURL+"/clickpesa",
+		p.EmulatorURL+"/azampay-auth", p.EmulatorURL+"/azampay", public+"/hooks/pesapal")
+	for _, r := range []struct{ name, provider string }{
+		{"pesapal", "provider.pesapal.ke"}, {"clickpesa", "provider.clickpesa.tz"}, {"azampay", "provider.azampay.tz"},
+	} {
+		fmt.Fprintf(&b, `
+route %q {
+  provider = %s
+  path     = "/hooks/%s"
+
+  forward {
+    url     = %q
+    secret  = env("FINCONNECT_DEV_WEBHOOK_SECRET")
+    timeout = "5s"
+  }
+}
+`, r.name, r.provider, r.name, p.SinkURL)
+	}
+	fmt.Fprintf(&b, `
+schedule "sync_payments" { cron = %q }
+`, "@every "+p.SyncEvery.String())
+	return b.String()
+}
+
+// Events returns what the sink accepted so far, oldest first.
+func (e *Env) Events() []SinkEvent { return e.sink.Events() }
+
+// Close stops the emulator and the sink and removes the temporary
+// directory. It is idempotent and bounded by ctx.
+func (e *Env) Close(ctx context.Context) error {
+	var errs []error
+	if e.Emulator != nil {
+		if err := e.Emulator.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop emulator: %w", err))
+		}
+	}
+	if e.sink != nil {
+		if err := e.sink.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop event sink: %w", err))
+		}
+	}
+	if e.Dir != "" {
+		if err := os.RemoveAll(e.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", e.Dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Banner is what serve -dev prints: the token, the addresses, and a curl
+// line per provider that starts a payment (phone ending in 0: succeeds).
+func (e *Env) Banner() string {
+	var b strings.Builder
+	b.WriteString("finconnectd is running in dev mode (emulated providers, temporary state).\n\n")
+	fmt.Fprintf(&b, "  pay API      %s   token: %s\n", e.APIURL, e.APIToken)
+	fmt.Fprintf(&b, "  webhooks     %s\n", e.PublicURL)
+	if e.Emulator != nil {
+		fmt.Fprintf(&b, "  emulator     %s   (what it received: %s/_sandbox/requests)\n", e.Emulator.URL(), e.Emulator.URL())
+	}
+	fmt.Fprintf(&b, "  event sink   %s\n", e.SinkURL)
+	fmt.Fprintf(&b, "  state        %s\n\n", filepath.Join(e.Dir, "finconnect.db"))
+	b.WriteString("Start a payment; a moment later its payment.succeeded event is logged by the sink:\n\n")
+	for _, c := range DemoPayments() {
+		fmt.Fprintf(&b, "  %s\n\n", e.Curl(c))
+	}
+	fmt.Fprintf(&b, "List payments:\n\n  curl -sS -H \"Authorization: Bearer %s\" %s/v1/payments\n\n", e.APIToken, e.APIURL)
+	b.WriteString("The phone's last digit picks the outcome: 0 succeeds, 1 fails (insufficient funds), 2 the customer\n" +
+		"cancels, 3 no notification (sync settles it), 4 notified twice, 5 provider error, 6 slow answer.\n")
+	return b.String()
+}
+
+// DemoPayment is one example payment body for the banner.
+type DemoPayment struct {
+	Provider, Reference, Amount, Currency, Phone string
+}
+
+// DemoPayments are the banner's examples, one per provider, phone ending in 0.
+func DemoPayments() []DemoPayment {
+	return []DemoPayment{
+		{"clickpesa.tz", "DEMOCLICKPESA1", "1000", "TZS", "255712345670"},
+		{"azampay.tz", "DEMOAZAMPAY1", "1000", "TZS", "255712345670"},
+		{"pesapal.ke", "DEMO-PESAPAL-1", "1500.00", "KES", "254712345670"},
+	}
+}
+
+// Body is the JSON request body of d.
+func (d DemoPayment) Body() string {
+	return fmt.Sprintf(`{"provider":%q,"reference":%q,"amount":%q,"currency":%q,"phone":%q}`,
+		d.Provider, d.Reference, d.Amount, d.Currency, d.Phone)
+}
+
+// Curl is a shell command that starts d through this environment's API.
+func (e *Env) Curl(d DemoPayment) string {
+	return fmt.Sprintf(`curl -sS -H "Authorization: Bearer %s" -H 'Content-Type: application/json' -d '%s' %s/v1/payments`,
+		e.APIToken, d.Body(), e.APIURL)
+}
+
+// pickAddr returns want if it is free, else (for empty want) preferred if
+// free, else a free loopback port.
+func pickAddr(want, preferred string) (string, error) {
+	try := func(addr string) (string, bool) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", false
+		}
+		got := ln.Addr().String()
+		_ = ln.Close()
+		return got, true
+	}
+	if want != "" {
+		if a, ok := try(want); ok {
+			return a, nil
+		}
+		return "", fmt.Errorf("%s is not free", want)
+	}
+	if preferred != "" {
+		if a, ok := try(preferred); ok {
+			return a, nil
+		}
+	}
+	if a, ok := try("127.0.0.1:0"); ok {
+		return a, nil
+	}
+	return "", errors.New("no free loopback port")
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail on supported platforms
+	return b
+}
+
+func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }

@@ -1,0 +1,182 @@
+package devmode
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
+)
+
+func startEnv(t *testing.T) *Env {
+	t.Helper()
+	var out bytes.Buffer
+	env, err := Start(context.Background(), Options{
+		Dir: t.TempDir(), PublicAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0",
+		Delay: 20 * time.Millisecond, SlowAnswer: time.Second, Stdout: &lockedWriter{w: &out},
+	})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := env.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if _, err := os.Stat(env.Dir); !os.IsNotExist(err) {
+			t.Errorf("state dir %s left behind", env.Dir)
+		}
+	})
+	return env
+}
+
+func TestStartBuildsAValidDevConfig(t *testing.T) {
+	t.Parallel()
+	env := startEnv(t)
+	cfg := env.Config
+	if len(cfg.Providers) != 3 || len(cfg.IPNs) != 1 || len(cfg.Routes) != 3 {
+		t.Fatalf("config: %d providers, %d ipns, %d routes", len(cfg.Providers), len(cfg.IPNs), len(cfg.Routes))
+	}
+	for _, id := range []string{"pesapal.ke", "clickpesa.tz", "azampay.tz"} {
+		if cfg.Provider(id) == nil {
+			t.Errorf("no provider %s", id)
+		}
+	}
+	if got := cfg.IPNs[0].URL; got != env.PublicURL+"/hooks/pesapal" {
+		t.Errorf("ipn url %s", got)
+	}
+	for _, r := range cfg.Routes {
+		if r.Forward.URL != env.SinkURL || !strings.HasPrefix(r.Forward.Secret.Reveal(), "whsec_") {
+			t.Errorf("route %s forwards to %s", r.Name, r.Forward.URL)
+		}
+	}
+	if len(cfg.API.Tokens) != 1 || cfg.API.Tokens[0].Reveal() != env.APIToken {
+		t.Errorf("api token not the banner's")
+	}
+	if "http://"+cfg.API.Listen != env.APIURL || "http://"+cfg.Server.Listen != env.PublicURL {
+		t.Errorf("listen %s %s vs %s %s", cfg.API.Listen, cfg.Server.Listen, env.APIURL, env.PublicURL)
+	}
+	if cfg.Schedules.SyncPayments != "@every 10s" {
+		t.Errorf("sync schedule %q", cfg.Schedules.SyncPayments)
+	}
+	st := env.Emulator.Settings()
+	if st.ClickPesaWebhook != env.PublicURL+"/hooks/clickpesa" || st.AzamPayCallback != env.PublicURL+"/hooks/azampay" {
+		t.Errorf("emulator settings %+v", st)
+	}
+	cp := cfg.Provider("clickpesa.tz").ClickPesa
+	if st.ClickPesaChecksumKey == "" || cp.ChecksumKey.Reveal() != st.ClickPesaChecksumKey {
+		t.Errorf("checksum key differs between config and emulator")
+	}
+	// No secret in the HCL text.
+	for _, s := range []string{env.APIToken, cfg.Routes[0].Forward.Secret.Reveal(), st.ClickPesaChecksumKey} {
+		if bytes.Contains(env.Source, []byte(s)) {
+			t.Errorf("dev config source contains a secret")
+		}
+	}
+}
+
+func TestDevProvidersWorkAgainstTheEmulator(t *testing.T) {
+	t.Parallel()
+	env := startEnv(t)
+	set, err := clients.New(env.Config, clients.Options{})
+	if err != nil {
+		t.Fatalf("clients: %v", err)
+	}
+	ctx := context.Background()
+	if _, err := set.PesaPal("pesapal.ke").RegisterIPN(ctx, env.Config.IPNs[0].URL, "POST"); err != nil {
+		t.Fatalf("register ipn: %v", err)
+	}
+	for _, d := range DemoPayments()[:2] { // clickpesa (checksummed) and azampay
+		payer, _ := set.Payer(d.Provider)
+		res, err := payer.InitiatePayment(ctx, providers.PaymentRequest{Reference: d.Reference, Amount: d.Amount, Currency: d.Currency, Phone: d.Phone, MNO: "Tigo"})
+		if err != nil {
+			t.Fatalf("%s initiate: %v", d.Provider, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := payer.QueryPayment(ctx, providers.PaymentQuery{Reference: d.Reference, ProviderReference: res.ProviderReference, MNO: "Tigo"})
+			if err == nil && st.Status == providers.StatusSucceeded {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not succeeded: %+v %v", d.Provider, st, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func TestBanner(t *testing.T) {
+	t.Parallel()
+	env := startEnv(t)
+	b := env.Banner()
+	for _, want := range []string{env.APIToken, env.APIURL + "/v1/payments", "Authorization: Bearer " + env.APIToken,
+		`"provider":"clickpesa.tz"`, `"provider":"azampay.tz"`, `"provider":"pesapal.ke"`, `"phone":"255712345670"`, env.SinkURL} {
+		if !strings.Contains(b, want) {
+			t.Errorf("banner lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+func TestSinkVerifiesSignatures(t *testing.T) {
+	t.Parallel()
+	env := startEnv(t)
+	key, _ := decodeSecret(env.Config.Routes[0].Forward.Secret.Reveal())
+	body := []byte(`{"type":"payment.succeeded","timestamp":"2026-11-22T10:00:00Z","data":{"payment_id":"pay_x","provider":"clickpesa.tz","reference":"R1","status":"succeeded"}}`)
+	now := time.Now()
+	cases := []struct {
+		name   string
+		sig    string
+		ts     time.Time
+		body   []byte
+		status int
+	}{
+		{"valid", Sign(key, "evt_1", now, body), now, body, http.StatusNoContent},
+		{"several signatures, one valid", "v1,AAAA " + Sign(key, "evt_1", now, body), now, body, http.StatusNoContent},
+		{"wrong key", Sign([]byte("other"), "evt_1", now, body), now, body, http.StatusUnauthorized},
+		{"tampered body", Sign(key, "evt_1", now, body), now, append([]byte(" "), body...), http.StatusUnauthorized},
+		{"stale", Sign(key, "evt_1", now.Add(-time.Hour), body), now.Add(-time.Hour), body, http.StatusUnauthorized},
+		{"missing", "", now, body, http.StatusUnauthorized},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, env.SinkURL, bytes.NewReader(c.body))
+			req.Header.Set("webhook-id", "evt_1")
+			req.Header.Set("webhook-timestamp", fmt.Sprint(c.ts.Unix()))
+			if c.sig != "" {
+				req.Header.Set("webhook-signature", c.sig)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, c.status)
+			}
+		})
+	}
+	evs := env.Events()
+	if len(evs) != 2 || evs[0].Type != "payment.succeeded" || evs[0].PaymentID != "pay_x" || evs[0].Reference != "R1" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

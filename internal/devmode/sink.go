@@ -1,0 +1,240 @@
+package devmode
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// sinkMaxBody bounds an event body; sinkMaxEvents bounds what Events keeps.
+const (
+	sinkMaxBody      = 1 << 20
+	sinkMaxEvents    = 1000
+	sinkTolerance    = 5 * time.Minute
+	sinkStopDeadline = 5 * time.Second
+)
+
+// SinkOptions configure a Sink.
+type SinkOptions struct {
+	// Secret is the Standard Webhooks secret, "whsec_" + base64.
+	Secret string
+	Logger *slog.Logger
+	// Stdout gets one human line per accepted event (nil: none).
+	Stdout io.Writer
+	Now    func() time.Time
+}
+
+// SinkEvent is one event the sink accepted.
+type SinkEvent struct {
+	ID        string // webhook-id
+	Type      string
+	PaymentID string
+	Reference string
+	Provider  string
+	Status    string
+	Body      []byte
+}
+
+// Sink is the dev event receiver: it verifies the Standard Webhooks
+// signature of every POST /events and logs what it got.
+type Sink struct {
+	key    []byte
+	log    *slog.Logger
+	stdout io.Writer
+	now    func() time.Time
+
+	mu     sync.Mutex
+	events []SinkEvent
+	srv    *http.Server
+	url    string
+	done   chan struct{}
+}
+
+// NewSink checks the secret; it starts nothing.
+func NewSink(o SinkOptions) (*Sink, error) {
+	key, err := decodeSecret(o.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("event sink: %w", err)
+	}
+	s := &Sink{key: key, log: o.Logger, stdout: o.Stdout, now: o.Now}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s, nil
+}
+
+// Handler serves POST /events.
+func (s *Sink) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /events", s.handle)
+	return mux
+}
+
+// Start listens on addr and serves in the background.
+func (s *Sink) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("event sink: listen %s: %w", addr, err)
+	}
+	s.mu.Lock()
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.url = "http://" + ln.Addr().String()
+	s.done = make(chan struct{})
+	srv, done := s.srv, s.done
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // ErrServerClosed after Stop
+	}()
+	return nil
+}
+
+// URL is the sink's base URL after Start.
+func (s *Sink) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// Stop shuts the listener down; idempotent and bounded by ctx.
+func (s *Sink) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	srv, done := s.srv, s.done
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return err
+}
+
+// Events returns the accepted events, oldest first.
+func (s *Sink) Events() []SinkEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]SinkEvent(nil), s.events...)
+}
+
+func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, sinkMaxBody))
+	if err != nil {
+		http.Error(w, "body too large or unreadable", http.StatusRequestEntityTooLarge)
+		return
+	}
+	id := r.Header.Get("webhook-id")
+	if err := Verify(s.key, id, r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, s.now(), sinkTolerance); err != nil {
+		s.log.Warn("event sink: rejected an event: signature not verified", "webhook_id", id, "error", err)
+		http.Error(w, "signature not verified", http.StatusUnauthorized)
+		return
+	}
+	var ev struct {
+		Type string `json:"type"`
+		Data struct {
+			PaymentID string `json:"payment_id"`
+			Provider  string `json:"provider"`
+			Reference string `json:"reference"`
+			Status    string `json:"status"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &ev); err != nil {
+		s.log.Warn("event sink: signed body is not an event", "webhook_id", id, "error", err)
+		http.Error(w, "not an event", http.StatusBadRequest)
+		return
+	}
+	got := SinkEvent{ID: id, Type: ev.Type, PaymentID: ev.Data.PaymentID, Reference: ev.Data.Reference,
+		Provider: ev.Data.Provider, Status: ev.Data.Status, Body: body}
+	s.mu.Lock()
+	if len(s.events) >= sinkMaxEvents {
+		s.events = append(s.events[:0], s.events[1:]...)
+	}
+	s.events = append(s.events, got)
+	s.mu.Unlock()
+	s.log.Info("event sink: received event, signature verified", "webhook_id", id, "type", ev.Type,
+		"payment_id", ev.Data.PaymentID, "provider", ev.Data.Provider, "reference", ev.Data.Reference, "status", ev.Data.Status)
+	if s.stdout != nil {
+		fmt.Fprintf(s.stdout, "event sink: %s %s reference %s (%s) - signature verified\n", ev.Type, ev.Data.PaymentID, ev.Data.Reference, ev.Data.Provider)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Verify checks a Standard Webhooks signature: one of the space-separated
+// "v1,BASE64" entries of sigHeader must be HMAC-SHA256(key, id.ts.body), and
+// ts within tolerance of now.
+func Verify(key []byte, id, ts, sigHeader string, body []byte, now time.Time, tolerance time.Duration) error {
+	if id == "" || ts == "" || sigHeader == "" {
+		return errors.New("missing webhook-id, webhook-timestamp or webhook-signature")
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return fmt.Errorf("webhook-timestamp %q is not a unix time", ts)
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+		return fmt.Errorf("webhook-timestamp is %s away from now", d.Round(time.Second))
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(body)
+	want := mac.Sum(nil)
+	for _, part := range strings.Fields(sigHeader) {
+		v, sig, ok := strings.Cut(part, ",")
+		if !ok || v != "v1" {
+			continue
+		}
+		got, err := base64.StdEncoding.DecodeString(sig)
+		if err == nil && hmac.Equal(got, want) {
+			return nil
+		}
+	}
+	return errors.New("no v1 signature matches")
+}
+
+// Sign is the sender's side of Verify (tests and tools).
+func Sign(key []byte, id string, ts time.Time, body []byte) string {
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%d.", id, ts.Unix())
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func decodeSecret(secret string) ([]byte, error) {
+	b64, ok := strings.CutPrefix(secret, "whsec_")
+	if !ok {
+		return nil, errors.New(`secret must start with "whsec_"`)
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(key) == 0 {
+		return nil, errors.New("secret after whsec_ is not base64")
+	}
+	return key, nil
+}
