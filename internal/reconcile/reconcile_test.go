@@ -626,3 +626,38 @@ func TestJSONParsedBack(t *testing.T) {
 		t.Error("-json output is not one document on one line")
 	}
 }
+
+// cancelAfterRegister cancels the apply's context right after PesaPal
+// answered a registration, like Ctrl-C at the worst moment.
+type cancelAfterRegister struct {
+	Remote
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfterRegister) RegisterIPN(ctx context.Context, id, url, typ string) (RemoteIPN, error) {
+	r, err := c.Remote.RegisterIPN(ctx, id, url, typ)
+	c.cancel()
+	return r, err
+}
+
+func TestCancelledApplyRecordsWhatHappened(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.cfg(t, false, ipn("a", "https://pay.example.com/hooks/a"), ipn("b", "https://pay.example.com/hooks/b"))
+	p := e.plan(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := Apply(ctx, p, e.st, &cancelAfterRegister{Remote: e.remote, cancel: cancel}, ApplyOptions{Now: e.clock})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if strings.Join(res.Applied, ",") != "ipn.a" || strings.Join(res.NotApplied, ",") != "ipn.b" {
+		t.Errorf("applied %v, not applied %v", res.Applied, res.NotApplied)
+	}
+	// The registration PesaPal made was recorded despite the cancellation.
+	if _, err := IPNID(context.Background(), e.st, "a"); err != nil {
+		t.Errorf("ipn.a not in state: %v", err)
+	}
+	if _, held, _ := e.st.LockHolder(context.Background()); held {
+		t.Error("lock still held after a cancelled apply")
+	}
+}
