@@ -122,6 +122,18 @@ func startEmulator(t testing.TB, s sandbox.Settings, now func() time.Time) *sand
 	return e
 }
 
+// httpClient is a client with its own transport whose idle connections
+// are closed when the test ends (before the emulator stops, since cleanups
+// run last-registered first), so the emulator's graceful stop does not wait
+// for connections that were dialled but never used.
+func httpClient(t testing.TB) *http.Client {
+	t.Helper()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 100
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
 // requests returns what the emulator received on paths ending with suffix.
 func requests(e *sandbox.Emulator, suffix string) []sandbox.Request {
 	var out []sandbox.Request

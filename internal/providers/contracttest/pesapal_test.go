@@ -21,6 +21,7 @@ func newPesaPal(t testing.TB, e *sandbox.Emulator, mut ...func(*pesapal.Options)
 		ConsumerSecret: secret.New("osGQ364R49cXKeOYSpaOnT++rHs="),
 		Block:          `provider "pesapal" "ke"`,
 		Timeout:        5 * time.Second,
+		HTTPClient:     httpClient(t),
 	}
 	for _, m := range mut {
 		m(&o)
