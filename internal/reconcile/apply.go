@@ -55,8 +55,7 @@ func Apply(ctx context.Context, p *Plan, st state.StateStore, remote Remote, o A
 	if now == nil {
 		now = time.Now
 	}
-	lock := o.Lock
-	if lock == nil {
+	if o.Lock == nil {
 		lo := o.LockOptions
 		if lo.Now == nil {
 			lo.Now = now
@@ -66,7 +65,6 @@ func Apply(ctx context.Context, p *Plan, st state.StateStore, remote Remote, o A
 			return res, err
 		}
 		defer l.Release(ctx) //nolint:errcheck // best effort; a failed unlock is visible via state force-unlock
-		lock = l
 	}
 	meta, err := st.Meta(ctx)
 	if err != nil {
@@ -102,7 +100,6 @@ func Apply(ctx context.Context, p *Plan, st state.StateStore, remote Remote, o A
 			res.Forgotten++
 		}
 	}
-	_ = lock
 	return res, nil
 }
 
@@ -165,7 +162,7 @@ func (a *applier) do(ctx context.Context, c ResourceChange) error {
 		}
 		return nil
 	case c.Type == TypeIPN:
-		return a.doIPN(ctx, c, start, took)
+		return a.doIPN(ctx, c, took)
 	case c.Type == TypeKey:
 		verb, done := "Creating...", "Creation complete"
 		if c.Action == ActionUpdate {
@@ -199,7 +196,7 @@ func (a *applier) do(ctx context.Context, c ResourceChange) error {
 	return fmt.Errorf("%s: cannot %s a resource of type %q", c.Address, c.Action, c.Type)
 }
 
-func (a *applier) doIPN(ctx context.Context, c ResourceChange, _ time.Time, took func() string) error {
+func (a *applier) doIPN(ctx context.Context, c ResourceChange, took func() string) error {
 	verb, done := "Creating...", "Creation complete"
 	if c.Action == ActionReplace {
 		verb, done = "Replacing...", "Replacement complete"
