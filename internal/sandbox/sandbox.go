@@ -101,10 +101,13 @@ func (s Settings) Validate() error {
 	return errors.Join(errs...)
 }
 
+// redactedText replaces credentials wherever the emulator shows what it has.
+const redactedText = "(sensitive value)"
+
 // redacted is the settings as shown to users: the checksum key hidden.
 func (s Settings) redacted() Settings {
 	if s.ClickPesaChecksumKey != "" {
-		s.ClickPesaChecksumKey = "(sensitive value)"
+		s.ClickPesaChecksumKey = redactedText
 	}
 	return s
 }
@@ -502,7 +505,7 @@ func redactHeader(h http.Header) http.Header {
 	out := h.Clone()
 	for _, k := range credentialHeaders {
 		if _, ok := out[k]; ok {
-			out[k] = []string{"(sensitive value)"}
+			out[k] = []string{redactedText}
 		}
 	}
 	return out
@@ -541,7 +544,7 @@ func redactValue(v any) bool {
 		for k, x := range t {
 			if credentialFields[strings.ToLower(k)] {
 				if x != nil && x != "" {
-					t[k] = "(sensitive value)"
+					t[k] = redactedText
 					changed = true
 				}
 				continue
@@ -596,6 +599,9 @@ func (e *Emulator) handlePostSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	old := e.settings
+	if next.ClickPesaChecksumKey == redactedText {
+		next.ClickPesaChecksumKey = old.ClickPesaChecksumKey // a GET answer posted back keeps the key
+	}
 	e.settings = next
 	e.settingsChangedLocked(old)
 	cur := e.settings
@@ -694,11 +700,6 @@ func outcomeFor(phone string) outcome {
 		}
 	}
 	return outcomeSuccess
-}
-
-// succeeds reports whether the customer pays in this outcome.
-func (o outcome) succeeds() bool {
-	return o != outcomeInsufficent && o != outcomeCancelled
 }
 
 // notifications is how many notifications the outcome sends.

@@ -38,6 +38,11 @@ func TestSettingsEndpoint(t *testing.T) {
 	if strings.Contains(string(g.body)+string(a.body), "topsecret") {
 		t.Error("settings answer shows the checksum key")
 	}
+	// Posting a GET answer back keeps the key.
+	call(t, "POST", url, nil, g.body)
+	if s := e.Settings(); s.ClickPesaChecksumKey != "topsecret" {
+		t.Errorf("round trip changed the key to %q", s.ClickPesaChecksumKey)
+	}
 	for _, bad := range []string{`{"delay":"soon"}`, `{"delay":"-1s"}`, `{"nope":1}`, `{"clickpesa-checksum-method":"md5"}`,
 		`{"azampay-callback":"ftp://x"}`, `[`} {
 		if a := call(t, "POST", url, nil, bad); a.status != 400 {
