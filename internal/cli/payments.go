@@ -2,11 +2,234 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/payments"
+	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-// runPayments is a placeholder until its owner lands the command.
-func runPayments(_ context.Context, io IO, _ []string) int {
-	fmt.Fprintln(io.Stderr, "finconnectd payments: not implemented yet")
-	return ExitError
+const paymentsUsage = `Usage: finconnectd payments list [-config PATH] [-status S] [-provider P] [-reference R] [-limit N] [-json]
+       finconnectd payments show [-config PATH] [-json] ID
+
+Payments known to this installation, read from the state store (no provider
+is asked; the daemon's sync_payments schedule and GET /v1/payments/{id}?refresh=true
+do that). Newest first.
+
+Flags:
+`
+
+const paymentsExamples = `
+Examples:
+  finconnectd payments list -status unknown
+  finconnectd payments list -provider clickpesa.tz -json
+  finconnectd payments show pay_2x7q...
+`
+
+// paymentsArgs are the parsed flags of payments list / show.
+type paymentsArgs struct {
+	Sub       string // list | show
+	ID        string // show
+	Config    string
+	Status    string
+	Provider  string
+	Reference string
+	Limit     int
+	JSON      bool
+}
+
+// parsePaymentsArgs parses `payments SUB [flags] [ID]`; flags may follow
+// the ID. flag.ErrHelp means -help.
+func parsePaymentsArgs(args []string, stderr io.Writer) (paymentsArgs, error) {
+	var a paymentsArgs
+	fs := flag.NewFlagSet("payments", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&a.Config, "config", "", "configuration file or directory (default $FINCONNECT_CONFIG, else the current directory)")
+	fs.StringVar(&a.Status, "status", "", "list: only payments in this status (pending, succeeded, failed, reversed, unknown)")
+	fs.StringVar(&a.Provider, "provider", "", "list: only this provider ID, e.g. clickpesa.tz")
+	fs.StringVar(&a.Reference, "reference", "", "list: only this merchant reference")
+	fs.IntVar(&a.Limit, "limit", 100, "list: at most this many payments")
+	fs.BoolVar(&a.JSON, "json", false, "print JSON instead of text")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), paymentsUsage)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), paymentsExamples)
+	}
+	if len(args) == 0 {
+		fs.Usage()
+		return a, errors.New("missing subcommand")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fs.Usage()
+		return a, flag.ErrHelp
+	case "list", "show":
+		a.Sub = args[0]
+	default:
+		fmt.Fprintf(stderr, "finconnectd payments: unknown subcommand %q\n\n", args[0])
+		fs.Usage()
+		return a, errors.New("unknown subcommand")
+	}
+	rest := args[1:]
+	var positional []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return a, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	switch a.Sub {
+	case "list":
+		if len(positional) > 0 {
+			fmt.Fprintf(stderr, "finconnectd payments list: unexpected argument %q\n", positional[0])
+			return a, errors.New("unexpected arguments")
+		}
+		switch a.Status {
+		case "", "pending", "succeeded", "failed", "reversed", "unknown":
+		default:
+			fmt.Fprintf(stderr, "finconnectd payments list: -status %q is not pending, succeeded, failed, reversed or unknown\n", a.Status)
+			return a, errors.New("bad -status")
+		}
+		if a.Limit < 1 {
+			fmt.Fprintln(stderr, "finconnectd payments list: -limit must be at least 1")
+			return a, errors.New("bad -limit")
+		}
+	case "show":
+		if len(positional) != 1 {
+			fmt.Fprintln(stderr, "finconnectd payments show: give exactly one payment ID (pay_...)")
+			return a, errors.New("missing ID")
+		}
+		a.ID = positional[0]
+	}
+	return a, nil
+}
+
+// runPayments is `finconnectd payments list|show`.
+func runPayments(ctx context.Context, io IO, args []string) int {
+	a, err := parsePaymentsArgs(args, io.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		return ExitError
+	}
+	cfg := loadConfig(io, a.Config)
+	if cfg == nil {
+		return ExitError
+	}
+	st, err := openStore(ctx, io, cfg)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "Error: %v\n", err)
+		return ExitError
+	}
+	defer st.Close()
+	if a.Sub == "show" {
+		p, err := st.Payment(ctx, a.ID)
+		if err != nil {
+			if errors.Is(err, state.ErrNotFound) {
+				fmt.Fprintf(io.Stderr, "Error: no payment %q (finconnectd payments list shows the IDs)\n", a.ID)
+			} else {
+				fmt.Fprintf(io.Stderr, "Error: read payment %s: %v\n", a.ID, err)
+			}
+			return ExitError
+		}
+		if a.JSON {
+			return writeJSONOut(io, payments.View(p))
+		}
+		writePayment(io.Stdout, p)
+		return ExitOK
+	}
+	list, err := st.ListPayments(ctx, state.PaymentFilter{Provider: a.Provider, Reference: a.Reference, Status: a.Status, Limit: a.Limit})
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "Error: list payments: %v\n", err)
+		return ExitError
+	}
+	if a.JSON {
+		out := struct {
+			Payments []payments.Payment `json:"payments"`
+		}{Payments: make([]payments.Payment, 0, len(list))}
+		for _, p := range list {
+			out.Payments = append(out.Payments, payments.View(p))
+		}
+		return writeJSONOut(io, out)
+	}
+	writePaymentList(io.Stdout, list)
+	return ExitOK
+}
+
+func writeJSONOut(io IO, v any) int {
+	enc := json.NewEncoder(io.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(io.Stderr, "Error: write JSON: %v\n", err)
+		return ExitError
+	}
+	return ExitOK
+}
+
+func writePaymentList(w io.Writer, list []state.Payment) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "No payments.")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPROVIDER\tREFERENCE\tSTATUS\tAMOUNT\tCREATED")
+	for _, p := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s %s\t%s\n", p.ID, p.Provider, clean(p.Reference), p.Status, p.Amount, p.Currency,
+			p.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	_ = tw.Flush()
+}
+
+func writePayment(w io.Writer, p state.Payment) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, clean(v))
+		}
+	}
+	row("id", p.ID)
+	row("provider", p.Provider)
+	row("reference", p.Reference)
+	row("status", p.Status)
+	row("amount", p.Amount+" "+p.Currency)
+	row("phone", p.Phone)
+	row("description", p.Description)
+	row("mno", p.MNO)
+	row("ipn", p.IPN)
+	row("provider_reference", p.ProviderReference)
+	row("redirect_url", p.RedirectURL)
+	row("confirmation_code", p.ConfirmationCode)
+	row("message", p.Message)
+	row("created_at", p.CreatedAt.UTC().Format(time.RFC3339))
+	row("updated_at", p.UpdatedAt.UTC().Format(time.RFC3339))
+	if !p.NextSyncAt.IsZero() && (p.Status == "pending" || p.Status == "unknown") {
+		next := p.NextSyncAt.UTC().Format(time.RFC3339)
+		if p.NextSyncAt.Year() >= 9999 {
+			next = "never (sync gave up after 24h)"
+		}
+		row("next_sync_at", next)
+		row("sync_attempts", fmt.Sprint(p.SyncAttempts))
+	}
+	_ = tw.Flush()
+}
+
+// clean keeps provider-supplied text from moving the terminal around.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
