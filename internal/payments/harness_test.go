@@ -14,6 +14,8 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
+	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
@@ -57,6 +59,9 @@ type harness struct {
 type harnessOptions struct {
 	settings        sandbox.Settings
 	initiateTimeout time.Duration
+	// clocked gives the emulator and the provider clients the harness
+	// clock, so a test can expire tokens by moving it.
+	clocked bool
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -67,7 +72,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.settings.SlowAnswer == 0 {
 		o.settings.SlowAnswer = sandbox.Duration(2 * time.Second)
 	}
-	emu, err := sandbox.New(sandbox.Options{Settings: o.settings})
+	clk := &clock{}
+	eo := sandbox.Options{Settings: o.settings}
+	if o.clocked {
+		eo.Now = clk.Now
+	}
+	emu, err := sandbox.New(eo)
 	if err != nil {
 		t.Fatalf("new emulator: %v", err)
 	}
@@ -98,8 +108,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			{Name: "az", Provider: "azampay.tz", Path: "/hooks/azampay", Events: config.EventTypes()},
 		},
 	}
-	h := &harness{t: t, emu: emu, store: newMemStore(), clock: &clock{}, cfg: cfg, payers: map[string]providers.Payer{}}
-	h.payers = testPayers(t, cfg)
+	h := &harness{t: t, emu: emu, store: newMemStore(), clock: clk, cfg: cfg, payers: map[string]providers.Payer{}}
+	if o.clocked {
+		h.payers = clockedPayers(t, cfg, clk.Now)
+	} else {
+		h.payers = testPayers(t, cfg)
+	}
 
 	// Register the ipn at the emulator and record it in state, as apply does.
 	pp := h.payers["pesapal.ke"].(*pesapal.Client)
@@ -140,6 +154,32 @@ func testPayers(t testing.TB, cfg *config.Config) map[string]providers.Payer {
 	out := map[string]providers.Payer{}
 	for _, id := range set.IDs() {
 		out[id], _ = set.Payer(id)
+	}
+	return out
+}
+
+// clockedPayers builds the three clients directly, with the test clock.
+func clockedPayers(t testing.TB, cfg *config.Config, now func() time.Time) map[string]providers.Payer {
+	t.Helper()
+	out := map[string]providers.Payer{}
+	for _, p := range cfg.Providers {
+		var (
+			c   providers.Payer
+			err error
+		)
+		switch p.Kind {
+		case "pesapal":
+			c, err = pesapal.New(pesapal.Options{BaseURL: p.PesaPal.BaseURL, ConsumerKey: p.PesaPal.ConsumerKey, ConsumerSecret: p.PesaPal.ConsumerSecret, Now: now})
+		case "clickpesa":
+			c, err = clickpesa.New(clickpesa.Options{BaseURL: p.ClickPesa.BaseURL, ClientID: p.ClickPesa.ClientID, APIKey: p.ClickPesa.APIKey, Now: now})
+		case "azampay":
+			a := p.AzamPay
+			c, err = azampay.New(azampay.Options{AuthURL: a.AuthURL, BaseURL: a.BaseURL, AppName: a.AppName, ClientID: a.ClientID, ClientSecret: a.ClientSecret, APIKey: a.APIKey, Now: now})
+		}
+		if err != nil {
+			t.Fatalf("%s client: %v", p.ID(), err)
+		}
+		out[p.ID()] = c
 	}
 	return out
 }
