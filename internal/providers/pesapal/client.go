@@ -396,3 +396,8 @@ func (c *Client) GetIPNList(ctx context.Context) (list []IPNRegistration, err er
 	}
 	return nil, c.failure(op, false, resp, env)
 }
+
+// Token returns the cached bearer token, fetching one if there is none or
+// it is about to expire: a credential check, or a refresh ahead of expiry
+// for a schedule. The value is a credential: never log or store it.
+func (c *Client) Token(ctx context.Context) (string, error) { return c.tokens.Token(ctx) }
