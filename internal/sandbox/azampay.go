@@ -274,21 +274,19 @@ func (e *Emulator) azCustomerAnswers(id string) {
 		t.status, t.message = "success", "Transaction successful"
 		t.mnoReference = "MP" + t.updated.UTC().Format("060102.1504") + "." + randomCode(6)
 	}
-	c := *t
-	url := e.settings.AzamPayCallback
-	e.mu.Unlock()
-	n := c.outcome.notifications()
+	defer e.mu.Unlock()
+	n := t.outcome.notifications()
 	if n == 0 {
 		return
 	}
-	body, err := e.azCallbackBody(c)
+	body, err := e.azCallbackBody(*t)
 	if err != nil {
-		e.log.Error("sandbox azampay callback not built", "external_id", c.externalID, "err", err)
+		e.log.Error("sandbox azampay callback not built", "external_id", t.externalID, "err", err)
 		return
 	}
-	nt := notification{provider: providerAzamPay, method: http.MethodPost, url: url, body: body,
+	nt := notification{provider: providerAzamPay, method: http.MethodPost, url: e.settings.AzamPayCallback, body: body,
 		contentType: "application/json", ack: func(status int, _ []byte) bool { return status == http.StatusOK },
-		what: "callback " + c.externalID}
+		what: "callback " + t.externalID}
 	for range n {
 		e.deliver(nt)
 	}

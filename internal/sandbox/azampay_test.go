@@ -193,7 +193,8 @@ func TestAzamPayOutcomes(t *testing.T) {
 		t.Run(tc.digit, func(t *testing.T) {
 			t.Parallel()
 			s := newSink(t, func(int, received) (int, string) { return 200, "ok data" })
-			e := startEmulator(t, Options{Settings: Settings{AzamPayCallback: s.srv.URL + "/hooks/azampay"}})
+			logs := &syncBuffer{}
+			e := startEmulator(t, Options{Settings: Settings{AzamPayCallback: s.srv.URL + "/hooks/azampay"}, Logger: slogTo(logs)})
 			tok := azTokenFor(t, e)
 			// The test verifies signatures with the key as served, not as held.
 			var pk struct {
@@ -244,7 +245,13 @@ func TestAzamPayOutcomes(t *testing.T) {
 				t.Errorf("query by externalId: %v", byExt.Data)
 			}
 
-			eventually(t, "callbacks", func() bool { return s.count() >= tc.hooks })
+			if got := queued(logs, "callback "+ext); got != tc.hooks {
+				t.Errorf("%d callbacks queued, want %d", got, tc.hooks)
+			}
+			eventually(t, "callbacks acknowledged", func() bool { return acked(logs, "callback "+ext) == tc.hooks })
+			if got := s.count(); got != tc.hooks {
+				t.Errorf("sink got %d, want %d", got, tc.hooks)
+			}
 			for _, r := range s.all() {
 				var cb map[string]any
 				if err := json.Unmarshal(r.body, &cb); err != nil {

@@ -281,21 +281,18 @@ func (e *Emulator) cpCustomerAnswers(ref string) {
 		p.status, p.message = "SUCCESS", "success"
 		p.paymentRef = strings.ToLower(randomCode(10))
 	}
-	c := *p
-	s := e.settings
-	e.mu.Unlock()
-
-	n := c.outcome.notifications()
+	defer e.mu.Unlock()
+	n := p.outcome.notifications()
 	if n == 0 {
 		return
 	}
-	body, err := cpWebhookBody(c, s)
+	body, err := cpWebhookBody(*p, e.settings)
 	if err != nil {
-		e.log.Error("sandbox clickpesa webhook not built", "order_reference", c.orderRef, "err", err)
+		e.log.Error("sandbox clickpesa webhook not built", "order_reference", p.orderRef, "err", err)
 		return
 	}
-	nt := notification{provider: providerClickPesa, method: http.MethodPost, url: s.ClickPesaWebhook, body: body,
-		contentType: "application/json", ack: ack2xx, what: "webhook " + c.orderRef}
+	nt := notification{provider: providerClickPesa, method: http.MethodPost, url: e.settings.ClickPesaWebhook, body: body,
+		contentType: "application/json", ack: ack2xx, what: "webhook " + p.orderRef}
 	for range n {
 		e.deliver(nt)
 	}

@@ -277,7 +277,8 @@ func TestClickPesaOutcomes(t *testing.T) {
 				if method != "" {
 					set.ClickPesaChecksumKey = "whk-" + method
 				}
-				e := startEmulator(t, Options{Settings: set})
+				logs := &syncBuffer{}
+				e := startEmulator(t, Options{Settings: set, Logger: slogTo(logs)})
 				tok := cpTokenFor(t, e)
 				ref := "ORD" + tc.digit
 				body := map[string]any{"amount": "2500", "currency": "TZS", "orderReference": ref, "phoneNumber": "25571234567" + tc.digit}
@@ -308,7 +309,13 @@ func TestClickPesaOutcomes(t *testing.T) {
 				if list[0]["status"] != tc.wantStatus || list[0]["message"] != tc.wantMsg || list[0]["id"] != id {
 					t.Errorf("query: %v", list[0])
 				}
-				eventually(t, "webhooks", func() bool { return s.count() >= tc.wantHooks })
+				if got := queued(logs, "webhook "+ref); got != tc.wantHooks {
+					t.Errorf("%d webhooks queued, want %d", got, tc.wantHooks)
+				}
+				eventually(t, "webhooks acknowledged", func() bool { return acked(logs, "webhook "+ref) == tc.wantHooks })
+				if got := s.count(); got != tc.wantHooks {
+					t.Errorf("sink got %d, want %d", got, tc.wantHooks)
+				}
 				for _, r := range s.all() {
 					var hook struct {
 						Event          string         `json:"event"`

@@ -236,3 +236,25 @@ func (s *syncBuffer) String() string {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// queued counts the notifications the emulator queued for what (e.g. "ipn ID").
+// A notification is queued in the same step as the status change it reports,
+// so once a status query shows the change this count is final.
+func queued(logs *syncBuffer, what string) int {
+	return logCount(logs, "sandbox notification queued", what)
+}
+
+// acked counts the notifications for what that were acknowledged.
+func acked(logs *syncBuffer, what string) int {
+	return logCount(logs, "sandbox notification acknowledged", what)
+}
+
+func logCount(logs *syncBuffer, msg, what string) int {
+	n := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `msg="`+msg+`"`) && strings.Contains(line, `what="`+what+`"`) {
+			n++
+		}
+	}
+	return n
+}

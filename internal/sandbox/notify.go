@@ -82,12 +82,14 @@ type notification struct {
 func ack2xx(status int, _ []byte) bool { return status >= 200 && status < 300 }
 
 // deliver sends n in the background: a first try now, then one per entry of
-// the retry schedule while the answer is not an acknowledgement.
+// the retry schedule while the answer is not an acknowledgement. It is called
+// with mu held, in the same step as the status change it reports.
 func (e *Emulator) deliver(n notification) {
 	if n.url == "" {
 		e.log.Info("sandbox notification not sent: no URL configured", "provider", n.provider, "what", n.what)
 		return
 	}
+	e.log.Info("sandbox notification queued", "provider", n.provider, "what", n.what, "url", n.url)
 	e.after(0, func(ctx context.Context) {
 		for attempt := 0; ; attempt++ {
 			ok, err := e.attempt(ctx, n)

@@ -399,27 +399,17 @@ func (e *Emulator) ppCustomerAnswers(trackingID string) {
 		o.confirmationCode = randomCode(10)
 		e.pp.byCode[o.confirmationCode] = o.trackingID
 	}
-	n := o.outcome.notifications()
+	e.ppNotifyLocked(o, o.outcome.notifications())
 	e.mu.Unlock()
-	e.ppNotify(trackingID, n)
 }
 
-// ppNotify sends the IPN of trackingID's status change n times.
-func (e *Emulator) ppNotify(trackingID string, n int) {
-	e.mu.Lock()
-	o := e.pp.orders[trackingID]
-	var ipn ppIPN
-	if o != nil && e.pp.ipns[o.notificationID] != nil {
-		ipn = *e.pp.ipns[o.notificationID]
-	}
-	ref := ""
-	if o != nil {
-		ref = o.ref
-	}
-	e.mu.Unlock()
-	if ipn.url == "" {
+// ppNotifyLocked queues the IPN of o's status change n times; mu is held.
+func (e *Emulator) ppNotifyLocked(o *ppOrder, n int) {
+	if n == 0 || e.pp.ipns[o.notificationID] == nil {
 		return
 	}
+	ipn := *e.pp.ipns[o.notificationID]
+	trackingID, ref := o.trackingID, o.ref
 	params := map[string]string{
 		"OrderTrackingId":        trackingID,
 		"OrderMerchantReference": ref,
@@ -577,11 +567,10 @@ func (e *Emulator) ppRefund(w http.ResponseWriter, r *http.Request) {
 	e.mu.Unlock()
 	e.after(delay, func(context.Context) {
 		e.mu.Lock()
+		defer e.mu.Unlock()
 		o := e.pp.orders[id]
 		o.statusCode = ppReversed
-		n := min(o.outcome.notifications(), 1)
-		e.mu.Unlock()
-		e.ppNotify(id, n)
+		e.ppNotifyLocked(o, min(o.outcome.notifications(), 1))
 	})
 	writeJSON(w, http.StatusOK, map[string]any{"status": "200", "message": "Refund request successfully"})
 }
@@ -617,11 +606,10 @@ func (e *Emulator) ppCancel(w http.ResponseWriter, r *http.Request) {
 		o.statusDescription = "Order cancelled by merchant"
 		o.paymentStatusCode = "order_cancelled"
 	}
-	n := min(o.outcome.notifications(), 1)
-	e.mu.Unlock()
 	if changed {
-		e.ppNotify(req.OrderTrackingID, n)
+		e.ppNotifyLocked(o, min(o.outcome.notifications(), 1))
 	}
+	e.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"status": "200", "message": "Order successfully cancelled."})
 }
 

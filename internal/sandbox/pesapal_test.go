@@ -261,7 +261,8 @@ func TestPesaPalOutcomes(t *testing.T) {
 				s := newSink(t, func(_ int, r received) (int, string) {
 					return 200, `{"orderNotificationType":"IPNCHANGE","status":200}`
 				})
-				e := startEmulator(t, Options{})
+				logs := &syncBuffer{}
+				e := startEmulator(t, Options{Logger: slogTo(logs)})
 				tok := ppToken(t, e)
 				ipn := ppRegister(t, e, tok, s.srv.URL+"/hooks/pesapal?x=1", method)
 				ref := "ORD-" + tc.digit
@@ -299,11 +300,12 @@ func TestPesaPalOutcomes(t *testing.T) {
 				if tc.wantCode == 1 && (str(st["confirmation_code"]) == "" || st["payment_account"] != "2547xxx4567"+tc.digit) {
 					t.Errorf("completed fields: %v", st)
 				}
-				eventually(t, "IPNs", func() bool { return s.count() >= tc.wantIPNs })
-				if tc.wantIPNs == 0 {
-					// give a wrongly-sent IPN the chance to show up: a second
-					// order that notifies arrives after any IPN of this one.
-					return
+				if got := queued(logs, "ipn "+id); got != tc.wantIPNs {
+					t.Errorf("%d IPNs queued, want %d", got, tc.wantIPNs)
+				}
+				eventually(t, "IPNs acknowledged", func() bool { return acked(logs, "ipn "+id) == tc.wantIPNs })
+				if got := s.count(); got != tc.wantIPNs {
+					t.Errorf("sink got %d, want %d", got, tc.wantIPNs)
 				}
 				for _, r := range s.all() {
 					var got map[string]string

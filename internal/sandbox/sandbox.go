@@ -152,8 +152,12 @@ type Emulator struct {
 	bgCancel context.CancelFunc
 	wg       sync.WaitGroup
 
+	// lifeMu guards closed and wg.Add, so that work can be scheduled while
+	// mu is held (a status change and its notification are one step).
+	lifeMu sync.Mutex
+	closed bool
+
 	mu       sync.Mutex
-	closed   bool
 	settings Settings
 	requests []Request
 	tokens   map[string]tokenInfo
@@ -248,9 +252,12 @@ func (e *Emulator) Handler() http.Handler { return e.handler }
 
 // Start listens on addr ("127.0.0.1:0") and serves in the background.
 func (e *Emulator) Start(addr string) error {
-	e.mu.Lock()
+	e.mu.Lock() // held until srv is set, so a concurrent Stop sees it (lock order: mu, then lifeMu)
 	defer e.mu.Unlock()
-	if e.closed {
+	e.lifeMu.Lock()
+	closed := e.closed
+	e.lifeMu.Unlock()
+	if closed {
 		return errors.New("start sandbox: emulator is stopped")
 	}
 	if e.srv != nil {
@@ -292,9 +299,11 @@ func (e *Emulator) URL() string {
 // Stop stops the listener (if started), the customer timers and every
 // notification goroutine. It is idempotent and bounded by ctx.
 func (e *Emulator) Stop(ctx context.Context) error {
-	e.mu.Lock()
+	e.lifeMu.Lock()
 	already := e.closed
 	e.closed = true
+	e.lifeMu.Unlock()
+	e.mu.Lock()
 	srv, serveErr := e.srv, e.serveErr
 	e.mu.Unlock()
 	e.bgCancel() // wakes slow answers, latency waits, timers, retries
@@ -375,15 +384,16 @@ func (e *Emulator) baseURL(r *http.Request) string {
 	return "http://" + r.Host
 }
 
-// after runs f after d unless the emulator stops first.
+// after runs f after d unless the emulator stops first. It may be called
+// with mu held.
 func (e *Emulator) after(d time.Duration, f func(ctx context.Context)) {
-	e.mu.Lock()
+	e.lifeMu.Lock()
 	if e.closed {
-		e.mu.Unlock()
+		e.lifeMu.Unlock()
 		return
 	}
 	e.wg.Add(1)
-	e.mu.Unlock()
+	e.lifeMu.Unlock()
 	go func() {
 		defer e.wg.Done()
 		t := time.NewTimer(d)
