@@ -69,6 +69,13 @@ type Options struct {
 	Now          func() time.Time
 	// TokenSkew: stop reusing a token this long before it expires (default 60 s).
 	TokenSkew time.Duration
+	// ReadRetries bounds the extra attempts of a read (status queries,
+	// lists, key fetch) after a transient failure: 0 means the default (2),
+	// negative means none. Initiations are never retried.
+	ReadRetries int
+	// RetryBackoff is the first wait between read attempts (default 200 ms,
+	// doubling, with jitter).
+	RetryBackoff time.Duration
 }
 
 // Client talks to one AzamPay app. Safe for concurrent use; build once and
@@ -85,6 +92,8 @@ type Client struct {
 	phoneFormat  string
 	call         wire.Caller
 	tokens       *tokencache.Cache
+	retries      int
+	backoff      time.Duration
 	now          func() time.Time
 }
 
@@ -149,6 +158,15 @@ func New(opts Options) (*Client, error) {
 		skew = 60 * time.Second
 	}
 	c.tokens = tokencache.New(c.GenerateToken, tokencache.Options{Skew: skew, Now: c.now})
+	c.retries, c.backoff = opts.ReadRetries, opts.RetryBackoff
+	if c.retries == 0 {
+		c.retries = wire.DefaultReadRetries
+	} else if c.retries < 0 {
+		c.retries = 0
+	}
+	if c.backoff <= 0 {
+		c.backoff = wire.DefaultRetryBackoff
+	}
 	return c, nil
 }
 
@@ -454,8 +472,8 @@ type Partner struct {
 	VendorType                  string
 }
 
-// PaymentPartners lists the MNOs (GET {base}/api/v1/Partner/GetPaymentPartners).
-func (c *Client) PaymentPartners(ctx context.Context) (ps []Partner, err error) {
+// paymentPartners makes one attempt of PaymentPartners.
+func (c *Client) paymentPartners(ctx context.Context) (ps []Partner, err error) {
 	const op = "payment_partners"
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
@@ -513,10 +531,8 @@ type TransactionStatus struct {
 	Raw               json.RawMessage
 }
 
-// TransactionStatus asks for a checkout's status
-// (GET {base}{StatusPath}?transactionId=&provider=). An unknown id (404) is
-// a Permanent error with Code "not_found".
-func (c *Client) TransactionStatus(ctx context.Context, transactionID, provider string) (ts TransactionStatus, err error) {
+// transactionStatus makes one attempt of TransactionStatus.
+func (c *Client) transactionStatus(ctx context.Context, transactionID, provider string) (ts TransactionStatus, err error) {
 	const op = "transaction_status"
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
@@ -596,11 +612,8 @@ func (c *Client) TransactionStatus(ctx context.Context, transactionID, provider 
 	return ts, nil
 }
 
-// FetchPublicKey reads AzamPay's callback-signing key from PublicKeyURL
-// (Bearer + X-API-Key). The answer may be JSON {"publicKey": PEM} or raw
-// PEM; pemBytes is the key re-encoded as a canonical "PUBLIC KEY" PEM block,
-// fit to store in state.
-func (c *Client) FetchPublicKey(ctx context.Context) (pemBytes []byte, key *rsa.PublicKey, err error) {
+// fetchPublicKey makes one attempt of FetchPublicKey.
+func (c *Client) fetchPublicKey(ctx context.Context) (pemBytes []byte, key *rsa.PublicKey, err error) {
 	const op = "fetch_public_key"
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
@@ -687,3 +700,46 @@ func (c *Client) QueryPayment(ctx context.Context, q providers.PaymentQuery) (pr
 // it is about to expire: a credential check, or a refresh ahead of expiry
 // for a schedule. The value is a credential: never log or store it.
 func (c *Client) Token(ctx context.Context) (string, error) { return c.tokens.Token(ctx) }
+
+// TransactionStatus asks for a checkout's status
+// (GET {base}{StatusPath}?transactionId=&provider=). An unknown id (404) is
+// a Permanent error with Code "not_found".
+// Transient failures (5xx, 429, connection refused or reset, not
+// timeouts) are retried up to Options.ReadRetries times with backoff.
+func (c *Client) TransactionStatus(ctx context.Context, transactionID, provider string) (TransactionStatus, error) {
+	var ts TransactionStatus
+	err := wire.Retry(ctx, c.retries, c.backoff, func() error {
+		var err error
+		ts, err = c.transactionStatus(ctx, transactionID, provider)
+		return err
+	})
+	return ts, err
+}
+
+// PaymentPartners lists the MNOs (GET {base}/api/v1/Partner/GetPaymentPartners).
+// Transient failures (5xx, 429, connection refused or reset, not
+// timeouts) are retried up to Options.ReadRetries times with backoff.
+func (c *Client) PaymentPartners(ctx context.Context) ([]Partner, error) {
+	var ps []Partner
+	err := wire.Retry(ctx, c.retries, c.backoff, func() error {
+		var err error
+		ps, err = c.paymentPartners(ctx)
+		return err
+	})
+	return ps, err
+}
+
+// FetchPublicKey reads AzamPay's callback-signing key from PublicKeyURL
+// (Bearer + X-API-Key). The answer may be JSON {"publicKey": PEM} or raw
+// PEM; pemBytes is the key re-encoded as a canonical "PUBLIC KEY" PEM block,
+// fit to store in state.
+// Transient failures (5xx, 429, connection refused or reset, not
+// timeouts) are retried up to Options.ReadRetries times with backoff.
+func (c *Client) FetchPublicKey(ctx context.Context) (pemBytes []byte, key *rsa.PublicKey, err error) {
+	err = wire.Retry(ctx, c.retries, c.backoff, func() error {
+		var err error
+		pemBytes, key, err = c.fetchPublicKey(ctx)
+		return err
+	})
+	return pemBytes, key, err
+}

@@ -89,7 +89,7 @@ func newClient(t *testing.T, f *fake, mut ...func(*Options)) *Client {
 	o := Options{
 		AuthURL: f.srv.URL + "/auth", BaseURL: f.srv.URL + "/co", AppName: "shop",
 		ClientID: secret.New("canary-id"), ClientSecret: secret.New("canary-secret"), APIKey: secret.New("canary-apikey"),
-		Block: `provider "azampay" "tz"`, Timeout: 5 * time.Second,
+		Block: `provider "azampay" "tz"`, Timeout: 5 * time.Second, RetryBackoff: time.Millisecond,
 	}
 	for _, m := range mut {
 		m(&o)

@@ -43,6 +43,13 @@ type Options struct {
 	Now            func() time.Time
 	// TokenSkew: stop reusing a token this long before it expires (default 5 min).
 	TokenSkew time.Duration
+	// ReadRetries bounds the extra attempts of a read (status queries,
+	// lists, key fetch) after a transient failure: 0 means the default (2),
+	// negative means none. Initiations are never retried.
+	ReadRetries int
+	// RetryBackoff is the first wait between read attempts (default 200 ms,
+	// doubling, with jitter).
+	RetryBackoff time.Duration
 }
 
 // Client talks to one ClickPesa application. Safe for concurrent use; build
@@ -55,6 +62,8 @@ type Client struct {
 	method      string
 	call        wire.Caller
 	tokens      *tokencache.Cache
+	retries     int
+	backoff     time.Duration
 	now         func() time.Time
 }
 
@@ -106,6 +115,15 @@ func New(opts Options) (*Client, error) {
 		skew = 5 * time.Minute
 	}
 	c.tokens = tokencache.New(c.GenerateToken, tokencache.Options{Skew: skew, Now: now})
+	c.retries, c.backoff = opts.ReadRetries, opts.RetryBackoff
+	if c.retries == 0 {
+		c.retries = wire.DefaultReadRetries
+	} else if c.retries < 0 {
+		c.retries = 0
+	}
+	if c.backoff <= 0 {
+		c.backoff = wire.DefaultRetryBackoff
+	}
 	return c, nil
 }
 
@@ -453,10 +471,8 @@ type Payment struct {
 	Raw                json.RawMessage
 }
 
-// QueryPayments lists the payments made against an order reference
-// (GET /payments/{orderReference}). An unknown reference (404) is a
-// Permanent error with Code "not_found".
-func (c *Client) QueryPayments(ctx context.Context, orderReference string) (ps []Payment, err error) {
+// queryPayments makes one attempt of QueryPayments.
+func (c *Client) queryPayments(ctx context.Context, orderReference string) (ps []Payment, err error) {
 	const op = "query_payments"
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
@@ -574,3 +590,18 @@ func (c *Client) QueryPayment(ctx context.Context, q providers.PaymentQuery) (pr
 // it is about to expire: a credential check, or a refresh ahead of expiry
 // for a schedule. The value is a credential: never log or store it.
 func (c *Client) Token(ctx context.Context) (string, error) { return c.tokens.Token(ctx) }
+
+// QueryPayments lists the payments made against an order reference
+// (GET /payments/{orderReference}). An unknown reference (404) is a
+// Permanent error with Code "not_found".
+// Transient failures (5xx, 429, connection refused or reset, not
+// timeouts) are retried up to Options.ReadRetries times with backoff.
+func (c *Client) QueryPayments(ctx context.Context, orderReference string) ([]Payment, error) {
+	var ps []Payment
+	err := wire.Retry(ctx, c.retries, c.backoff, func() error {
+		var err error
+		ps, err = c.queryPayments(ctx, orderReference)
+		return err
+	})
+	return ps, err
+}

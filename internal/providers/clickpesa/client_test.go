@@ -80,7 +80,7 @@ func (f *fake) got(path string) ([]string, []http.Header) {
 
 func newClient(t *testing.T, base string, mut ...func(*Options)) *Client {
 	t.Helper()
-	o := Options{BaseURL: base, ClientID: secret.New("canary-id"), APIKey: secret.New("canary-key"), Block: `provider "clickpesa" "tz"`, Timeout: 5 * time.Second}
+	o := Options{BaseURL: base, ClientID: secret.New("canary-id"), APIKey: secret.New("canary-key"), Block: `provider "clickpesa" "tz"`, Timeout: 5 * time.Second, RetryBackoff: time.Millisecond}
 	for _, m := range mut {
 		m(&o)
 	}

@@ -38,17 +38,26 @@ type Options struct {
 	Now            func() time.Time
 	// TokenSkew: stop reusing a token this long before it expires (default 30 s).
 	TokenSkew time.Duration
+	// ReadRetries bounds the extra attempts of a read (status queries,
+	// lists, key fetch) after a transient failure: 0 means the default (2),
+	// negative means none. Initiations are never retried.
+	ReadRetries int
+	// RetryBackoff is the first wait between read attempts (default 200 ms,
+	// doubling, with jitter).
+	RetryBackoff time.Duration
 }
 
 // Client talks to one PesaPal merchant account. It is safe for concurrent
 // use; build it once and reuse it so its token is reused.
 type Client struct {
-	base   string
-	key    secret.Value
-	secret secret.Value
-	call   wire.Caller
-	tokens *tokencache.Cache
-	now    func() time.Time
+	base    string
+	key     secret.Value
+	secret  secret.Value
+	call    wire.Caller
+	tokens  *tokencache.Cache
+	retries int
+	backoff time.Duration
+	now     func() time.Time
 }
 
 var _ providers.Payer = (*Client)(nil)
@@ -87,6 +96,15 @@ func New(opts Options) (*Client, error) {
 		skew = 30 * time.Second
 	}
 	c.tokens = tokencache.New(c.RequestToken, tokencache.Options{Skew: skew, Now: now})
+	c.retries, c.backoff = opts.ReadRetries, opts.RetryBackoff
+	if c.retries == 0 {
+		c.retries = wire.DefaultReadRetries
+	} else if c.retries < 0 {
+		c.retries = 0
+	}
+	if c.backoff <= 0 {
+		c.backoff = wire.DefaultRetryBackoff
+	}
 	return c, nil
 }
 
@@ -360,8 +378,8 @@ func (c *Client) registerIPN(ctx context.Context, ipnURL, notificationType strin
 	return w.registration(resp.Body), nil
 }
 
-// GetIPNList lists the registered IPN URLs (GET /api/URLSetup/GetIpnList).
-func (c *Client) GetIPNList(ctx context.Context) (list []IPNRegistration, err error) {
+// getIPNList makes one attempt of GetIPNList.
+func (c *Client) getIPNList(ctx context.Context) (list []IPNRegistration, err error) {
 	const op = "get_ipn_list"
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
@@ -401,3 +419,16 @@ func (c *Client) GetIPNList(ctx context.Context) (list []IPNRegistration, err er
 // it is about to expire: a credential check, or a refresh ahead of expiry
 // for a schedule. The value is a credential: never log or store it.
 func (c *Client) Token(ctx context.Context) (string, error) { return c.tokens.Token(ctx) }
+
+// GetIPNList lists the registered IPN URLs (GET /api/URLSetup/GetIpnList).
+// Transient failures (5xx, 429, connection refused or reset, not
+// timeouts) are retried up to Options.ReadRetries times with backoff.
+func (c *Client) GetIPNList(ctx context.Context) ([]IPNRegistration, error) {
+	var list []IPNRegistration
+	err := wire.Retry(ctx, c.retries, c.backoff, func() error {
+		var err error
+		list, err = c.getIPNList(ctx)
+		return err
+	})
+	return list, err
+}

@@ -106,6 +106,7 @@ func newClient(t *testing.T, base string, o ...func(*Options)) *Client {
 		ConsumerSecret: secret.New("canary-secret-456"),
 		Block:          `provider "pesapal" "ke"`,
 		Timeout:        5 * time.Second,
+		RetryBackoff:   time.Millisecond,
 		Now:            func() time.Time { return time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC) },
 	}
 	for _, f := range o {
@@ -462,5 +463,42 @@ func TestNewValidates(t *testing.T) {
 		if _, err := New(o); err == nil {
 			t.Errorf("%s: want error", name)
 		}
+	}
+}
+
+func TestReadRetries(t *testing.T) {
+	tests := []struct {
+		name     string
+		retries  int
+		answers  []answer
+		wantErr  providers.ErrorKind
+		wantReqs int
+	}{
+		{"recovers after two 503s", 0, []answer{{503, "busy"}, {502, "bad gateway"}, {200, listOK}}, 0, 3},
+		{"gives up after the default two retries", 0, []answer{{503, "busy"}}, providers.Retryable, 3},
+		{"no retries when disabled", -1, []answer{{503, "busy"}}, providers.Retryable, 1},
+		{"permanent errors are not retried", 0, []answer{{400, `{"error":{"code":"bad"},"status":"400"}`}}, providers.Permanent, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t)
+			f.answers["/api/URLSetup/GetIpnList"] = tt.answers
+			c := newClient(t, f.srv.URL, func(o *Options) { o.ReadRetries = tt.retries })
+			_, err := c.GetIPNList(context.Background())
+			if providers.KindOf(err) != tt.wantErr {
+				t.Fatalf("err %v, want kind %v", err, tt.wantErr)
+			}
+			if n := len(f.requests("/api/URLSetup/GetIpnList")); n != tt.wantReqs {
+				t.Fatalf("requests %d, want %d", n, tt.wantReqs)
+			}
+		})
+	}
+	// An initiation is never retried, whatever the settings.
+	f := newFake(t)
+	f.on("/api/Transactions/SubmitOrderRequest", 503, "busy")
+	c := newClient(t, f.srv.URL, func(o *Options) { o.ReadRetries = 5 })
+	_, err := c.InitiatePayment(context.Background(), providers.PaymentRequest{Reference: "R1", Amount: "10", Currency: "KES", Phone: "254712345678", CallbackURL: "https://x.example/", NotificationID: "n"})
+	if !providers.IsUnknownOutcome(err) || len(f.requests("/api/Transactions/SubmitOrderRequest")) != 1 {
+		t.Fatalf("initiation: %v after %d requests", err, len(f.requests("/api/Transactions/SubmitOrderRequest")))
 	}
 }

@@ -181,11 +181,8 @@ type wireStatus struct {
 	SubscriptionInfo         json.RawMessage `json:"subscription_transaction_info"`
 }
 
-// GetTransactionStatus asks for an order's status
-// (GET /api/Transactions/GetTransactionStatus?orderTrackingId=). A payment
-// not yet made (status_code 0 with payment_details_not_found) is returned
-// as Status pending without error, even when PesaPal answers HTTP 500.
-func (c *Client) GetTransactionStatus(ctx context.Context, trackingID string) (ts TransactionStatus, err error) {
+// getTransactionStatus makes one attempt of GetTransactionStatus.
+func (c *Client) getTransactionStatus(ctx context.Context, trackingID string) (ts TransactionStatus, err error) {
 	const op = "get_transaction_status"
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
@@ -404,4 +401,20 @@ func (c *Client) QueryPayment(ctx context.Context, q providers.PaymentQuery) (pr
 		Message:           msg,
 		Raw:               ts.Raw,
 	}, nil
+}
+
+// GetTransactionStatus asks for an order's status
+// (GET /api/Transactions/GetTransactionStatus?orderTrackingId=). A payment
+// not yet made (status_code 0 with payment_details_not_found) is returned
+// as Status pending without error, even when PesaPal answers HTTP 500.
+// Transient failures (5xx, 429, connection refused or reset, not
+// timeouts) are retried up to Options.ReadRetries times with backoff.
+func (c *Client) GetTransactionStatus(ctx context.Context, trackingID string) (TransactionStatus, error) {
+	var ts TransactionStatus
+	err := wire.Retry(ctx, c.retries, c.backoff, func() error {
+		var err error
+		ts, err = c.getTransactionStatus(ctx, trackingID)
+		return err
+	})
+	return ts, err
 }

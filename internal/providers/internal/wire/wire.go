@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -270,4 +271,35 @@ func Snippet(b []byte) string {
 // JoinURL appends path to base without doubling slashes.
 func JoinURL(base, path string) string {
 	return strings.TrimRight(base, "/") + "/" + strings.TrimLeft(path, "/")
+}
+
+// DefaultReadRetries and DefaultRetryBackoff bound the retries of reads.
+const (
+	DefaultReadRetries  = 2
+	DefaultRetryBackoff = 200 * time.Millisecond
+)
+
+// Retry runs fn, and runs it again (at most retries more times) while it
+// fails with a Retryable error that is not a timeout, waiting base, 2·base,
+// 4·base … (each with up to 50 % jitter) in between. Only reads may be
+// retried: an initiation is never passed here. A timed-out call is not
+// repeated (the caller's budget is spent); the context ends the waiting.
+func Retry(ctx context.Context, retries int, base time.Duration, fn func() error) error {
+	err := fn()
+	for i := 0; i < retries && err != nil; i++ {
+		if !providers.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return err
+		}
+		wait := base << i
+		wait += time.Duration(rand.Int64N(int64(wait)/2 + 1))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = fn()
+	}
+	return err
 }
