@@ -56,7 +56,13 @@ func (e *Emulator) routesAzamPay(mux *http.ServeMux) {
 	mux.HandleFunc("POST /azampay-auth/AppRegistration/GenerateToken", e.azToken)
 	mux.HandleFunc("GET /azampay-auth/api/Token/PublicKey", e.azAuth(false, e.azPublicKey))
 	mux.HandleFunc("GET /azampay/azampay/v1/public-key", e.azAuth(false, e.azPublicKey))
-	mux.HandleFunc("POST /azampay/azampay/mno/checkout", e.azAuth(true, e.azCheckout))
+	mux.HandleFunc("POST /azampay/azampay/mno/checkout", e.azAuth(true, func(w http.ResponseWriter, r *http.Request, tok tokenInfo) {
+		e.azCheckout(w, r, tok, true)
+	}))
+	// The newer swagger path: same body without provider (inferred from the number).
+	mux.HandleFunc("POST /azampay/api/v1/checkout/checkoutmno", e.azAuth(true, func(w http.ResponseWriter, r *http.Request, tok tokenInfo) {
+		e.azCheckout(w, r, tok, false)
+	}))
 	mux.HandleFunc("GET /azampay/api/v1/Partner/GetPaymentPartners", e.azAuth(false, e.azPartners))
 	mux.HandleFunc("GET /azampay/api/v1/partner/gettransactionstatus", e.azAuth(false, e.azStatusByID))
 	mux.HandleFunc("GET /azampay/azampay/transaction/query", e.azAuth(false, e.azStatusByExternalID))
@@ -177,7 +183,29 @@ func isASCII(s string) bool {
 	return true
 }
 
-func (e *Emulator) azCheckout(w http.ResponseWriter, r *http.Request, tok tokenInfo) {
+// azOperator infers the network from a 07…/2557… number (newer checkout path).
+func azOperator(phone string) string {
+	p := phone
+	if len(p) > 3 && p[:3] == "255" {
+		p = "0" + p[3:]
+	}
+	if len(p) < 3 {
+		return "Azampesa"
+	}
+	switch p[1:3] {
+	case "65", "67", "71", "77":
+		return "Tigo"
+	case "74", "75", "76":
+		return "Mpesa"
+	case "68", "69", "78":
+		return "Airtel"
+	case "61", "62":
+		return "Halopesa"
+	}
+	return "Azampesa"
+}
+
+func (e *Emulator) azCheckout(w http.ResponseWriter, r *http.Request, tok tokenInfo, needProvider bool) {
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&raw); err != nil {
@@ -213,6 +241,9 @@ func (e *Emulator) azCheckout(w http.ResponseWriter, r *http.Request, tok tokenI
 		errs["ExternalId"] = []string{"The ExternalId field is required: at most 128 ASCII characters."}
 	}
 	provider, ok := str("provider")
+	if !needProvider && !ok {
+		provider, ok = azOperator(account), true
+	}
 	if !ok || !azProviders[provider] {
 		errs["Provider"] = []string{"The Provider field must be one of Airtel, Tigo, Halopesa, Azampesa, Mpesa."}
 	}

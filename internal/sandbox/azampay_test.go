@@ -171,6 +171,25 @@ func TestAzamPayCheckoutValidation(t *testing.T) {
 	if m := a.object(t); a.status != 400 || m["success"] != false || m["message"] != "Duplicate externalId" {
 		t.Errorf("duplicate: %d %s", a.status, a.body)
 	}
+
+	// The newer checkout path takes no provider and infers it from the number.
+	newer := azCheckoutBody("EXT-NEW", "0752345670")
+	delete(newer, "provider")
+	newer["serviceActivationCode"] = "123"
+	if a := call(t, "POST", url, azHeaders(tok), newer); a.status != 400 {
+		t.Errorf("legacy path without provider: %d", a.status)
+	}
+	a = call(t, "POST", e.URL()+"/azampay/api/v1/checkout/checkoutmno", azHeaders(tok), newer)
+	if m := a.object(t); a.status != 200 || m["success"] != true {
+		t.Fatalf("checkoutmno: %d %s", a.status, a.body)
+	}
+	var st struct {
+		Data map[string]any `json:"data"`
+	}
+	call(t, "GET", e.URL()+"/azampay/azampay/transaction/query?externalId=EXT-NEW", azHeaders(tok), nil).decode(t, &st)
+	if st.Data["operator"] != "Mpesa" {
+		t.Errorf("inferred operator: %v", st.Data)
+	}
 }
 
 func TestAzamPayOutcomes(t *testing.T) {

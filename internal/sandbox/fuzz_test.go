@@ -24,6 +24,7 @@ var fuzzRoutes = []struct {
 	{providerClickPesa, "/clickpesa/third-parties/payments/initiate-ussd-push-request"},
 	{"", "/azampay-auth/AppRegistration/GenerateToken"},
 	{providerAzamPay, "/azampay/azampay/mno/checkout"},
+	{providerAzamPay, "/azampay/api/v1/checkout/checkoutmno"},
 	{"", "/_sandbox/settings"},
 }
 
@@ -40,6 +41,7 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"amount":"1000","currency":"TZS","orderReference":"ORD1","phoneNumber":"255712345678","checksum":"00"}`,
 		`{"appName":"a","clientId":"c","clientSecret":"s"}`,
 		`{"accountNumber":"0712345676","amount":"1000","currency":"TZS","externalId":"E","provider":"Tigo","additionalProperties":{"a":[1,{"b":null}]}}`,
+		`{"accountNumber":"255752345670","amount":"5","currency":"TZS","externalId":"E2","serviceActivationCode":"1"}`,
 		`{"delay":"1ms","clickpesa-checksum-method":"legacy"}`,
 		`{"amount":1e400}`, `[]`, `null`, `"`, ``, "\x00\xff",
 	}

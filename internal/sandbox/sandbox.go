@@ -331,8 +331,9 @@ func (e *Emulator) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// UpdateSettings changes the settings under the emulator's lock. Turning the
-// ClickPesa checksum on or off invalidates ClickPesa tokens, as ClickPesa does.
+// UpdateSettings changes the settings under the emulator's lock (f must not
+// call the emulator). Turning the ClickPesa checksum on or off invalidates
+// ClickPesa tokens, as ClickPesa does.
 func (e *Emulator) UpdateSettings(f func(*Settings)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
