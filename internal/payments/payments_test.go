@@ -394,3 +394,46 @@ func TestListAndGet(t *testing.T) {
 		t.Fatalf("get: %+v", got)
 	}
 }
+
+// TestInterruptedInitiationBecomesUnknown: a payment row written before a
+// crash (pending, no provider answer recorded) is marked unknown by sync and
+// never sent to the provider again.
+func TestInterruptedInitiationBecomesUnknown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	created := h.clock.Now().Add(-5 * time.Minute).UTC()
+	for _, c := range []struct{ id, provider, ref string }{
+		{"pay_crashpesapal", "pesapal.ke", "CRASH-1"},
+		{"pay_crashclickpesa", "clickpesa.tz", "CRASH2"},
+	} {
+		if err := h.store.CreatePayment(context.Background(), state.Payment{ID: c.id, Provider: c.provider, Reference: c.ref,
+			Status: "pending", Amount: "1000", Currency: "TZS", CreatedAt: created, UpdatedAt: created, NextSyncAt: created.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.svc.Sync(context.Background()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	for _, id := range []string{"pay_crashpesapal", "pay_crashclickpesa"} {
+		if p := h.mustStored(id); p.Status != "unknown" {
+			t.Errorf("%s: status %s, want unknown", id, p.Status)
+		}
+		if ev := h.eventTypes(id); len(ev) != 0 {
+			t.Errorf("%s: events %v, want none", id, ev)
+		}
+	}
+	if h.pushes("CRASH-1")+h.pushes("CRASH2") != 0 {
+		t.Error("an interrupted initiation was sent again")
+	}
+	// ClickPesa has no record of it: after the grace period it failed.
+	h.clock.Advance(15 * time.Minute)
+	if err := h.svc.Sync(context.Background()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if p := h.mustStored("pay_crashclickpesa"); p.Status != "failed" {
+		t.Errorf("clickpesa: status %s, want failed", p.Status)
+	}
+	if p := h.mustStored("pay_crashpesapal"); p.Status != "unknown" {
+		t.Errorf("pesapal: status %s, want unknown (its IPN settles it)", p.Status)
+	}
+}

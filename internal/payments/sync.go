@@ -107,6 +107,19 @@ func (s *Service) syncOne(ctx context.Context, p state.Payment) error {
 		return s.reschedule(ctx, p.ID, never(), attempts)
 	}
 	next := now.Add(syncDelay(attempts))
+	if s.interrupted(p, now) {
+		// The daemon stopped between writing the payment and recording the
+		// provider's answer: whether the provider started it is unknown.
+		res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Status: providers.PaymentStatus{
+			Status: providers.StatusUnknown, Reference: p.Reference,
+			Message: "outcome unknown: finconnectd stopped while starting the payment",
+		}})
+		if err != nil {
+			return fmt.Errorf("mark interrupted payment %s unknown: %w", p.ID, err)
+		}
+		log.Warn("payment sync: initiation was interrupted; payment is unknown until the provider says otherwise")
+		p = res.Payment
+	}
 	payer, ok := s.payers(p.Provider)
 	if !ok {
 		s.m.syncs.WithLabelValues(p.Provider, "skipped").Inc()
@@ -133,6 +146,14 @@ func (s *Service) syncOne(ctx context.Context, p state.Payment) error {
 		return nil
 	}
 	return s.reschedule(ctx, p.ID, next, attempts)
+}
+
+// interrupted reports whether p is still pending without a provider
+// reference long after its initiation must have ended: the process died
+// between the payment row and the provider's answer.
+func (s *Service) interrupted(p state.Payment, now time.Time) bool {
+	return p.Status == string(providers.StatusPending) && p.ProviderReference == "" &&
+		now.Sub(p.CreatedAt) > s.initTimeout+time.Minute
 }
 
 // neverStarted reports whether the provider says it has no such payment
