@@ -216,3 +216,62 @@ func TestOutcomeFor(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowAnswerClientTimesOut is outcome 6 as a client lives it: the
+// initiation times out, yet the payment exists and a status query later finds
+// it succeeded.
+func TestSlowAnswerClientTimesOut(t *testing.T) {
+	e := startEmulator(t, Options{Settings: Settings{SlowAnswer: Duration(time.Hour)}})
+	impatient := &http.Client{Timeout: 50 * time.Millisecond}
+	post := func(url string, header map[string]string, body any) error {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(mustJSON(t, body)))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := impatient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	t.Run("pesapal", func(t *testing.T) {
+		tok := ppToken(t, e)
+		ipn := ppRegister(t, e, tok, "http://127.0.0.1:1/", "GET")
+		if err := post(e.URL()+"/pesapal/api/Transactions/SubmitOrderRequest", map[string]string{"Authorization": "Bearer " + tok},
+			ppOrderBody("SLOW-1", ipn, "0712345676")); err == nil {
+			t.Fatal("slow answer arrived")
+		}
+		// The merchant never learnt the tracking id (PesaPal has no query by
+		// merchant reference); the emulator knows it.
+		e.mu.Lock()
+		id := e.pp.byRef["SLOW-1"]
+		e.mu.Unlock()
+		eventually(t, "completed", func() bool { _, st := ppStatus(t, e, tok, id); return st["status_code"] == json.Number("1") })
+	})
+	t.Run("clickpesa", func(t *testing.T) {
+		tok := cpTokenFor(t, e)
+		if err := post(e.URL()+"/clickpesa/third-parties/payments/initiate-ussd-push-request", map[string]string{"Authorization": tok},
+			map[string]any{"amount": "10", "currency": "TZS", "orderReference": "SLOW1", "phoneNumber": "255712345676"}); err == nil {
+			t.Fatal("slow answer arrived")
+		}
+		eventually(t, "success", func() bool {
+			var list []map[string]any
+			cpQueryRef(t, e, tok, "SLOW1").decode(t, &list)
+			return len(list) == 1 && list[0]["status"] == "SUCCESS"
+		})
+	})
+	t.Run("azampay", func(t *testing.T) {
+		tok := azTokenFor(t, e)
+		if err := post(e.URL()+"/azampay/azampay/mno/checkout", azHeaders(tok), azCheckoutBody("SLOW-1", "0712345676")); err == nil {
+			t.Fatal("slow answer arrived")
+		}
+		eventually(t, "success", func() bool {
+			var st struct {
+				Data map[string]any `json:"data"`
+			}
+			call(t, "GET", e.URL()+"/azampay/azampay/transaction/query?externalId=SLOW-1", azHeaders(tok), nil).decode(t, &st)
+			return st.Data["transactionstatus"] == "success"
+		})
+	})
+}
