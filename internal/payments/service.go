@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,6 +73,7 @@ type Service struct {
 	now     func() time.Time
 	cfg     atomic.Pointer[config.Config]
 	m       *metrics
+	syncMu  sync.Mutex // one Sync at a time per process
 
 	initTimeout  time.Duration
 	queryTimeout time.Duration

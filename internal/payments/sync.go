@@ -43,8 +43,14 @@ func syncDelay(attempts int) time.Duration {
 // Sync asks the providers about every due payment (pending or unknown, its
 // next sync time passed), applies what they say through the Settler and
 // reschedules the rest. It is the sync_payments schedule; it returns the
-// joined errors of a round, having still tried every due payment.
+// joined errors of a round, having still tried every due payment. A Sync
+// called while another runs returns at once.
 func (s *Service) Sync(ctx context.Context) error {
+	if !s.syncMu.TryLock() {
+		s.log.Info("payment sync: the previous run is still going; skipping this one")
+		return nil
+	}
+	defer s.syncMu.Unlock()
 	var errs []error
 	for range syncMaxRounds {
 		due, err := s.store.DuePayments(ctx, s.now().UTC(), s.syncBatch)
