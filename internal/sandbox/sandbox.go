@@ -242,7 +242,7 @@ func New(o Options) (*Emulator, error) {
 	ctl.HandleFunc("GET /_sandbox/settings", e.handleGetSettings)
 	ctl.HandleFunc("POST /_sandbox/settings", e.handlePostSettings)
 	ctl.HandleFunc("GET /{$}", e.handleIndex)
-	ctl.Handle("/", e.record(e.withLatency(mux)))
+	ctl.Handle("/", e.record(e.withLatency(caseInsensitive(mux, aspNetPaths))))
 	e.handler = ctl
 	return e, nil
 }
@@ -435,6 +435,44 @@ func (e *Emulator) slowAnswer(w http.ResponseWriter, r *http.Request, d time.Dur
 }
 
 // ---- middleware ----
+
+// aspNetPaths are the routes of the ASP.NET providers (PesaPal, AzamPay),
+// whose paths match case-insensitively: AzamPay's own docs write both
+// /api/v1/Partner/... and /api/v1/partner/....
+var aspNetPaths = []string{
+	"/pesapal/api/Auth/RequestToken",
+	"/pesapal/api/URLSetup/RegisterIPN",
+	"/pesapal/api/URLSetup/GetIpnList",
+	"/pesapal/api/Transactions/SubmitOrderRequest",
+	"/pesapal/api/Transactions/GetTransactionStatus",
+	"/pesapal/api/Transactions/RefundRequest",
+	"/pesapal/api/Transactions/CancelOrder",
+	"/azampay-auth/AppRegistration/GenerateToken",
+	"/azampay-auth/api/Token/PublicKey",
+	"/azampay/azampay/mno/checkout",
+	"/azampay/api/v1/checkout/checkoutmno",
+	"/azampay/api/v1/Partner/GetPaymentPartners",
+	"/azampay/api/v1/partner/gettransactionstatus",
+	"/azampay/azampay/v1/public-key",
+	"/azampay/azampay/transaction/query",
+}
+
+// caseInsensitive rewrites a request path that equals one of paths but for
+// case to that path's spelling before routing.
+func caseInsensitive(next http.Handler, paths []string) http.Handler {
+	canon := make(map[string]string, len(paths))
+	for _, p := range paths {
+		canon[strings.ToLower(p)] = p
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := canon[strings.ToLower(r.URL.Path)]; ok && p != r.URL.Path {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = p, ""
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
 
 type statusWriter struct {
 	http.ResponseWriter

@@ -275,3 +275,27 @@ func TestSlowAnswerClientTimesOut(t *testing.T) {
 		})
 	})
 }
+
+// TestCaseInsensitivePaths: the ASP.NET providers route regardless of case.
+func TestCaseInsensitivePaths(t *testing.T) {
+	e := startEmulator(t, Options{})
+	tests := []struct {
+		path string
+		want int
+	}{
+		{"/pesapal/api/auth/requesttoken", 200},
+		{"/PESAPAL/API/AUTH/REQUESTTOKEN", 200},
+		{"/azampay-auth/appregistration/generatetoken", 200},
+		{"/clickpesa/third-parties/GENERATE-TOKEN", 404}, // not ASP.NET
+	}
+	body := map[string]string{"consumer_key": "k", "consumer_secret": "s", "appName": "a", "clientId": "c", "clientSecret": "s"}
+	for _, tc := range tests {
+		if a := call(t, "POST", e.URL()+tc.path, map[string]string{"client-id": "c", "api-key": "k"}, body); a.status != tc.want {
+			t.Errorf("%s: %d, want %d", tc.path, a.status, tc.want)
+		}
+	}
+	tok := azTokenFor(t, e)
+	if a := call(t, "GET", e.URL()+"/azampay/api/v1/partner/getpaymentpartners", azHeaders(tok), nil); a.status != 200 {
+		t.Errorf("partners in lower case: %d", a.status)
+	}
+}
