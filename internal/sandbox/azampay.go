@@ -305,8 +305,12 @@ func (e *Emulator) azCustomerAnswers(id string) {
 		t.status, t.message = "success", "Transaction successful"
 		t.mnoReference = "MP" + t.updated.UTC().Format("060102.1504") + "." + randomCode(6)
 	}
-	defer e.mu.Unlock()
-	n := t.outcome.notifications()
+	e.azQueueCallbackLocked(t, t.outcome.notifications())
+	e.mu.Unlock()
+}
+
+// azQueueCallbackLocked queues t's signed callback n times; mu is held.
+func (e *Emulator) azQueueCallbackLocked(t *azTxn, n int) {
 	if n == 0 {
 		return
 	}

@@ -281,8 +281,12 @@ func (e *Emulator) cpCustomerAnswers(ref string) {
 		p.status, p.message = "SUCCESS", "success"
 		p.paymentRef = strings.ToLower(randomCode(10))
 	}
-	defer e.mu.Unlock()
-	n := p.outcome.notifications()
+	e.cpQueueWebhookLocked(p, p.outcome.notifications())
+	e.mu.Unlock()
+}
+
+// cpQueueWebhookLocked queues p's webhook n times; mu is held.
+func (e *Emulator) cpQueueWebhookLocked(p *cpPayment, n int) {
 	if n == 0 {
 		return
 	}

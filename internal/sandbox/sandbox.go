@@ -241,6 +241,7 @@ func New(o Options) (*Emulator, error) {
 	ctl.HandleFunc("GET /_sandbox/requests", e.handleRequests)
 	ctl.HandleFunc("GET /_sandbox/settings", e.handleGetSettings)
 	ctl.HandleFunc("POST /_sandbox/settings", e.handlePostSettings)
+	ctl.HandleFunc("POST /_sandbox/resend", e.handleResend)
 	ctl.HandleFunc("GET /{$}", e.handleIndex)
 	ctl.Handle("/", e.record(e.withLatency(caseInsensitive(mux, aspNetPaths))))
 	e.handler = ctl
