@@ -233,6 +233,15 @@ func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
 				errs.add("mno", "%q is not an AzamPay provider; one of Airtel, Tigo, Halopesa, Azampesa, Mpesa", mno)
 			}
 			v.MNO = canon
+			if _, set := r.ProviderData["provider"]; set && ok {
+				// provider_data is merged last: keep it spelled as AzamPay wants.
+				pd := make(map[string]any, len(r.ProviderData))
+				for k, x := range r.ProviderData {
+					pd[k] = x
+				}
+				pd["provider"] = canon
+				v.ProviderData = pd
+			}
 		} else if len(v.Phone) == 12 {
 			if canon, ok := tzPrefixes[v.Phone[3:5]]; ok {
 				v.MNO = canon
