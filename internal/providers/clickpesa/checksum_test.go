@@ -1,6 +1,7 @@
 package clickpesa
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -192,4 +193,34 @@ func BenchmarkChecksumCanonical(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzChecksum: whatever JSON comes in, the canonical message is valid JSON
+// and canonicalizing it again changes nothing; nothing panics.
+func FuzzChecksum(f *testing.F) {
+	for _, s := range []string{
+		`{"amount":100,"currency":"USD","reference":"TX123"}`,
+		`{"b":"<a>&</a>","a":[1,{"z":null,"y":true}],"checksum":"x"}`,
+		"{\"a\":\"x\u2028y\"}",
+		`[1,2,3]`, `"s"`, `1e400`, `{"a":"\ud800"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		_, _ = Checksum(MethodLegacy, []byte("k"), payload)
+		msg, err := checksumMessage(MethodCanonical, payload)
+		if err != nil {
+			return
+		}
+		if !json.Valid(msg) {
+			t.Fatalf("canonical message is not JSON: %q", msg)
+		}
+		again, err := checksumMessage(MethodCanonical, msg)
+		if err != nil {
+			t.Fatalf("re-canonicalize: %v", err)
+		}
+		if string(again) != string(msg) {
+			t.Fatalf("not idempotent:\n%q\n%q", msg, again)
+		}
+	})
 }

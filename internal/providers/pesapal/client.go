@@ -356,10 +356,17 @@ func (c *Client) RegisterIPN(ctx context.Context, ipnURL, notificationType strin
 			return r, nil
 		}
 	}
-	return c.registerIPN(ctx, ipnURL, notificationType)
+	return c.RegisterNewIPN(ctx, ipnURL, notificationType)
 }
 
-func (c *Client) registerIPN(ctx context.Context, ipnURL, notificationType string) (reg IPNRegistration, err error) {
+// RegisterNewIPN registers url without looking for an existing registration
+// first: for callers that have just listed the IPNs themselves (reconcile),
+// so a plan with many ipn blocks costs one GetIpnList, not one per block.
+func (c *Client) RegisterNewIPN(ctx context.Context, ipnURL, notificationType string) (reg IPNRegistration, err error) {
+	notificationType = strings.ToUpper(strings.TrimSpace(notificationType))
+	if notificationType != "GET" && notificationType != "POST" {
+		return IPNRegistration{}, c.call.Err("register ipn", providers.Permanent, 0, "", fmt.Sprintf("notification type %q is not GET or POST", notificationType), nil)
+	}
 	const op = "register_ipn"
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
