@@ -152,7 +152,8 @@ func New(opts Options) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("azampay client: phone format %q is not local or international", opts.PhoneFormat)
 	}
-	c.call = wire.Caller{Provider: providers.AzamPay, Block: opts.Block, HTTP: opts.HTTPClient, Timeout: opts.Timeout, Observer: opts.Observer, Now: c.now}
+	c.call = wire.Caller{Provider: providers.AzamPay, Block: opts.Block, HTTP: opts.HTTPClient, Timeout: opts.Timeout, Observer: opts.Observer, Now: c.now,
+		Secrets: []secret.Value{opts.ClientID, opts.ClientSecret, opts.APIKey}}
 	skew := opts.TokenSkew
 	if skew <= 0 {
 		skew = 60 * time.Second

@@ -108,6 +108,7 @@ func New(opts Options) (*Client, error) {
 			Timeout:  opts.Timeout,
 			Observer: opts.Observer,
 			Now:      now,
+			Secrets:  []secret.Value{opts.ClientID, opts.APIKey, opts.ChecksumKey},
 		},
 	}
 	skew := opts.TokenSkew

@@ -89,6 +89,7 @@ func New(opts Options) (*Client, error) {
 			Timeout:  opts.Timeout,
 			Observer: opts.Observer,
 			Now:      now,
+			Secrets:  []secret.Value{opts.ConsumerKey, opts.ConsumerSecret},
 		},
 	}
 	skew := opts.TokenSkew

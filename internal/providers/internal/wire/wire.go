@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/secret"
 )
 
 // MaxBody is the most of a response body a client reads (1 MiB).
@@ -39,6 +40,9 @@ type Caller struct {
 	Timeout  time.Duration
 	Observer providers.CallObserver
 	Now      func() time.Time
+	// Secrets are scrubbed from every provider message an error carries,
+	// in case a provider echoes a credential back in its error text.
+	Secrets []secret.Value
 }
 
 // Response is a provider's answer with its body read (at most MaxBody).
@@ -148,9 +152,18 @@ func (c *Caller) Err(op string, kind providers.ErrorKind, status int, code, msg 
 		Kind:       kind,
 		HTTPStatus: status,
 		Code:       code,
-		Message:    truncate(msg, 300),
+		Message:    truncate(c.scrub(msg), 300),
 		Err:        cause,
 	}
+}
+
+func (c *Caller) scrub(msg string) string {
+	for _, sv := range c.Secrets {
+		if v := sv.Reveal(); len(v) >= 4 {
+			msg = strings.ReplaceAll(msg, v, secret.Redacted)
+		}
+	}
+	return msg
 }
 
 // StatusKind classifies an HTTP answer that is not a success: 429 is always

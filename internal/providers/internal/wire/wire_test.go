@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/secret"
 )
 
 func TestString(t *testing.T) {
@@ -152,4 +153,12 @@ func FuzzString(f *testing.F) {
 		var n Int
 		_ = n.UnmarshalJSON(b)
 	})
+}
+
+func TestErrScrubsSecrets(t *testing.T) {
+	c := &Caller{Provider: providers.PesaPal, Secrets: []secret.Value{secret.New("consumer-key-123"), secret.New("")}}
+	err := c.Err("op", providers.Permanent, 400, "", "invalid key consumer-key-123 given", nil)
+	if strings.Contains(err.Error(), "consumer-key-123") || !strings.Contains(err.Error(), secret.Redacted) {
+		t.Fatalf("not scrubbed: %v", err)
+	}
 }
