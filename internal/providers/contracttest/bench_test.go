@@ -9,6 +9,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 )
 
@@ -20,10 +21,17 @@ func BenchmarkInitiatePayment(b *testing.B) {
 	e := startEmulator(b, sandbox.Settings{Delay: sandbox.Duration(time.Hour)}, nil)
 	ctx := context.Background()
 	hc := httpClient(b) // one connection pool: the difference measured is the token request
+	reg, err := newPesaPal(b, e, func(o *pesapal.Options) { o.HTTPClient = hc }).RegisterIPN(ctx, "https://merchant.example/ipn", "POST")
+	if err != nil {
+		b.Fatal(err)
+	}
 	kinds := []struct {
 		name  string
 		build func(b *testing.B) providers.Payer
 	}{
+		{"pesapal", func(b *testing.B) providers.Payer {
+			return newPesaPal(b, e, func(o *pesapal.Options) { o.HTTPClient = hc })
+		}},
 		{"clickpesa", func(b *testing.B) providers.Payer {
 			return newClickPesa(b, e, func(o *clickpesa.Options) { o.HTTPClient = hc })
 		}},
@@ -48,6 +56,7 @@ func BenchmarkInitiatePayment(b *testing.B) {
 					n++
 					if _, err := p.InitiatePayment(ctx, providers.PaymentRequest{
 						Reference: fmt.Sprintf("BENCH%d", n), Amount: "1000", Currency: "TZS", Phone: "255712345670",
+						CallbackURL: "https://merchant.example/return", NotificationID: reg.IPNID,
 					}); err != nil {
 						b.Fatal(err)
 					}
