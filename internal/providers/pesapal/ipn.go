@@ -39,13 +39,7 @@ func ParseIPN(method string, query url.Values, contentType string, body []byte) 
 		mt, _, _ := mime.ParseMediaType(contentType)
 		trimmed := bytes.TrimSpace(body)
 		switch {
-		case mt == "application/x-www-form-urlencoded":
-			v, err := url.ParseQuery(string(trimmed))
-			if err != nil {
-				return IPN{}, fmt.Errorf("%w: form body: %v", ErrInvalidIPN, err)
-			}
-			n = fromValues(v)
-		case mt == "application/json" || strings.HasSuffix(mt, "+json") || (len(trimmed) > 0 && trimmed[0] == '{'):
+		case trimmed[0] == '{' || mt == "application/json" || strings.HasSuffix(mt, "+json"):
 			var raw map[string]json.RawMessage
 			if err := json.Unmarshal(trimmed, &raw); err != nil {
 				return IPN{}, fmt.Errorf("%w: json body: %v", ErrInvalidIPN, err)
@@ -59,10 +53,10 @@ func ParseIPN(method string, query url.Values, contentType string, body []byte) 
 				v.Set(k, s)
 			}
 			n = fromValues(v)
-		default:
+		default: // a form, whatever the Content-Type says
 			v, err := url.ParseQuery(string(trimmed))
 			if err != nil {
-				return IPN{}, fmt.Errorf("%w: body is neither JSON nor a form", ErrInvalidIPN)
+				return IPN{}, fmt.Errorf("%w: body is neither JSON nor a form: %v", ErrInvalidIPN, err)
 			}
 			n = fromValues(v)
 		}

@@ -26,6 +26,8 @@ func TestParseIPN(t *testing.T) {
 		{"POST json charset", "POST", nil, "application/json; charset=utf-8", `{"OrderTrackingId":"` + guid + `","OrderNotificationType":"IPNCHANGE","OrderMerchantReference":"INV-2025-0001"}`, want, false},
 		{"POST json no content type", "POST", nil, "", ` {"orderTrackingId":"` + guid + `","orderNotificationType":"IPNCHANGE","orderMerchantReference":"INV-2025-0001"}`, want, false},
 		{"POST form", "POST", nil, "application/x-www-form-urlencoded", q.Encode(), want, false},
+		{"POST json labelled as form", "POST", nil, "application/x-www-form-urlencoded", `{"OrderTrackingId":"` + guid + `","OrderNotificationType":"IPNCHANGE","OrderMerchantReference":"INV-2025-0001"}`, want, false},
+		{"POST form without content type", "POST", nil, "", q.Encode(), want, false},
 		{"POST empty body uses query", "POST", q, "application/json", "", want, false},
 		{"POST json without ids falls back to query", "POST", q, "application/json", `{}`, want, false},
 		{"lower-case query keys", "GET", url.Values{"ordertrackingid": {guid}, "ordermerchantreference": {"INV-2025-0001"}, "ordernotificationtype": {"IPNCHANGE"}}, "", "", want, false},
