@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/robfig/cron/v3"
 )
 
@@ -175,4 +177,40 @@ func WebhookSecretKey(s string) ([]byte, error) {
 		return nil, fmt.Errorf("decode webhook secret: invalid base64")
 	}
 	return key, nil
+}
+
+// maxNumberLiteral bounds a number literal's length and exponent: hcl parses
+// numbers as arbitrary-precision floats, and a literal such as 1e9999999
+// takes many seconds to parse.
+const (
+	maxNumberLiteralLen = 64
+	maxNumberExponent   = 4 // digits
+)
+
+// CheckSource rejects input that is expensive to parse before it reaches the
+// HCL parser (very long number literals or huge exponents). It returns no
+// diagnostics for ordinary configurations; fmt uses it too.
+func CheckSource(src []byte, filename string) hcl.Diagnostics {
+	tokens, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
+	var diags hcl.Diagnostics
+	for _, tok := range tokens {
+		if tok.Type != hclsyntax.TokenNumberLit {
+			continue
+		}
+		lit := string(tok.Bytes)
+		exp := ""
+		if i := strings.IndexAny(lit, "eE"); i >= 0 {
+			exp = strings.TrimLeft(lit[i+1:], "+-0")
+		}
+		if len(lit) > maxNumberLiteralLen || len(exp) > maxNumberExponent {
+			r := tok.Range
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Number too large",
+				Detail:   fmt.Sprintf("Number literals are limited to %d characters and exponents to %d digits; write a smaller number.", maxNumberLiteralLen, maxNumberExponent),
+				Subject:  &r,
+			})
+		}
+	}
+	return diags
 }

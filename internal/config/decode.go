@@ -510,7 +510,7 @@ func (d *decoder) decodeRoute(b *hcl.Block, ctx *hcl.EvalContext) {
 			pathOK = true
 		}
 	}
-	if evs, rg, ok := r.strList("events"); ok {
+	if evs, sens, rg, ok := r.strList("events"); ok {
 		if len(evs) == 0 {
 			d.errorf(rg, "No events", "events is empty, so this route would never deliver anything. List event types, or remove events to deliver all four.")
 		}
@@ -520,10 +520,10 @@ func (d *decoder) decodeRoute(b *hcl.Block, ctx *hcl.EvalContext) {
 		for _, e := range evs {
 			switch {
 			case !contains(valid, e):
-				d.errorf(rg, "Unknown event type", "%q is not an event type; use %s.", e, quoteList(valid))
+				d.errorf(rg, "Unknown event type", "%s is not an event type; use %s.", show(e, sens), quoteList(valid))
 				good = false
 			case seen[e]:
-				d.errorf(rg, "Duplicate event type", "%q is listed twice; remove one.", e)
+				d.errorf(rg, "Duplicate event type", "%s is listed twice; remove one.", show(e, sens))
 				good = false
 			}
 			seen[e] = true
@@ -636,8 +636,12 @@ func (d *decoder) decodeSchedule(b *hcl.Block, ctx *hcl.EvalContext) {
 		return
 	}
 	if err := checkCron(v); err != nil {
+		why := err.Error()
+		if sens {
+			why = "details hidden: the value is sensitive"
+		}
 		d.errorf(rng(rg), "Invalid cron spec",
-			"%s is not a cron spec (%s). Write 5 fields (minute hour day-of-month month day-of-week), e.g. \"*/15 * * * *\", or a descriptor such as \"@hourly\" or \"@every 1m\".", show(v, sens), err)
+			"%s is not a cron spec (%s). Write 5 fields (minute hour day-of-month month day-of-week), e.g. \"*/15 * * * *\", or a descriptor such as \"@hourly\" or \"@every 1m\".", show(v, sens), why)
 		return
 	}
 	switch name {
@@ -794,10 +798,10 @@ func (r *attrReader) secretList(name string) ([]secret.Value, *hcl.Range, bool) 
 	return out, ar, good
 }
 
-func (r *attrReader) strList(name string) ([]string, *hcl.Range, bool) {
-	v, _, a, ok := r.eval(name, cty.List(cty.String))
+func (r *attrReader) strList(name string) ([]string, bool, *hcl.Range, bool) {
+	v, sens, a, ok := r.eval(name, cty.List(cty.String))
 	if !ok {
-		return nil, nil, false
+		return nil, sens, nil, false
 	}
 	ar := rng(a.Expr.Range())
 	out := []string{}
@@ -805,11 +809,11 @@ func (r *attrReader) strList(name string) ([]string, *hcl.Range, bool) {
 		_, el := it.Element()
 		if el.IsNull() {
 			r.d.errorf(ar, "Null list element", "An element of %s is null; remove it.", name)
-			return nil, ar, false
+			return nil, sens, ar, false
 		}
 		out = append(out, el.AsString())
 	}
-	return out, ar, true
+	return out, sens, ar, true
 }
 
 func (r *attrReader) integer(name string) (int64, *hcl.Range, bool) {

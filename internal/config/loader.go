@@ -107,6 +107,11 @@ func (l *Loader) Load(path string) (*Config, hcl.Diagnostics) {
 			})
 			continue
 		}
+		if cd := CheckSource(src, n); cd.HasErrors() {
+			l.parser.AddFile(n, &hcl.File{Bytes: src})
+			diags = append(diags, cd...)
+			continue
+		}
 		f, pd := l.parser.ParseHCL(src, n)
 		diags = append(diags, pd...)
 		if f == nil || pd.HasErrors() {
@@ -126,6 +131,10 @@ func (l *Loader) Load(path string) (*Config, hcl.Diagnostics) {
 func (l *Loader) LoadSource(filename string, src []byte, dir string) (*Config, hcl.Diagnostics) {
 	l.parser = hclparse.NewParser()
 	dir = l.abs(dir)
+	if cd := CheckSource(src, filename); cd.HasErrors() {
+		l.parser.AddFile(filename, &hcl.File{Bytes: src})
+		return nil, cd
+	}
 	f, diags := l.parser.ParseHCL(src, filename)
 	if f == nil || diags.HasErrors() {
 		return nil, diags

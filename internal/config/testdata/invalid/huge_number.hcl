@@ -1,0 +1,3 @@
+server {
+  listen = tostring(1e99999)
+}
