@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -34,6 +35,9 @@ const (
 	DefaultStatusPath    = "/api/v1/partner/gettransactionstatus"
 	DefaultPartnersPath  = "/api/v1/Partner/GetPaymentPartners"
 	DefaultPublicKeyPath = "/azampay/v1/public-key?format=Pem"
+	// FallbackPublicKeyPath is tried on the auth host when the default
+	// public-key URL answers 404.
+	FallbackPublicKeyPath = "/api/Token/PublicKey"
 )
 
 // DefaultTokenLifetime is assumed when GenerateToken's expire is missing
@@ -614,11 +618,11 @@ func (c *Client) transactionStatus(ctx context.Context, transactionID, provider 
 }
 
 // fetchPublicKey makes one attempt of FetchPublicKey.
-func (c *Client) fetchPublicKey(ctx context.Context) (pemBytes []byte, key *rsa.PublicKey, err error) {
+func (c *Client) fetchPublicKey(ctx context.Context, target string) (pemBytes []byte, key *rsa.PublicKey, err error) {
 	const op = "fetch_public_key"
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
-	resp, err := c.do(ctx, op, http.MethodGet, c.publicKeyURL, nil, false)
+	resp, err := c.do(ctx, op, http.MethodGet, target, nil, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -733,14 +737,25 @@ func (c *Client) PaymentPartners(ctx context.Context) ([]Partner, error) {
 // FetchPublicKey reads AzamPay's callback-signing key from PublicKeyURL
 // (Bearer + X-API-Key). The answer may be JSON {"publicKey": PEM} or raw
 // PEM; pemBytes is the key re-encoded as a canonical "PUBLIC KEY" PEM block,
-// fit to store in state.
+// fit to store in state. When the default URL answers 404, the
+// authenticator host's /api/Token/PublicKey is tried once (providers.md 3.8).
 // Transient failures (5xx, 429, connection refused or reset, not
 // timeouts) are retried up to Options.ReadRetries times with backoff.
 func (c *Client) FetchPublicKey(ctx context.Context) (pemBytes []byte, key *rsa.PublicKey, err error) {
-	err = wire.Retry(ctx, c.retries, c.backoff, func() error {
-		var err error
-		pemBytes, key, err = c.fetchPublicKey(ctx)
-		return err
-	})
+	fetch := func(target string) error {
+		return wire.Retry(ctx, c.retries, c.backoff, func() error {
+			var err error
+			pemBytes, key, err = c.fetchPublicKey(ctx, target)
+			return err
+		})
+	}
+	err = fetch(c.publicKeyURL)
+	var pe *providers.Error
+	if err != nil && c.publicKeyURL == c.base+DefaultPublicKeyPath && errors.As(err, &pe) && pe.HTTPStatus == http.StatusNotFound {
+		// Some sandboxes serve the key only on the authenticator host.
+		if ferr := fetch(c.auth + FallbackPublicKeyPath); ferr == nil {
+			return pemBytes, key, nil
+		}
+	}
 	return pemBytes, key, err
 }

@@ -243,3 +243,25 @@ func TestStatusPartnersKey(t *testing.T) {
 		t.Fatalf("public key request %+v", r)
 	}
 }
+
+func TestPublicKeyFallback(t *testing.T) {
+	k := testKey(t)
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	f := newFake(t)
+	f.on("/co/azampay/v1/public-key", "404", ``)
+	f.on("/auth/api/Token/PublicKey", "200", pemText)
+	c := newClient(t, f)
+	_, key, err := c.FetchPublicKey(context.Background())
+	if err != nil || !key.Equal(&k.PublicKey) {
+		t.Fatalf("fallback: %v", err)
+	}
+	// An explicitly configured URL has no fallback.
+	f2 := newFake(t)
+	f2.on("/co/custom-key", "404", ``)
+	f2.on("/auth/api/Token/PublicKey", "200", pemText)
+	c2 := newClient(t, f2, func(o *Options) { o.PublicKeyURL = f2.srv.URL + "/co/custom-key" })
+	if _, _, err := c2.FetchPublicKey(context.Background()); err == nil || len(f2.requests("/auth/api/Token/PublicKey")) != 0 {
+		t.Fatalf("explicit URL fell back: %v", err)
+	}
+}
