@@ -93,7 +93,9 @@ func (c *Caller) Do(ctx context.Context, r Request) (Response, error) {
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		// Provider APIs do not redirect; following one could resend a
+		// payment body somewhere unexpected.
+		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
