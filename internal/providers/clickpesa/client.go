@@ -249,9 +249,9 @@ var (
 	phoneRE     = regexp.MustCompile(`^255[0-9]{9}$`)
 )
 
-// MaxReferenceLen keeps orderReference within what every ClickPesa
-// integration has seen accepted (the length is not documented).
-const MaxReferenceLen = 50
+// MaxReferenceLen keeps orderReference short: ClickPesa does not document
+// a limit, so finconnectd stays at 30 characters (providers.md 2.4).
+const MaxReferenceLen = 30
 
 // Phone turns a Tanzanian number in any common form (+255 7.., 2557..,
 // 07..) into ClickPesa's 2557XXXXXXXX.

@@ -188,6 +188,7 @@ func TestErrorsClassified(t *testing.T) {
 		{Reference: "ORD-1", Amount: "1000", Phone: "255712345678"},
 		{Reference: "ORD1", Amount: "10.0.0", Phone: "255712345678"},
 		{Reference: "ORD1", Amount: "1000", Phone: "12345"},
+		{Reference: "A234567890123456789012345678901", Amount: "1000", Phone: "255712345678"},
 	} {
 		if _, err := c.InitiatePayment(context.Background(), req); !providers.IsPermanent(err) {
 			t.Errorf("%+v: %v", req, err)
