@@ -83,7 +83,7 @@ func specs() []*blockSpec {
 				{Name: "environment", Type: "string", Default: `"live"`, Doc: "`live`, or `sandbox` with `base_url` pointing at the emulator."},
 				{Name: "client_id", Type: "secret", Required: true, Sensitive: true, Doc: "ClickPesa client ID."},
 				{Name: "api_key", Type: "secret", Required: true, Sensitive: true, Doc: "ClickPesa API key."},
-				{Name: "checksum_key", Type: "secret", Sensitive: true, Default: "none (checksums off)", Doc: "Checksum key: requests are signed and webhooks verified when set."},
+				{Name: "checksum_key", Type: "secret", Sensitive: true, Default: "none: checksums off", Doc: "Checksum key: requests are signed and webhooks verified when set."},
 				{Name: "checksum_method", Type: "string", Default: `"canonical"`, Doc: "`canonical` or `legacy` (providers.md 2.7)."},
 				{Name: "base_url", Type: "url", Default: "`" + clickpesaLiveURL + "`", Doc: "Override, e.g. the emulator `http://127.0.0.1:9999/clickpesa`; required for `sandbox`."},
 			}},
