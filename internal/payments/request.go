@@ -12,6 +12,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 )
 
 // Request is the body of POST /v1/payments (SPEC §5). Unknown fields, at the
@@ -346,8 +347,8 @@ func checkReference(kind, ref string) string {
 			}
 		}
 	case providers.ClickPesa:
-		if len(ref) > 50 {
-			return "is longer than 50 characters"
+		if len(ref) > clickpesa.MaxReferenceLen {
+			return fmt.Sprintf("is longer than %d characters (ClickPesa documents no limit; finconnectd keeps it short)", clickpesa.MaxReferenceLen)
 		}
 		for _, c := range ref {
 			if !isAlnum(c) {
