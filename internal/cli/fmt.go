@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/finconnectd/finconnectd/internal/config"
 )
 
 // fmtArgs are fmt's parsed flags.
@@ -149,7 +151,12 @@ func (f *formatter) expand(p string) ([]string, error) {
 // format checks the syntax of src and returns its canonical form.
 func (f *formatter) format(name string, src []byte) ([]byte, bool) {
 	parser := hclparse.NewParser()
-	_, diags := parser.ParseHCL(src, name)
+	diags := config.CheckSource(src, name)
+	if diags.HasErrors() {
+		parser.AddFile(name, &hcl.File{Bytes: src})
+	} else {
+		_, diags = parser.ParseHCL(src, name)
+	}
 	if diags.HasErrors() {
 		_ = hcl.NewDiagnosticTextWriter(f.io.Stderr, parser.Files(), diagWidth, f.color).WriteDiagnostics(diags)
 		f.failed = true

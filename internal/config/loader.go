@@ -210,6 +210,9 @@ func sortDiagnostics(diags hcl.Diagnostics, files []*srcFile) hcl.Diagnostics {
 	return diags
 }
 
+// minScrubLen is the shortest value scrub replaces.
+const minScrubLen = 8
+
 // scrub replaces any value that env() or file() produced in a diagnostic's
 // text. Diagnostics are written so that they never contain one; this is the
 // last line of defence (for example an error text of a function).
@@ -219,7 +222,9 @@ func scrub(diags hcl.Diagnostics, secrets map[string]struct{}) {
 	}
 	list := make([]string, 0, len(secrets))
 	for s := range secrets {
-		if len(strings.TrimSpace(s)) >= 3 {
+		// Short values would mangle ordinary words ("tok" in "tokens");
+		// real credentials are longer, and the checks never quote them.
+		if len(strings.TrimSpace(s)) >= minScrubLen {
 			list = append(list, s)
 		}
 	}

@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	cfgUgly   = "route \"r\" {\npath=\"/x\"\n  events   =  [\"payment.failed\"]\n}\n"
+	cfgPretty = "route \"r\" {\n  path   = \"/x\"\n  events = [\"payment.failed\"]\n}\n"
+)
+
+func TestFmt(t *testing.T) {
+	root := cfgRepoRoot(t)
+
+	t.Run("examples are formatted", func(t *testing.T) {
+		r := cfgRun(t, nil, root, "", "fmt", "-check", "examples")
+		assert.Equal(t, ExitOK, r.code, r.stderr)
+		assert.Empty(t, r.stdout)
+	})
+
+	t.Run("check lists and does not write", func(t *testing.T) {
+		dir := t.TempDir()
+		ugly := cfgWrite(t, dir, "a.hcl", cfgUgly)
+		cfgWrite(t, dir, "b.hcl", cfgPretty)
+		r := cfgRun(t, nil, dir, "", "fmt", "-check", ".")
+		assert.Equal(t, ExitFormat, r.code, r.stderr)
+		assert.Equal(t, "a.hcl\n", r.stdout)
+		b, _ := os.ReadFile(ugly)
+		assert.Equal(t, cfgUgly, string(b))
+	})
+
+	t.Run("diff", func(t *testing.T) {
+		dir := t.TempDir()
+		cfgWrite(t, dir, "a.hcl", cfgUgly)
+		r := cfgRun(t, nil, dir, "", "fmt", "-check", "-diff", "a.hcl")
+		assert.Equal(t, ExitFormat, r.code)
+		assert.Equal(t, "a.hcl\n--- a.hcl\n+++ a.hcl\n@@ -1,4 +1,4 @@\n route \"r\" {\n-path=\"/x\"\n-  events   =  [\"payment.failed\"]\n+  path   = \"/x\"\n+  events = [\"payment.failed\"]\n }\n", r.stdout)
+	})
+
+	t.Run("rewrites atomically and keeps the mode", func(t *testing.T) {
+		dir := t.TempDir()
+		p := cfgWrite(t, dir, "a.hcl", cfgUgly)
+		require.NoError(t, os.Chmod(p, 0o600))
+		r := cfgRun(t, nil, dir, "", "fmt")
+		assert.Equal(t, ExitOK, r.code, r.stderr)
+		assert.Equal(t, "a.hcl\n", r.stdout)
+		b, _ := os.ReadFile(p)
+		assert.Equal(t, cfgPretty, string(b))
+		st, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+		entries, _ := os.ReadDir(dir)
+		assert.Len(t, entries, 1, "no temp files left behind")
+		r = cfgRun(t, nil, dir, "", "fmt", "a.hcl")
+		assert.Equal(t, ExitOK, r.code)
+		assert.Empty(t, r.stdout, "second run changes nothing")
+	})
+
+	t.Run("stdin", func(t *testing.T) {
+		r := cfgRun(t, nil, t.TempDir(), cfgUgly, "fmt", "-")
+		assert.Equal(t, ExitOK, r.code, r.stderr)
+		assert.Equal(t, cfgPretty, r.stdout)
+		r = cfgRun(t, nil, t.TempDir(), cfgUgly, "fmt", "-check", "-")
+		assert.Equal(t, ExitFormat, r.code)
+		assert.Empty(t, r.stdout)
+	})
+
+	t.Run("syntax error", func(t *testing.T) {
+		dir := t.TempDir()
+		src := "route \"r\" {\n  path = \"/x\n}\n"
+		p := cfgWrite(t, dir, "bad.hcl", src)
+		cfgWrite(t, dir, "ugly.hcl", cfgUgly)
+		r := cfgRun(t, nil, dir, "", "fmt", ".")
+		assert.Equal(t, ExitError, r.code)
+		assert.Contains(t, r.stderr, "on bad.hcl line 2")
+		b, _ := os.ReadFile(p)
+		assert.Equal(t, src, string(b), "a file with errors is left alone")
+		b, _ = os.ReadFile(filepath.Join(dir, "ugly.hcl"))
+		assert.Equal(t, cfgPretty, string(b), "other files are still formatted")
+	})
+
+	t.Run("huge number", func(t *testing.T) {
+		r := cfgRun(t, nil, t.TempDir(), "x = 1e99999999\n", "fmt", "-")
+		assert.Equal(t, ExitError, r.code)
+		assert.Contains(t, r.stderr, "Number too large")
+	})
+
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"missing path", []string{"fmt", "nope.hcl"}, ExitError, "cannot open nope.hcl"},
+		{"help", []string{"fmt", "-help"}, ExitOK, "Examples:"},
+		{"bad flag", []string{"fmt", "-recursive"}, ExitError, "Usage: finconnectd fmt"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := cfgRun(t, nil, t.TempDir(), "", tt.args...)
+			assert.Equal(t, tt.code, r.code)
+			assert.Contains(t, r.stderr, tt.stderr)
+		})
+	}
+}
+
+func TestUnifiedDiff(t *testing.T) {
+	lines := func(n int, mod map[int]string) string {
+		var b strings.Builder
+		for i := 1; i <= n; i++ {
+			if s, ok := mod[i]; ok {
+				if s != "" {
+					b.WriteString(s + "\n")
+				}
+				continue
+			}
+			b.WriteString("line" + string(rune('a'+i-1)) + "\n")
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"equal", "a\n", "a\n", ""},
+		{"change one line", "a\nb\nc\n", "a\nB\nc\n", "--- f\n+++ f\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n"},
+		{"append", "a\n", "a\nb\n", "--- f\n+++ f\n@@ -1 +1,2 @@\n a\n+b\n"},
+		{"delete all", "a\nb\n", "", "--- f\n+++ f\n@@ -1,2 +0,0 @@\n-a\n-b\n"},
+		{"from empty", "", "a\n", "--- f\n+++ f\n@@ -0,0 +1 @@\n+a\n"},
+		{"two hunks", lines(20, nil), lines(20, map[int]string{2: "X", 18: "Y"}),
+			"--- f\n+++ f\n@@ -1,5 +1,5 @@\n linea\n-lineb\n+X\n linec\n lined\n linee\n@@ -15,6 +15,6 @@\n lineo\n linep\n lineq\n-liner\n+Y\n lines\n linet\n"},
+		{"close changes share a hunk", lines(10, nil), lines(10, map[int]string{3: "X", 7: ""}),
+			"--- f\n+++ f\n@@ -1,10 +1,9 @@\n linea\n lineb\n-linec\n+X\n lined\n linee\n linef\n-lineg\n lineh\n linei\n linej\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, unifiedDiff("f", "f", tt.old, tt.new))
+		})
+	}
+}
+
+func BenchmarkUnifiedDiff(b *testing.B) {
+	var old, new strings.Builder
+	for i := range 2000 {
+		old.WriteString("  attribute_" + string(rune('a'+i%26)) + " = \"value\"\n")
+		if i%50 == 0 {
+			new.WriteString("  attribute_" + string(rune('a'+i%26)) + "   =   \"value\"\n")
+		} else {
+			new.WriteString("  attribute_" + string(rune('a'+i%26)) + " = \"value\"\n")
+		}
+	}
+	o, n := old.String(), new.String()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = unifiedDiff("a", "b", o, n)
+	}
+}
+
+func BenchmarkFmtExamples(b *testing.B) {
+	root := cfgRepoRoot(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := cfgRun(b, nil, root, "", "fmt", "-check", "examples"); r.code != ExitOK {
+			b.Fatal(r.stderr)
+		}
+	}
+}
