@@ -1,0 +1,88 @@
+package payments
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/devmode"
+	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/settle"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// TestDevModeDemoPayments runs the banner's demo payments, with the banner's
+// token, against the pay API built on the dev configuration: each is
+// accepted and settles as succeeded with one event.
+func TestDevModeDemoPayments(t *testing.T) {
+	t.Parallel()
+	env, err := devmode.Start(context.Background(), devmode.Options{Dir: t.TempDir(), PublicAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Delay: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("devmode.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = env.Close(ctx)
+	})
+	set, err := clients.New(env.Config, clients.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newMemStore()
+	reg, err := set.PesaPal("pesapal.ke").RegisterIPN(context.Background(), env.Config.IPNs[0].URL, "POST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, _ := json.Marshal(map[string]string{"ipn_id": reg.IPNID})
+	store.resources["ipn.orders"] = state.Resource{Address: "ipn.orders", Type: "ipn", Attributes: attrs}
+	svc, err := New(Options{Store: store, Config: env.Config, Payers: set.Payer,
+		Settler: settle.New(settle.Options{Store: store, Routes: env.Config.Routes})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.RegisterAPI(mux)
+	srv := httptest.NewServer(httpapi.NewAuthenticator(env.Config.API.Tokens).Require(mux))
+	t.Cleanup(srv.Close)
+
+	for _, d := range devmode.DemoPayments() {
+		t.Run(d.Provider, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/payments", bytes.NewReader([]byte(d.Body())))
+			req.Header.Set("Authorization", "Bearer "+env.APIToken)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("demo payment: %d %s", resp.StatusCode, body)
+			}
+			var p Payment
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "demo payment to succeed", func() bool {
+				stored, err := store.Payment(context.Background(), p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				payer, _ := set.Payer(d.Provider)
+				got, err := svc.query(context.Background(), payer, stored)
+				return err == nil && got.Status == string(providers.StatusSucceeded)
+			})
+			if ev := store.eventsOf(p.ID); len(ev) != 1 || ev[0].Type != "payment.succeeded" {
+				t.Fatalf("events %+v", ev)
+			}
+		})
+	}
+}
