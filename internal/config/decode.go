@@ -418,8 +418,14 @@ func (d *decoder) decodeServer(b *hcl.Block, ctx *hcl.EvalContext) {
 				"%s is not a listen address; write host:port, e.g. \":8080\" or \"0.0.0.0:8080\".", show(v, sens))
 		}
 	}
-	if v, ok := r.url("public_url", false, false); ok {
-		d.cfg.Server.PublicURL = v
+	// Providers call public_url: with any live provider it must be https
+	// (plain http only on a loopback or private host, e.g. behind a proxy).
+	live := false
+	for _, p := range d.cfg.Providers {
+		live = live || p.Environment == EnvLive
+	}
+	if v, ok := r.url("public_url", live, true); ok {
+		d.cfg.Server.PublicURL = strings.TrimSuffix(v, "/")
 	}
 }
 
