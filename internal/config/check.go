@@ -191,6 +191,23 @@ const (
 // HCL parser (very long number literals or huge exponents). It returns no
 // diagnostics for ordinary configurations; fmt uses it too.
 func CheckSource(src []byte, filename string) hcl.Diagnostics {
+	// A literal over either limit has a run of more than maxNumberExponent
+	// digits; without one, skip lexing (it costs as much as parsing).
+	run, long := 0, false
+	for _, c := range src {
+		if c >= '0' && c <= '9' {
+			run++
+			if run > maxNumberExponent {
+				long = true
+				break
+			}
+		} else {
+			run = 0
+		}
+	}
+	if !long {
+		return nil
+	}
 	tokens, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
 	var diags hcl.Diagnostics
 	for _, tok := range tokens {

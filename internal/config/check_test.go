@@ -163,3 +163,19 @@ state {
 	assert.Equal(t, "test-key-x", cfg.API.Tokens[1].Reveal())
 	assert.Equal(t, "finconnect.db", cfg.State.Path[len(cfg.State.Path)-len("finconnect.db"):])
 }
+
+func TestCheckSource(t *testing.T) {
+	for src, bad := range map[string]bool{
+		"x = 1":                          false,
+		"x = 65535":                      false,
+		"x = 1e9999":                     false,
+		"x = 1e00009":                    false,
+		"x = 1e99999":                    true,
+		"x = 1E+12345":                   true,
+		"x = " + strings.Repeat("9", 65): true,
+		"x = \"1e99999\"":                false, // a string, not a number
+		"x = 1.5\ny = \"" + strings.Repeat("7", 100) + "\"": false,
+	} {
+		assert.Equal(t, bad, CheckSource([]byte(src), "f.hcl").HasErrors(), src)
+	}
+}

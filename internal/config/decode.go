@@ -18,6 +18,7 @@ import (
 // decoder holds the state of one Load.
 type decoder struct {
 	lookupEnv func(string) (string, bool)
+	lang      language
 	cfg       *Config
 	diags     hcl.Diagnostics
 	secrets   map[string]struct{} // every value env()/file() produced
@@ -34,6 +35,7 @@ type decoder struct {
 func newDecoder(lookupEnv func(string) (string, bool), dir string) *decoder {
 	return &decoder{
 		lookupEnv:   lookupEnv,
+		lang:        specs(),
 		cfg:         &Config{Dir: dir},
 		secrets:     map[string]struct{}{},
 		ctxs:        map[*srcFile]*hcl.EvalContext{},
@@ -74,8 +76,8 @@ func rng(r hcl.Range) *hcl.Range { return &r }
 func (d *decoder) decode(files []*srcFile) {
 	byType := map[string][]fileBlock{}
 	for _, f := range files {
-		content, diags := f.file.Body.Content(topSchema())
-		d.diags = append(d.diags, explainUnsupported(diags, "The top level of a configuration file", topBlockTypes(), true)...)
+		content, diags := f.file.Body.Content(d.lang.topSchema())
+		d.diags = append(d.diags, explainUnsupported(diags, "The top level of a configuration file", d.lang.topBlockTypes(), true)...)
 		for _, b := range content.Blocks {
 			byType[b.Type] = append(byType[b.Type], fileBlock{f, b})
 		}
@@ -231,7 +233,7 @@ func (d *decoder) validName(b *hcl.Block, i int, what string) bool {
 
 func (d *decoder) declareProvider(b *hcl.Block) *Provider {
 	kind, name := b.Labels[0], b.Labels[1]
-	if providerSpec(kind) == nil {
+	if d.lang.provider(kind) == nil {
 		d.errorf(rng(b.LabelRanges[0]), "Unknown provider kind",
 			"finconnectd supports the provider kinds %s; %q is not one of them. Fix the first label.", quoteListAnd(Kinds()), kind)
 		return nil
@@ -271,21 +273,11 @@ func (d *decoder) providerVariables() map[string]cty.Value {
 }
 
 func (d *decoder) decodeProvider(p *Provider, b *hcl.Block, ctx *hcl.EvalContext) {
-	spec := providerSpec(p.Kind)
+	spec := d.lang.provider(p.Kind)
 	what := fmt.Sprintf("a %s provider", p.Kind)
 
 	// Arguments of another kind get a precise message instead of hcl's
 	// generic one.
-	union := &hcl.BodySchema{}
-	seen := map[string]bool{}
-	for _, k := range Kinds() {
-		for _, a := range providerSpec(k).Attrs {
-			if !seen[a.Name] {
-				seen[a.Name] = true
-				union.Attributes = append(union.Attributes, hcl.AttributeSchema{Name: a.Name})
-			}
-		}
-	}
 	foreign := map[hcl.Pos]bool{}
 	var foreignDiags hcl.Diagnostics
 	if sb, ok := b.Body.(*hclsyntax.Body); ok {
@@ -293,7 +285,7 @@ func (d *decoder) decodeProvider(p *Provider, b *hcl.Block, ctx *hcl.EvalContext
 			if spec.attr(name) != nil {
 				continue
 			}
-			if others := otherKindsWith(p.Kind, name); len(others) > 0 {
+			if others := d.lang.otherKindsWith(p.Kind, name); len(others) > 0 {
 				foreign[attr.NameRange.Start] = true
 				foreignDiags = append(foreignDiags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Unsupported argument", Subject: rng(attr.NameRange),
@@ -372,7 +364,7 @@ func (d *decoder) decodeProvider(p *Provider, b *hcl.Block, ctx *hcl.EvalContext
 // ---- state, server, api ----
 
 func (d *decoder) decodeState(b *hcl.Block, ctx *hcl.EvalContext) {
-	r := d.body(b, topSpec("state"), "the state block", ctx)
+	r := d.body(b, d.lang.top("state"), "the state block", ctx)
 	s := &d.cfg.State
 	if v, _, ok := r.enum("backend", []string{"sqlite", "postgres"}); ok {
 		s.Backend = v
@@ -409,7 +401,7 @@ func (d *decoder) decodeState(b *hcl.Block, ctx *hcl.EvalContext) {
 }
 
 func (d *decoder) decodeServer(b *hcl.Block, ctx *hcl.EvalContext) {
-	r := d.body(b, topSpec("server"), "the server block", ctx)
+	r := d.body(b, d.lang.top("server"), "the server block", ctx)
 	if v, sens, rg, ok := r.strAt("listen"); ok {
 		if checkListen(v, false) {
 			d.cfg.Server.Listen = v
@@ -430,7 +422,7 @@ func (d *decoder) decodeServer(b *hcl.Block, ctx *hcl.EvalContext) {
 }
 
 func (d *decoder) decodeAPI(b *hcl.Block, ctx *hcl.EvalContext) {
-	r := d.body(b, topSpec("api"), "the api block", ctx)
+	r := d.body(b, d.lang.top("api"), "the api block", ctx)
 	if v, sens, rg, ok := r.strAt("listen"); ok {
 		if checkListen(v, true) {
 			d.cfg.API.Listen = v
@@ -455,7 +447,7 @@ func (d *decoder) decodeAPI(b *hcl.Block, ctx *hcl.EvalContext) {
 func (d *decoder) decodeIPN(b *hcl.Block, ctx *hcl.EvalContext) {
 	name := b.Labels[0]
 	validName := d.validName(b, 0, "ipn")
-	r := d.body(b, topSpec("ipn"), fmt.Sprintf("ipn %q", name), ctx)
+	r := d.body(b, d.lang.top("ipn"), fmt.Sprintf("ipn %q", name), ctx)
 	ipn := &IPN{Name: name, NotificationType: defaultNotificationType, DeclRange: b.DefRange}
 	p := r.providerRef("provider", KindPesaPal, "An ipn registers a URL at PesaPal, so it needs a pesapal provider")
 	live := false
@@ -491,7 +483,7 @@ func (d *decoder) decodeIPN(b *hcl.Block, ctx *hcl.EvalContext) {
 func (d *decoder) decodeRoute(b *hcl.Block, ctx *hcl.EvalContext) {
 	name := b.Labels[0]
 	validName := d.validName(b, 0, "route")
-	spec := topSpec("route")
+	spec := d.lang.top("route")
 	what := fmt.Sprintf("route %q", name)
 	r := d.body(b, spec, what, ctx)
 	rt := &Route{
@@ -636,7 +628,7 @@ func (d *decoder) decodeSchedule(b *hcl.Block, ctx *hcl.EvalContext) {
 		return
 	}
 	d.scheduleSet[name] = b.DefRange
-	r := d.body(b, topSpec("schedule"), fmt.Sprintf("schedule %q", name), ctx)
+	r := d.body(b, d.lang.top("schedule"), fmt.Sprintf("schedule %q", name), ctx)
 	v, sens, rg, ok := r.strAt("cron")
 	if !ok {
 		return

@@ -49,12 +49,15 @@ func scheduleNames() []string {
 	return []string{ScheduleReconcile, ScheduleRefreshKeys, ScheduleSyncPayments}
 }
 
-// specs returns the whole language, in README order. It builds fresh values on
-// every call: nothing here is shared mutable state.
-func specs() []*blockSpec {
+// language is the set of block specs, in README order.
+type language []*blockSpec
+
+// specs returns the whole language. It builds fresh values on every call:
+// nothing here is shared mutable state (a decoder builds it once per Load).
+func specs() language {
 	env := attrSpec{Name: "environment", Type: "string", Required: true,
 		Doc: "`sandbox` or `live`; picks the documented base URLs. `live` requires https URLs."}
-	return []*blockSpec{
+	return language{
 		{Type: "state", Doc: "Where finconnectd keeps state (IPN registrations, keys, payments, events). At most one.",
 			Attrs: []attrSpec{
 				{Name: "backend", Type: "string", Default: `"sqlite"`, Doc: "`sqlite` or `postgres` (several replicas)."},
@@ -131,9 +134,9 @@ func specs() []*blockSpec {
 	}
 }
 
-// providerSpec returns the spec of one provider kind, or nil.
-func providerSpec(kind string) *blockSpec {
-	for _, s := range specs() {
+// provider returns the spec of one provider kind, or nil.
+func (l language) provider(kind string) *blockSpec {
+	for _, s := range l {
 		if s.Type == "provider" && s.Kind == kind {
 			return s
 		}
@@ -141,9 +144,9 @@ func providerSpec(kind string) *blockSpec {
 	return nil
 }
 
-// topSpec returns the spec of a non-provider top-level block.
-func topSpec(typ string) *blockSpec {
-	for _, s := range specs() {
+// top returns the spec of a non-provider top-level block.
+func (l language) top(typ string) *blockSpec {
+	for _, s := range l {
 		if s.Type == typ && s.Kind == "" {
 			return s
 		}
@@ -182,10 +185,10 @@ func (s *blockSpec) attr(name string) *attrSpec {
 }
 
 // topSchema is the schema of a file's top level.
-func topSchema() *hcl.BodySchema {
+func (l language) topSchema() *hcl.BodySchema {
 	bs := &hcl.BodySchema{}
 	seen := map[string]bool{}
-	for _, s := range specs() {
+	for _, s := range l {
 		if seen[s.Type] {
 			continue
 		}
@@ -195,9 +198,9 @@ func topSchema() *hcl.BodySchema {
 	return bs
 }
 
-func topBlockTypes() []string {
+func (l language) topBlockTypes() []string {
 	var out []string
-	for _, b := range topSchema().Blocks {
+	for _, b := range l.topSchema().Blocks {
 		out = append(out, b.Type)
 	}
 	return out
@@ -205,10 +208,10 @@ func topBlockTypes() []string {
 
 // otherKindsWith returns the provider kinds (other than kind) that accept
 // attribute name, sorted.
-func otherKindsWith(kind, name string) []string {
+func (l language) otherKindsWith(kind, name string) []string {
 	var out []string
 	for _, k := range Kinds() {
-		if k != kind && providerSpec(k).attr(name) != nil {
+		if k != kind && l.provider(k).attr(name) != nil {
 			out = append(out, k)
 		}
 	}
