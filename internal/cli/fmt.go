@@ -237,6 +237,10 @@ func readFileBounded(path string, limit int64) ([]byte, error) {
 // writeFileAtomic replaces path with data: temp file in the same directory,
 // fsync, keep the mode, rename, fsync the directory.
 func writeFileAtomic(path string, data []byte) (err error) {
+	// Replace the file a symlink points at, not the link.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	mode := os.FileMode(0o644)
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()

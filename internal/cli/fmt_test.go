@@ -62,6 +62,20 @@ func TestFmt(t *testing.T) {
 		assert.Empty(t, r.stdout, "second run changes nothing")
 	})
 
+	t.Run("symlink keeps pointing at the formatted file", func(t *testing.T) {
+		dir := t.TempDir()
+		target := cfgWrite(t, dir, "real/a.hcl", cfgUgly)
+		link := filepath.Join(dir, "a.hcl")
+		require.NoError(t, os.Symlink(target, link))
+		r := cfgRun(t, nil, dir, "", "fmt", "a.hcl")
+		assert.Equal(t, ExitOK, r.code, r.stderr)
+		st, err := os.Lstat(link)
+		require.NoError(t, err)
+		assert.NotZero(t, st.Mode()&os.ModeSymlink, "still a symlink")
+		b, _ := os.ReadFile(target)
+		assert.Equal(t, cfgPretty, string(b))
+	})
+
 	t.Run("stdin", func(t *testing.T) {
 		r := cfgRun(t, nil, t.TempDir(), cfgUgly, "fmt", "-")
 		assert.Equal(t, ExitOK, r.code, r.stderr)
