@@ -150,6 +150,11 @@ func (d *decoder) record(s string) {
 // details the list of what the block accepts.
 func explainUnsupported(diags hcl.Diagnostics, what string, blocks []string, topLevel bool) hcl.Diagnostics {
 	for _, dg := range diags {
+		switch {
+		case strings.HasPrefix(dg.Summary, "Missing name for ") || strings.HasPrefix(dg.Summary, "Extraneous label for "):
+			dg.Detail += " Write it as " + labelExample(strings.TrimPrefix(strings.TrimPrefix(dg.Summary, "Missing name for "), "Extraneous label for ")) + "."
+			continue
+		}
 		switch dg.Summary {
 		case "Unsupported argument":
 			if topLevel {
@@ -961,4 +966,17 @@ func polishFunctionDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+// labelExample shows a block header with its labels.
+func labelExample(typ string) string {
+	switch typ {
+	case "provider":
+		return `provider "KIND" "NAME" { ... }, e.g. provider "pesapal" "ke"`
+	case "state", "server", "api":
+		return typ + " { ... }, without labels"
+	case "forward", "retry":
+		return typ + " { ... } inside a route, without labels"
+	}
+	return typ + ` "NAME" { ... }`
 }
