@@ -67,7 +67,7 @@ func specs() language {
 		{Type: "server", Doc: "The public listener that receives provider webhooks (route paths). At most one.",
 			Attrs: []attrSpec{
 				{Name: "listen", Type: "string", Default: `":8080"`, Doc: "host:port to listen on."},
-				{Name: "public_url", Type: "url", Doc: "The URL providers reach this listener at, e.g. `https://pay.example.com`."},
+				{Name: "public_url", Type: "url", Doc: "The URL providers reach this listener at, e.g. `https://pay.example.com`; https when any provider is `live` (http only on a loopback or private host)."},
 			}},
 		{Type: "api", Doc: "The private listener: pay API, events, health, metrics. At most one.",
 			Attrs: []attrSpec{
