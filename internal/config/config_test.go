@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -337,6 +338,47 @@ func TestInvalid(t *testing.T) {
 			want, err := os.ReadFile(golden)
 			require.NoError(t, err, "run go test -update to create %s", golden)
 			assert.Equal(t, string(want), got)
+		})
+	}
+}
+
+// marker is an inline expectation in an invalid fixture, terraform-style:
+// `# ERROR: Summary` (or WARNING) at the end of the line the diagnostic
+// points at; several are joined with "; ".
+var marker = regexp.MustCompile(`# ((?:ERROR|WARNING): .*)$`)
+
+// TestInvalidMarkers: every diagnostic of an invalid fixture is announced by
+// a marker on its line, and every marker is matched by a diagnostic.
+func TestInvalidMarkers(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "invalid", "*.hcl"))
+	require.NoError(t, err)
+	unmarkable := map[string]bool{"syntax_error.hcl": true, "huge_number.hcl": true} // a comment would change the error
+	for _, file := range files {
+		if unmarkable[filepath.Base(file)] {
+			continue
+		}
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			src, err := os.ReadFile(file)
+			require.NoError(t, err)
+			want := map[string]int{}
+			for i, line := range strings.Split(string(src), "\n") {
+				if m := marker.FindStringSubmatch(line); m != nil {
+					for _, e := range strings.Split(m[1], "; ") {
+						want[fmt.Sprintf("%d %s", i+1, e)]++
+					}
+				}
+			}
+			require.NotEmpty(t, want, "fixture has no # ERROR: or # WARNING: marker")
+			got := map[string]int{}
+			_, diags := NewLoader(lookup(testEnv())).Load(file)
+			for _, d := range diags {
+				sev := "ERROR"
+				if d.Severity == hcl.DiagWarning {
+					sev = "WARNING"
+				}
+				got[fmt.Sprintf("%d %s: %s", d.Subject.Start.Line, sev, d.Summary)]++
+			}
+			assert.Equal(t, want, got)
 		})
 	}
 }

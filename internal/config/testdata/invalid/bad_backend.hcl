@@ -19,5 +19,5 @@ route "pesapal" {
 }
 
 state {
-  backend = "mysql"
+  backend = "mysql" # ERROR: Invalid backend
 }

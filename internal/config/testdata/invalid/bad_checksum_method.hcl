@@ -21,5 +21,5 @@ route "pesapal" {
 provider "clickpesa" "tz" {
   client_id       = env("KEY")
   api_key         = env("KEY")
-  checksum_method = "sha256"
+  checksum_method = "sha256" # ERROR: Invalid checksum_method
 }

@@ -19,5 +19,5 @@ route "pesapal" {
 }
 
 schedule "reconcile" {
-  cron = "*/15 * *"
+  cron = "*/15 * *" # ERROR: Invalid cron spec
 }

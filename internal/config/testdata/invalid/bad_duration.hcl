@@ -15,6 +15,6 @@ route "pesapal" {
   forward {
     url    = "http://127.0.0.1:9000/events"
     secret = env("WEBHOOK_SECRET")
-    timeout = "10 seconds"
+    timeout = "10 seconds" # ERROR: Invalid duration
   }
 }

@@ -3,7 +3,7 @@ api {
 }
 
 provider "pesapal" "ke" {
-  environment     = "production"
+  environment     = "production" # ERROR: Invalid environment
   consumer_key    = env("KEY")
   consumer_secret = env("KEY")
 }

@@ -11,7 +11,7 @@ provider "pesapal" "ke" {
 route "pesapal" {
   provider = provider.pesapal.ke
   path     = "/hooks/pesapal"
-  events   = ["payment.succeeded", "payment.done"]
+  events   = ["payment.succeeded", "payment.done"] # ERROR: Unknown event type
 
   forward {
     url    = "http://127.0.0.1:9000/events"

@@ -19,5 +19,5 @@ route "pesapal" {
 }
 
 server {
-  listen = "8080"
+  listen = "8080" # ERROR: Invalid listen address
 }

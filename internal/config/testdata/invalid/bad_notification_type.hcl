@@ -21,5 +21,5 @@ route "pesapal" {
 ipn "orders" {
   provider          = provider.pesapal.ke
   url               = "https://pay.example.com/hooks/pesapal"
-  notification_type = "post"
+  notification_type = "post" # ERROR: Invalid notification_type
 }

@@ -24,5 +24,5 @@ provider "azampay" "tz" {
   client_id     = env("KEY")
   client_secret = env("KEY")
   api_key       = env("KEY")
-  phone_format  = "e164"
+  phone_format  = "e164" # ERROR: Invalid phone_format
 }

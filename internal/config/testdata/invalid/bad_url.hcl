@@ -13,7 +13,7 @@ route "pesapal" {
   path     = "/hooks/pesapal"
 
   forward {
-    url    = "127.0.0.1:9000/events"
+    url    = "127.0.0.1:9000/events" # ERROR: Invalid URL
     secret = env("WEBHOOK_SECRET")
   }
 }

@@ -14,6 +14,6 @@ route "pesapal" {
 
   forward {
     url    = "http://127.0.0.1:9000/events"
-    secret = env("NOT_A_WEBHOOK_SECRET")
+    secret = env("NOT_A_WEBHOOK_SECRET") # ERROR: Invalid webhook secret
   }
 }

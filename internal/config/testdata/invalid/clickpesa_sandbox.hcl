@@ -19,7 +19,7 @@ route "pesapal" {
 }
 
 provider "clickpesa" "tz" {
-  environment = "sandbox"
+  environment = "sandbox" # ERROR: ClickPesa has no sandbox
   client_id   = env("KEY")
   api_key     = env("KEY")
 }

@@ -17,7 +17,7 @@ route "pesapal" {
     secret = env("WEBHOOK_SECRET")
   }
 
-  forward {
+  forward { # ERROR: Duplicate forward block
     url    = "http://127.0.0.1:9001/events"
     secret = env("WEBHOOK_SECRET")
   }

@@ -23,7 +23,7 @@ ipn "orders" {
   url      = "https://pay.example.com/hooks/pesapal"
 }
 
-ipn "orders" {
+ipn "orders" { # ERROR: Duplicate ipn
   provider = provider.pesapal.ke
   url      = "https://pay.example.com/hooks/pesapal2"
 }

@@ -18,7 +18,7 @@ route "pesapal" {
   }
 }
 
-provider "pesapal" "ke" {
+provider "pesapal" "ke" { # ERROR: Duplicate provider
   environment     = "sandbox"
   consumer_key    = env("KEY")
   consumer_secret = env("KEY")

@@ -18,7 +18,7 @@ route "pesapal" {
   }
 }
 
-route "pesapal" {
+route "pesapal" { # ERROR: Duplicate route
   provider = provider.pesapal.ke
   path     = "/hooks/other"
 

@@ -20,7 +20,7 @@ route "pesapal" {
 
 route "again" {
   provider = provider.pesapal.ke
-  path     = "/hooks/pesapal"
+  path     = "/hooks/pesapal" # ERROR: Duplicate route path
 
   forward {
     url    = "http://127.0.0.1:9000/events"

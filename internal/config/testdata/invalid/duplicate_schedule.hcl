@@ -19,4 +19,4 @@ route "pesapal" {
 }
 
 schedule "reconcile" { cron = "@hourly" }
-schedule "reconcile" { cron = "@daily" }
+schedule "reconcile" { cron = "@daily" } # ERROR: Duplicate schedule

@@ -22,6 +22,6 @@ state {
   path = "a.db"
 }
 
-state {
+state { # ERROR: Duplicate state block
   path = "b.db"
 }

@@ -1,5 +1,5 @@
 api {
-  tokens = []
+  tokens = [] # WARNING: No API tokens
 }
 
 provider "pesapal" "ke" {

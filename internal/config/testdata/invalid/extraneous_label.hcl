@@ -18,6 +18,6 @@ route "pesapal" {
   }
 }
 
-state "main" {
+state "main" { # ERROR: Extraneous label for state
   path = "x.db"
 }

@@ -21,5 +21,5 @@ route "pesapal" {
 provider "clickpesa" "tz" {
   client_id    = env("KEY")
   api_key      = env("KEY")
-  consumer_key = env("KEY")
+  consumer_key = env("KEY") # ERROR: Unsupported argument
 }

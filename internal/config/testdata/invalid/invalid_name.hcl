@@ -8,7 +8,7 @@ provider "pesapal" "ke" {
   consumer_secret = env("KEY")
 }
 
-route "my route" {
+route "my route" { # ERROR: Invalid route name
   provider = provider.pesapal.ke
   path     = "/hooks/pesapal"
 

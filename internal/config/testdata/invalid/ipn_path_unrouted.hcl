@@ -20,5 +20,5 @@ route "pesapal" {
 
 ipn "orders" {
   provider = provider.pesapal.ke
-  url      = "https://pay.example.com/hooks/orders"
+  url      = "https://pay.example.com/hooks/orders" # WARNING: IPN URL not served by any route
 }

@@ -4,7 +4,7 @@ api {
 
 provider "pesapal" "ke" {
   environment     = "sandbox"
-  consumer_key    = "literal-consumer-key"
+  consumer_key    = "literal-consumer-key" # WARNING: Credential written literally
   consumer_secret = env("KEY")
 }
 

@@ -6,7 +6,7 @@ provider "pesapal" "ke" {
   environment     = "live"
   consumer_key    = env("KEY")
   consumer_secret = env("KEY")
-  base_url        = "http://pesapal.example.com/v3"
+  base_url        = "http://pesapal.example.com/v3" # ERROR: Plain http with a live provider
 }
 
 route "pesapal" {

@@ -13,7 +13,7 @@ route "pesapal" {
   path     = "/hooks/pesapal"
 
   forward {
-    url    = "http://hooks.example.com/events"
+    url    = "http://hooks.example.com/events" # ERROR: Plain http with a live provider
     secret = env("WEBHOOK_SECRET")
   }
 }

@@ -20,5 +20,5 @@ route "pesapal" {
 
 ipn "orders" {
   provider = provider.pesapal.ke
-  url      = "http://pay.example.com/hooks/pesapal"
+  url      = "http://pay.example.com/hooks/pesapal" # ERROR: Plain http with a live provider
 }

@@ -3,7 +3,7 @@ api {
 }
 
 server {
-  public_url = "http://pay.example.com"
+  public_url = "http://pay.example.com" # ERROR: Plain http with a live provider
 }
 
 provider "pesapal" "ke" {

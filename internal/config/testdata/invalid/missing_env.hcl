@@ -4,7 +4,7 @@ api {
 
 provider "pesapal" "ke" {
   environment     = "sandbox"
-  consumer_key    = env("PESAPAL_CONSUMER_KEY")
+  consumer_key    = env("PESAPAL_CONSUMER_KEY") # ERROR: Environment variable not set
   consumer_secret = env("KEY")
 }
 

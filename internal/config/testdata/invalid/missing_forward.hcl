@@ -8,7 +8,7 @@ provider "pesapal" "ke" {
   consumer_secret = env("KEY")
 }
 
-route "pesapal" {
+route "pesapal" { # ERROR: Missing forward block
   provider = provider.pesapal.ke
   path     = "/hooks/pesapal"
 }

@@ -12,7 +12,7 @@ route "pesapal" {
   provider = provider.pesapal.ke
   path     = "/hooks/pesapal"
 
-  forward {
+  forward { # ERROR: Missing required argument
     url = "http://127.0.0.1:9000/events"
   }
 }

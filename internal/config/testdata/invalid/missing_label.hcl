@@ -18,6 +18,6 @@ route "pesapal" {
   }
 }
 
-provider "pesapal" {
+provider "pesapal" { # ERROR: Missing name for provider
   environment = "sandbox"
 }

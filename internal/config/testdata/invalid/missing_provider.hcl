@@ -9,7 +9,7 @@ provider "pesapal" "ke" {
 }
 
 route "pesapal" {
-  provider = provider.pesapal.tz
+  provider = provider.pesapal.tz # ERROR: Reference to undeclared provider
   path     = "/hooks/pesapal"
 
   forward {

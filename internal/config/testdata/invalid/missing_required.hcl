@@ -2,7 +2,7 @@ api {
   tokens = [env("TOKEN")]
 }
 
-provider "pesapal" "ke" {
+provider "pesapal" "ke" { # ERROR: Missing required argument
   environment  = "sandbox"
   consumer_key = env("KEY")
 }

@@ -19,5 +19,5 @@ route "pesapal" {
 }
 
 state {
-  backend = "postgres"
+  backend = "postgres" # ERROR: Missing PostgreSQL connection string
 }

@@ -9,7 +9,7 @@ provider "pesapal" "ke" {
 }
 
 route "pesapal" {
-  provider = "pesapal.ke"
+  provider = "pesapal.ke" # ERROR: Invalid provider reference
   path     = "/hooks/pesapal"
 
   forward {

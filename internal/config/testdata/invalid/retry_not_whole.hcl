@@ -18,7 +18,7 @@ route "pesapal" {
   }
 
   retry {
-    max_attempts = 2.5
-    max_age      = "-1h"
+    max_attempts = 2.5 # ERROR: Whole number required
+    max_age      = "-1h" # ERROR: Invalid duration
   }
 }

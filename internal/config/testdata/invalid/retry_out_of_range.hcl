@@ -18,6 +18,6 @@ route "pesapal" {
   }
 
   retry {
-    max_attempts = 0
+    max_attempts = 0 # ERROR: Invalid max_attempts
   }
 }

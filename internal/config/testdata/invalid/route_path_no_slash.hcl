@@ -10,7 +10,7 @@ provider "pesapal" "ke" {
 
 route "pesapal" {
   provider = provider.pesapal.ke
-  path     = "hooks/pesapal"
+  path     = "hooks/pesapal" # ERROR: Invalid route path
 
   forward {
     url    = "http://127.0.0.1:9000/events"

@@ -1,4 +1,4 @@
-listen = ":8080"
+listen = ":8080" # ERROR: Unsupported argument
 
 api {
   tokens = [env("TOKEN")]

@@ -11,7 +11,7 @@ provider "pesapal" "ke" {
 route "pesapal" {
   provider = provider.pesapal.ke
   path     = "/hooks/pesapal"
-  timeout  = "5s"
+  timeout  = "5s" # ERROR: Unsupported argument
 
   forward {
     url    = "http://127.0.0.1:9000/events"

@@ -18,6 +18,6 @@ route "pesapal" {
   }
 }
 
-providers "clickpesa" "tz" {
+providers "clickpesa" "tz" { # ERROR: Unsupported block type
   client_id = env("KEY")
 }

@@ -18,6 +18,6 @@ route "pesapal" {
   }
 }
 
-provider "mpesa" "ke" {
+provider "mpesa" "ke" { # ERROR: Unknown provider kind
   consumer_key = env("KEY")
 }

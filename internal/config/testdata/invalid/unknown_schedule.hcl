@@ -18,6 +18,6 @@ route "pesapal" {
   }
 }
 
-schedule "backup" {
+schedule "backup" { # ERROR: Unknown schedule
   cron = "@daily"
 }

@@ -21,5 +21,5 @@ route "pesapal" {
 provider "clickpesa" "tz" {
   client_id    = env("KEY")
   api_key      = env("KEY")
-  checksum_key = file("secrets/clickpesa-checksum.key")
+  checksum_key = file("secrets/clickpesa-checksum.key") # ERROR: Cannot read file
 }

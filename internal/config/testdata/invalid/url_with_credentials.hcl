@@ -13,7 +13,7 @@ route "pesapal" {
   path     = "/hooks/pesapal"
 
   forward {
-    url    = "https://user:pass@hooks.example.com/events"
+    url    = "https://user:pass@hooks.example.com/events" # ERROR: Credentials in URL
     secret = env("WEBHOOK_SECRET")
   }
 }

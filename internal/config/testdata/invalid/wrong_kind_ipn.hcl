@@ -24,6 +24,6 @@ provider "clickpesa" "tz" {
 }
 
 ipn "orders" {
-  provider = provider.clickpesa.tz
+  provider = provider.clickpesa.tz # ERROR: Wrong provider kind
   url      = "https://pay.example.com/hooks/pesapal"
 }

@@ -1,5 +1,5 @@
 api {
-  tokens = env("TOKEN")
+  tokens = env("TOKEN") # ERROR: Incorrect attribute value type
 }
 
 provider "pesapal" "ke" {
