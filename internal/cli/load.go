@@ -18,9 +18,8 @@ func configPath(io IO, flagValue string) string {
 	if v, ok := io.LookupEnv("FINCONNECT_CONFIG"); ok && v != "" {
 		return v
 	}
-	if io.Cwd != "" {
-		return io.Cwd
-	}
+	// The working directory: "." is read against io.Cwd (newLoader's
+	// BaseDir), so diagnostics name files relative to it.
 	return "."
 }
 

@@ -126,6 +126,7 @@ func TestValidate(t *testing.T) {
 		{name: "working directory", env: env, cwd: filepath.Join(dir, "ok"), args: []string{"validate"}, code: ExitOK, stdout: "Success!"},
 		{name: "warnings still valid", env: env, cwd: dir, args: []string{"validate", "-config", "warn"}, code: ExitOK, stdout: "Success!", stderr: "Warning: No API tokens"},
 		{name: "errors in two files", env: env, cwd: dir, args: []string{"validate", "-config", "bad"}, code: ExitError, stderr: "on bad/b.hcl line 1, in schedule \"reconcile\":", stderrRegx: `(?s)Error: Invalid route path.*on bad/a\.hcl line 12.*Error: Invalid cron spec`},
+		{name: "working directory names files relatively", env: env, cwd: filepath.Join(dir, "bad"), args: []string{"validate"}, code: ExitError, stderr: "  on a.hcl line 12, in route \"clickpesa\":"},
 		{name: "missing env", env: nil, cwd: dir, args: []string{"validate", "-config", "ok"}, code: ExitError, stderr: "Error: Environment variable not set"},
 		{name: "missing config", env: env, cwd: dir, args: []string{"validate", "-config", "nope.hcl"}, code: ExitError, stderr: "Error: Cannot read configuration"},
 		{name: "help", args: []string{"validate", "-help"}, code: ExitOK, stderr: "Examples:"},
