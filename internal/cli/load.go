@@ -38,13 +38,20 @@ func newLoader(io IO) *config.Loader {
 // io.Stderr in HCL's text form, and returns nil when there was an error.
 // validate, plan, apply and serve share this one load path.
 func loadConfig(io IO, path string) *config.Config {
+	cfg, _ := loadConfigWarnings(io, path)
+	return cfg
+}
+
+// loadConfigWarnings is loadConfig that also reports how many warnings were
+// printed.
+func loadConfigWarnings(io IO, path string) (*config.Config, int) {
 	l := newLoader(io)
 	cfg, diags := l.Load(configPath(io, path))
 	if len(diags) > 0 {
 		_ = l.WriteDiagnostics(io.Stderr, diags, diagWidth, io.StderrIsTerminal)
 	}
 	if diags.HasErrors() {
-		return nil
+		return nil, 0
 	}
-	return cfg
+	return cfg, len(diags)
 }

@@ -68,8 +68,13 @@ func runValidate(_ context.Context, io IO, args []string) int {
 	if a.NoColor {
 		io.StderrIsTerminal = false
 	}
-	if loadConfig(io, a.Config) == nil {
+	cfg, warnings := loadConfigWarnings(io, a.Config)
+	if cfg == nil {
 		return ExitError
+	}
+	if warnings > 0 {
+		fmt.Fprintln(io.Stdout, "Success! The configuration is valid, but there were some warnings as shown above.")
+		return ExitOK
 	}
 	fmt.Fprintln(io.Stdout, "Success! The configuration is valid.")
 	return ExitOK

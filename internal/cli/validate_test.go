@@ -118,13 +118,13 @@ func TestValidate(t *testing.T) {
 		stderrNot  string
 		stderrRegx string
 	}{
-		{name: "production example", env: cfgExampleEnv(t, "dummy"), cwd: root, args: []string{"validate", "-config", "examples/production.hcl"}, code: ExitOK, stdout: "Success! The configuration is valid."},
+		{name: "production example", env: cfgExampleEnv(t, "dummy"), cwd: root, args: []string{"validate", "-config", "examples/production.hcl"}, code: ExitOK, stdout: "Success! The configuration is valid.\n"},
 		{name: "minimal example", env: cfgExampleEnv(t, "dummy"), cwd: root, args: []string{"validate", "-config", "examples/minimal.hcl"}, code: ExitOK, stdout: "Success!"},
 		{name: "dev example without env", env: nil, cwd: root, args: []string{"validate", "-config", "examples/dev.hcl"}, code: ExitOK, stdout: "Success!"},
 		{name: "directory flag", env: env, cwd: dir, args: []string{"validate", "-config", "ok"}, code: ExitOK, stdout: "Success!"},
 		{name: "FINCONNECT_CONFIG", env: map[string]string{"TOKEN": "t", "WEBHOOK_SECRET": cfgWebhookSecret, "FINCONNECT_CONFIG": filepath.Join(dir, "ok")}, cwd: "/", args: []string{"validate"}, code: ExitOK, stdout: "Success!"},
 		{name: "working directory", env: env, cwd: filepath.Join(dir, "ok"), args: []string{"validate"}, code: ExitOK, stdout: "Success!"},
-		{name: "warnings still valid", env: env, cwd: dir, args: []string{"validate", "-config", "warn"}, code: ExitOK, stdout: "Success!", stderr: "Warning: No API tokens"},
+		{name: "warnings still valid", env: env, cwd: dir, args: []string{"validate", "-config", "warn"}, code: ExitOK, stdout: "Success! The configuration is valid, but there were some warnings as shown above.", stderr: "Warning: No API tokens"},
 		{name: "errors in two files", env: env, cwd: dir, args: []string{"validate", "-config", "bad"}, code: ExitError, stderr: "on bad/b.hcl line 1, in schedule \"reconcile\":", stderrRegx: `(?s)Error: Invalid route path.*on bad/a\.hcl line 12.*Error: Invalid cron spec`},
 		{name: "working directory names files relatively", env: env, cwd: filepath.Join(dir, "bad"), args: []string{"validate"}, code: ExitError, stderr: "  on a.hcl line 12, in route \"clickpesa\":"},
 		{name: "missing env", env: nil, cwd: dir, args: []string{"validate", "-config", "ok"}, code: ExitError, stderr: "Error: Environment variable not set"},

@@ -175,6 +175,9 @@ func explainUnsupported(diags hcl.Diagnostics, what string, blocks []string, top
 // blocks with what the block accepts, and missing required arguments.
 func (d *decoder) body(b *hcl.Block, spec *blockSpec, what string, ctx *hcl.EvalContext) *attrReader {
 	content, diags := b.Body.Content(spec.bodySchema())
+	if content == nil {
+		content = &hcl.BodyContent{}
+	}
 	var nested []string
 	for _, nb := range spec.Blocks {
 		nested = append(nested, nb.Type)
