@@ -19,6 +19,7 @@ type memStore struct {
 	payments  map[string]state.Payment
 	keys      map[string]state.IdempotencyRecord
 	events    []state.Event
+	routes    map[string][]string // event ID -> the routes it got a delivery for
 	dedup     map[string]bool
 	n         int
 }
@@ -29,6 +30,7 @@ func newMemStore() *memStore {
 		payments:  map[string]state.Payment{},
 		keys:      map[string]state.IdempotencyRecord{},
 		dedup:     map[string]bool{},
+		routes:    map[string][]string{},
 	}
 }
 
@@ -175,6 +177,7 @@ func (m *memStore) ApplyStatus(_ context.Context, c state.StatusChange) (state.S
 			return state.StatusResult{}, err
 		}
 		m.events = append(m.events, state.Event{ID: id, Type: c.EventType, PaymentID: p.ID, Provider: p.Provider, Payload: body, CreatedAt: c.Now})
+		m.routes[id] = append([]string(nil), c.Routes...)
 		res.EventID = id
 	}
 	return res, nil
@@ -217,4 +220,11 @@ func (m *memStore) eventsOf(paymentID string) []state.Event {
 		}
 	}
 	return out
+}
+
+// deliveries returns the routes an event was queued for.
+func (m *memStore) deliveries(eventID string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.routes[eventID]
 }

@@ -47,6 +47,11 @@ func (h *harness) eventTypes(paymentID string) []string {
 		if err := json.Unmarshal(e.Payload, &ev); err != nil || ev.Data.PaymentID != paymentID || ev.Data.Reference == "" {
 			h.t.Errorf("event %s payload lacks payment id/reference: %s", e.ID, e.Payload)
 		}
+		// One delivery, to the provider's own route.
+		want := map[string]string{"pesapal.ke": "pp", "clickpesa.tz": "cp", "azampay.tz": "az"}[e.Provider]
+		if got := h.store.deliveries(e.ID); len(got) != 1 || got[0] != want {
+			h.t.Errorf("event %s queued for routes %v, want [%s]", e.ID, got, want)
+		}
 	}
 	return out
 }
