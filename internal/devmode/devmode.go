@@ -26,6 +26,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 )
@@ -198,16 +201,16 @@ func Source(p SourceParams) string {
 # Every provider points at the in-process emulator; events go to the built-in sink.
 
 state {
-  path = %q
+  path = %s
 }
 
 server {
-  listen     = %q
-  public_url = %q
+  listen     = %s
+  public_url = %s
 }
 
 api {
-  listen = %q
+  listen = %s
   tokens = [env("FINCONNECT_DEV_API_TOKEN")]
 }
 
@@ -215,14 +218,14 @@ provider "pesapal" "ke" {
   environment     = "sandbox"
   consumer_key    = env("FINCONNECT_DEV_PROVIDER_KEY")
   consumer_secret = env("FINCONNECT_DEV_PROVIDER_SECRET")
-  base_url        = %q
+  base_url        = %s
 }
 
 provider "clickpesa" "tz" {
   client_id    = env("FINCONNECT_DEV_CLICKPESA_CLIENT")
   api_key      = env("FINCONNECT_DEV_PROVIDER_SECRET")
   checksum_key = env("FINCONNECT_DEV_CHECKSUM_KEY")
-  base_url     = %q
+  base_url     = %s
 }
 
 provider "azampay" "tz" {
@@ -231,38 +234,43 @@ provider "azampay" "tz" {
   client_id     = env("FINCONNECT_DEV_PROVIDER_KEY")
   client_secret = env("FINCONNECT_DEV_PROVIDER_SECRET")
   api_key       = env("FINCONNECT_DEV_AZAMPAY_API_KEY")
-  auth_url      = %q
-  base_url      = %q
+  auth_url      = %s
+  base_url      = %s
 }
 
 ipn "orders" {
   provider          = provider.pesapal.ke
-  url               = %q
+  url               = %s
   notification_type = "POST"
 }
-`, p.StatePath, p.PublicListen, public, p.APIListen,
-		p.EmulatorURL+"/pesapal", p.EmulatorURL+"/clickpesa",
-		p.EmulatorURL+"/azampay-auth", p.EmulatorURL+"/azampay", public+"/hooks/pesapal")
+`, q(p.StatePath), q(p.PublicListen), q(public), q(p.APIListen),
+		q(p.EmulatorURL+"/pesapal"), q(p.EmulatorURL+"/clickpesa"),
+		q(p.EmulatorURL+"/azampay-auth"), q(p.EmulatorURL+"/azampay"), q(public+"/hooks/pesapal"))
 	for _, r := range []struct{ name, provider string }{
 		{"pesapal", "provider.pesapal.ke"}, {"clickpesa", "provider.clickpesa.tz"}, {"azampay", "provider.azampay.tz"},
 	} {
 		fmt.Fprintf(&b, `
-route %q {
+route %s {
   provider = %s
   path     = "/hooks/%s"
 
   forward {
-    url     = %q
+    url     = %s
     secret  = env("FINCONNECT_DEV_WEBHOOK_SECRET")
     timeout = "5s"
   }
 }
-`, r.name, r.provider, r.name, p.SinkURL)
+`, q(r.name), r.provider, r.name, q(p.SinkURL))
 	}
 	fmt.Fprintf(&b, `
-schedule "sync_payments" { cron = %q }
-`, "@every "+p.SyncEvery.String())
+schedule "sync_payments" { cron = %s }
+`, q("@every "+p.SyncEvery.String()))
 	return b.String()
+}
+
+// q quotes s as an HCL string literal (escapes, and no ${ or %{ templates).
+func q(s string) string {
+	return string(hclwrite.TokensForValue(cty.StringVal(s)).Bytes())
 }
 
 // Events returns what the sink accepted so far, oldest first.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 )
@@ -179,4 +180,24 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func TestSourceQuotesPaths(t *testing.T) {
+	t.Parallel()
+	odd := t.TempDir() + `/we"ird ${x} %{y} \dir/finconnect.db`
+	src := Source(SourceParams{StatePath: odd, PublicListen: "127.0.0.1:18080", APIListen: "127.0.0.1:18081",
+		EmulatorURL: "http://127.0.0.1:19999", SinkURL: "http://127.0.0.1:19998/events", SyncEvery: 10 * time.Second})
+	env := map[string]string{"FINCONNECT_DEV_WEBHOOK_SECRET": "whsec_ZGV2"}
+	cfg, diags := config.NewLoader(func(k string) (string, bool) {
+		if v, ok := env[k]; ok {
+			return v, true
+		}
+		return "x", true
+	}).LoadSource("dev.hcl", []byte(src), t.TempDir())
+	if diags.HasErrors() {
+		t.Fatalf("load: %v\n%s", diags, src)
+	}
+	if cfg.State.Path != odd {
+		t.Fatalf("state path %q, want %q", cfg.State.Path, odd)
+	}
 }
