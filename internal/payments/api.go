@@ -72,6 +72,9 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	providerLabel := "invalid"
 	code := 0
 	defer func() {
+		if code == 0 {
+			code = http.StatusInternalServerError // an error WriteError turns into a 500
+		}
 		s.m.duration.WithLabelValues(providerLabel, strconv.Itoa(code)).Observe(s.now().Sub(start).Seconds())
 	}()
 	fail := func(p *httpapi.Problem) error { code = p.Status; return p }
