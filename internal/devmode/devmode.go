@@ -277,7 +277,9 @@ func q(s string) string {
 func (e *Env) Events() []SinkEvent { return e.sink.Events() }
 
 // Close stops the emulator and the sink and removes the temporary
-// directory. It is idempotent and bounded by ctx.
+// directory, so call it after the daemon has closed the store. It is
+// idempotent and bounded by ctx. (There is no file to reload on SIGHUP in
+// dev mode: Config is fixed for the Env's life.)
 func (e *Env) Close(ctx context.Context) error {
 	var errs []error
 	if e.Emulator != nil {
