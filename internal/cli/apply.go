@@ -77,6 +77,11 @@ func parseApplyArgs(args []string, stderr io.Writer) (applyArgs, error) {
 
 // runApply is `finconnectd apply`.
 func runApply(ctx context.Context, io IO, args []string) int {
+	return applyMain(ctx, io, args, openStore)
+}
+
+// applyMain is runApply with the store opener injected (tests pass their own).
+func applyMain(ctx context.Context, io IO, args []string, openStore storeOpener) int {
 	a, err := parseApplyArgs(args, io.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK

@@ -74,6 +74,11 @@ func parsePlanArgs(args []string, stderr io.Writer) (planArgs, error) {
 
 // runPlan is `finconnectd plan`.
 func runPlan(ctx context.Context, io IO, args []string) int {
+	return planMain(ctx, io, args, openStore)
+}
+
+// planMain is runPlan with the store opener injected (tests pass their own).
+func planMain(ctx context.Context, io IO, args []string, openStore storeOpener) int {
 	a, err := parsePlanArgs(args, io.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK

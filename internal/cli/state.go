@@ -101,6 +101,11 @@ func parseStateArgs(args []string, stderr io.Writer) (stateArgs, error) {
 
 // runState is `finconnectd state list|show|rm|force-unlock`.
 func runState(ctx context.Context, io IO, args []string) int {
+	return stateMain(ctx, io, args, openStore)
+}
+
+// stateMain is runState with the store opener injected (tests pass their own).
+func stateMain(ctx context.Context, io IO, args []string, openStore storeOpener) int {
 	a, err := parseStateArgs(args, io.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK

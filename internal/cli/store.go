@@ -9,6 +9,9 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
+// storeOpener opens the state store; openStore in production.
+type storeOpener func(ctx context.Context, io IO, cfg *config.Config) (state.Store, error)
+
 // openStore opens the state store that cfg's state block names (SQLite at
 // state.path by default, PostgreSQL with state.dsn). The store logs warnings
 // to io.Stderr. openStore prints nothing itself: callers print
