@@ -116,6 +116,10 @@ func parsePaymentsArgs(args []string, stderr io.Writer) (paymentsArgs, error) {
 
 // runPayments is `finconnectd payments list|show`.
 func runPayments(ctx context.Context, io IO, args []string) int {
+	return runPaymentsWith(ctx, io, args, openStore)
+}
+
+func runPaymentsWith(ctx context.Context, io IO, args []string, open storeOpener) int {
 	a, err := parsePaymentsArgs(args, io.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
@@ -127,7 +131,7 @@ func runPayments(ctx context.Context, io IO, args []string) int {
 	if cfg == nil {
 		return ExitError
 	}
-	st, err := openStore(ctx, io, cfg)
+	st, err := open(ctx, io, cfg)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "Error: %v\n", err)
 		return ExitError

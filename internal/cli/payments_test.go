@@ -2,12 +2,16 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -73,5 +77,76 @@ func TestWritePayment(t *testing.T) {
 	writePaymentList(&b, []state.Payment{p})
 	if !strings.Contains(b.String(), "ID") || !strings.Contains(b.String(), "pay_1") {
 		t.Errorf("list:\n%s", b.String())
+	}
+}
+
+// paymentsStore is a hand-written fake: the two reads payments uses; any
+// other method would panic (nil embedded interface), proving it is unused.
+type paymentsStore struct {
+	state.Store
+	list []state.Payment
+}
+
+func (f *paymentsStore) Payment(_ context.Context, id string) (state.Payment, error) {
+	for _, p := range f.list {
+		if p.ID == id {
+			return p, nil
+		}
+	}
+	return state.Payment{}, state.ErrNotFound
+}
+
+func (f *paymentsStore) ListPayments(_ context.Context, flt state.PaymentFilter) ([]state.Payment, error) {
+	var out []state.Payment
+	for _, p := range f.list {
+		if flt.Status == "" || p.Status == flt.Status {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (f *paymentsStore) Close() error { return nil }
+
+func TestRunPayments(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte("api {\n  tokens = [env(\"T\", \"x\")]\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	fake := &paymentsStore{list: []state.Payment{
+		{ID: "pay_a", Provider: "clickpesa.tz", Reference: "R1", Status: "succeeded", Amount: "1000", Currency: "TZS", CreatedAt: at, UpdatedAt: at},
+		{ID: "pay_b", Provider: "pesapal.ke", Reference: "R2", Status: "unknown", Amount: "15.00", Currency: "KES", CreatedAt: at, UpdatedAt: at},
+	}}
+	open := func(context.Context, IO, *config.Config) (state.Store, error) { return fake, nil }
+	cases := []struct {
+		args   []string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{[]string{"list"}, ExitOK, []string{"pay_a", "pay_b", "STATUS"}, ""},
+		{[]string{"list", "-status", "unknown", "-json"}, ExitOK, []string{`"id": "pay_b"`}, ""},
+		{[]string{"show", "pay_a"}, ExitOK, []string{"reference", "R1", "1000 TZS"}, ""},
+		{[]string{"show", "-json", "pay_b"}, ExitOK, []string{`"status": "unknown"`}, ""},
+		{[]string{"show", "pay_nope"}, ExitError, nil, "no payment"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			io := IO{Stdout: &stdout, Stderr: &stderr, Cwd: dir, LookupEnv: func(string) (string, bool) { return "", false }}
+			if code := runPaymentsWith(context.Background(), io, c.args, open); code != c.code {
+				t.Fatalf("exit %d, want %d; stderr %s", code, c.code, stderr.String())
+			}
+			for _, want := range c.stdout {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+				}
+			}
+			if !strings.Contains(stderr.String(), c.stderr) {
+				t.Errorf("stderr lacks %q: %s", c.stderr, stderr.String())
+			}
+		})
 	}
 }
