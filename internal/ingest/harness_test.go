@@ -1,0 +1,278 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
+	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/sandbox"
+	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/settle"
+)
+
+const checksumKey = "test-checksum-key"
+
+// harness is an Ingester on a loopback server, in front of the emulator.
+type harness struct {
+	t     testing.TB
+	emu   *sandbox.Emulator
+	cfg   *config.Config
+	set   *clients.Set
+	store *memStore
+	in    *Ingester
+	srv   *httptest.Server
+	reg   *prometheus.Registry
+	logs  *syncBuffer
+
+	// AzamPay keys: keySource answers key; refetch answers fresh (nil:
+	// the emulator's key). refetches counts refetch calls.
+	keyMu     sync.Mutex
+	key       *rsa.PublicKey
+	fresh     *rsa.PublicKey
+	keyErr    error
+	refetches atomic.Int32
+	// payers overrides the clients' payers when set.
+	payers map[string]providers.Payer
+}
+
+type harnessOptions struct {
+	signedClickPesa bool
+	rate            float64
+	burst           int
+	settings        sandbox.Settings
+}
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newHarness(t testing.TB, o harnessOptions) *harness {
+	t.Helper()
+	if o.settings.Delay == 0 {
+		o.settings.Delay = sandbox.Duration(10 * time.Millisecond)
+	}
+	emu, err := sandbox.New(sandbox.Options{Settings: o.settings, IPNRetry: []time.Duration{time.Hour}})
+	if err != nil {
+		t.Fatalf("new emulator: %v", err)
+	}
+	if err := emu.Start("127.0.0.1:0"); err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = emu.Stop(ctx)
+	})
+	base := emu.URL()
+	cp := &config.ClickPesaConfig{ClientID: secret.New("id"), APIKey: secret.New("key"), BaseURL: base + "/clickpesa", ChecksumMethod: "canonical"}
+	if o.signedClickPesa {
+		cp.ChecksumKey = secret.New(checksumKey)
+	}
+	cfg := &config.Config{
+		Providers: []*config.Provider{
+			{Kind: "pesapal", Name: "ke", Environment: "sandbox", PesaPal: &config.PesaPalConfig{
+				ConsumerKey: secret.New("key"), ConsumerSecret: secret.New("secret"), BaseURL: base + "/pesapal"}},
+			{Kind: "clickpesa", Name: "tz", ClickPesa: cp},
+			{Kind: "azampay", Name: "tz", Environment: "sandbox", AzamPay: &config.AzamPayConfig{
+				AppName: "shop", ClientID: secret.New("id"), ClientSecret: secret.New("secret"), APIKey: secret.New("key"),
+				AuthURL: base + "/azampay-auth", BaseURL: base + "/azampay", PhoneFormat: "international"}},
+		},
+		Routes: []*config.Route{
+			{Name: "pp", Provider: "pesapal.ke", Path: "/hooks/pesapal", Events: config.EventTypes()},
+			{Name: "cp", Provider: "clickpesa.tz", Path: "/hooks/clickpesa", Events: config.EventTypes()},
+			{Name: "az", Provider: "azampay.tz", Path: "/hooks/azampay", Events: config.EventTypes()},
+		},
+	}
+	set, err := clients.New(cfg, clients.Options{})
+	if err != nil {
+		t.Fatalf("build clients: %v", err)
+	}
+	h := &harness{t: t, emu: emu, cfg: cfg, set: set, store: newMemStore(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	pub, err := azampay.ParsePublicKey(emu.PublicKeyPEM())
+	if err != nil {
+		t.Fatalf("parse emulator key: %v", err)
+	}
+	h.key = pub
+	settler := settle.New(settle.Options{Store: h.store, Routes: cfg.Routes})
+	in, err := New(Options{
+		Config: cfg,
+		Payers: func(id string) (providers.Payer, bool) {
+			if h.payers != nil {
+				p, ok := h.payers[id]
+				return p, ok
+			}
+			return set.Payer(id)
+		},
+		AzamPayKey: h.keySource,
+		Settler:    settler,
+		Store:      h.store,
+		Logger:     slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Registerer: h.reg,
+		RateLimit:  o.rate,
+		RateBurst:  o.burst,
+	})
+	if err != nil {
+		t.Fatalf("new ingester: %v", err)
+	}
+	h.in = in
+	h.srv = httptest.NewServer(in.Handler())
+	t.Cleanup(h.srv.Close)
+	emu.UpdateSettings(func(s *sandbox.Settings) {
+		s.ClickPesaWebhook = h.srv.URL + "/hooks/clickpesa"
+		s.AzamPayCallback = h.srv.URL + "/hooks/azampay"
+		if o.signedClickPesa {
+			s.ClickPesaChecksumKey = checksumKey
+		}
+	})
+	return h
+}
+
+func (h *harness) keySource(_ context.Context, _ string, refetch bool) (*rsa.PublicKey, error) {
+	h.keyMu.Lock()
+	defer h.keyMu.Unlock()
+	if refetch {
+		h.refetches.Add(1)
+		if h.keyErr != nil {
+			return nil, h.keyErr
+		}
+		if h.fresh != nil {
+			h.key = h.fresh
+		}
+		return h.key, nil
+	}
+	if h.keyErr != nil {
+		return nil, h.keyErr
+	}
+	return h.key, nil
+}
+
+func (h *harness) setKeys(key, fresh *rsa.PublicKey, err error) {
+	h.keyMu.Lock()
+	h.key, h.fresh, h.keyErr = key, fresh, err
+	h.keyMu.Unlock()
+}
+
+// send makes one request to the ingester and returns status and body.
+func (h *harness) send(method, path, contentType string, body []byte) (int, []byte) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatalf("new request: %v", err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// clickPesaBody builds a PAYMENT webhook, signed with key when key != "".
+func clickPesaBody(t testing.TB, key, ref, status, amount string) []byte {
+	t.Helper()
+	m := map[string]any{
+		"event": "PAYMENT RECEIVED",
+		"data": map[string]any{
+			"id": "CP-" + ref, "status": status, "paymentReference": "PR" + ref, "orderReference": ref,
+			"collectedAmount": amount, "collectedCurrency": "TZS", "message": "ok", "channel": "TIGO-PESA",
+			"customer": map[string]any{"customerName": "Jane", "customerPhoneNumber": "255712345678"},
+		},
+	}
+	if status == "FAILED" {
+		m["event"] = "PAYMENT FAILED"
+	}
+	b, _ := json.Marshal(m)
+	if key == "" {
+		return b
+	}
+	sum, err := clickpesa.Checksum("canonical", []byte(key), b)
+	if err != nil {
+		t.Fatalf("checksum: %v", err)
+	}
+	m["checksum"], m["checksumMethod"] = sum, "canonical"
+	b, _ = json.Marshal(m)
+	return b
+}
+
+// azamPayBody builds a callback signed with priv (unsigned when nil).
+func azamPayBody(t testing.TB, priv *rsa.PrivateKey, ref, status, amount string, extra map[string]any) []byte {
+	t.Helper()
+	m := map[string]any{
+		"msisdn": "255712345678", "amount": amount, "message": "done", "utilityref": ref, "operator": "Tigo",
+		"reference": "AZ-" + ref, "externalreference": "AZ-" + ref, "transid": "AZ-" + ref, "mnoreference": "MNO1",
+		"transactionstatus": status,
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	if priv != nil {
+		msg := ref + "AZ-" + ref + status + "Tigo"
+		sum := sha256.Sum256([]byte(msg))
+		sig, err := rsa.SignPKCS1v15(rand.Reader, priv, crypto.SHA256, sum[:])
+		if err != nil {
+			t.Fatalf("sign: %v", err)
+		}
+		m["signature"] = base64.StdEncoding.EncodeToString(sig)
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func newRSAKey(t testing.TB) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatalf("generate key: %v", err)
+	}
+	return k
+}

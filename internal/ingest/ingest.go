@@ -1,0 +1,498 @@
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/settle"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// MaxBody bounds a notification body: anything longer gets 413.
+const MaxBody = 1 << 20
+
+// Store is what ingest reads from the store (state.Store satisfies it):
+// the payment a notification is about, to check amount and currency.
+type Store interface {
+	PaymentByReference(ctx context.Context, provider, reference string) (state.Payment, error)
+}
+
+// Settler records a verified status (settle.Settler does).
+type Settler interface {
+	Apply(ctx context.Context, st settle.Statement) (state.StatusResult, error)
+}
+
+// KeySource returns the AzamPay public key of a provider ID ("azampay.tz").
+// refetch asks for a fresh copy from the provider (key rotation); the source
+// bounds how often it really fetches.
+type KeySource func(ctx context.Context, providerID string, refetch bool) (*rsa.PublicKey, error)
+
+// Options wire an Ingester.
+type Options struct {
+	Config *config.Config
+	// Payers returns the provider client that confirms unsigned notifications.
+	Payers     func(providerID string) (providers.Payer, bool)
+	AzamPayKey KeySource
+	Settler    Settler
+	Store      Store
+	Logger     *slog.Logger
+	// Registerer receives the webhook metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+
+	// RateLimit is how many unverified notifications (PesaPal IPNs,
+	// unsigned ClickPesa webhooks) per second one route may turn into
+	// provider status queries (default 5), with bursts of RateBurst
+	// (default 20). Notifications beyond get 429.
+	RateLimit float64
+	RateBurst int
+	// QueryTimeout bounds one confirming status query (default 20 s).
+	QueryTimeout time.Duration
+}
+
+// Ingester is the handler of every route path. Safe for concurrent use;
+// SetConfig swaps routes without disturbing requests in flight.
+type Ingester struct {
+	payers   func(string) (providers.Payer, bool)
+	azamKey  KeySource
+	settler  Settler
+	store    Store
+	log      *slog.Logger
+	now      func() time.Time
+	rate     float64
+	burst    int
+	qTimeout time.Duration
+
+	snap    atomic.Pointer[snapshot]
+	flights flights
+
+	received *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+}
+
+// snapshot is one configuration's routes, by path.
+type snapshot struct {
+	byPath map[string]*routeInfo
+}
+
+type routeInfo struct {
+	route    *config.Route
+	provider *config.Provider
+	limit    *bucket
+}
+
+// New checks o and returns an Ingester; it starts nothing.
+func New(o Options) (*Ingester, error) {
+	var missing []string
+	if o.Config == nil {
+		missing = append(missing, "Config")
+	}
+	if o.Payers == nil {
+		missing = append(missing, "Payers")
+	}
+	if o.Settler == nil {
+		missing = append(missing, "Settler")
+	}
+	if o.Store == nil {
+		missing = append(missing, "Store")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("ingest: missing options: %s", strings.Join(missing, ", "))
+	}
+	in := &Ingester{
+		payers:   o.Payers,
+		azamKey:  o.AzamPayKey,
+		settler:  o.Settler,
+		store:    o.Store,
+		log:      o.Logger,
+		now:      o.Now,
+		rate:     o.RateLimit,
+		burst:    o.RateBurst,
+		qTimeout: o.QueryTimeout,
+	}
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	if in.rate <= 0 {
+		in.rate = 5
+	}
+	if in.burst <= 0 {
+		in.burst = 20
+	}
+	if in.qTimeout <= 0 {
+		in.qTimeout = 20 * time.Second
+	}
+	if in.azamKey == nil {
+		in.azamKey = func(context.Context, string, bool) (*rsa.PublicKey, error) {
+			return nil, errors.New("no azampay key source")
+		}
+	}
+	var err error
+	if in.received, err = registerCounter(o.Registerer, prometheus.CounterOpts{
+		Name: "finconnectd_webhooks_received_total",
+		Help: "Provider notifications received, by route.",
+	}, []string{"route"}); err != nil {
+		return nil, err
+	}
+	if in.rejected, err = registerCounter(o.Registerer, prometheus.CounterOpts{
+		Name: "finconnectd_webhooks_rejected_total",
+		Help: "Provider notifications answered with an error, by route and reason.",
+	}, []string{"route", "reason"}); err != nil {
+		return nil, err
+	}
+	in.SetConfig(o.Config)
+	return in, nil
+}
+
+// registerCounter registers a counter vector, or reuses the one already
+// registered under the same name.
+func registerCounter(reg prometheus.Registerer, opts prometheus.CounterOpts, labels []string) (*prometheus.CounterVec, error) {
+	c := prometheus.NewCounterVec(opts, labels)
+	if reg == nil {
+		return c, nil
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing, nil
+			}
+		}
+		return nil, fmt.Errorf("ingest: register %s: %w", opts.Name, err)
+	}
+	return c, nil
+}
+
+// SetConfig swaps the routes served (config reload). A route that keeps
+// its name keeps its rate limit budget.
+func (in *Ingester) SetConfig(cfg *config.Config) {
+	if cfg == nil {
+		return
+	}
+	old := map[string]*bucket{}
+	if s := in.snap.Load(); s != nil {
+		for _, ri := range s.byPath {
+			old[ri.route.Name] = ri.limit
+		}
+	}
+	s := &snapshot{byPath: map[string]*routeInfo{}}
+	for _, r := range cfg.Routes {
+		p := cfg.Provider(r.Provider)
+		if p == nil {
+			continue // validation guarantees one; never serve a route without
+		}
+		b := old[r.Name]
+		if b == nil {
+			b = newBucket(in.rate, in.burst, in.now())
+		}
+		s.byPath[r.Path] = &routeInfo{route: r, provider: p, limit: b}
+	}
+	in.snap.Store(s)
+}
+
+// Handler serves the route paths; every other path is 404.
+func (in *Ingester) Handler() http.Handler { return in }
+
+// result is what handling one notification came to.
+type result struct {
+	code        int
+	body        []byte // the answer; nil = a problem document built from reason/detail
+	outcome     string // accepted | duplicate | unchanged | stale | ignored | rejected | failed
+	reason      string // rejection reason (metric label), "" when accepted
+	detail      string
+	st          providers.PaymentStatus
+	eventID     string
+	err         error
+	pesapalIPN  bool
+	ackOK, ackF []byte // PesaPal's ack bodies for status 200 / 500
+}
+
+func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ri, ok := in.snap.Load().byPath[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	start := in.now()
+	in.received.WithLabelValues(ri.route.Name).Inc()
+	res := in.handle(r.Context(), ri, w, r)
+	if res.reason != "" {
+		in.rejected.WithLabelValues(ri.route.Name, res.reason).Inc()
+	}
+	in.answer(w, res)
+	in.logResult(r.Context(), ri, r, res, in.now().Sub(start))
+}
+
+func (in *Ingester) answer(w http.ResponseWriter, res result) {
+	if res.pesapalIPN && res.ackOK != nil {
+		body := res.ackF
+		if res.code >= 200 && res.code < 300 {
+			body = res.ackOK
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(res.code)
+		_, _ = w.Write(body)
+		return
+	}
+	if res.code >= 200 && res.code < 300 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(res.code)
+		_, _ = w.Write([]byte(`{"received":true}` + "\n"))
+		return
+	}
+	if res.code == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", res.detail)
+		res.detail = "This route accepts " + res.detail + "."
+	}
+	httpapi.WriteProblem(w, httpapi.NewProblem(res.code, strings.ReplaceAll(res.reason, "_", "-"), http.StatusText(res.code), res.detail))
+}
+
+func (in *Ingester) logResult(ctx context.Context, ri *routeInfo, r *http.Request, res result, took time.Duration) {
+	level := slog.LevelInfo
+	switch {
+	case res.code >= 500:
+		level = slog.LevelError
+	case res.code >= 400:
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("route", ri.route.Name),
+		slog.String("provider", ri.provider.ID()),
+		slog.String("method", r.Method),
+		slog.String("outcome", res.outcome),
+		slog.Int("http_status", res.code),
+		slog.Duration("took", took),
+	}
+	if res.st.Reference != "" {
+		attrs = append(attrs, slog.String("reference", res.st.Reference))
+	}
+	if res.st.ProviderReference != "" {
+		attrs = append(attrs, slog.String("provider_reference", res.st.ProviderReference))
+	}
+	if res.st.Status != "" {
+		attrs = append(attrs, slog.String("status", string(res.st.Status)))
+	}
+	if res.st.Phone != "" {
+		attrs = append(attrs, slog.String("phone", maskPhone(res.st.Phone)))
+	}
+	if res.eventID != "" {
+		attrs = append(attrs, slog.String("event_id", res.eventID))
+	}
+	if res.reason != "" {
+		attrs = append(attrs, slog.String("reason", res.reason))
+	}
+	if res.err != nil {
+		attrs = append(attrs, slog.String("error", res.err.Error()))
+	}
+	in.log.LogAttrs(ctx, level, "webhook", attrs...)
+}
+
+func reject(code int, reason, detail string, err error) result {
+	outcome := "rejected"
+	if code >= 500 {
+		outcome = "failed"
+	}
+	return result{code: code, outcome: outcome, reason: reason, detail: detail, err: err}
+}
+
+// handle reads the body and dispatches by provider kind.
+func (in *Ingester) handle(ctx context.Context, ri *routeInfo, w http.ResponseWriter, r *http.Request) result {
+	allow := "POST"
+	if ri.provider.Kind == string(providers.PesaPal) {
+		allow = "GET, POST"
+	}
+	if r.Method != http.MethodPost && !(allow != "POST" && r.Method == http.MethodGet) {
+		return reject(http.StatusMethodNotAllowed, "method", allow, nil)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return reject(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("Notifications are limited to %d bytes.", MaxBody), nil)
+		}
+		return reject(http.StatusBadRequest, "read_error", "The body could not be read.", err)
+	}
+	switch providers.Kind(ri.provider.Kind) {
+	case providers.PesaPal:
+		return in.pesapal(ctx, ri, r, body)
+	case providers.ClickPesa:
+		return in.clickpesa(ctx, ri, body)
+	case providers.AzamPay:
+		return in.azampay(ctx, ri, body)
+	}
+	return reject(http.StatusNotFound, "unknown_provider", "No handler for this provider kind.", nil)
+}
+
+// errRateLimited: the route's budget of unverified notifications is spent.
+var errRateLimited = errors.New("too many unverified notifications")
+
+// confirm asks the provider about a payment an unverified notification
+// names: coalesced per payment, rate limited per route for new queries.
+func (in *Ingester) confirm(ctx context.Context, ri *routeInfo, key string, q providers.PaymentQuery) (providers.PaymentStatus, error) {
+	payer, ok := in.payers(ri.provider.ID())
+	if !ok {
+		return providers.PaymentStatus{}, fmt.Errorf("no client for %s", ri.provider.Block())
+	}
+	st, _, err := in.flights.do(ctx, ri.provider.ID()+"\x00"+key, in.qTimeout,
+		func() bool { return ri.limit.take(in.now()) },
+		func(ctx context.Context) (providers.PaymentStatus, error) { return payer.QueryPayment(ctx, q) })
+	return st, err
+}
+
+// confirmFailure turns a failed confirming query into an answer: the
+// provider does not know the payment (forged or mistaken: 404), the
+// budget is spent (429), or the provider could not answer (500: retry).
+func confirmFailure(err error) result {
+	switch {
+	case errors.Is(err, errRateLimited):
+		return reject(http.StatusTooManyRequests, "rate_limited", "Too many unverified notifications; retry later.", nil)
+	case providers.IsPermanent(err):
+		return reject(http.StatusNotFound, "unknown_payment", "The provider does not know this payment.", err)
+	}
+	return reject(http.StatusInternalServerError, "provider_error", "The payment could not be confirmed with the provider; retry later.", err)
+}
+
+// verified is a statement ingest has verified, ready to be applied.
+type verified struct {
+	st       providers.PaymentStatus
+	dedupRef string // provider reference (or our reference) the dedup key starts with
+	body     []byte // stored notification body (secrets removed)
+}
+
+// apply checks a verified statement against the stored payment and
+// records it. Only a committed (or duplicate) notification is acked.
+func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result {
+	res := result{st: v.st}
+	pid := ri.provider.ID()
+	fail := func(r result) result { r.st = v.st; return r }
+	if v.st.Reference == "" && v.st.ProviderReference == "" {
+		return fail(reject(http.StatusBadRequest, "malformed", "The notification names no payment.", nil))
+	}
+	if !validAmount(v.st.Amount) {
+		v.st.Amount = "" // never let an unparsable amount into a payment
+	}
+	if v.st.Reference != "" {
+		p, err := in.store.PaymentByReference(ctx, pid, v.st.Reference)
+		switch {
+		case errors.Is(err, state.ErrNotFound):
+		case err != nil:
+			return fail(reject(http.StatusInternalServerError, "store_error", "The notification could not be recorded; retry later.",
+				fmt.Errorf("look up payment %q: %w", v.st.Reference, err)))
+		default:
+			if why := mismatch(p, v.st); why != "" {
+				return fail(reject(http.StatusUnprocessableEntity, "mismatch", why, nil))
+			}
+			if stale(providers.Status(p.Status), v.st.Status) {
+				res.code, res.outcome = http.StatusOK, "stale"
+				return res
+			}
+		}
+	}
+	dedup := v.dedupRef
+	if dedup == "" {
+		dedup = v.st.ProviderReference
+	}
+	if dedup == "" {
+		dedup = v.st.Reference
+	}
+	ntf := &state.Notification{
+		ID:         newID("ntf_"),
+		Route:      ri.route.Name,
+		Provider:   pid,
+		DedupKey:   dedup + ":" + string(v.st.Status),
+		Body:       v.body,
+		ReceivedAt: in.now().UTC(),
+	}
+	sr, err := in.settler.Apply(ctx, settle.Statement{
+		ProviderID:      pid,
+		Status:          v.st,
+		Notification:    ntf,
+		CreateIfMissing: v.st.Reference != "",
+	})
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		// Authentic, but about no payment we have and nothing to create
+		// it from: acknowledge so the provider stops, change nothing.
+		res.code, res.outcome = http.StatusOK, "ignored"
+		return res
+	case err != nil:
+		return fail(reject(http.StatusInternalServerError, "store_error", "The notification could not be recorded; retry later.", err))
+	}
+	res.code = http.StatusOK
+	res.eventID = sr.EventID
+	switch {
+	case sr.Duplicate:
+		res.outcome = "duplicate"
+	case sr.Changed:
+		res.outcome = "accepted"
+	default:
+		res.outcome = "unchanged"
+	}
+	return res
+}
+
+// mismatch reports why a statement's amount or currency disagrees with the
+// payment, or "". Only statements that move money (succeeded, reversed)
+// are compared: a failure may carry a zero or no amount.
+func mismatch(p state.Payment, st providers.PaymentStatus) string {
+	if st.Status != providers.StatusSucceeded && st.Status != providers.StatusReversed {
+		return ""
+	}
+	if p.Amount != "" && st.Amount != "" && !sameAmount(p.Amount, st.Amount) {
+		return fmt.Sprintf("The notified amount %s differs from the payment's %s.", st.Amount, p.Amount)
+	}
+	if p.Currency != "" && st.Currency != "" && !strings.EqualFold(p.Currency, st.Currency) {
+		return fmt.Sprintf("The notified currency %s differs from the payment's %s.", st.Currency, p.Currency)
+	}
+	return ""
+}
+
+// stale reports whether moving a payment from cur to next would go
+// backwards (a replayed or late notification): a terminal payment never
+// becomes pending again, a succeeded one only reversed, a reversed one
+// stays reversed.
+func stale(cur, next providers.Status) bool {
+	switch cur {
+	case providers.StatusSucceeded:
+		return next != providers.StatusSucceeded && next != providers.StatusReversed
+	case providers.StatusReversed:
+		return next != providers.StatusReversed
+	case providers.StatusFailed:
+		return next == providers.StatusPending || next == providers.StatusUnknown
+	}
+	return false
+}
+
+var amountRE = regexp.MustCompile(`^-?[0-9]{1,20}(\.[0-9]{1,10})?$`)
+
+// validAmount accepts plain decimal strings only (no exponents, fractions,
+// or digits enough to make big arithmetic slow).
+func validAmount(s string) bool { return amountRE.MatchString(strings.TrimSpace(s)) }
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID returns prefix + 26 lowercase base32 characters of randomness.
+func newID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return prefix + strings.ToLower(idEncoding.EncodeToString(b[:]))[:26]
+}
