@@ -1,0 +1,451 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/ingest"
+	"github.com/finconnectd/finconnectd/internal/payments"
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/settle"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// Dispatcher delivers queued events to the routes' forwards (the delivery
+// package's Dispatcher satisfies it).
+type Dispatcher interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	// Notify wakes the workers: an event was just queued.
+	Notify()
+	// SetRoutes swaps the routes on a config reload.
+	SetRoutes(routes []*config.Route)
+}
+
+// DispatcherConfig is what the daemon hands its Dispatcher factory.
+type DispatcherConfig struct {
+	Store      state.Store
+	Routes     []*config.Route
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+	// Owner names this process's delivery leases.
+	Owner string
+}
+
+// Options wire a Daemon.
+type Options struct {
+	// Config is the loaded, validated configuration to serve.
+	Config *config.Config
+	// Reload loads and validates the configuration again (SIGHUP). Its
+	// error carries the diagnostics as text. Nil: reloads are refused
+	// (dev mode has no file to reload).
+	Reload func() (*config.Config, error)
+	Logger *slog.Logger
+	// Stdout receives the dev mode banner.
+	Stdout io.Writer
+	Now    func() time.Time
+	// LookupEnv reads NOTIFY_SOCKET and WATCHDOG_USEC (default os.LookupEnv).
+	LookupEnv func(string) (string, bool)
+
+	// OpenStore opens the state store cfg names. Required.
+	OpenStore func(ctx context.Context, cfg *config.Config, log *slog.Logger) (state.Store, error)
+	// NewDispatcher builds event delivery. Nil: events are queued in the
+	// store and not delivered by this process (logged at start).
+	NewDispatcher func(DispatcherConfig) (Dispatcher, error)
+	// RegisterEventsAPI adds the events API (GET /v1/events ...) to the
+	// authenticated API mux. Optional.
+	RegisterEventsAPI func(mux *http.ServeMux, st state.Store, now func() time.Time, notify func())
+	// HTTPClient sends provider requests (default: the clients' own).
+	HTTPClient *http.Client
+	// ApplyAtStart runs the reconcile schedule once before READY (dev
+	// mode registers its IPN this way).
+	ApplyAtStart bool
+	// Banner is printed to Stdout once both listeners are bound.
+	Banner string
+
+	// ShutdownTimeout bounds the drain at stop (default 10 s).
+	ShutdownTimeout time.Duration
+	// JobTimeout bounds one schedule run (default 5 min).
+	JobTimeout time.Duration
+}
+
+// Daemon is a running finconnectd serve.
+type Daemon struct {
+	o   Options
+	log *slog.Logger
+	now func() time.Time
+	sd  notifier
+
+	cfg    atomic.Pointer[config.Config]
+	set    atomic.Pointer[clients.Set]
+	auth   atomic.Pointer[httpapi.Authenticator]
+	reg    *prometheus.Registry
+	m      *metrics
+	owner  string
+	keys   *keyCache
+	reload sync.Mutex // one reload at a time
+
+	store    state.Store
+	settler  *settle.Settler
+	disp     Dispatcher
+	pay      *payments.Service
+	ingester *ingest.Ingester
+	sched    *scheduler
+
+	publicLn, apiLn net.Listener
+	publicSrv       *http.Server
+	apiSrv          *http.Server
+	serveErr        chan error
+	unixPath        string
+
+	bg       context.Context // lives until Stop: schedules, watchdog
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+
+	started  bool
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New checks o and returns a Daemon; it opens and starts nothing.
+func New(o Options) (*Daemon, error) {
+	if o.Config == nil {
+		return nil, errors.New("daemon: no configuration")
+	}
+	if o.OpenStore == nil {
+		return nil, errors.New("daemon: no store opener")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.LookupEnv == nil {
+		o.LookupEnv = os.LookupEnv
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.JobTimeout <= 0 {
+		o.JobTimeout = 5 * time.Minute
+	}
+	d := &Daemon{o: o, log: o.Logger, now: o.Now, sd: newNotifier(o.LookupEnv), reg: prometheus.NewRegistry()}
+	m, err := newMetrics(d.reg)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: register metrics: %w", err)
+	}
+	d.m = m
+	d.cfg.Store(o.Config)
+	d.auth.Store(httpapi.NewAuthenticator(o.Config.API.Tokens))
+	host, _ := os.Hostname()
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	d.owner = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:]))
+	d.keys = newKeyCache(d)
+	return d, nil
+}
+
+// Registry is the daemon's metrics registry (served at /metrics).
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Config is the configuration being served (the latest good one).
+func (d *Daemon) Config() *config.Config { return d.cfg.Load() }
+
+// PublicAddr is the webhook listener's address (after Start).
+func (d *Daemon) PublicAddr() string { return addrOf(d.publicLn) }
+
+// APIAddr is the API listener's address (after Start); a path for a unix socket.
+func (d *Daemon) APIAddr() string { return addrOf(d.apiLn) }
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// Run starts the daemon, reloads on every value from reload, and stops
+// when ctx ends. A clean stop returns nil.
+func (d *Daemon) Run(ctx context.Context, reload <-chan struct{}) error {
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.ShutdownTimeout+5*time.Second)
+			defer cancel()
+			return d.Stop(sctx)
+		case err := <-d.serveErr:
+			d.log.Error("listener failed; stopping", "err", err)
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.ShutdownTimeout+5*time.Second)
+			defer cancel()
+			return errors.Join(err, d.Stop(sctx))
+		case <-reload:
+			_ = d.Reload(ctx)
+		}
+	}
+}
+
+// Start opens the store, wires every component, binds both listeners,
+// starts delivery and the schedules, and tells systemd it is ready. On
+// error everything started is stopped again.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	if d.started {
+		return errors.New("daemon: already started")
+	}
+	d.started = true
+	cfg := d.cfg.Load()
+	d.bg, d.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.ShutdownTimeout)
+			_ = d.Stop(sctx)
+			cancel()
+		}
+	}()
+
+	if d.store, err = d.o.OpenStore(ctx, cfg, d.log); err != nil {
+		return fmt.Errorf("open state store: %w", err)
+	}
+	set, err := clients.New(cfg, d.clientOptions())
+	if err != nil {
+		return fmt.Errorf("build provider clients: %w", err)
+	}
+	d.set.Store(set)
+
+	notify := func() {}
+	d.settler = settle.New(settle.Options{Store: d.store, Routes: cfg.Routes, Now: d.now, Notify: func() { notify() }})
+	if d.o.NewDispatcher != nil {
+		d.disp, err = d.o.NewDispatcher(DispatcherConfig{
+			Store: d.store, Routes: cfg.Routes, Logger: d.log, Registerer: d.reg, Now: d.now, Owner: d.owner,
+		})
+		if err != nil {
+			return fmt.Errorf("build event delivery: %w", err)
+		}
+		notify = d.disp.Notify
+	} else {
+		d.log.Warn("event delivery is not built into this binary: events are queued in the store but not forwarded")
+	}
+	if d.pay, err = payments.New(payments.Options{
+		Store: d.store, Config: cfg, Payers: d.payer, Settler: d.settler, Logger: d.log, Registerer: d.reg, Now: d.now,
+	}); err != nil {
+		return fmt.Errorf("build pay API: %w", err)
+	}
+	if d.ingester, err = ingest.New(ingest.Options{
+		Config: cfg, Payers: d.payer, AzamPayKey: d.keys.key, Settler: d.settler, Store: d.store,
+		Logger: d.log, Registerer: d.reg, Now: d.now,
+	}); err != nil {
+		return fmt.Errorf("build webhook ingest: %w", err)
+	}
+
+	if err := d.listen(cfg); err != nil {
+		return err
+	}
+	if d.o.ApplyAtStart {
+		d.sched0(ctx, cfg)
+	}
+	if d.disp != nil {
+		if err := d.disp.Start(d.bg); err != nil {
+			return fmt.Errorf("start event delivery: %w", err)
+		}
+	}
+	d.sched = newScheduler(d)
+	if err := d.sched.start(cfg.Schedules); err != nil {
+		return fmt.Errorf("start schedules: %w", err)
+	}
+	d.serve()
+	d.bgWG.Add(1)
+	go func() {
+		defer d.bgWG.Done()
+		d.sd.runWatchdog(d.bg, d.healthy, func(err error) { d.log.Warn("systemd watchdog ping failed", "err", err) })
+	}()
+	d.m.up.Set(1)
+	if err := d.sd.notify("READY=1\nSTATUS=serving"); err != nil {
+		d.log.Warn("systemd notify failed", "err", err)
+	}
+	d.log.Info("serving", "webhooks", d.PublicAddr(), "api", d.APIAddr(), "routes", len(cfg.Routes),
+		"providers", len(cfg.Providers), "state", cfg.State.Backend)
+	if d.o.Banner != "" {
+		_, _ = io.WriteString(d.o.Stdout, d.o.Banner)
+	}
+	return nil
+}
+
+// sched0 runs reconcile once, synchronously and bounded (ApplyAtStart).
+func (d *Daemon) sched0(ctx context.Context, cfg *config.Config) {
+	jctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	d.runReconcile(jctx, cfg, "reconcile", nil)
+}
+
+func (d *Daemon) clientOptions() clients.Options {
+	return clients.Options{HTTPClient: d.o.HTTPClient, Observer: d.m.observe, Logger: d.log}
+}
+
+// payer returns the current configuration's client for a provider.
+func (d *Daemon) payer(id string) (providers.Payer, bool) {
+	set := d.set.Load()
+	if set == nil {
+		return nil, false
+	}
+	return set.Payer(id)
+}
+
+// healthy is the readiness check: the store answers.
+func (d *Daemon) healthy(ctx context.Context) bool {
+	return d.store != nil && d.store.Ping(ctx) == nil
+}
+
+// Stop stops intake first (both listeners drain their in-flight requests
+// within ShutdownTimeout), then the schedules, then delivery, then closes
+// the store. Idempotent.
+func (d *Daemon) Stop(ctx context.Context) error {
+	d.stopOnce.Do(func() { d.stopErr = d.stop(ctx) })
+	return d.stopErr
+}
+
+func (d *Daemon) stop(ctx context.Context) error {
+	var errs []error
+	if err := d.sd.notify("STOPPING=1"); err != nil {
+		d.log.Warn("systemd notify failed", "err", err)
+	}
+	d.m.up.Set(0)
+	d.log.Info("stopping: draining requests, schedules and deliveries")
+	sctx, cancel := context.WithTimeout(ctx, d.o.ShutdownTimeout)
+	defer cancel()
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
+	for _, s := range []*http.Server{d.publicSrv, d.apiSrv} {
+		if s == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(sctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("shut down %s listener: %w", s.Addr, err))
+				mu.Unlock()
+				_ = s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, ln := range []net.Listener{d.publicLn, d.apiLn} {
+		if ln != nil {
+			_ = ln.Close() // bound but never served (failed start)
+		}
+	}
+	if d.unixPath != "" {
+		_ = os.Remove(d.unixPath)
+	}
+	if d.sched != nil {
+		if err := d.sched.stop(sctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.disp != nil {
+		if err := d.disp.Stop(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop event delivery: %w", err))
+		}
+	}
+	if d.bgCancel != nil {
+		d.bgCancel()
+	}
+	d.bgWG.Wait()
+	if d.store != nil {
+		if err := d.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close state store: %w", err))
+		}
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		d.log.Error("stopped with errors", "err", err)
+	} else {
+		d.log.Info("stopped")
+	}
+	return err
+}
+
+// Reload loads the configuration again and, when it is valid, swaps
+// routes, providers, schedules and API tokens without dropping in-flight
+// work. On error the running configuration stays.
+func (d *Daemon) Reload(ctx context.Context) error {
+	d.reload.Lock()
+	defer d.reload.Unlock()
+	if d.o.Reload == nil {
+		d.log.Warn("reload ignored: this configuration cannot be reloaded (dev mode)")
+		d.m.reloads.WithLabelValues("ignored").Inc()
+		return errors.New("reload: no configuration file to reload")
+	}
+	cfg, err := d.o.Reload()
+	if err != nil {
+		d.m.reloads.WithLabelValues("error").Inc()
+		d.log.Error("config reload failed; still serving the previous configuration", "err", err)
+		return fmt.Errorf("reload: %w", err)
+	}
+	set, err := clients.New(cfg, d.clientOptions())
+	if err != nil {
+		d.m.reloads.WithLabelValues("error").Inc()
+		d.log.Error("config reload failed; still serving the previous configuration", "err", err)
+		return fmt.Errorf("reload: build provider clients: %w", err)
+	}
+	old := d.cfg.Load()
+	var restart []string
+	if cfg.Server.Listen != old.Server.Listen {
+		restart = append(restart, "server.listen")
+	}
+	if cfg.API.Listen != old.API.Listen {
+		restart = append(restart, "api.listen")
+	}
+	if cfg.State.Backend != old.State.Backend || cfg.State.Path != old.State.Path || cfg.State.DSN.Reveal() != old.State.DSN.Reveal() {
+		restart = append(restart, "state")
+	}
+	d.set.Store(set)
+	d.cfg.Store(cfg)
+	d.keys.reset()
+	d.settler.SetRoutes(cfg.Routes)
+	d.ingester.SetConfig(cfg)
+	d.pay.SetConfig(cfg)
+	if d.disp != nil {
+		d.disp.SetRoutes(cfg.Routes)
+	}
+	d.auth.Store(httpapi.NewAuthenticator(cfg.API.Tokens))
+	if err := d.sched.restart(cfg.Schedules); err != nil {
+		d.log.Error("reload: schedules not changed", "err", err)
+	}
+	d.m.reloads.WithLabelValues("ok").Inc()
+	attrs := []any{"routes", len(cfg.Routes), "providers", len(cfg.Providers)}
+	if len(restart) > 0 {
+		attrs = append(attrs, "needs_restart", strings.Join(restart, ", "))
+		d.log.Warn("configuration reloaded; changes to these take effect at the next restart", attrs...)
+	} else {
+		d.log.Info("configuration reloaded", attrs...)
+	}
+	return nil
+}

@@ -1,0 +1,576 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+const (
+	testToken   = "test-api-token-1"
+	testToken2  = "test-api-token-2"
+	checksumKey = "daemon-test-checksum-key"
+)
+
+var testEnv = map[string]string{
+	"API_TOKEN":   testToken,
+	"API_TOKEN2":  testToken2,
+	"CP_CLIENT":   "client",
+	"CP_KEY":      "key",
+	"CP_CHECKSUM": checksumKey,
+	"WHSEC":       "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),
+}
+
+func lookup(k string) (string, bool) { v, ok := testEnv[k]; return v, ok && v != "" }
+
+type cfgParams struct {
+	api    string // api.listen
+	path   string // the ClickPesa route's path
+	tokens string // HCL list
+}
+
+func writeConfig(t testing.TB, dir string, p cfgParams) string {
+	t.Helper()
+	if p.api == "" {
+		p.api = "127.0.0.1:0"
+	}
+	if p.path == "" {
+		p.path = "/hooks/clickpesa"
+	}
+	if p.tokens == "" {
+		p.tokens = `[env("API_TOKEN")]`
+	}
+	src := fmt.Sprintf(`
+state {
+  path = %q
+}
+
+server {
+  listen = "127.0.0.1:0"
+}
+
+api {
+  listen = %q
+  tokens = %s
+}
+
+provider "clickpesa" "tz" {
+  client_id    = env("CP_CLIENT")
+  api_key      = env("CP_KEY")
+  checksum_key = env("CP_CHECKSUM")
+  base_url     = "http://127.0.0.1:1/clickpesa"
+}
+
+route "cp" {
+  provider = provider.clickpesa.tz
+  path     = %q
+
+  forward {
+    url    = "http://127.0.0.1:1/events"
+    secret = env("WHSEC")
+  }
+}
+
+schedule "reconcile" {
+  cron = "@every 1h"
+}
+
+schedule "refresh_keys" {
+  cron = "@every 1h"
+}
+
+schedule "sync_payments" {
+  cron = "@every 1h"
+}
+`, filepath.Join(dir, "finconnect.db"), p.api, p.tokens, p.path)
+	path := filepath.Join(dir, "finconnect.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatalf("write config: %v", err)
+	}
+	return path
+}
+
+func loadFile(path string) (*config.Config, error) {
+	l := config.NewLoader(lookup)
+	cfg, diags := l.Load(path)
+	if diags.HasErrors() {
+		var b bytes.Buffer
+		_ = l.WriteDiagnostics(&b, diags, 78, false)
+		return nil, fmt.Errorf("%s", b.String())
+	}
+	return cfg, nil
+}
+
+// fakeDispatcher records what the daemon asks of delivery.
+type fakeDispatcher struct {
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	notifies atomic.Int32
+	routes   []*config.Route
+}
+
+func (f *fakeDispatcher) Start(context.Context) error {
+	f.mu.Lock()
+	f.started = true
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeDispatcher) Stop(context.Context) error {
+	f.mu.Lock()
+	f.stopped = true
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeDispatcher) Notify()                     { f.notifies.Add(1) }
+func (f *fakeDispatcher) SetRoutes(r []*config.Route) { f.mu.Lock(); f.routes = r; f.mu.Unlock() }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// running is a daemon serving in the background.
+type running struct {
+	t      testing.TB
+	d      *Daemon
+	store  *memStore
+	disp   *fakeDispatcher
+	logs   *syncBuffer
+	cfg    string
+	reload chan struct{}
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type runOptions struct {
+	cfg       cfgParams
+	lookupEnv func(string) (string, bool)
+}
+
+func startDaemon(t testing.TB, o runOptions) *running {
+	t.Helper()
+	dir := t.TempDir()
+	path := writeConfig(t, dir, o.cfg)
+	cfg, err := loadFile(path)
+	if err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	r := &running{t: t, store: newMemStore(), disp: &fakeDispatcher{}, logs: &syncBuffer{}, cfg: path,
+		reload: make(chan struct{}), done: make(chan error, 1)}
+	if o.lookupEnv == nil {
+		o.lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	d, err := New(Options{
+		Config:    cfg,
+		Reload:    func() (*config.Config, error) { return loadFile(path) },
+		Logger:    slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		LookupEnv: o.lookupEnv,
+		OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return r.store, nil },
+		NewDispatcher: func(DispatcherConfig) (Dispatcher, error) {
+			return r.disp, nil
+		},
+		ShutdownTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("new daemon: %v", err)
+	}
+	r.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	if err := d.Start(ctx); err != nil {
+		cancel()
+		t.Fatalf("start: %v", err)
+	}
+	go func() {
+		// Run's loop without Start: reuse the started daemon.
+		for {
+			select {
+			case <-ctx.Done():
+				sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+				r.done <- d.Stop(sctx)
+				c()
+				return
+			case <-r.reload:
+				_ = d.Reload(ctx)
+			}
+		}
+	}()
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func (r *running) stop() error {
+	r.t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		r.t.Fatalf("daemon did not stop")
+		return nil
+	}
+}
+
+func (r *running) public(path string) string { return "http://" + r.d.PublicAddr() + path }
+func (r *running) api(path string) string    { return "http://" + r.d.APIAddr() + path }
+
+func do(t testing.TB, method, url, token string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode, b
+}
+
+func signedWebhook(t testing.TB, ref, status, amount string) []byte {
+	t.Helper()
+	m := map[string]any{"event": "PAYMENT RECEIVED", "data": map[string]any{
+		"id": "CP" + ref, "status": status, "orderReference": ref, "collectedAmount": amount, "collectedCurrency": "TZS",
+		"customer": map[string]any{"customerPhoneNumber": "255712345678"}}}
+	b, _ := json.Marshal(m)
+	sum, err := clickpesa.Checksum("canonical", []byte(checksumKey), b)
+	if err != nil {
+		t.Fatalf("checksum: %v", err)
+	}
+	m["checksum"] = sum
+	b, _ = json.Marshal(m)
+	return b
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestServe(t *testing.T) {
+	r := startDaemon(t, runOptions{})
+	tests := []struct {
+		name, method, url, token string
+		body                     []byte
+		want                     int
+		contains                 string
+	}{
+		{"healthz open", "GET", r.api("/healthz"), "", nil, 200, `"ok"`},
+		{"readyz open", "GET", r.api("/readyz"), "", nil, 200, `"ready"`},
+		{"pay API needs a token", "GET", r.api("/v1/payments"), "", nil, 401, "Bearer"},
+		{"wrong token", "GET", r.api("/v1/payments"), "nope", nil, 401, ""},
+		{"pay API with token", "GET", r.api("/v1/payments"), testToken, nil, 200, ""},
+		{"webhook accepted", "POST", r.public("/hooks/clickpesa"), "", signedWebhook(t, "ORD1", "SUCCESS", "1000"), 200, "received"},
+		{"duplicate acked", "POST", r.public("/hooks/clickpesa"), "", signedWebhook(t, "ORD1", "SUCCESS", "1000"), 200, "received"},
+		{"forged", "POST", r.public("/hooks/clickpesa"), "", bytes.Replace(signedWebhook(t, "ORD2", "SUCCESS", "1000"), []byte("ORD2"), []byte("ORD3"), 1), 401, ""},
+		{"api not on public listener", "GET", r.public("/healthz"), "", nil, 404, ""},
+		{"webhooks not on api listener", "POST", r.api("/hooks/clickpesa"), "", signedWebhook(t, "ORD4", "SUCCESS", "1"), 404, ""},
+		{"metrics open", "GET", r.api("/metrics"), "", nil, 200, `finconnectd_webhooks_rejected_total{reason="bad_signature",route="cp"} 1`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := do(t, tc.method, tc.url, tc.token, tc.body)
+			if code != tc.want {
+				t.Fatalf("code = %d (%s), want %d", code, body, tc.want)
+			}
+			if !strings.Contains(string(body), tc.contains) {
+				t.Fatalf("body does not contain %q:\n%.2000s", tc.contains, body)
+			}
+		})
+	}
+	if n := len(r.store.eventsFor("ORD1")); n != 1 {
+		t.Fatalf("events for ORD1 = %d, want 1", n)
+	}
+	if r.store.eventCount() != 1 {
+		t.Fatalf("events = %d, want 1", r.store.eventCount())
+	}
+	if got := r.disp.notifies.Load(); got != 1 {
+		t.Fatalf("dispatcher notified %d times, want 1", got)
+	}
+	d, _ := r.store.ListDeliveries(context.Background(), state.EventFilter{Route: "cp"})
+	if len(d) != 1 {
+		t.Fatalf("deliveries for route cp = %d, want 1", len(d))
+	}
+	for _, s := range []string{"finconnectd_webhooks_received_total", "go_goroutines", "process_open_fds", "finconnectd_up 1"} {
+		if _, body := do(t, "GET", r.api("/metrics"), "", nil); !strings.Contains(string(body), s) {
+			t.Errorf("metrics lack %s", s)
+		}
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if !r.store.isClosed() {
+		t.Fatalf("store not closed at stop")
+	}
+	if !r.disp.stopped {
+		t.Fatalf("dispatcher not stopped")
+	}
+	for _, secret := range []string{testToken, checksumKey, "255712345678"} {
+		if strings.Contains(r.logs.String(), secret) {
+			t.Fatalf("logs contain %q", secret)
+		}
+	}
+}
+
+func TestReadyzWhenStoreDown(t *testing.T) {
+	r := startDaemon(t, runOptions{})
+	r.store.mu.Lock()
+	r.store.pingErr = fmt.Errorf("disk gone")
+	r.store.mu.Unlock()
+	if code, body := do(t, "GET", r.api("/readyz"), "", nil); code != 503 || !strings.Contains(string(body), "unreachable") {
+		t.Fatalf("readyz = %d %s, want 503", code, body)
+	}
+}
+
+func TestReload(t *testing.T) {
+	r := startDaemon(t, runOptions{})
+	dir := filepath.Dir(r.cfg)
+
+	// A good config: the route moves, a second token is accepted.
+	writeConfig(t, dir, cfgParams{path: "/hooks/cp-v2", tokens: `[env("API_TOKEN"), env("API_TOKEN2")]`})
+	r.reload <- struct{}{}
+	eventually(t, "the new route", func() bool {
+		code, _ := do(t, "POST", r.public("/hooks/cp-v2"), "", signedWebhook(t, "R1", "SUCCESS", "5"))
+		return code == 200
+	})
+	if code, _ := do(t, "POST", r.public("/hooks/clickpesa"), "", signedWebhook(t, "R2", "SUCCESS", "5")); code != 404 {
+		t.Fatalf("old path still served: %d", code)
+	}
+	if code, _ := do(t, "GET", r.api("/v1/payments"), testToken2, nil); code != 200 {
+		t.Fatalf("new token: %d", code)
+	}
+	r.disp.mu.Lock()
+	routes := r.disp.routes
+	r.disp.mu.Unlock()
+	if len(routes) != 1 || routes[0].Path != "/hooks/cp-v2" {
+		t.Fatalf("dispatcher routes not swapped: %+v", routes)
+	}
+
+	// A bad config: kept running the previous one, the diagnostics logged.
+	if err := os.WriteFile(r.cfg, []byte("route \"x\" {\n  provider = provider.nope.nope\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.reload <- struct{}{}
+	eventually(t, "the failed reload to be logged", func() bool {
+		return strings.Contains(r.logs.String(), "config reload failed")
+	})
+	if code, _ := do(t, "POST", r.public("/hooks/cp-v2"), "", signedWebhook(t, "R3", "SUCCESS", "5")); code != 200 {
+		t.Fatalf("after a bad reload the running route answers %d", code)
+	}
+	if code, _ := do(t, "GET", r.api("/v1/payments"), testToken2, nil); code != 200 {
+		t.Fatalf("after a bad reload the token answers %d", code)
+	}
+	if _, body := do(t, "GET", r.api("/metrics"), "", nil); !strings.Contains(string(body), `finconnectd_config_reloads_total{outcome="error"} 1`) ||
+		!strings.Contains(string(body), `finconnectd_config_reloads_total{outcome="ok"} 1`) {
+		t.Fatalf("reload metrics wrong:\n%s", grep(string(body), "reloads"))
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestSystemdNotify(t *testing.T) {
+	for _, abstract := range []bool{false, true} {
+		t.Run(map[bool]string{false: "path", true: "abstract"}[abstract], func(t *testing.T) {
+			name := filepath.Join(t.TempDir(), "notify.sock")
+			env := name
+			addr := &net.UnixAddr{Name: name, Net: "unixgram"}
+			if abstract {
+				tag := fmt.Sprintf("finconnectd-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+				env, addr = "@"+tag, &net.UnixAddr{Name: "\x00" + tag, Net: "unixgram"}
+			}
+			conn, err := net.ListenUnixgram("unixgram", addr)
+			if err != nil {
+				t.Fatalf("listen unixgram: %v", err)
+			}
+			defer conn.Close()
+			got := make(chan string, 100)
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					n, _, err := conn.ReadFromUnix(buf)
+					if err != nil {
+						close(got)
+						return
+					}
+					got <- string(buf[:n])
+				}
+			}()
+			r := startDaemon(t, runOptions{lookupEnv: func(k string) (string, bool) {
+				switch k {
+				case "NOTIFY_SOCKET":
+					return env, true
+				case "WATCHDOG_USEC":
+					return "100000", true // ping every 50 ms
+				}
+				return "", false
+			}})
+			expect := func(want string) {
+				t.Helper()
+				deadline := time.After(10 * time.Second)
+				for {
+					select {
+					case msg := <-got:
+						if strings.Contains(msg, want) {
+							return
+						}
+					case <-deadline:
+						t.Fatalf("no %s datagram", want)
+					}
+				}
+			}
+			expect("READY=1")
+			expect("WATCHDOG=1")
+			if err := r.stop(); err != nil {
+				t.Fatalf("stop: %v", err)
+			}
+			expect("STOPPING=1")
+		})
+	}
+}
+
+func TestUnixSocketAPI(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	r := startDaemon(t, runOptions{cfg: cfgParams{api: "unix:" + sock}})
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := c.Get("http://finconnectd/healthz")
+	if err != nil {
+		t.Fatalf("healthz over the socket: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz = %d", resp.StatusCode)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o660 {
+		t.Fatalf("socket mode %v (%v), want 0660", fi.Mode(), err)
+	}
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind: %v", err)
+	}
+}
+
+func TestStartFailsCleanlyWhenPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	path := writeConfig(t, t.TempDir(), cfgParams{api: ln.Addr().String()})
+	cfg, err := loadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newMemStore()
+	d, err := New(Options{Config: cfg, OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return st, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Run(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "api.listen") {
+		t.Fatalf("err = %v, want a listen error naming api.listen", err)
+	}
+	if !st.isClosed() {
+		t.Fatalf("store left open after a failed start")
+	}
+}
+
+func TestGracefulShutdownUnderLoad(t *testing.T) {
+	r := startDaemon(t, runOptions{})
+	const workers, per = 8, 25
+	var (
+		mu    sync.Mutex
+		acked []string
+		wg    sync.WaitGroup
+	)
+	started := make(chan struct{})
+	var once sync.Once
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second}
+			for i := range per {
+				ref := fmt.Sprintf("L%d-%d", w, i)
+				resp, err := c.Post(r.public("/hooks/clickpesa"), "application/json", bytes.NewReader(signedWebhook(t, ref, "SUCCESS", "10")))
+				if err != nil {
+					return // the listener closed: stop
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					mu.Lock()
+					acked = append(acked, ref)
+					mu.Unlock()
+					once.Do(func() { close(started) })
+				}
+			}
+		}()
+	}
+	<-started
+	if err := r.stop(); err != nil {
+		t.Fatalf("stop under load: %v", err)
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) == 0 {
+		t.Fatalf("nothing acked")
+	}
+	for _, ref := range acked {
+		if n := len(r.store.eventsFor(ref)); n != 1 {
+			t.Fatalf("acked %s has %d events, want 1", ref, n)
+		}
+	}
+	t.Logf("%d notifications acked before the stop, all recorded", len(acked))
+}

@@ -1,0 +1,138 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/httpapi"
+)
+
+// Server limits. Webhook handlers may wait for a provider status query
+// (20 s) and the store; pay API initiations for a provider (45 s).
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	publicWriteTimout = 60 * time.Second
+	apiWriteTimeout   = 90 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+)
+
+// listen binds both listeners (so a port conflict fails Start before
+// anything is served).
+func (d *Daemon) listen(cfg *config.Config) error {
+	var err error
+	if d.publicLn, err = net.Listen("tcp", cfg.Server.Listen); err != nil {
+		return fmt.Errorf("listen for webhooks on %s (server.listen): %w", cfg.Server.Listen, err)
+	}
+	if path, ok := strings.CutPrefix(cfg.API.Listen, "unix:"); ok {
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSocket != 0 {
+			_ = os.Remove(path) // a stale socket from a previous run
+		}
+		if d.apiLn, err = net.Listen("unix", path); err != nil {
+			return fmt.Errorf("listen for the API on %s (api.listen): %w", cfg.API.Listen, err)
+		}
+		d.unixPath = path
+		if err := os.Chmod(path, 0o660); err != nil {
+			return fmt.Errorf("restrict the API socket %s: %w", path, err)
+		}
+	} else if d.apiLn, err = net.Listen("tcp", cfg.API.Listen); err != nil {
+		return fmt.Errorf("listen for the API on %s (api.listen): %w", cfg.API.Listen, err)
+	}
+	d.publicSrv = &http.Server{
+		Handler:           d.ingester.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      publicWriteTimout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+	d.apiSrv = &http.Server{
+		Handler:           d.apiHandler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      apiWriteTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// serve starts serving on both bound listeners.
+func (d *Daemon) serve() {
+	d.serveErr = make(chan error, 2)
+	for _, p := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{d.publicSrv, d.publicLn}, {d.apiSrv, d.apiLn}} {
+		go func() {
+			if err := p.srv.Serve(p.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.serveErr <- fmt.Errorf("serve %s: %w", p.ln.Addr(), err)
+			}
+		}()
+	}
+}
+
+// apiHandler is the private listener: health and metrics open, the pay
+// and events APIs behind the bearer tokens of api.tokens.
+func (d *Daemon) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", d.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg, Timeout: 10 * time.Second}))
+
+	authed := http.NewServeMux()
+	d.pay.RegisterAPI(authed)
+	if d.o.RegisterEventsAPI != nil {
+		d.o.RegisterEventsAPI(authed, d.store, d.now, d.notifyDelivery)
+	}
+	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.auth.Load().Require(authed).ServeHTTP(w, r)
+	})
+	mux.Handle("/v1/", protected)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		httpapi.WriteProblem(w, httpapi.NewProblem(http.StatusNotFound, "not-found", "Not Found", "No such endpoint."))
+	})
+	return mux
+}
+
+func (d *Daemon) notifyDelivery() {
+	if d.disp != nil {
+		d.disp.Notify()
+	}
+}
+
+// readyz: the store answers and a configuration is loaded.
+func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"config": "ok", "store": "ok"}
+	code := http.StatusOK
+	if d.cfg.Load() == nil {
+		checks["config"], code = "not loaded", http.StatusServiceUnavailable
+	}
+	if err := d.store.Ping(ctx); err != nil {
+		checks["store"], code = "unreachable", http.StatusServiceUnavailable
+		d.log.Warn("readyz: store ping failed", "err", err)
+	}
+	status := "ready"
+	if code != http.StatusOK {
+		status = "not ready"
+	}
+	httpapi.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
+}

@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/finconnectd/finconnectd/internal/providers"
+)
+
+// metrics are the daemon's own series (SPEC §7); ingest, delivery and
+// payments register theirs on the same registry.
+type metrics struct {
+	providerCalls   *prometheus.CounterVec
+	providerLatency *prometheus.HistogramVec
+	tokenRefreshes  *prometheus.CounterVec
+	reconcileRuns   *prometheus.CounterVec
+	reconcileDrift  *prometheus.GaugeVec
+	scheduleLast    *prometheus.GaugeVec
+	reloads         *prometheus.CounterVec
+	up              prometheus.Gauge
+}
+
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
+	m := &metrics{
+		providerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "finconnectd_provider_calls_total",
+			Help: "Provider HTTP calls, by provider kind, operation and outcome.",
+		}, []string{"provider", "operation", "outcome"}),
+		providerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "finconnectd_provider_call_duration_seconds",
+			Help:    "Provider HTTP call latency, by provider kind and operation.",
+			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"provider", "operation"}),
+		tokenRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "finconnectd_token_refreshes_total",
+			Help: "Provider access token requests, by provider kind and outcome.",
+		}, []string{"provider", "outcome"}),
+		reconcileRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "finconnectd_reconcile_runs_total",
+			Help: "Scheduled reconcile runs, by schedule (reconcile, refresh_keys) and outcome (ok, error, locked).",
+		}, []string{"schedule", "outcome"}),
+		reconcileDrift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "finconnectd_reconcile_drift",
+			Help: "Resources that differed from the configuration at the last run of the schedule.",
+		}, []string{"schedule"}),
+		scheduleLast: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "finconnectd_schedule_last_success_timestamp_seconds",
+			Help: "When each schedule last completed without error.",
+		}, []string{"schedule"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "finconnectd_config_reloads_total",
+			Help: "Configuration reloads (SIGHUP), by outcome.",
+		}, []string{"outcome"}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "finconnectd_up",
+			Help: "1 while the daemon serves.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.providerCalls, m.providerLatency, m.tokenRefreshes, m.reconcileRuns, m.reconcileDrift,
+		m.scheduleLast, m.reloads, m.up,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe is the providers.CallObserver handed to the clients.
+func (m *metrics) observe(kind providers.Kind, operation, outcome string, elapsed time.Duration) {
+	op := strings.ReplaceAll(strings.TrimSpace(operation), " ", "_")
+	m.providerCalls.WithLabelValues(string(kind), op, outcome).Inc()
+	m.providerLatency.WithLabelValues(string(kind), op).Observe(elapsed.Seconds())
+	if strings.Contains(op, "token") {
+		m.tokenRefreshes.WithLabelValues(string(kind), outcome).Inc()
+	}
+}

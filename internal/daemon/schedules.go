@@ -1,0 +1,215 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/reconcile"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// scheduler runs the three schedules. A run never overlaps itself, also
+// across a reload that replaces the cron (each job holds its own mutex).
+type scheduler struct {
+	d    *Daemon
+	mu   sync.Mutex
+	cron *cron.Cron
+
+	reconcileMu, keysMu, syncMu sync.Mutex
+}
+
+func newScheduler(d *Daemon) *scheduler { return &scheduler{d: d} }
+
+// cronLogger adapts slog to cron's logger (skips are logged at info).
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append(kv, "err", err)...)
+}
+
+func (s *scheduler) build(sc config.Schedules) (*cron.Cron, error) {
+	cl := cronLogger{s.d.log}
+	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)), cron.WithLogger(cl))
+	jobs := []struct {
+		name, spec string
+		run        func()
+	}{
+		{"reconcile", sc.Reconcile, func() { s.job("reconcile", &s.reconcileMu, s.d.reconcileJob) }},
+		{"refresh_keys", sc.RefreshKeys, func() { s.job("refresh_keys", &s.keysMu, s.d.refreshKeysJob) }},
+		{"sync_payments", sc.SyncPayments, func() { s.job("sync_payments", &s.syncMu, s.d.syncJob) }},
+	}
+	for _, j := range jobs {
+		if j.spec == "" {
+			continue
+		}
+		if _, err := c.AddFunc(j.spec, j.run); err != nil {
+			return nil, fmt.Errorf("schedule %q (%s): %w", j.name, j.spec, err)
+		}
+	}
+	return c, nil
+}
+
+func (s *scheduler) start(sc config.Schedules) error {
+	c, err := s.build(sc)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.cron = c
+	s.mu.Unlock()
+	c.Start()
+	return nil
+}
+
+// restart replaces the schedules (reload). Runs in progress finish; the
+// per-job mutex keeps the new cron from overlapping them.
+func (s *scheduler) restart(sc config.Schedules) error {
+	c, err := s.build(sc)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old := s.cron
+	s.cron = c
+	s.mu.Unlock()
+	if old != nil {
+		old.Stop()
+	}
+	c.Start()
+	return nil
+}
+
+// stop stops scheduling and waits (bounded by ctx) for runs in progress;
+// they see the daemon's background context end when Stop cancels it.
+func (s *scheduler) stop(ctx context.Context) error {
+	s.mu.Lock()
+	c := s.cron
+	s.cron = nil
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.Stop().Done():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop schedules: runs still in progress: %w", ctx.Err())
+	}
+}
+
+// job runs one schedule's work unless its previous run is still going.
+func (s *scheduler) job(name string, mu *sync.Mutex, run func(ctx context.Context) error) {
+	if !mu.TryLock() {
+		s.d.log.Info("schedule skipped: the previous run is still going", "schedule", name)
+		return
+	}
+	defer mu.Unlock()
+	ctx, cancel := context.WithTimeout(s.d.bg, s.d.o.JobTimeout)
+	defer cancel()
+	if err := run(ctx); err != nil {
+		s.d.log.Error("schedule failed", "schedule", name, "err", err)
+		return
+	}
+	s.d.m.scheduleLast.WithLabelValues(name).Set(float64(s.d.now().Unix()))
+}
+
+// reconcileJob is plan + apply under the state lock (the CLI's code and lock).
+func (d *Daemon) reconcileJob(ctx context.Context) error {
+	return d.runReconcile(ctx, d.cfg.Load(), "reconcile", nil)
+}
+
+// refreshKeysJob refreshes AzamPay public keys in state and warms every
+// provider's token ahead of expiry.
+func (d *Daemon) refreshKeysJob(ctx context.Context) error {
+	cfg := d.cfg.Load()
+	var errs []error
+	hasAzamPay := false
+	for _, p := range cfg.Providers {
+		if p.Kind == "azampay" {
+			hasAzamPay = true
+		}
+	}
+	if hasAzamPay {
+		if err := d.runReconcile(ctx, cfg, "refresh_keys", []string{reconcile.TypeKey}); err != nil {
+			errs = append(errs, err)
+		}
+		d.keys.reset()
+	}
+	if err := warmTokens(ctx, d.set.Load(), cfg); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// warmTokens asks every client for its token: a cached one that is not
+// about to expire costs nothing, one near expiry is refreshed now rather
+// than on a payment's critical path.
+func warmTokens(ctx context.Context, set *clients.Set, cfg *config.Config) error {
+	if set == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range cfg.Providers {
+		id := p.ID()
+		var err error
+		switch p.Kind {
+		case "pesapal":
+			if c := set.PesaPal(id); c != nil {
+				_, err = c.Token(ctx)
+			}
+		case "clickpesa":
+			if c := set.ClickPesa(id); c != nil {
+				_, err = c.Token(ctx)
+			}
+		case "azampay":
+			if c := set.AzamPay(id); c != nil {
+				_, err = c.Token(ctx)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("refresh token of %s: %w", p.Block(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runReconcile runs reconcile.Run and logs its one-line summary. Someone
+// else holding the lock is a skip, not a failure.
+func (d *Daemon) runReconcile(ctx context.Context, cfg *config.Config, schedule string, types []string) error {
+	start := d.now()
+	sum, err := reconcile.Run(ctx, cfg, d.store, reconcile.NewRemote(d.set.Load()), reconcile.RunOptions{
+		Now:   d.now,
+		Types: types,
+		Lock:  reconcile.LockOptions{Operation: schedule},
+	})
+	var locked *state.LockedError
+	switch {
+	case errors.As(err, &locked):
+		d.m.reconcileRuns.WithLabelValues(schedule, "locked").Inc()
+		d.log.Info(schedule+": skipped, the state lock is held", "holder", locked.Holder.Operation,
+			"holder_pid", locked.Holder.PID, "holder_host", locked.Holder.Host, "since", locked.Holder.Since)
+		return nil
+	case err != nil:
+		d.m.reconcileRuns.WithLabelValues(schedule, "error").Inc()
+		d.m.reconcileDrift.WithLabelValues(schedule).Set(float64(sum.Planned))
+		return fmt.Errorf("%s: %w", schedule, err)
+	}
+	d.m.reconcileRuns.WithLabelValues(schedule, "ok").Inc()
+	d.m.reconcileDrift.WithLabelValues(schedule).Set(float64(sum.Planned))
+	d.log.Info(sum.String(), "schedule", schedule, "drift", sum.Planned, "took", d.now().Sub(start).Round(time.Millisecond))
+	return nil
+}
+
+// syncJob asks providers about payments still pending or unknown.
+func (d *Daemon) syncJob(ctx context.Context) error {
+	return d.pay.Sync(ctx)
+}
