@@ -122,7 +122,9 @@ func (m *memStore) Unlock(_ context.Context, id string) error {
 	return nil
 }
 
-func (m *memStore) ForceUnlock(_ context.Context, id string) error { return m.Unlock(context.Background(), id) }
+func (m *memStore) ForceUnlock(_ context.Context, id string) error {
+	return m.Unlock(context.Background(), id)
+}
 
 func (m *memStore) LockHolder(context.Context) (state.LockInfo, bool, error) {
 	m.mu.Lock()
