@@ -115,6 +115,9 @@ type Daemon struct {
 	apiSrv          *http.Server
 	serveErr        chan error
 	unixPath        string
+	addrMu          sync.Mutex
+	publicAddr      string
+	apiAddr         string
 
 	bg       context.Context // lives until Stop: schedules, watchdog
 	bgCancel context.CancelFunc
@@ -173,17 +176,19 @@ func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 // Config is the configuration being served (the latest good one).
 func (d *Daemon) Config() *config.Config { return d.cfg.Load() }
 
-// PublicAddr is the webhook listener's address (after Start).
-func (d *Daemon) PublicAddr() string { return addrOf(d.publicLn) }
+// PublicAddr is the webhook listener's address ("" until it is bound).
+func (d *Daemon) PublicAddr() string {
+	d.addrMu.Lock()
+	defer d.addrMu.Unlock()
+	return d.publicAddr
+}
 
-// APIAddr is the API listener's address (after Start); a path for a unix socket.
-func (d *Daemon) APIAddr() string { return addrOf(d.apiLn) }
-
-func addrOf(ln net.Listener) string {
-	if ln == nil {
-		return ""
-	}
-	return ln.Addr().String()
+// APIAddr is the API listener's address ("" until it is bound); a path
+// for a unix socket.
+func (d *Daemon) APIAddr() string {
+	d.addrMu.Lock()
+	defer d.addrMu.Unlock()
+	return d.apiAddr
 }
 
 // Run starts the daemon, reloads on every value from reload, and stops

@@ -50,6 +50,9 @@ func (d *Daemon) listen(cfg *config.Config) error {
 	} else if d.apiLn, err = net.Listen("tcp", cfg.API.Listen); err != nil {
 		return fmt.Errorf("listen for the API on %s (api.listen): %w", cfg.API.Listen, err)
 	}
+	d.addrMu.Lock()
+	d.publicAddr, d.apiAddr = d.publicLn.Addr().String(), d.apiLn.Addr().String()
+	d.addrMu.Unlock()
 	d.publicSrv = &http.Server{
 		Handler:           d.ingester.Handler(),
 		ReadHeaderTimeout: readHeaderTimeout,
