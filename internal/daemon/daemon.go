@@ -233,7 +233,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}()
 
 	if d.store, err = d.o.OpenStore(ctx, cfg, d.log); err != nil {
-		return fmt.Errorf("open state store: %w", err)
+		return err // the opener names the store and what failed
 	}
 	set, err := clients.New(cfg, d.clientOptions())
 	if err != nil {
