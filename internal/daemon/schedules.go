@@ -201,7 +201,7 @@ func (d *Daemon) runReconcile(ctx context.Context, cfg *config.Config, schedule 
 	case err != nil:
 		d.m.reconcileRuns.WithLabelValues(schedule, "error").Inc()
 		d.m.reconcileDrift.WithLabelValues(schedule).Set(float64(sum.Planned))
-		return fmt.Errorf("%s: %w", schedule, err)
+		return err // reconcile's errors say "reconcile: ..." and name the block
 	}
 	d.m.reconcileRuns.WithLabelValues(schedule, "ok").Inc()
 	d.m.reconcileDrift.WithLabelValues(schedule).Set(float64(sum.Planned))

@@ -1,0 +1,121 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+func TestReconcileScheduleSkipsWhenLocked(t *testing.T) {
+	r := startDaemon(t, runOptions{})
+	ctx := context.Background()
+	if err := r.store.Lock(ctx, state.LockInfo{ID: "cli", Operation: "apply", PID: 4242, Host: "ops", Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.d.reconcileJob(ctx); err != nil {
+		t.Fatalf("a held lock is a skip, not an error: %v", err)
+	}
+	if !strings.Contains(r.logs.String(), "reconcile: skipped, the state lock is held") {
+		t.Fatalf("no skip line in the logs")
+	}
+	if got := testutil.ToFloat64(r.d.m.reconcileRuns.WithLabelValues("reconcile", "locked")); got != 1 {
+		t.Fatalf("reconcile_runs{locked} = %v", got)
+	}
+	if err := r.store.Unlock(ctx, "cli"); err != nil {
+		t.Fatal(err)
+	}
+	// Unlocked, the provider (nothing listens at its base_url) cannot be
+	// refreshed: an error naming the block, counted, and the lock released.
+	err := r.d.reconcileJob(ctx)
+	if err == nil || !strings.Contains(err.Error(), `provider "clickpesa" "tz"`) {
+		t.Fatalf("err = %v, want one naming the provider block", err)
+	}
+	if got := testutil.ToFloat64(r.d.m.reconcileRuns.WithLabelValues("reconcile", "error")); got != 1 {
+		t.Fatalf("reconcile_runs{error} = %v", got)
+	}
+	if holder, held, _ := r.store.LockHolder(ctx); held {
+		t.Fatalf("lock left held by %+v", holder)
+	}
+}
+
+func TestScheduleRunsNeverOverlap(t *testing.T) {
+	r := startDaemon(t, runOptions{})
+	s := r.d.sched
+	var mu sync.Mutex
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	go s.job("sync_payments", &mu, func(context.Context) error {
+		close(entered)
+		<-release
+		return nil
+	})
+	<-entered
+	ran := false
+	s.job("sync_payments", &mu, func(context.Context) error { ran = true; return nil })
+	close(release)
+	if ran {
+		t.Fatalf("second run started while the first was going")
+	}
+	if !strings.Contains(r.logs.String(), "schedule skipped") {
+		t.Fatalf("no skip line")
+	}
+}
+
+func TestNotifierEnv(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		socket   string
+		watchdog time.Duration
+	}{
+		{"none", nil, "", 0},
+		{"socket only", map[string]string{"NOTIFY_SOCKET": "/run/x"}, "/run/x", 0},
+		{"watchdog", map[string]string{"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "30000000"}, "@x", 30 * time.Second},
+		{"watchdog for another pid", map[string]string{"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}, "@x", 0},
+		{"bad usec", map[string]string{"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "soon"}, "@x", 0},
+		{"watchdog without socket", map[string]string{"WATCHDOG_USEC": "1000"}, "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNotifier(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if n.socket != tc.socket || n.watchdog != tc.watchdog {
+				t.Fatalf("got %q %v, want %q %v", n.socket, n.watchdog, tc.socket, tc.watchdog)
+			}
+			if tc.socket == "" {
+				if err := n.notify("READY=1"); err != nil {
+					t.Fatalf("notify without a socket: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	tests := []struct {
+		name     string
+		terminal bool
+		env      map[string]string
+		json     bool
+	}{
+		{"pipe", false, nil, true},
+		{"terminal", true, nil, false},
+		{"terminal under systemd", true, map[string]string{"INVOCATION_ID": "abc"}, true},
+		{"journal", true, map[string]string{"JOURNAL_STREAM": "8:123"}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b syncBuffer
+			l := NewLogger(&b, tc.terminal, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }, nil)
+			l.Info("hello")
+			if got := strings.HasPrefix(b.String(), "{"); got != tc.json {
+				t.Fatalf("json = %v, want %v: %s", got, tc.json, b.String())
+			}
+		})
+	}
+}
