@@ -403,6 +403,9 @@ func (d *Daemon) stop(ctx context.Context) error {
 func (d *Daemon) Reload(ctx context.Context) error {
 	d.reload.Lock()
 	defer d.reload.Unlock()
+	if d.ingester == nil || d.sched == nil {
+		return errors.New("reload: the daemon is not running")
+	}
 	if d.o.Reload == nil {
 		d.log.Warn("reload ignored: this configuration cannot be reloaded (dev mode)")
 		d.m.reloads.WithLabelValues("ignored").Inc()
