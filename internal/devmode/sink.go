@@ -2,20 +2,16 @@ package devmode
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/delivery"
 )
 
 // sinkMaxBody bounds an event body; sinkMaxEvents bounds what Events keeps.
@@ -188,53 +184,18 @@ func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// Verify checks a Standard Webhooks signature: one of the space-separated
-// "v1,BASE64" entries of sigHeader must be HMAC-SHA256(key, id.ts.body), and
-// ts within tolerance of now.
+// Verify checks a Standard Webhooks signature (delivery.Verify; kept for
+// callers outside this package's sink, e.g. the daemon's crash test).
 func Verify(key []byte, id, ts, sigHeader string, body []byte, now time.Time, tolerance time.Duration) error {
-	if id == "" || ts == "" || sigHeader == "" {
-		return errors.New("missing webhook-id, webhook-timestamp or webhook-signature")
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("webhook-timestamp %q is not a unix time", ts)
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
-		return fmt.Errorf("webhook-timestamp is %s away from now", d.Round(time.Second))
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + ts + "."))
-	mac.Write(body)
-	want := mac.Sum(nil)
-	for _, part := range strings.Fields(sigHeader) {
-		v, sig, ok := strings.Cut(part, ",")
-		if !ok || v != "v1" {
-			continue
-		}
-		got, err := base64.StdEncoding.DecodeString(sig)
-		if err == nil && hmac.Equal(got, want) {
-			return nil
-		}
-	}
-	return errors.New("no v1 signature matches")
+	return delivery.Verify(key, id, ts, sigHeader, body, now, tolerance)
 }
 
-// Sign is the sender's side of Verify (tests and tools).
+// Sign is the sender's side of Verify (delivery.Sign), for tests and tools.
 func Sign(key []byte, id string, ts time.Time, body []byte) string {
-	mac := hmac.New(sha256.New, key)
-	fmt.Fprintf(mac, "%s.%d.", id, ts.Unix())
-	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	return delivery.Sign(key, id, ts, body)
 }
 
+// decodeSecret decodes "whsec_" + base64 (delivery.DecodeSecret).
 func decodeSecret(secret string) ([]byte, error) {
-	b64, ok := strings.CutPrefix(secret, "whsec_")
-	if !ok {
-		return nil, errors.New(`secret must start with "whsec_"`)
-	}
-	key, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil || len(key) == 0 {
-		return nil, errors.New("secret after whsec_ is not base64")
-	}
-	return key, nil
+	return delivery.DecodeSecret(secret)
 }
