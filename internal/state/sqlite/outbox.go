@@ -1,0 +1,271 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+const deliveryCols = `d.id, d.event_id, d.route, d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error,
+	d.created_at, d.updated_at, e.id, e.type, e.payment_id, e.provider, e.payload, e.created_at`
+
+const deliveryFrom = ` FROM deliveries d JOIN events e ON e.id = d.event_id`
+
+func scanDelivery(sc scanner) (state.Delivery, error) {
+	var (
+		d                            state.Delivery
+		next, created, upd, evCreate int64
+	)
+	err := sc.Scan(&d.ID, &d.EventID, &d.Route, &d.Status, &d.Attempts, &next, &d.LastStatusCode, &d.LastError,
+		&created, &upd, &d.Event.ID, &d.Event.Type, &d.Event.PaymentID, &d.Event.Provider, &d.Event.Payload, &evCreate)
+	if err != nil {
+		return d, err
+	}
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt, d.Event.CreatedAt = tm(next), tm(created), tm(upd), tm(evCreate)
+	return d, nil
+}
+
+func queryDeliveries(ctx context.Context, q queryer, query string, args ...any) ([]state.Delivery, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []state.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ClaimDeliveries leases up to limit (default 100) due pending deliveries
+// of route to owner until now+lease, earliest due first.
+func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
+	if owner == "" {
+		return nil, fmt.Errorf("sqlite: claim deliveries of route %s: no owner", route)
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("sqlite: claim deliveries of route %s: lease must be positive", route)
+	}
+	var out []state.Delivery
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = queryDeliveries(ctx, tx, `SELECT `+deliveryCols+deliveryFrom+`
+WHERE d.route = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until <= ?
+ORDER BY d.next_attempt_at, d.rowid LIMIT ?`, route, ts(now), ts(now), limitOr(limit))
+		if err != nil {
+			return err
+		}
+		until := ts(now.Add(lease))
+		for _, d := range out {
+			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?`, owner, until, d.ID); err != nil {
+				return fmt.Errorf("lease delivery %s: %w", d.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries of route %s: %w", route, err)
+	}
+	return out, nil
+}
+
+// errLeaseLost is wrapped (with state.ErrConflict) when a worker reports
+// an attempt on a delivery it no longer holds.
+var errLeaseLost = errors.New("lease lost: the delivery was re-claimed or replayed")
+
+// RecordAttempt stores an attempt and the delivery's new status and
+// releases the lease. The attempt's N is the delivery's attempt count plus
+// one (r.Attempt.N is ignored); a zero At is now. It fails, changing
+// nothing, unless r.Owner still holds the lease (the error wraps
+// state.ErrConflict).
+func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
+	switch r.Status {
+	case state.DeliveryPending, state.DeliveryDelivered, state.DeliveryDead:
+	default:
+		return fmt.Errorf("sqlite: record attempt on delivery %s: unknown status %q", r.DeliveryID, r.Status)
+	}
+	now := s.now()
+	at := r.Attempt.At
+	if at.IsZero() {
+		at = now
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var (
+			owner    string
+			attempts int
+			next     int64
+		)
+		err := tx.QueryRowContext(ctx, `SELECT lease_owner, attempts, next_attempt_at FROM deliveries WHERE id = ?`, r.DeliveryID).
+			Scan(&owner, &attempts, &next)
+		if errors.Is(err, sql.ErrNoRows) {
+			return state.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if owner == "" || owner != r.Owner {
+			return fmt.Errorf("%w (%w)", errLeaseLost, state.ErrConflict)
+		}
+		n := attempts + 1
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, at, duration_ns, status_code, error) VALUES (?, ?, ?, ?, ?, ?)`,
+			r.DeliveryID, n, ts(at), int64(r.Attempt.Duration), r.Attempt.StatusCode, r.Attempt.Error); err != nil {
+			return fmt.Errorf("insert attempt: %w", err)
+		}
+		if r.Status == state.DeliveryPending {
+			next = ts(r.NextAt)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET attempts = ?, status = ?, next_attempt_at = ?, last_status_code = ?,
+	last_error = ?, lease_owner = '', lease_until = 0, updated_at = ? WHERE id = ?`,
+			n, r.Status, next, r.Attempt.StatusCode, r.Attempt.Error, ts(now), r.DeliveryID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: record attempt on delivery %s: %w", r.DeliveryID, err)
+	}
+	return nil
+}
+
+// ListDeliveries lists deliveries with their event, newest first (default
+// limit 100).
+func (s *Store) ListDeliveries(ctx context.Context, f state.EventFilter) ([]state.Delivery, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Status != "" {
+		where = append(where, "d.status = ?")
+		args = append(args, f.Status)
+	}
+	if f.Route != "" {
+		where = append(where, "d.route = ?")
+		args = append(args, f.Route)
+	}
+	q := `SELECT ` + deliveryCols + deliveryFrom
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY d.created_at DESC, d.rowid DESC LIMIT ?`
+	args = append(args, limitOr(f.Limit))
+	out, err := queryDeliveries(ctx, s.r, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// EventDetail returns an event, its deliveries (in creation order) and
+// their attempts (by delivery, then in the order made).
+func (s *Store) EventDetail(ctx context.Context, id string) (state.Event, []state.Delivery, []state.Attempt, error) {
+	var (
+		ev    state.Event
+		dels  []state.Delivery
+		atts  []state.Attempt
+		evCre int64
+	)
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT id, type, payment_id, provider, payload, created_at FROM events WHERE id = ?`, id).
+			Scan(&ev.ID, &ev.Type, &ev.PaymentID, &ev.Provider, &ev.Payload, &evCre)
+		if errors.Is(err, sql.ErrNoRows) {
+			return state.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		ev.CreatedAt = tm(evCre)
+		if dels, err = queryDeliveries(ctx, tx, `SELECT `+deliveryCols+deliveryFrom+` WHERE d.event_id = ? ORDER BY d.rowid`, id); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT a.delivery_id, a.n, a.at, a.duration_ns, a.status_code, a.error
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = ? ORDER BY d.rowid, a.id`, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				a      state.Attempt
+				at, ns int64
+			)
+			if err := rows.Scan(&a.DeliveryID, &a.N, &at, &ns, &a.StatusCode, &a.Error); err != nil {
+				return err
+			}
+			a.At, a.Duration = tm(at), time.Duration(ns)
+			atts = append(atts, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return state.Event{}, nil, nil, fmt.Errorf("sqlite: event %s: %w", id, err)
+	}
+	return ev, dels, atts, nil
+}
+
+// ReplayEvent puts every delivery of the event back to pending, due at
+// now, with no attempts counted and no lease (the attempt history stays).
+func (s *Store) ReplayEvent(ctx context.Context, id string, now time.Time) error {
+	if now.IsZero() {
+		now = s.now()
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE id = ?`, id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return state.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,
+	lease_owner = '', lease_until = 0, updated_at = ? WHERE event_id = ?`, ts(now), ts(now), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: replay event %s: %w", id, err)
+	}
+	return nil
+}
+
+// NextDue returns when the route's next pending delivery can be claimed:
+// the earliest over pending deliveries of max(NextAttemptAt, lease end), so
+// a leased delivery counts from when its lease runs out. Zero when none.
+func (s *Store) NextDue(ctx context.Context, route string) (time.Time, error) {
+	var n sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT MIN(MAX(next_attempt_at, lease_until)) FROM deliveries WHERE route = ? AND status = 'pending'`, route).Scan(&n)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: next due delivery of route %s: %w", route, err)
+	}
+	if !n.Valid {
+		return time.Time{}, nil
+	}
+	if n.Int64 == 0 {
+		// Due since the epoch (a zero NextAttemptAt): due now, not "none".
+		return time.Unix(0, 1).UTC(), nil
+	}
+	return tm(n.Int64), nil
+}
+
+// Stats counts pending deliveries and reports the oldest one's creation.
+func (s *Store) Stats(ctx context.Context) (state.QueueStats, error) {
+	var (
+		st     state.QueueStats
+		oldest sql.NullInt64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending'`).Scan(&st.Pending, &oldest)
+	if err != nil {
+		return state.QueueStats{}, fmt.Errorf("sqlite: queue stats: %w", err)
+	}
+	if oldest.Valid {
+		st.OldestPending = tm(oldest.Int64)
+	}
+	return st, nil
+}

@@ -1,0 +1,261 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Now is the clock used when a caller gives no time (default time.Now).
+	Now func() time.Time
+	// Logger receives warnings such as a stale lock being taken over
+	// (default: discard).
+	Logger *slog.Logger
+}
+
+// busyTimeout is how long a connection waits for another process's write
+// transaction before failing with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// readConns is the size of the read-only pool.
+const readConns = 4
+
+// Store is a state.Store backed by one SQLite file. It is safe for
+// concurrent use; writes from several processes serialise on the file lock.
+type Store struct {
+	path     string
+	w        *sql.DB // one connection, BEGIN IMMEDIATE
+	r        *sql.DB // read-only pool
+	now      func() time.Time
+	log      *slog.Logger
+	hostname string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ state.Store = (*Store)(nil)
+
+// Open opens (creating if needed, with mode 0600) the SQLite state file at
+// path and migrates its schema. The directory must exist. The caller
+// closes the Store.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if path == "" {
+		return nil, errors.New("sqlite: open state store: no path given")
+	}
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	s := &Store{path: path, now: opts.Now, log: opts.Logger, hostname: host}
+
+	common := "_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")&_pragma=foreign_keys(1)"
+	w, err := sql.Open("sqlite", fileURI(path)+"?"+common+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s.w = w
+	if err := s.migrate(ctx); err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", fileURI(path)+"?"+common+"&_query_only=1")
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(readConns)
+	r.SetMaxIdleConns(readConns)
+	s.r = r
+	if err := r.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("sqlite: open state store %s: read pool: %w", path, err)
+	}
+	return s, nil
+}
+
+// createFile makes sure path exists with mode 0600 (SQLite would create it
+// with the umask's default otherwise) and that its directory exists.
+func createFile(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("sqlite: open state store %s: directory %s does not exist; create it first", path, dir)
+	case err != nil:
+		return fmt.Errorf("sqlite: open state store %s: %w", path, err)
+	case !st.IsDir():
+		return fmt.Errorf("sqlite: open state store %s: %s is not a directory", path, dir)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: open state store %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: open state store %s: %w", path, err)
+	}
+	return nil
+}
+
+// fileURI turns a path into an SQLite URI filename, escaping the characters
+// a URI gives meaning to so any path works.
+func fileURI(path string) string {
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return "file:" + r.Replace(path)
+}
+
+// Path returns the file the store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// Ping reports whether the file can be read.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools. Calling it again returns the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.r != nil {
+			errs = append(errs, s.r.Close())
+		}
+		if s.w != nil {
+			errs = append(errs, s.w.Close())
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// write runs fn in one BEGIN IMMEDIATE transaction and commits when it
+// returns nil.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in one read transaction (a consistent snapshot).
+func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+// queryer is what both *sql.DB and *sql.Tx offer.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// maxNanoSec bounds the seconds that fit in int64 nanoseconds (year 2262).
+const maxNanoSec = math.MaxInt64/int64(time.Second) - 1
+
+// ts encodes t as unix nanoseconds; the zero time is 0 and times outside
+// int64 nanoseconds saturate.
+func ts(t time.Time) int64 {
+	switch sec := t.Unix(); {
+	case t.IsZero():
+		return 0
+	case sec > maxNanoSec:
+		return math.MaxInt64
+	case sec < -maxNanoSec:
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+// tm decodes ts.
+func tm(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// newID returns prefix + 26 lowercase base32 characters (128 random bits).
+func newID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+func newLineage() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+// blob stores nil as NULL so it reads back as nil.
+func blob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}

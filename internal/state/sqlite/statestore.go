@@ -1,0 +1,253 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// Meta returns the lineage and serial.
+func (s *Store) Meta(ctx context.Context) (state.Meta, error) {
+	m, err := meta(ctx, s.r)
+	if err != nil {
+		return state.Meta{}, fmt.Errorf("sqlite: read meta: %w", err)
+	}
+	return m, nil
+}
+
+func meta(ctx context.Context, q queryer) (state.Meta, error) {
+	var m state.Meta
+	err := q.QueryRowContext(ctx, `SELECT lineage, serial FROM meta WHERE id = 1`).Scan(&m.Lineage, &m.Serial)
+	return m, err
+}
+
+// Resources returns every resource, ordered by address.
+func (s *Store) Resources(ctx context.Context) ([]state.Resource, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT address, type, attributes, updated_at FROM resources ORDER BY address`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list resources: %w", err)
+	}
+	defer rows.Close()
+	var out []state.Resource
+	for rows.Next() {
+		r, err := scanResource(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list resources: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list resources: %w", err)
+	}
+	return out, nil
+}
+
+// Resource returns one resource or ErrNotFound.
+func (s *Store) Resource(ctx context.Context, address string) (state.Resource, error) {
+	r, err := scanResource(s.r.QueryRowContext(ctx, `SELECT address, type, attributes, updated_at FROM resources WHERE address = ?`, address))
+	if errors.Is(err, sql.ErrNoRows) {
+		return state.Resource{}, fmt.Errorf("sqlite: resource %s: %w", address, state.ErrNotFound)
+	}
+	if err != nil {
+		return state.Resource{}, fmt.Errorf("sqlite: resource %s: %w", address, err)
+	}
+	return r, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanResource(sc scanner) (state.Resource, error) {
+	var (
+		r     state.Resource
+		attrs string
+		upd   int64
+	)
+	if err := sc.Scan(&r.Address, &r.Type, &attrs, &upd); err != nil {
+		return r, err
+	}
+	r.Attributes = json.RawMessage(attrs)
+	r.UpdatedAt = tm(upd)
+	return r, nil
+}
+
+// PutResource inserts or replaces r and bumps the serial.
+func (s *Store) PutResource(ctx context.Context, r state.Resource) (state.Meta, error) {
+	if r.Address == "" {
+		return state.Meta{}, errors.New("sqlite: put resource: no address")
+	}
+	attrs := []byte(r.Attributes)
+	if len(attrs) == 0 {
+		attrs = []byte("{}")
+	}
+	if !json.Valid(attrs) {
+		return state.Meta{}, fmt.Errorf("sqlite: put resource %s: attributes are not valid JSON", r.Address)
+	}
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = s.now()
+	}
+	var m state.Meta
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO resources (address, type, attributes, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (address) DO UPDATE SET type = excluded.type, attributes = excluded.attributes, updated_at = excluded.updated_at`,
+			r.Address, r.Type, string(attrs), ts(r.UpdatedAt)); err != nil {
+			return err
+		}
+		var err error
+		m, err = bumpSerial(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return state.Meta{}, fmt.Errorf("sqlite: put resource %s: %w", r.Address, err)
+	}
+	return m, nil
+}
+
+// DeleteResource removes a resource (ErrNotFound if absent) and bumps the serial.
+func (s *Store) DeleteResource(ctx context.Context, address string) (state.Meta, error) {
+	var m state.Meta
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM resources WHERE address = ?`, address)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return state.ErrNotFound
+		}
+		m, err = bumpSerial(ctx, tx)
+		return err
+	})
+	if err != nil {
+		return state.Meta{}, fmt.Errorf("sqlite: delete resource %s: %w", address, err)
+	}
+	return m, nil
+}
+
+func bumpSerial(ctx context.Context, tx *sql.Tx) (state.Meta, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = serial + 1 WHERE id = 1`); err != nil {
+		return state.Meta{}, fmt.Errorf("bump serial: %w", err)
+	}
+	m, err := meta(ctx, tx)
+	if err != nil {
+		return state.Meta{}, fmt.Errorf("bump serial: %w", err)
+	}
+	return m, nil
+}
+
+// ---------------------------------------------------------------------------
+// State lock
+
+func lockHolder(ctx context.Context, q queryer) (state.LockInfo, bool, error) {
+	var (
+		li    state.LockInfo
+		since int64
+	)
+	err := q.QueryRowContext(ctx, `SELECT lock_id, host, pid, operation, since FROM lock WHERE id = 1`).
+		Scan(&li.ID, &li.Host, &li.PID, &li.Operation, &since)
+	if errors.Is(err, sql.ErrNoRows) {
+		return state.LockInfo{}, false, nil
+	}
+	if err != nil {
+		return state.LockInfo{}, false, err
+	}
+	li.Since = tm(since)
+	return li, true, nil
+}
+
+// LockHolder reports the current holder, if any.
+func (s *Store) LockHolder(ctx context.Context) (state.LockInfo, bool, error) {
+	li, ok, err := lockHolder(ctx, s.r)
+	if err != nil {
+		return state.LockInfo{}, false, fmt.Errorf("sqlite: read state lock: %w", err)
+	}
+	return li, ok, nil
+}
+
+// Lock takes the state lock for info.ID. Locking again with the same ID
+// succeeds (and refreshes the holder's details). A lock held by a process
+// on this host that no longer exists is taken over, with a warning.
+func (s *Store) Lock(ctx context.Context, info state.LockInfo) error {
+	if info.ID == "" {
+		return errors.New("sqlite: lock state: no lock ID")
+	}
+	if info.Since.IsZero() {
+		info.Since = s.now()
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		holder, held, err := lockHolder(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if held && holder.ID != info.ID {
+			if !s.holderGone(holder) {
+				return &state.LockedError{Holder: holder}
+			}
+			s.log.Warn("taking over the state lock of a process that no longer exists",
+				"lock_id", holder.ID, "operation", holder.Operation, "pid", holder.PID, "host", holder.Host,
+				"since", holder.Since, "new_lock_id", info.ID)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO lock (id, lock_id, host, pid, operation, since) VALUES (1, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, host = excluded.host, pid = excluded.pid,
+	operation = excluded.operation, since = excluded.since`,
+			info.ID, info.Host, info.PID, info.Operation, ts(info.Since))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: lock state for %s: %w", info.ID, err)
+	}
+	return nil
+}
+
+// holderGone reports whether the lock holder ran on this host and its
+// process no longer exists.
+func (s *Store) holderGone(h state.LockInfo) bool {
+	return s.hostname != "" && h.Host == s.hostname && processGone(h.PID)
+}
+
+// Unlock releases the lock if id holds it. It is not an error when nobody
+// holds it; when someone else does, the lock stays and the error wraps a
+// *state.LockedError naming them.
+func (s *Store) Unlock(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		holder, held, err := lockHolder(ctx, tx)
+		if err != nil || !held {
+			return err
+		}
+		if holder.ID != id {
+			return fmt.Errorf("the lock is not held by this ID: %w", &state.LockedError{Holder: holder})
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM lock WHERE id = 1`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: unlock state for %s: %w", id, err)
+	}
+	return nil
+}
+
+// ForceUnlock releases the lock whoever took it, if its ID is id.
+func (s *Store) ForceUnlock(ctx context.Context, id string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		holder, held, err := lockHolder(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if !held {
+			return errors.New("the state is not locked")
+		}
+		if holder.ID != id {
+			return fmt.Errorf("the lock's ID is %s, not %s (held by %s, pid %d on %s)", holder.ID, id, holder.Operation, holder.PID, holder.Host)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM lock WHERE id = 1`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: force-unlock state %s: %w", id, err)
+	}
+	return nil
+}

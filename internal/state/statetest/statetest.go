@@ -1,0 +1,1373 @@
+// Package statetest is the conformance suite every state.Store
+// implementation must pass: Run(t, open) exercises each method and the
+// rules documented in package state against fresh stores made by open.
+//
+// It is test support, imported only from _test files. Times it uses are
+// whole microseconds so that backends with microsecond precision
+// (PostgreSQL) round-trip them exactly. It must not import an
+// implementation.
+package statetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// Opener returns a new, empty store for one test and arranges for it to be
+// closed (t.Cleanup); Close must be idempotent, as the suite may close it
+// first.
+type Opener func(t *testing.T) state.Store
+
+// Run runs the whole suite; each subtest opens its own store.
+func Run(t *testing.T, open func(t *testing.T) state.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, open Opener)
+	}{
+		{"Meta", testMeta},
+		{"Resources", testResources},
+		{"Lock", testLock},
+		{"LockTakeover", testLockTakeover},
+		{"Unlock", testUnlock},
+		{"ForceUnlock", testForceUnlock},
+		{"CreatePayment", testCreatePayment},
+		{"ListPayments", testListPayments},
+		{"RecordInitiation", testRecordInitiation},
+		{"DuePayments", testDuePayments},
+		{"ApplyStatusCreate", testApplyStatusCreate},
+		{"ApplyStatusNotFound", testApplyStatusNotFound},
+		{"ApplyStatusChange", testApplyStatusChange},
+		{"ApplyStatusDuplicate", testApplyStatusDuplicate},
+		{"ApplyStatusByProviderReference", testApplyStatusByProviderReference},
+		{"ApplyStatusPayloadError", testApplyStatusPayloadError},
+		{"Idempotency", testIdempotency},
+		{"ClaimLease", testClaimLease},
+		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
+		{"RecordAttempt", testRecordAttempt},
+		{"ListDeliveries", testListDeliveries},
+		{"EventDetail", testEventDetail},
+		{"ReplayEvent", testReplayEvent},
+		{"NextDue", testNextDue},
+		{"Stats", testStats},
+		{"ConcurrentApplySameNotification", testConcurrentApply},
+		{"ConcurrentClaims", testConcurrentClaims},
+		{"PingClose", testPingClose},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
+	}
+}
+
+// t0 is the suite's "now": whole microseconds, far from the zero time.
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 678_901_000, time.UTC)
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func check(t testing.TB, err error, doing string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", doing, err)
+	}
+}
+
+func wantErrIs(t testing.TB, err, target error, doing string) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want one wrapping %v", doing, err, target)
+	}
+}
+
+func sameTime(t testing.TB, what string, got, want time.Time) {
+	t.Helper()
+	if !got.Equal(want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+var idRE = regexp.MustCompile(`^[a-z2-7]{26}$`)
+
+func checkID(t testing.TB, prefix, id string) {
+	t.Helper()
+	if len(id) <= len(prefix) || id[:len(prefix)] != prefix || !idRE.MatchString(id[len(prefix):]) {
+		t.Errorf("ID %q is not %s + 26 lowercase base32 characters", id, prefix)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Reconcile state
+
+func testMeta(t *testing.T, open Opener) {
+	a, b := open(t), open(t)
+	ma, err := a.Meta(ctx(t))
+	check(t, err, "meta")
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(ma.Lineage) {
+		t.Errorf("lineage %q is not 32 lowercase hex characters", ma.Lineage)
+	}
+	if ma.Serial != 0 {
+		t.Errorf("new store serial = %d, want 0", ma.Serial)
+	}
+	again, err := a.Meta(ctx(t))
+	check(t, err, "meta again")
+	if again != ma {
+		t.Errorf("meta changed between reads: %+v then %+v", ma, again)
+	}
+	mb, err := b.Meta(ctx(t))
+	check(t, err, "meta of a second store")
+	if mb.Lineage == ma.Lineage {
+		t.Errorf("two new stores share lineage %s", ma.Lineage)
+	}
+}
+
+func testResources(t *testing.T, open Opener) {
+	s := open(t)
+	lineage := mustMeta(t, s).Lineage
+	put := func(addr, typ, attrs string, at time.Time, wantSerial int64) {
+		t.Helper()
+		m, err := s.PutResource(ctx(t), state.Resource{Address: addr, Type: typ, Attributes: json.RawMessage(attrs), UpdatedAt: at})
+		check(t, err, "put "+addr)
+		if m.Serial != wantSerial || m.Lineage != lineage {
+			t.Errorf("put %s: meta = %+v, want serial %d lineage %s", addr, m, wantSerial, lineage)
+		}
+	}
+	put("key.azampay.tz", "key", `{"fingerprint":"ab"}`, t0, 1)
+	put("ipn.orders", "ipn", `{"ipn_id":"1"}`, t0.Add(time.Second), 2)
+	put("ipn.b", "ipn", `{"ipn_id":"2"}`, t0.Add(2*time.Second), 3)
+	put("ipn.orders", "ipn", `{"ipn_id":"3","url":"https://x/y"}`, t0.Add(3*time.Second), 4) // replace
+
+	rs, err := s.Resources(ctx(t))
+	check(t, err, "list resources")
+	var addrs []string
+	for _, r := range rs {
+		addrs = append(addrs, r.Address)
+	}
+	if fmt.Sprint(addrs) != "[ipn.b ipn.orders key.azampay.tz]" {
+		t.Fatalf("resources = %v, want ordered by address [ipn.b ipn.orders key.azampay.tz]", addrs)
+	}
+	r, err := s.Resource(ctx(t), "ipn.orders")
+	check(t, err, "get ipn.orders")
+	if r.Type != "ipn" {
+		t.Errorf("type = %q, want ipn", r.Type)
+	}
+	jsonEqual(t, "replaced attributes", r.Attributes, `{"ipn_id":"3","url":"https://x/y"}`)
+	sameTime(t, "updated_at", r.UpdatedAt, t0.Add(3*time.Second))
+
+	_, err = s.Resource(ctx(t), "ipn.nope")
+	wantErrIs(t, err, state.ErrNotFound, "get a missing resource")
+
+	m, err := s.DeleteResource(ctx(t), "ipn.b")
+	check(t, err, "delete ipn.b")
+	if m.Serial != 5 {
+		t.Errorf("serial after delete = %d, want 5", m.Serial)
+	}
+	_, err = s.DeleteResource(ctx(t), "ipn.b")
+	wantErrIs(t, err, state.ErrNotFound, "delete a missing resource")
+	if got := mustMeta(t, s); got.Serial != 5 || got.Lineage != lineage {
+		t.Errorf("meta after a failed delete = %+v, want serial 5, same lineage", got)
+	}
+	rs, err = s.Resources(ctx(t))
+	check(t, err, "list resources")
+	if len(rs) != 2 {
+		t.Errorf("%d resources after delete, want 2", len(rs))
+	}
+}
+
+func mustMeta(t testing.TB, s state.Store) state.Meta {
+	t.Helper()
+	m, err := s.Meta(context.Background())
+	check(t, err, "meta")
+	return m
+}
+
+func jsonEqual(t testing.TB, what string, got []byte, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Errorf("%s: %q is not JSON: %v", what, got, err)
+		return
+	}
+	_ = json.Unmarshal([]byte(want), &w)
+	if fmt.Sprint(g) != fmt.Sprint(w) {
+		t.Errorf("%s = %s, want %s", what, got, want)
+	}
+}
+
+func hostname(t testing.TB) string {
+	t.Helper()
+	h, err := os.Hostname()
+	check(t, err, "hostname")
+	return h
+}
+
+// deadPID returns the PID of a process that has exited and been reaped.
+func deadPID(t testing.TB) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	check(t, cmd.Run(), "run true")
+	return cmd.Process.Pid
+}
+
+func lockInfo(id string, pid int, host string) state.LockInfo {
+	return state.LockInfo{ID: id, Host: host, PID: pid, Operation: "apply", Since: t0}
+}
+
+func holder(t testing.TB, s state.Store) (state.LockInfo, bool) {
+	t.Helper()
+	li, ok, err := s.LockHolder(context.Background())
+	check(t, err, "lock holder")
+	return li, ok
+}
+
+func testLock(t *testing.T, open Opener) {
+	s := open(t)
+	if _, ok := holder(t, s); ok {
+		t.Fatal("a new store is locked")
+	}
+	me := lockInfo("lock-a", os.Getpid(), hostname(t))
+	check(t, s.Lock(ctx(t), me), "lock")
+	got, ok := holder(t, s)
+	if !ok || got.ID != me.ID || got.Host != me.Host || got.PID != me.PID || got.Operation != me.Operation || !got.Since.Equal(me.Since) {
+		t.Fatalf("holder = %+v, %v; want %+v", got, ok, me)
+	}
+	check(t, s.Lock(ctx(t), me), "lock again with the same ID")
+
+	tests := []struct {
+		name string
+		info state.LockInfo
+	}{
+		{"live process on this host", lockInfo("lock-b", os.Getpid(), hostname(t))},
+		{"other host", lockInfo("lock-c", 1, "elsewhere.invalid")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Lock(ctx(t), tt.info)
+			var le *state.LockedError
+			if !errors.As(err, &le) {
+				t.Fatalf("lock while held: got %v, want *state.LockedError", err)
+			}
+			if le.Holder.ID != me.ID || le.Holder.PID != me.PID {
+				t.Errorf("LockedError names %+v, want holder %s", le.Holder, me.ID)
+			}
+			if got, _ := holder(t, s); got.ID != me.ID {
+				t.Errorf("holder changed to %s", got.ID)
+			}
+		})
+	}
+	// Held by a dead process on another host: not ours to judge.
+	check(t, s.Unlock(ctx(t), me.ID), "unlock")
+	remote := lockInfo("lock-remote", deadPID(t), "elsewhere.invalid")
+	check(t, s.Lock(ctx(t), remote), "lock for a remote host")
+	var le *state.LockedError
+	if err := s.Lock(ctx(t), lockInfo("lock-d", os.Getpid(), hostname(t))); !errors.As(err, &le) {
+		t.Fatalf("lock held by a dead PID on another host: got %v, want *state.LockedError", err)
+	}
+}
+
+func testLockTakeover(t *testing.T, open Opener) {
+	s := open(t)
+	dead := lockInfo("lock-dead", deadPID(t), hostname(t))
+	check(t, s.Lock(ctx(t), dead), "lock for a process about to be gone")
+	me := lockInfo("lock-new", os.Getpid(), hostname(t))
+	check(t, s.Lock(ctx(t), me), "take over the lock of a dead process on this host")
+	if got, ok := holder(t, s); !ok || got.ID != me.ID {
+		t.Fatalf("holder = %+v, want %s", got, me.ID)
+	}
+	check(t, s.Unlock(ctx(t), me.ID), "unlock")
+}
+
+func testUnlock(t *testing.T, open Opener) {
+	s := open(t)
+	check(t, s.Unlock(ctx(t), "nobody"), "unlock an unlocked state")
+	me := lockInfo("lock-a", os.Getpid(), hostname(t))
+	check(t, s.Lock(ctx(t), me), "lock")
+	if err := s.Unlock(ctx(t), "lock-other"); err == nil {
+		t.Fatal("unlock with another ID succeeded")
+	}
+	if got, ok := holder(t, s); !ok || got.ID != me.ID {
+		t.Fatalf("after a wrong unlock the holder is %+v, %v; want %s", got, ok, me.ID)
+	}
+	check(t, s.Unlock(ctx(t), me.ID), "unlock")
+	if _, ok := holder(t, s); ok {
+		t.Fatal("still locked after unlock")
+	}
+	other := lockInfo("lock-b", os.Getpid(), hostname(t))
+	check(t, s.Lock(ctx(t), other), "lock after unlock")
+}
+
+func testForceUnlock(t *testing.T, open Opener) {
+	s := open(t)
+	if err := s.ForceUnlock(ctx(t), "lock-a"); err == nil {
+		t.Error("force-unlock of an unlocked state succeeded")
+	}
+	held := lockInfo("lock-a", os.Getpid(), "elsewhere.invalid")
+	check(t, s.Lock(ctx(t), held), "lock")
+	err := s.ForceUnlock(ctx(t), "lock-wrong")
+	if err == nil {
+		t.Fatal("force-unlock with the wrong ID succeeded")
+	}
+	if !regexp.MustCompile(`lock-a`).MatchString(err.Error()) {
+		t.Errorf("force-unlock error %q does not say which ID holds the lock", err)
+	}
+	if _, ok := holder(t, s); !ok {
+		t.Fatal("a wrong force-unlock released the lock")
+	}
+	check(t, s.ForceUnlock(ctx(t), "lock-a"), "force-unlock")
+	if _, ok := holder(t, s); ok {
+		t.Fatal("still locked after force-unlock")
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Payments
+
+func payment(id, provider, ref string, created time.Time) state.Payment {
+	return state.Payment{
+		ID: id, Provider: provider, Reference: ref, Status: "pending",
+		Amount: "1500.00", Currency: "TZS", Phone: "255700000000", Description: "order " + ref,
+		MNO: "Airtel", IPN: "orders", CreatedAt: created, UpdatedAt: created, NextSyncAt: created.Add(time.Minute),
+	}
+}
+
+func createPayment(t testing.TB, s state.Store, p state.Payment) {
+	t.Helper()
+	check(t, s.CreatePayment(context.Background(), p), "create payment "+p.ID)
+}
+
+func equalPayment(t testing.TB, got, want state.Payment) {
+	t.Helper()
+	if !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) || !got.NextSyncAt.Equal(want.NextSyncAt) {
+		t.Errorf("payment times = %v/%v/%v, want %v/%v/%v", got.CreatedAt, got.UpdatedAt, got.NextSyncAt,
+			want.CreatedAt, want.UpdatedAt, want.NextSyncAt)
+	}
+	if string(got.Raw) != string(want.Raw) {
+		t.Errorf("payment raw = %q, want %q", got.Raw, want.Raw)
+	}
+	got.CreatedAt, got.UpdatedAt, got.NextSyncAt, got.Raw = want.CreatedAt, want.UpdatedAt, want.NextSyncAt, want.Raw
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Errorf("payment =\n  %+v\nwant\n  %+v", got, want)
+	}
+}
+
+func testCreatePayment(t *testing.T, open Opener) {
+	s := open(t)
+	p := payment("pay_1", "pesapal.ke", "ORDER-1", t0)
+	p.ProviderReference, p.RedirectURL, p.ConfirmationCode, p.Message = "pr-1", "https://pay/x", "CC1", "hello"
+	p.Raw, p.SyncAttempts = json.RawMessage(`{"a":1}`), 2
+	createPayment(t, s, p)
+
+	got, err := s.Payment(ctx(t), "pay_1")
+	check(t, err, "payment by id")
+	equalPayment(t, got, p)
+	got, err = s.PaymentByReference(ctx(t), "pesapal.ke", "ORDER-1")
+	check(t, err, "payment by reference")
+	equalPayment(t, got, p)
+
+	tests := []struct {
+		name    string
+		p       state.Payment
+		wantErr error
+	}{
+		{"same provider and reference", payment("pay_2", "pesapal.ke", "ORDER-1", t0), state.ErrConflict},
+		{"same ID", payment("pay_1", "clickpesa.tz", "ORDER-9", t0), state.ErrConflict},
+		{"same reference, other provider", payment("pay_3", "clickpesa.tz", "ORDER-1", t0), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.CreatePayment(ctx(t), tt.p)
+			if tt.wantErr == nil {
+				check(t, err, "create")
+				return
+			}
+			wantErrIs(t, err, tt.wantErr, "create")
+		})
+	}
+	_, err = s.Payment(ctx(t), "pay_nope")
+	wantErrIs(t, err, state.ErrNotFound, "missing payment by id")
+	_, err = s.PaymentByReference(ctx(t), "pesapal.ke", "ORDER-404")
+	wantErrIs(t, err, state.ErrNotFound, "missing payment by reference")
+	_, err = s.PaymentByReference(ctx(t), "azampay.tz", "ORDER-1")
+	wantErrIs(t, err, state.ErrNotFound, "reference under another provider")
+}
+
+func ids(ps []state.Payment) []string {
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func testListPayments(t *testing.T, open Opener) {
+	s := open(t)
+	for i := range 5 {
+		p := payment(fmt.Sprintf("pay_%d", i), "pesapal.ke", fmt.Sprintf("R%d", i), t0.Add(time.Duration(i)*time.Second))
+		if i%2 == 1 {
+			p.Provider = "clickpesa.tz"
+			p.Status = "succeeded"
+		}
+		createPayment(t, s, p)
+	}
+	tests := []struct {
+		name string
+		f    state.PaymentFilter
+		want string
+	}{
+		{"all, newest first", state.PaymentFilter{}, "[pay_4 pay_3 pay_2 pay_1 pay_0]"},
+		{"provider", state.PaymentFilter{Provider: "clickpesa.tz"}, "[pay_3 pay_1]"},
+		{"status", state.PaymentFilter{Status: "pending"}, "[pay_4 pay_2 pay_0]"},
+		{"reference", state.PaymentFilter{Reference: "R2"}, "[pay_2]"},
+		{"provider and reference", state.PaymentFilter{Provider: "clickpesa.tz", Reference: "R2"}, "[]"},
+		{"limit", state.PaymentFilter{Limit: 2}, "[pay_4 pay_3]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.ListPayments(ctx(t), tt.f)
+			check(t, err, "list")
+			if fmt.Sprint(ids(got)) != tt.want {
+				t.Errorf("ListPayments(%+v) = %v, want %s", tt.f, ids(got), tt.want)
+			}
+		})
+	}
+	t.Run("default limit 100", func(t *testing.T) {
+		s := open(t)
+		for i := range 101 {
+			createPayment(t, s, payment(fmt.Sprintf("pay_%03d", i), "pesapal.ke", fmt.Sprintf("R%d", i), t0.Add(time.Duration(i)*time.Millisecond)))
+		}
+		got, err := s.ListPayments(ctx(t), state.PaymentFilter{})
+		check(t, err, "list")
+		if len(got) != 100 || got[0].ID != "pay_100" {
+			t.Errorf("got %d payments starting %v, want 100 starting pay_100", len(got), ids(got[:1]))
+		}
+	})
+}
+
+func testRecordInitiation(t *testing.T, open Opener) {
+	s := open(t)
+	p := payment("pay_1", "azampay.tz", "R1", t0)
+	createPayment(t, s, p)
+	in := state.PaymentInitiation{
+		Status: "unknown", ProviderReference: "AZ-1", RedirectURL: "https://r", Message: "timeout",
+		Raw: json.RawMessage(`{"x":true}`), NextSyncAt: t0.Add(2 * time.Minute),
+	}
+	got, err := s.RecordInitiation(ctx(t), "pay_1", in, t0.Add(time.Second))
+	check(t, err, "record initiation")
+	want := p
+	want.Status, want.ProviderReference, want.RedirectURL, want.Message, want.Raw = in.Status, in.ProviderReference, in.RedirectURL, in.Message, in.Raw
+	want.NextSyncAt, want.UpdatedAt = in.NextSyncAt, t0.Add(time.Second)
+	equalPayment(t, got, want)
+	stored, err := s.Payment(ctx(t), "pay_1")
+	check(t, err, "payment")
+	equalPayment(t, stored, want)
+	_, err = s.RecordInitiation(ctx(t), "pay_nope", in, t0)
+	wantErrIs(t, err, state.ErrNotFound, "record initiation of a missing payment")
+}
+
+func testDuePayments(t *testing.T, open Opener) {
+	s := open(t)
+	mk := func(id, status string, next time.Time) {
+		p := payment(id, "pesapal.ke", "R-"+id, t0)
+		p.Status, p.NextSyncAt = status, next
+		createPayment(t, s, p)
+	}
+	mk("pay_late", "pending", t0.Add(-time.Minute))
+	mk("pay_early", "unknown", t0.Add(-time.Hour))
+	mk("pay_now", "pending", t0)
+	mk("pay_future", "pending", t0.Add(time.Second))
+	mk("pay_done", "succeeded", t0.Add(-time.Hour))
+	mk("pay_failed", "failed", t0.Add(-time.Hour))
+
+	due := func(now time.Time, limit int) string {
+		t.Helper()
+		got, err := s.DuePayments(ctx(t), now, limit)
+		check(t, err, "due payments")
+		return fmt.Sprint(ids(got))
+	}
+	if got := due(t0, 10); got != "[pay_early pay_late pay_now]" {
+		t.Errorf("due = %s, want [pay_early pay_late pay_now] (pending/unknown, NextSyncAt <= now, earliest first)", got)
+	}
+	if got := due(t0, 2); got != "[pay_early pay_late]" {
+		t.Errorf("due with limit 2 = %s", got)
+	}
+	check(t, s.ScheduleSync(ctx(t), "pay_early", time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC), 7), "schedule never")
+	check(t, s.ScheduleSync(ctx(t), "pay_future", t0.Add(-2*time.Hour), 3), "schedule now")
+	if got := due(t0, 10); got != "[pay_future pay_late pay_now]" {
+		t.Errorf("due after rescheduling = %s, want [pay_future pay_late pay_now]", got)
+	}
+	p, err := s.Payment(ctx(t), "pay_early")
+	check(t, err, "payment")
+	if p.SyncAttempts != 7 || !p.NextSyncAt.After(time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("after ScheduleSync(year 9999, 7): NextSyncAt %v attempts %d", p.NextSyncAt, p.SyncAttempts)
+	}
+	wantErrIs(t, s.ScheduleSync(ctx(t), "pay_nope", t0, 1), state.ErrNotFound, "schedule a missing payment")
+}
+
+// ---------------------------------------------------------------------------
+// ApplyStatus
+
+type payloadCall struct {
+	p       state.Payment
+	eventID string
+	at      time.Time
+}
+
+// recorder builds event payloads and remembers what it was called with.
+type recorder struct {
+	mu    sync.Mutex
+	calls []payloadCall
+}
+
+func (r *recorder) payload(p state.Payment, eventID string, at time.Time) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, payloadCall{p, eventID, at})
+	return json.Marshal(map[string]string{"event_id": eventID, "payment_id": p.ID, "status": p.Status})
+}
+
+func (r *recorder) n() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+func change(provider, ref, status string, rec *recorder, routes ...string) state.StatusChange {
+	c := state.StatusChange{
+		Provider: provider, Reference: ref, Status: status,
+		EventType: "payment." + status, Routes: routes, Now: t0.Add(time.Minute),
+	}
+	if rec != nil {
+		c.EventPayload = rec.payload
+	}
+	return c
+}
+
+func notification(id, provider, dedup string) *state.Notification {
+	return &state.Notification{ID: id, Route: "pesapal-ipn", Provider: provider, DedupKey: dedup, Body: []byte(`{"n":1}`), ReceivedAt: t0}
+}
+
+func apply(t testing.TB, s state.Store, c state.StatusChange) state.StatusResult {
+	t.Helper()
+	res, err := s.ApplyStatus(context.Background(), c)
+	check(t, err, "apply status "+c.Status)
+	return res
+}
+
+func allDeliveries(t testing.TB, s state.Store) []state.Delivery {
+	t.Helper()
+	ds, err := s.ListDeliveries(context.Background(), state.EventFilter{Limit: 1000})
+	check(t, err, "list deliveries")
+	return ds
+}
+
+func testApplyStatusCreate(t *testing.T, open Opener) {
+	s := open(t)
+	rec := &recorder{}
+	c := change("clickpesa.tz", "ORDER-7", "succeeded", rec, "erp", "crm")
+	c.CreateIfMissing = true
+	c.ProviderReference, c.Amount, c.Currency, c.Phone, c.ConfirmationCode, c.Message = "CP-7", "2500", "TZS", "255711111111", "QX1", "paid"
+	c.Raw = json.RawMessage(`{"status":"SUCCESS"}`)
+	c.Notification = notification("ntf_1", "clickpesa.tz", "CP-7:succeeded")
+	res := apply(t, s, c)
+
+	if !res.Changed || res.Duplicate {
+		t.Errorf("result Changed=%v Duplicate=%v, want changed, not duplicate", res.Changed, res.Duplicate)
+	}
+	p := res.Payment
+	checkID(t, "pay_", p.ID)
+	if p.Provider != "clickpesa.tz" || p.Reference != "ORDER-7" || p.Status != "succeeded" || p.ProviderReference != "CP-7" ||
+		p.Amount != "2500" || p.Currency != "TZS" || p.Phone != "255711111111" || p.ConfirmationCode != "QX1" || p.Message != "paid" {
+		t.Errorf("created payment = %+v", p)
+	}
+	sameTime(t, "created_at", p.CreatedAt, c.Now)
+	stored, err := s.PaymentByReference(ctx(t), "clickpesa.tz", "ORDER-7")
+	check(t, err, "created payment by reference")
+	equalPayment(t, stored, p)
+	if string(stored.Raw) != `{"status":"SUCCESS"}` {
+		t.Errorf("raw = %s", stored.Raw)
+	}
+
+	checkID(t, "evt_", res.EventID)
+	if rec.n() != 1 {
+		t.Fatalf("EventPayload called %d times, want 1", rec.n())
+	}
+	call := rec.calls[0]
+	if call.eventID != res.EventID || call.p.ID != p.ID || call.p.Status != "succeeded" || !call.at.Equal(c.Now) {
+		t.Errorf("EventPayload got (%s, %s, %s, %v); want the new event ID, the updated payment and Now", call.p.ID, call.p.Status, call.eventID, call.at)
+	}
+	ev, dels, atts, err := s.EventDetail(ctx(t), res.EventID)
+	check(t, err, "event detail")
+	if ev.ID != res.EventID || ev.Type != "payment.succeeded" || ev.PaymentID != p.ID || ev.Provider != "clickpesa.tz" {
+		t.Errorf("event = %+v", ev)
+	}
+	sameTime(t, "event created_at", ev.CreatedAt, c.Now)
+	jsonEqual(t, "event payload", ev.Payload, fmt.Sprintf(`{"event_id":%q,"payment_id":%q,"status":"succeeded"}`, res.EventID, p.ID))
+	if len(atts) != 0 {
+		t.Errorf("%d attempts on a new event", len(atts))
+	}
+	routes := map[string]bool{}
+	for _, d := range dels {
+		checkID(t, "dlv_", d.ID)
+		routes[d.Route] = true
+		if d.EventID != res.EventID || d.Status != state.DeliveryPending || d.Attempts != 0 || d.Event.ID != res.EventID {
+			t.Errorf("delivery = %+v", d)
+		}
+		sameTime(t, "delivery next_attempt_at", d.NextAttemptAt, c.Now)
+		sameTime(t, "delivery created_at", d.CreatedAt, c.Now)
+	}
+	if len(dels) != 2 || !routes["erp"] || !routes["crm"] {
+		t.Errorf("deliveries go to %v, want one each to erp and crm", routes)
+	}
+
+	t.Run("terminal status is not due for sync", func(t *testing.T) {
+		due, err := s.DuePayments(ctx(t), t0.Add(24*time.Hour), 10)
+		check(t, err, "due")
+		if len(due) != 0 {
+			t.Errorf("due = %v, want none", ids(due))
+		}
+	})
+	t.Run("pending creation is due for sync", func(t *testing.T) {
+		c := change("clickpesa.tz", "ORDER-8", "pending", rec, "erp")
+		c.CreateIfMissing = true
+		res := apply(t, s, c)
+		if !res.Changed || res.EventID == "" {
+			t.Errorf("creation as pending: Changed=%v EventID=%q, want a change from nothing and an event", res.Changed, res.EventID)
+		}
+		due, err := s.DuePayments(ctx(t), c.Now, 10)
+		check(t, err, "due")
+		if fmt.Sprint(ids(due)) != fmt.Sprint([]string{res.Payment.ID}) {
+			t.Errorf("due = %v, want the created pending payment", ids(due))
+		}
+	})
+	t.Run("no event type, no event", func(t *testing.T) {
+		c := change("clickpesa.tz", "ORDER-9", "unknown", rec, "erp")
+		c.CreateIfMissing, c.EventType = true, ""
+		before := rec.n()
+		res := apply(t, s, c)
+		if !res.Changed || res.EventID != "" || rec.n() != before {
+			t.Errorf("Changed=%v EventID=%q payload calls %d; want a change without an event", res.Changed, res.EventID, rec.n()-before)
+		}
+	})
+}
+
+func testApplyStatusNotFound(t *testing.T, open Opener) {
+	s := open(t)
+	rec := &recorder{}
+	createPayment(t, s, payment("pay_1", "pesapal.ke", "R1", t0))
+	c := change("pesapal.ke", "R-MISSING", "succeeded", rec, "erp")
+	c.Notification = notification("ntf_1", "pesapal.ke", "R-MISSING:succeeded")
+	_, err := s.ApplyStatus(ctx(t), c)
+	wantErrIs(t, err, state.ErrNotFound, "apply status to a missing payment")
+	if len(allDeliveries(t, s)) != 0 {
+		t.Error("a failed ApplyStatus left deliveries")
+	}
+	// Nothing stored: the same notification is not a duplicate now.
+	c.CreateIfMissing = true
+	res := apply(t, s, c)
+	if res.Duplicate || !res.Changed || res.EventID == "" {
+		t.Errorf("after a not-found, the same notification gave %+v; want it recorded afresh", res)
+	}
+	ps, err := s.ListPayments(ctx(t), state.PaymentFilter{})
+	check(t, err, "list")
+	if len(ps) != 2 {
+		t.Errorf("%d payments, want 2", len(ps))
+	}
+
+	t.Run("provider reference lookup", func(t *testing.T) {
+		c := change("pesapal.ke", "", "failed", rec, "erp")
+		c.ProviderReference = "PR-NONE"
+		c.CreateIfMissing = true // no reference to create it with
+		_, err := s.ApplyStatus(ctx(t), c)
+		wantErrIs(t, err, state.ErrNotFound, "apply by an unknown provider reference")
+	})
+	t.Run("other provider", func(t *testing.T) {
+		_, err := s.ApplyStatus(ctx(t), change("clickpesa.tz", "R1", "failed", rec))
+		wantErrIs(t, err, state.ErrNotFound, "apply to a reference of another provider")
+	})
+}
+
+func testApplyStatusChange(t *testing.T, open Opener) {
+	s := open(t)
+	rec := &recorder{}
+	p := payment("pay_1", "azampay.tz", "R1", t0)
+	p.Amount, p.Phone = "100", ""
+	createPayment(t, s, p)
+
+	c := change("azampay.tz", "R1", "succeeded", rec, "erp", "crm")
+	c.ProviderReference, c.Amount, c.Currency, c.Phone, c.ConfirmationCode, c.Message = "AZ-1", "999", "KES", "255722222222", "CODE1", "done"
+	c.Raw = json.RawMessage(`{"v":1}`)
+	c.Notification = notification("ntf_1", "azampay.tz", "AZ-1:succeeded")
+	res := apply(t, s, c)
+	got := res.Payment
+	if !res.Changed || res.Duplicate || res.EventID == "" {
+		t.Fatalf("pending → succeeded: %+v", res)
+	}
+	if got.ID != "pay_1" || got.Status != "succeeded" {
+		t.Errorf("payment %s status %s", got.ID, got.Status)
+	}
+	if got.Amount != "100" || got.Currency != "TZS" {
+		t.Errorf("amount/currency = %s %s; a payment's own amount and currency are kept", got.Amount, got.Currency)
+	}
+	if got.ProviderReference != "AZ-1" || got.Phone != "255722222222" {
+		t.Errorf("provider reference %q phone %q; empty fields are filled", got.ProviderReference, got.Phone)
+	}
+	if got.ConfirmationCode != "CODE1" || got.Message != "done" || string(got.Raw) != `{"v":1}` {
+		t.Errorf("confirmation %q message %q raw %s", got.ConfirmationCode, got.Message, got.Raw)
+	}
+	sameTime(t, "updated_at", got.UpdatedAt, c.Now)
+	sameTime(t, "created_at", got.CreatedAt, t0)
+	stored, err := s.Payment(ctx(t), "pay_1")
+	check(t, err, "payment")
+	equalPayment(t, stored, got)
+	if len(allDeliveries(t, s)) != 2 {
+		t.Fatalf("%d deliveries, want 2", len(allDeliveries(t, s)))
+	}
+
+	t.Run("same status again is no change", func(t *testing.T) {
+		c := change("azampay.tz", "R1", "succeeded", rec, "erp", "crm")
+		c.Notification = notification("ntf_2", "azampay.tz", "AZ-1:succeeded:again")
+		c.ConfirmationCode = "CODE2"
+		calls := rec.n()
+		res := apply(t, s, c)
+		if res.Changed || res.Duplicate || res.EventID != "" || rec.n() != calls {
+			t.Errorf("unchanged status gave %+v (payload calls +%d)", res, rec.n()-calls)
+		}
+		if res.Payment.ConfirmationCode != "CODE2" {
+			t.Errorf("confirmation code %q; a given one replaces the stored one", res.Payment.ConfirmationCode)
+		}
+		if n := len(allDeliveries(t, s)); n != 2 {
+			t.Errorf("%d deliveries after an unchanged status, want 2", n)
+		}
+	})
+	t.Run("another change emits another event", func(t *testing.T) {
+		res := apply(t, s, change("azampay.tz", "R1", "reversed", rec, "erp"))
+		if !res.Changed || res.EventID == "" || res.Payment.Status != "reversed" {
+			t.Errorf("succeeded → reversed: %+v", res)
+		}
+		if n := len(allDeliveries(t, s)); n != 3 {
+			t.Errorf("%d deliveries, want 3", n)
+		}
+	})
+}
+
+func testApplyStatusDuplicate(t *testing.T, open Opener) {
+	s := open(t)
+	rec := &recorder{}
+	createPayment(t, s, payment("pay_1", "pesapal.ke", "R1", t0))
+	first := change("pesapal.ke", "R1", "failed", rec, "erp")
+	first.Notification = notification("ntf_1", "pesapal.ke", "PR-1:x")
+	first.Message = "first"
+	apply(t, s, first)
+
+	dup := change("pesapal.ke", "R1", "succeeded", rec, "erp")
+	dup.Notification = notification("ntf_2", "pesapal.ke", "PR-1:x")
+	dup.Message, dup.ConfirmationCode = "second", "NEW"
+	calls := rec.n()
+	res := apply(t, s, dup)
+	if !res.Duplicate || res.Changed || res.EventID != "" || rec.n() != calls {
+		t.Errorf("duplicate notification gave %+v (payload calls +%d)", res, rec.n()-calls)
+	}
+	if res.Payment.ID != "pay_1" || res.Payment.Status != "failed" {
+		t.Errorf("duplicate result payment = %s %s, want the current pay_1 failed", res.Payment.ID, res.Payment.Status)
+	}
+	p, err := s.Payment(ctx(t), "pay_1")
+	check(t, err, "payment")
+	if p.Status != "failed" || p.Message != "first" || p.ConfirmationCode != "" {
+		t.Errorf("a duplicate changed the payment: %+v", p)
+	}
+	if n := len(allDeliveries(t, s)); n != 1 {
+		t.Errorf("%d deliveries, want 1", n)
+	}
+	t.Run("same key under another provider is not a duplicate", func(t *testing.T) {
+		c := change("clickpesa.tz", "R1", "succeeded", rec, "erp")
+		c.CreateIfMissing = true
+		c.Notification = notification("ntf_3", "clickpesa.tz", "PR-1:x")
+		if res := apply(t, s, c); res.Duplicate || !res.Changed {
+			t.Errorf("got %+v", res)
+		}
+	})
+	t.Run("duplicate about an unknown payment", func(t *testing.T) {
+		c := change("pesapal.ke", "R-OTHER", "succeeded", rec, "erp")
+		c.Notification = notification("ntf_4", "pesapal.ke", "PR-1:x")
+		res, err := s.ApplyStatus(ctx(t), c)
+		check(t, err, "duplicate about an unknown payment")
+		if !res.Duplicate || res.Payment.ID != "" {
+			t.Errorf("got %+v, want a duplicate with no payment", res)
+		}
+	})
+}
+
+func testApplyStatusByProviderReference(t *testing.T, open Opener) {
+	s := open(t)
+	rec := &recorder{}
+	p := payment("pay_1", "pesapal.ke", "R1", t0)
+	p.ProviderReference = "TRK-1"
+	createPayment(t, s, p)
+	createPayment(t, s, payment("pay_2", "pesapal.ke", "R2", t0))
+	c := change("pesapal.ke", "", "succeeded", rec, "erp")
+	c.ProviderReference = "TRK-1"
+	res := apply(t, s, c)
+	if res.Payment.ID != "pay_1" || !res.Changed {
+		t.Errorf("by provider reference: %+v", res)
+	}
+	other, err := s.Payment(ctx(t), "pay_2")
+	check(t, err, "payment")
+	if other.Status != "pending" {
+		t.Errorf("another payment changed to %s", other.Status)
+	}
+}
+
+func testApplyStatusPayloadError(t *testing.T, open Opener) {
+	s := open(t)
+	createPayment(t, s, payment("pay_1", "pesapal.ke", "R1", t0))
+	c := change("pesapal.ke", "R1", "succeeded", nil, "erp")
+	boom := errors.New("boom")
+	c.EventPayload = func(state.Payment, string, time.Time) ([]byte, error) { return nil, boom }
+	c.Notification = notification("ntf_1", "pesapal.ke", "k")
+	_, err := s.ApplyStatus(ctx(t), c)
+	wantErrIs(t, err, boom, "apply with a failing payload")
+	p, err := s.Payment(ctx(t), "pay_1")
+	check(t, err, "payment")
+	if p.Status != "pending" {
+		t.Errorf("status %s after a failed ApplyStatus; nothing may change", p.Status)
+	}
+	rec := &recorder{}
+	c.EventPayload = rec.payload
+	if res := apply(t, s, c); res.Duplicate || !res.Changed {
+		t.Errorf("retry after a failed ApplyStatus: %+v; the notification must not have been kept", res)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Idempotency
+
+func testIdempotency(t *testing.T, open Opener) {
+	s := open(t)
+	rec, ok, err := s.ClaimIdempotencyKey(ctx(t), "k1", "hash1", t0)
+	check(t, err, "claim")
+	if !ok || rec.Key != "k1" || rec.RequestHash != "hash1" || rec.Done || !rec.CreatedAt.Equal(t0) {
+		t.Fatalf("first claim = %+v, %v", rec, ok)
+	}
+	rec, ok, err = s.ClaimIdempotencyKey(ctx(t), "k1", "hash2", t0.Add(time.Second))
+	check(t, err, "claim again")
+	if ok || rec.RequestHash != "hash1" || rec.Done || !rec.CreatedAt.Equal(t0) {
+		t.Fatalf("second claim = %+v, %v; want the first record, not claimed", rec, ok)
+	}
+	check(t, s.CompleteIdempotencyKey(ctx(t), "k1", 201, []byte(`{"id":"pay_1"}`), "pay_1"), "complete")
+	rec, ok, err = s.ClaimIdempotencyKey(ctx(t), "k1", "hash1", t0)
+	check(t, err, "claim after complete")
+	if ok || !rec.Done || rec.StatusCode != 201 || string(rec.Body) != `{"id":"pay_1"}` || rec.PaymentID != "pay_1" {
+		t.Fatalf("claim after complete = %+v, %v", rec, ok)
+	}
+	check(t, s.ReleaseIdempotencyKey(ctx(t), "k2"), "release an unknown key")
+	_, ok, err = s.ClaimIdempotencyKey(ctx(t), "k2", "h", t0)
+	check(t, err, "claim k2")
+	if !ok {
+		t.Fatal("claim of a new key not granted")
+	}
+	check(t, s.ReleaseIdempotencyKey(ctx(t), "k2"), "release")
+	rec, ok, err = s.ClaimIdempotencyKey(ctx(t), "k2", "h2", t0)
+	check(t, err, "claim after release")
+	if !ok || rec.RequestHash != "h2" {
+		t.Errorf("claim after release = %+v, %v; want a fresh claim", rec, ok)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Outbox
+
+// emit creates a payment and an event with one delivery per route, at t0+1m.
+func emit(t testing.TB, s state.Store, ref string, routes ...string) string {
+	t.Helper()
+	c := change("pesapal.ke", ref, "succeeded", &recorder{}, routes...)
+	c.CreateIfMissing = true
+	return apply(t, s, c).EventID
+}
+
+func claim(t testing.TB, s state.Store, route, owner string, now time.Time, lease time.Duration, limit int) []state.Delivery {
+	t.Helper()
+	ds, err := s.ClaimDeliveries(context.Background(), route, owner, now, lease, limit)
+	check(t, err, "claim deliveries")
+	return ds
+}
+
+func deliveryIDs(ds []state.Delivery) []string {
+	out := []string{}
+	for _, d := range ds {
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+func testClaimLease(t *testing.T, open Opener) {
+	s := open(t)
+	evID := emit(t, s, "R1", "erp", "crm")
+	now := t0.Add(time.Minute)
+	lease := time.Minute
+
+	if ds := claim(t, s, "erp", "w1", now.Add(-time.Microsecond), lease, 10); len(ds) != 0 {
+		t.Fatalf("claimed %d deliveries before they were due", len(ds))
+	}
+	ds := claim(t, s, "erp", "w1", now, lease, 10)
+	if len(ds) != 1 || ds[0].Route != "erp" || ds[0].EventID != evID || ds[0].Event.ID != evID || len(ds[0].Event.Payload) == 0 || ds[0].Event.Type != "payment.succeeded" {
+		t.Fatalf("claim = %+v; want the erp delivery with its event", ds)
+	}
+	d := ds[0]
+	tests := []struct {
+		name  string
+		owner string
+		at    time.Time
+		want  int
+	}{
+		{"second owner while leased", "w2", now, 0},
+		{"second owner just before lease end", "w2", now.Add(lease - time.Microsecond), 0},
+		{"first owner again while leased", "w1", now.Add(time.Second), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := claim(t, s, "erp", tt.owner, tt.at, lease, 10); len(got) != tt.want {
+				t.Errorf("claimed %d, want %d", len(got), tt.want)
+			}
+		})
+	}
+	// The crm delivery is its own route's.
+	if got := claim(t, s, "crm", "w3", now, lease, 10); len(got) != 1 || got[0].Route != "crm" {
+		t.Errorf("crm claim = %+v", got)
+	}
+	// The lease ends: a crashed owner's row comes back.
+	after := now.Add(lease)
+	got := claim(t, s, "erp", "w2", after, lease, 10)
+	if len(got) != 1 || got[0].ID != d.ID {
+		t.Fatalf("claim after the lease ended = %v, want %s", deliveryIDs(got), d.ID)
+	}
+	err := s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w1", Status: state.DeliveryDelivered,
+		Attempt: state.Attempt{At: after, StatusCode: 200}})
+	if err == nil {
+		t.Fatal("the old owner recorded an attempt on a re-claimed delivery")
+	}
+	wantErrIs(t, err, state.ErrConflict, "record by a lost lease")
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w2", Status: state.DeliveryPending,
+		NextAt: after.Add(5 * time.Minute), Attempt: state.Attempt{At: after, StatusCode: 503, Duration: 1500 * time.Millisecond, Error: "503"}}),
+		"record a retry")
+	if got := claim(t, s, "erp", "w1", after.Add(time.Minute), lease, 10); len(got) != 0 {
+		t.Errorf("claimed a delivery before its retry time")
+	}
+	got = claim(t, s, "erp", "w1", after.Add(5*time.Minute), lease, 10)
+	if len(got) != 1 || got[0].Attempts != 1 || got[0].LastStatusCode != 503 || got[0].LastError != "503" {
+		t.Fatalf("claim at retry time = %+v", got)
+	}
+	sameTime(t, "next_attempt_at", got[0].NextAttemptAt, after.Add(5*time.Minute))
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w1", Status: state.DeliveryDelivered,
+		Attempt: state.Attempt{At: after.Add(5 * time.Minute), StatusCode: 204}}), "record delivered")
+	if got := claim(t, s, "erp", "w1", after.Add(24*time.Hour), lease, 10); len(got) != 0 {
+		t.Errorf("claimed a delivered delivery")
+	}
+	_, _, atts, err := s.EventDetail(ctx(t), evID)
+	check(t, err, "event detail")
+	var erp []state.Attempt
+	for _, a := range atts {
+		if a.DeliveryID == d.ID {
+			erp = append(erp, a)
+		}
+	}
+	if len(erp) != 2 || erp[0].N != 1 || erp[1].N != 2 || erp[0].StatusCode != 503 || erp[1].StatusCode != 204 ||
+		erp[0].Duration != 1500*time.Millisecond || erp[0].Error != "503" || !erp[0].At.Equal(after) {
+		t.Errorf("attempts = %+v", erp)
+	}
+}
+
+func testClaimOrderAndLimit(t *testing.T, open Opener) {
+	s := open(t)
+	var evs []string
+	for i := range 3 {
+		evs = append(evs, emit(t, s, fmt.Sprintf("R%d", i), "erp"))
+	}
+	now := t0.Add(time.Minute)
+	// Give them different due times via a retry schedule: R0 later than R1, R2.
+	ds := claim(t, s, "erp", "w", now, time.Minute, 10)
+	if len(ds) != 3 {
+		t.Fatalf("claimed %d, want 3", len(ds))
+	}
+	byEvent := map[string]state.Delivery{}
+	for _, d := range ds {
+		byEvent[d.EventID] = d
+	}
+	for i, off := range []time.Duration{3 * time.Second, 1 * time.Second, 2 * time.Second} {
+		check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: byEvent[evs[i]].ID, Owner: "w", Status: state.DeliveryPending,
+			NextAt: now.Add(off), Attempt: state.Attempt{At: now, StatusCode: 500}}), "record")
+	}
+	got := claim(t, s, "erp", "w", now.Add(time.Hour), time.Minute, 2)
+	want := []string{byEvent[evs[1]].ID, byEvent[evs[2]].ID}
+	if fmt.Sprint(deliveryIDs(got)) != fmt.Sprint(want) {
+		t.Errorf("claim with limit 2 = %v, want the two earliest due %v", deliveryIDs(got), want)
+	}
+}
+
+func testRecordAttempt(t *testing.T, open Opener) {
+	s := open(t)
+	emit(t, s, "R1", "erp")
+	now := t0.Add(time.Minute)
+	d := claim(t, s, "erp", "w1", now, time.Minute, 1)[0]
+	tests := []struct {
+		name    string
+		r       state.AttemptResult
+		wantErr error
+	}{
+		{"wrong owner", state.AttemptResult{DeliveryID: d.ID, Owner: "w2", Status: state.DeliveryDelivered}, state.ErrConflict},
+		{"no owner", state.AttemptResult{DeliveryID: d.ID, Status: state.DeliveryDelivered}, state.ErrConflict},
+		{"unknown delivery", state.AttemptResult{DeliveryID: "dlv_nope", Owner: "w1", Status: state.DeliveryDelivered}, state.ErrNotFound},
+		{"bad status", state.AttemptResult{DeliveryID: d.ID, Owner: "w1", Status: "weird"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.RecordAttempt(ctx(t), tt.r)
+			if err == nil {
+				t.Fatal("succeeded")
+			}
+			if tt.wantErr != nil {
+				wantErrIs(t, err, tt.wantErr, "record attempt")
+			}
+		})
+	}
+	_, dels, atts, err := s.EventDetail(ctx(t), d.EventID)
+	check(t, err, "event detail")
+	if len(atts) != 0 || dels[0].Attempts != 0 || dels[0].Status != state.DeliveryPending {
+		t.Fatalf("failed RecordAttempts changed something: %+v %+v", dels, atts)
+	}
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w1", Status: state.DeliveryDead,
+		Attempt: state.Attempt{At: now, StatusCode: 410, Error: "gone"}}), "record dead")
+	_, dels, _, err = s.EventDetail(ctx(t), d.EventID)
+	check(t, err, "event detail")
+	if dels[0].Status != state.DeliveryDead || dels[0].Attempts != 1 || dels[0].LastStatusCode != 410 || dels[0].LastError != "gone" {
+		t.Errorf("after dead: %+v", dels[0])
+	}
+	if err := s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w1", Status: state.DeliveryDelivered}); err == nil {
+		t.Error("a second RecordAttempt without a new claim succeeded; the first released the lease")
+	}
+}
+
+func testListDeliveries(t *testing.T, open Opener) {
+	s := open(t)
+	e1 := emit(t, s, "R1", "erp")
+	e2 := emit(t, s, "R2", "erp", "crm")
+	// Later creation time for R3 so newest-first is by time, not insertion alone.
+	c := change("pesapal.ke", "R3", "succeeded", &recorder{}, "crm")
+	c.CreateIfMissing, c.Now = true, t0.Add(time.Hour)
+	e3 := apply(t, s, c).EventID
+	d := claim(t, s, "erp", "w", t0.Add(time.Minute), time.Minute, 1)[0] // e1's
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w", Status: state.DeliveryDelivered,
+		Attempt: state.Attempt{At: t0, StatusCode: 200}}), "record")
+
+	events := func(ds []state.Delivery) string {
+		var out []string
+		for _, d := range ds {
+			if d.Event.ID != d.EventID || len(d.Event.Payload) == 0 {
+				t.Errorf("delivery %s has no event filled: %+v", d.ID, d.Event)
+			}
+			name := map[string]string{e1: "e1", e2: "e2", e3: "e3"}[d.EventID]
+			out = append(out, name+"/"+d.Route)
+		}
+		return fmt.Sprint(out)
+	}
+	tests := []struct {
+		name string
+		f    state.EventFilter
+		want string
+	}{
+		{"all", state.EventFilter{}, "[e3/crm e2/crm e2/erp e1/erp]"},
+		{"route", state.EventFilter{Route: "erp"}, "[e2/erp e1/erp]"},
+		{"status", state.EventFilter{Status: state.DeliveryDelivered}, "[e1/erp]"},
+		{"route and status", state.EventFilter{Route: "crm", Status: state.DeliveryPending}, "[e3/crm e2/crm]"},
+		{"limit", state.EventFilter{Limit: 1}, "[e3/crm]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds, err := s.ListDeliveries(ctx(t), tt.f)
+			check(t, err, "list deliveries")
+			if got := events(ds); got != tt.want {
+				t.Errorf("ListDeliveries(%+v) = %s, want %s", tt.f, got, tt.want)
+			}
+		})
+	}
+}
+
+func testEventDetail(t *testing.T, open Opener) {
+	s := open(t)
+	ev := emit(t, s, "R1", "a", "b")
+	now := t0.Add(time.Minute)
+	for i, route := range []string{"b", "a"} {
+		d := claim(t, s, route, "w", now, time.Minute, 1)[0]
+		for n := range 2 {
+			status := state.DeliveryPending
+			if n == 1 {
+				status = state.DeliveryDead
+			}
+			check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w", Status: status, NextAt: now,
+				Attempt: state.Attempt{At: now.Add(time.Duration(i*10+n) * time.Second), StatusCode: 500 + n}}), "record")
+			if n == 0 {
+				claim(t, s, route, "w", now, time.Minute, 1)
+			}
+		}
+	}
+	e, dels, atts, err := s.EventDetail(ctx(t), ev)
+	check(t, err, "event detail")
+	if e.ID != ev || len(dels) != 2 || len(atts) != 4 {
+		t.Fatalf("detail = %s, %d deliveries, %d attempts", e.ID, len(dels), len(atts))
+	}
+	pos := map[string]int{}
+	for i, d := range dels {
+		pos[d.ID] = i
+		if d.Event.ID != ev {
+			t.Errorf("delivery %s has no event filled", d.ID)
+		}
+	}
+	for i := 1; i < len(atts); i++ {
+		a, b := atts[i-1], atts[i]
+		if pos[a.DeliveryID] > pos[b.DeliveryID] || (a.DeliveryID == b.DeliveryID && a.N >= b.N) {
+			t.Errorf("attempts not grouped by delivery in order: %+v", atts)
+		}
+	}
+	_, _, _, err = s.EventDetail(ctx(t), "evt_nope")
+	wantErrIs(t, err, state.ErrNotFound, "detail of an unknown event")
+}
+
+func testReplayEvent(t *testing.T, open Opener) {
+	s := open(t)
+	ev := emit(t, s, "R1", "erp", "crm")
+	now := t0.Add(time.Minute)
+	for _, route := range []string{"erp", "crm"} {
+		d := claim(t, s, route, "w", now, time.Minute, 1)[0]
+		check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w", Status: state.DeliveryDead,
+			Attempt: state.Attempt{At: now, StatusCode: 410}}), "record dead")
+	}
+	later := t0.Add(time.Hour)
+	check(t, s.ReplayEvent(ctx(t), ev, later), "replay")
+	_, dels, atts, err := s.EventDetail(ctx(t), ev)
+	check(t, err, "event detail")
+	for _, d := range dels {
+		if d.Status != state.DeliveryPending || d.Attempts != 0 {
+			t.Errorf("after replay: %+v", d)
+		}
+		sameTime(t, "next_attempt_at after replay", d.NextAttemptAt, later)
+	}
+	if len(atts) != 2 {
+		t.Errorf("%d attempts after replay, want the 2 kept", len(atts))
+	}
+	d := claim(t, s, "erp", "w1", later, time.Minute, 10)
+	if len(d) != 1 {
+		t.Fatalf("claimed %d after replay, want 1", len(d))
+	}
+	// A replay while a worker holds the lease takes the delivery back.
+	check(t, s.ReplayEvent(ctx(t), ev, later), "replay while leased")
+	if got := claim(t, s, "erp", "w2", later, time.Minute, 10); len(got) != 1 {
+		t.Errorf("after a replay the lease is gone; claimed %d", len(got))
+	}
+	err = s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d[0].ID, Owner: "w1", Status: state.DeliveryDelivered})
+	wantErrIs(t, err, state.ErrConflict, "record by the owner from before the replay")
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d[0].ID, Owner: "w2", Status: state.DeliveryDelivered,
+		Attempt: state.Attempt{At: later}}), "record after replay")
+	_, _, atts, err = s.EventDetail(ctx(t), ev)
+	check(t, err, "event detail")
+	last := atts[len(atts)-1]
+	for _, a := range atts {
+		if a.DeliveryID == d[0].ID {
+			last = a
+		}
+	}
+	if last.N != 1 {
+		t.Errorf("first attempt after replay has N=%d, want 1 (budget restarted)", last.N)
+	}
+	wantErrIs(t, s.ReplayEvent(ctx(t), "evt_nope", later), state.ErrNotFound, "replay an unknown event")
+}
+
+func testNextDue(t *testing.T, open Opener) {
+	s := open(t)
+	next := func(route string) time.Time {
+		t.Helper()
+		at, err := s.NextDue(ctx(t), route)
+		check(t, err, "next due")
+		return at
+	}
+	if at := next("erp"); !at.IsZero() {
+		t.Errorf("next due with nothing queued = %v, want zero", at)
+	}
+	emit(t, s, "R1", "erp")
+	emit(t, s, "R2", "erp")
+	now := t0.Add(time.Minute)
+	sameTime(t, "next due", next("erp"), now)
+	if at := next("crm"); !at.IsZero() {
+		t.Errorf("next due of another route = %v, want zero", at)
+	}
+	ds := claim(t, s, "erp", "w", now, time.Minute, 10)
+	sameTime(t, "next due while both are leased (lease end)", next("erp"), now.Add(time.Minute))
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: ds[0].ID, Owner: "w", Status: state.DeliveryPending,
+		NextAt: now.Add(30 * time.Second), Attempt: state.Attempt{At: now}}), "record retry")
+	sameTime(t, "next due after a retry", next("erp"), now.Add(30*time.Second))
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: ds[1].ID, Owner: "w", Status: state.DeliveryDelivered,
+		Attempt: state.Attempt{At: now}}), "record delivered")
+	d := claim(t, s, "erp", "w", now.Add(time.Hour), time.Minute, 10)
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d[0].ID, Owner: "w", Status: state.DeliveryDead,
+		Attempt: state.Attempt{At: now}}), "record dead")
+	if at := next("erp"); !at.IsZero() {
+		t.Errorf("next due with nothing pending = %v, want zero", at)
+	}
+}
+
+func testStats(t *testing.T, open Opener) {
+	s := open(t)
+	st, err := s.Stats(ctx(t))
+	check(t, err, "stats")
+	if st.Pending != 0 || !st.OldestPending.IsZero() {
+		t.Errorf("empty stats = %+v", st)
+	}
+	emit(t, s, "R1", "erp", "crm")
+	c := change("pesapal.ke", "R2", "succeeded", &recorder{}, "erp")
+	c.CreateIfMissing, c.Now = true, t0.Add(time.Hour)
+	apply(t, s, c)
+	st, err = s.Stats(ctx(t))
+	check(t, err, "stats")
+	if st.Pending != 3 {
+		t.Errorf("pending = %d, want 3", st.Pending)
+	}
+	sameTime(t, "oldest pending", st.OldestPending, t0.Add(time.Minute))
+	for _, d := range claim(t, s, "erp", "w", t0.Add(2*time.Hour), time.Minute, 10) {
+		check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w", Status: state.DeliveryDelivered,
+			Attempt: state.Attempt{At: t0}}), "record")
+	}
+	st, err = s.Stats(ctx(t))
+	check(t, err, "stats")
+	if st.Pending != 1 {
+		t.Errorf("pending after delivering erp = %d, want 1", st.Pending)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency
+
+func testConcurrentApply(t *testing.T, open Opener) {
+	s := open(t)
+	rec := &recorder{}
+	const n = 20
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		results []state.StatusResult
+		errs    []error
+	)
+	for i := range n {
+		wg.Go(func() {
+			c := change("clickpesa.tz", "ORDER-C", "succeeded", rec, "erp", "crm")
+			c.CreateIfMissing = true
+			c.Notification = notification(fmt.Sprintf("ntf_c%d", i), "clickpesa.tz", "CP-C:succeeded")
+			res, err := s.ApplyStatus(context.Background(), c)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			results = append(results, res)
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d concurrent ApplyStatus calls failed, first: %v", len(errs), errs[0])
+	}
+	var fresh, dups int
+	events := map[string]bool{}
+	for _, r := range results {
+		if r.Duplicate {
+			dups++
+		} else {
+			fresh++
+		}
+		if r.EventID != "" {
+			events[r.EventID] = true
+		}
+	}
+	if fresh != 1 || dups != n-1 || len(events) != 1 {
+		t.Errorf("%d fresh, %d duplicates, %d events; want 1, %d, 1", fresh, dups, len(events), n-1)
+	}
+	if ds := allDeliveries(t, s); len(ds) != 2 {
+		t.Errorf("%d deliveries, want 2", len(ds))
+	}
+	ps, err := s.ListPayments(ctx(t), state.PaymentFilter{})
+	check(t, err, "list")
+	if len(ps) != 1 {
+		t.Errorf("%d payments, want 1", len(ps))
+	}
+}
+
+func testConcurrentClaims(t *testing.T, open Opener) {
+	s := open(t)
+	const events = 30
+	for i := range events {
+		emit(t, s, fmt.Sprintf("R%d", i), "erp")
+	}
+	now := t0.Add(time.Minute)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		claimed []string
+		errs    []error
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			owner := fmt.Sprintf("w%d", w)
+			for {
+				ds, err := s.ClaimDeliveries(context.Background(), "erp", owner, now, time.Hour, 3)
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+				if len(ds) == 0 {
+					return
+				}
+				mu.Lock()
+				claimed = append(claimed, deliveryIDs(ds)...)
+				mu.Unlock()
+				for _, d := range ds {
+					if err := s.RecordAttempt(context.Background(), state.AttemptResult{DeliveryID: d.ID, Owner: owner,
+						Status: state.DeliveryDelivered, Attempt: state.Attempt{At: now, StatusCode: 200}}); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d errors, first: %v", len(errs), errs[0])
+	}
+	sort.Strings(claimed)
+	for i := 1; i < len(claimed); i++ {
+		if claimed[i] == claimed[i-1] {
+			t.Errorf("delivery %s claimed twice", claimed[i])
+		}
+	}
+	if len(claimed) != events {
+		t.Errorf("claimed %d deliveries, want %d", len(claimed), events)
+	}
+}
+
+func testPingClose(t *testing.T, open Opener) {
+	s := open(t)
+	check(t, s.Ping(ctx(t)), "ping")
+	check(t, s.Close(), "close")
+	check(t, s.Close(), "close again")
+	if err := s.Ping(ctx(t)); err == nil {
+		t.Error("ping after close succeeded")
+	}
+}
