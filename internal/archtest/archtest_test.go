@@ -26,7 +26,9 @@ var allowedInternal = map[string][]string{
 	"internal/providers/internal/wire": {"internal/providers", "internal/secret"},
 	"internal/state/sqlite":            {"internal/state"},
 	"internal/state/postgres":          {"internal/state", "internal/secret"},
+	"internal/state/open":              {"internal/state", "internal/state/sqlite", "internal/state/postgres", "internal/secret"},
 	"internal/settle":                  {"internal/config", "internal/state", "internal/providers"},
+	"internal/delivery":                {"internal/config", "internal/state", "internal/secret", "internal/version", "internal/httpapi"},
 }
 
 // nobodyImports: packages only the composition layer may import.

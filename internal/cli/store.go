@@ -2,11 +2,11 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"log/slog"
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/open"
 )
 
 // storeOpener opens the state store; openStore in production.
@@ -16,10 +16,14 @@ type storeOpener func(ctx context.Context, io IO, cfg *config.Config) (state.Sto
 // state.path by default, PostgreSQL with state.dsn). The store logs warnings
 // to io.Stderr. openStore prints nothing itself: callers print
 // "Error: " + err and exit 1. The caller closes the store.
-//
-// TEMPORARY: internal/state/open has not landed yet; until it does this
-// returns an error, and will become open.Open(ctx, open.Options{Backend,
-// Path, DSN, Now, Logger}) with the same signature.
-func openStore(_ context.Context, _ IO, cfg *config.Config) (state.Store, error) {
-	return nil, fmt.Errorf("open state store (%s): %w", cfg.State.Path, errors.New("the state store is not built yet"))
+func openStore(ctx context.Context, io IO, cfg *config.Config) (state.Store, error) {
+	log := slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// open.Open's errors already say what was being opened (and never
+	// carry the DSN).
+	return open.Open(ctx, open.Options{
+		Backend: cfg.State.Backend,
+		Path:    cfg.State.Path,
+		DSN:     cfg.State.DSN,
+		Logger:  log,
+	})
 }
