@@ -1,8 +1,14 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/finconnectd/finconnectd/internal/state"
@@ -22,4 +28,182 @@ func openTemp(t testing.TB) *sqlite.Store {
 
 func TestConformance(t *testing.T) {
 	statetest.Run(t, func(t *testing.T) state.Store { return openTemp(t) })
+}
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("state file mode = %o, want 600", perm)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notDB := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(notDB, bytes.Repeat([]byte("not a database "), 512), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		path string
+		want []string
+	}{
+		{"no path", "", []string{"no path"}},
+		{"missing directory", filepath.Join(dir, "missing", "state.db"), []string{filepath.Join(dir, "missing", "state.db"), "directory " + filepath.Join(dir, "missing") + " does not exist"}},
+		{"parent is a file", filepath.Join(file, "state.db"), []string{"not a directory"}},
+		{"not a database", notDB, []string{notDB}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := sqlite.Open(t.Context(), tt.path, sqlite.Options{})
+			if err == nil {
+				s.Close()
+				t.Fatal("opened")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestReopenKeepsState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if _, err := s.PutResource(t.Context(), state.Resource{Address: "ipn.a", Type: "ipn", Attributes: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	m1, err := s.Meta(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	m2, err := s.Meta(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m1 != m2 || m2.Serial != 1 {
+		t.Errorf("meta after reopen = %+v, want %+v", m2, m1)
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := sqlite.SchemaVersion() + 1
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, future); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err = sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a file from a newer schema")
+	}
+	if !strings.Contains(err.Error(), fmt.Sprintf("schema version %d is newer", future)) {
+		t.Errorf("error %q does not name the newer version", err)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s := openTemp(t)
+	db, err := sql.Open("sqlite", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Errorf("journal_mode = %s, want wal (persistent in the file)", mode)
+	}
+}
+
+// TestTwoStoresOneFile: two Stores on one file (as two processes would
+// be) write concurrently; busy_timeout and BEGIN IMMEDIATE serialise them.
+func TestTwoStoresOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	var stores []*sqlite.Store
+	for range 2 {
+		s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		defer s.Close()
+		stores = append(stores, s)
+	}
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	var events sync.Map
+	for i := range n {
+		for j, s := range stores {
+			wg.Go(func() {
+				res, err := s.ApplyStatus(context.Background(), state.StatusChange{
+					Provider: "pesapal.ke", Reference: fmt.Sprintf("R%d", i), Status: "succeeded", CreateIfMissing: true,
+					Notification: &state.Notification{DedupKey: fmt.Sprintf("R%d", i), Body: []byte("{}")},
+					EventType:    "payment.succeeded", Routes: []string{"erp"},
+				})
+				if err != nil {
+					errs <- fmt.Errorf("store %d: %w", j, err)
+					return
+				}
+				if res.EventID != "" {
+					events.Store(res.EventID, true)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	count := 0
+	events.Range(func(any, any) bool { count++; return true })
+	if count != n {
+		t.Errorf("%d events, want %d (one per notification)", count, n)
+	}
+	ps, err := stores[1].ListPayments(t.Context(), state.PaymentFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != n {
+		t.Errorf("%d payments, want %d", len(ps), n)
+	}
 }
