@@ -1,0 +1,145 @@
+package delivery
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// MaxListLimit bounds GET /v1/events?limit=.
+const MaxListLimit = 1000
+
+// RegisterAPI adds the events API to mux (which the daemon puts behind the
+// bearer tokens):
+//
+//	GET  /v1/events?status=&route=&limit=   deliveries, newest first
+//	GET  /v1/events/{id}                    an event, its deliveries and attempts
+//	POST /v1/events/{id}/replay             deliver again (202)
+//
+// notify wakes the delivery workers after a replay (nil: they find it
+// within their poll interval).
+func RegisterAPI(mux *http.ServeMux, st state.Store, now func() time.Time, notify func()) {
+	if now == nil {
+		now = time.Now
+	}
+	if notify == nil {
+		notify = func() {}
+	}
+	a := &api{st: st, now: now, notify: notify}
+	mux.Handle("GET /v1/events", httpapi.Handle(a.list))
+	mux.Handle("GET /v1/events/{id}", httpapi.Handle(a.show))
+	mux.Handle("POST /v1/events/{id}/replay", httpapi.Handle(a.replay))
+}
+
+type api struct {
+	st     state.OutboxStore
+	now    func() time.Time
+	notify func()
+}
+
+// DeliveryList is the answer of GET /v1/events.
+type DeliveryList struct {
+	Deliveries []DeliveryView `json:"deliveries"`
+}
+
+// ParseStatus checks a delivery status filter ("" = any).
+func ParseStatus(s string) error {
+	switch s {
+	case "", state.DeliveryPending, state.DeliveryDelivered, state.DeliveryDead:
+		return nil
+	}
+	return fmt.Errorf("must be %s, %s or %s", state.DeliveryPending, state.DeliveryDelivered, state.DeliveryDead)
+}
+
+func (a *api) list(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := state.EventFilter{Status: q.Get("status"), Route: q.Get("route"), Limit: 100}
+	var errs []httpapi.FieldError
+	if err := ParseStatus(f.Status); err != nil {
+		errs = append(errs, httpapi.FieldError{Field: "status", Message: err.Error()})
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxListLimit {
+			errs = append(errs, httpapi.FieldError{Field: "limit", Message: fmt.Sprintf("must be a number from 1 to %d", MaxListLimit)})
+		}
+		f.Limit = n
+	}
+	if len(errs) > 0 {
+		names := make([]string, len(errs))
+		for i, e := range errs {
+			names[i] = e.Field
+		}
+		p := httpapi.NewProblem(http.StatusBadRequest, "bad-query", "Invalid query parameter",
+			"Check the query parameter(s): "+strings.Join(names, ", ")+".")
+		p.Errors = errs
+		return p
+	}
+	list, err := a.st.ListDeliveries(r.Context(), f)
+	if err != nil {
+		return fmt.Errorf("list deliveries: %w", err)
+	}
+	out := DeliveryList{Deliveries: make([]DeliveryView, 0, len(list))}
+	for _, d := range list {
+		out.Deliveries = append(out.Deliveries, ViewDelivery(d))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *api) detail(r *http.Request, id string) (EventView, error) {
+	ev, dels, atts, err := a.st.EventDetail(r.Context(), id)
+	if errors.Is(err, state.ErrNotFound) {
+		return EventView{}, notFound(id)
+	}
+	if err != nil {
+		return EventView{}, fmt.Errorf("read event: %w", err)
+	}
+	return ViewEvent(ev, dels, atts), nil
+}
+
+func (a *api) show(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.detail(r, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (a *api) replay(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := a.st.ReplayEvent(r.Context(), id, a.now()); err != nil {
+		if errors.Is(err, state.ErrNotFound) {
+			return notFound(id)
+		}
+		return fmt.Errorf("replay event: %w", err)
+	}
+	a.notify()
+	v, err := a.detail(r, id)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, v)
+	return nil
+}
+
+func notFound(id string) *httpapi.Problem {
+	return httpapi.NewProblem(http.StatusNotFound, "event-not-found", "Event not found",
+		fmt.Sprintf("No event %q; GET /v1/events lists them.", clip(id, 64)))
+}
+
+// clip shortens caller-supplied text echoed in a problem.
+func clip(s string, n int) string {
+	out := cleanText([]byte(s), n)
+	if len(s) > n {
+		out += "..."
+	}
+	return out
+}

@@ -1,0 +1,502 @@
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/version"
+)
+
+// Defaults of Config.
+const (
+	DefaultLease        = 2 * time.Minute
+	DefaultPollInterval = time.Second
+	DefaultConcurrency  = 4
+	maxConcurrency      = 64
+	// stopGrace is how long Stop waits, after its context ended and the
+	// in-flight POSTs were cancelled, for the workers to notice.
+	stopGrace = time.Second
+	// maxStoreBackoff bounds the wait after a store error.
+	maxStoreBackoff = 30 * time.Second
+)
+
+// Config wires a Dispatcher. It mirrors daemon.DispatcherConfig plus
+// knobs for tests; the daemon adapts one to the other (this package does
+// not import the daemon).
+type Config struct {
+	Store  state.OutboxStore
+	Routes []*config.Route
+	Logger *slog.Logger
+	// Registerer receives the delivery metrics (nil: a private registry).
+	Registerer prometheus.Registerer
+	// Now is the clock deliveries are scheduled and signed by (default
+	// time.Now). Sleeping uses real time, bounded by PollInterval.
+	Now func() time.Time
+	// Owner names this process's leases (default: random).
+	Owner string
+	// HTTPClient sends the POSTs (default: a client of its own). Its
+	// redirect policy is replaced: redirects are never followed.
+	HTTPClient *http.Client
+	// Lease is how long a claimed delivery is ours (default 2 min); it is
+	// raised to forward.timeout + 30 s for a route with a longer timeout.
+	Lease time.Duration
+	// PollInterval is the longest a worker sleeps without looking at the
+	// store (default 1 s): replays written by another process (the CLI)
+	// are picked up within it.
+	PollInterval time.Duration
+	// Concurrency is how many deliveries of one route are in flight at
+	// once (default 4, at most 64).
+	Concurrency int
+	// BatchSize is the most deliveries claimed at once (default and
+	// maximum: Concurrency; a claimed delivery is sent at once so its
+	// lease never runs down in a queue).
+	BatchSize int
+	// Rand returns a number in [0, 1) for the retry jitter (default
+	// math/rand/v2). Called from many goroutines.
+	Rand func() float64
+}
+
+// Dispatcher runs one worker per route. New wires it, Start starts the
+// workers, Stop stops them; Notify and SetRoutes are safe at any time.
+type Dispatcher struct {
+	store  state.OutboxStore
+	log    *slog.Logger
+	now    func() time.Time
+	owner  string
+	client *http.Client
+	ua     string
+	rand   func() float64
+	lease  time.Duration
+	poll   time.Duration
+	conc   int
+	batch  int
+	m      *metrics
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	started bool
+	stopped bool
+	runCtx  context.Context // workers claim and sleep under it
+	// workCtx carries in-flight POSTs and their RecordAttempt; it ends
+	// only when Stop's context does.
+	workCtx    context.Context
+	runCancel  context.CancelFunc
+	workCancel context.CancelFunc
+	wg         sync.WaitGroup // worker loops and in-flight deliveries
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New checks cfg and builds a Dispatcher; it starts nothing.
+func New(cfg Config) (*Dispatcher, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("delivery: no store")
+	}
+	d := &Dispatcher{
+		store:   cfg.Store,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		owner:   cfg.Owner,
+		rand:    cfg.Rand,
+		lease:   cfg.Lease,
+		poll:    cfg.PollInterval,
+		conc:    cfg.Concurrency,
+		batch:   cfg.BatchSize,
+		ua:      "finconnectd/" + version.Get().Version,
+		workers: map[string]*worker{},
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.owner == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		d.owner = "delivery-" + hex.EncodeToString(b[:])
+	}
+	if d.rand == nil {
+		d.rand = mrand.Float64
+	}
+	if d.lease <= 0 {
+		d.lease = DefaultLease
+	}
+	if d.poll <= 0 {
+		d.poll = DefaultPollInterval
+	}
+	if d.conc <= 0 {
+		d.conc = DefaultConcurrency
+	}
+	d.conc = min(d.conc, maxConcurrency)
+	if d.batch <= 0 || d.batch > d.conc {
+		d.batch = d.conc
+	}
+	if cfg.HTTPClient != nil {
+		c := *cfg.HTTPClient
+		c.CheckRedirect = noRedirect
+		d.client = &c
+	} else {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = d.conc
+		t.ResponseHeaderTimeout = 0 // the per-attempt context bounds it
+		d.client = &http.Client{Transport: t, CheckRedirect: noRedirect}
+	}
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg, cfg.Store, d.now)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: register metrics: %w", err)
+	}
+	d.m = m
+	for _, r := range cfg.Routes {
+		rc, err := newRouteConf(r, d.lease)
+		if err != nil {
+			return nil, fmt.Errorf("delivery: %w", err)
+		}
+		if _, dup := d.workers[rc.name]; dup {
+			return nil, fmt.Errorf("delivery: route %q given twice", rc.name)
+		}
+		d.workers[rc.name] = d.newWorker(rc)
+	}
+	return d, nil
+}
+
+// Owner is the name this dispatcher's leases carry.
+func (d *Dispatcher) Owner() string { return d.owner }
+
+// Start starts one worker per route. The workers stop when ctx ends or at
+// Stop; in-flight POSTs outlive ctx until Stop's context ends.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return errors.New("delivery: start after stop")
+	}
+	if d.started {
+		return errors.New("delivery: already started")
+	}
+	d.started = true
+	d.runCtx, d.runCancel = context.WithCancel(ctx)
+	d.workCtx, d.workCancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, w := range d.workers {
+		d.startWorker(w)
+	}
+	d.log.Info("event delivery started", "routes", len(d.workers), "owner", d.owner)
+	return nil
+}
+
+// Stop stops claiming and sleeping at once and waits for in-flight POSTs
+// (each bounded by its route's forward.timeout) until ctx ends; then it
+// cancels them — their leases expire and they are sent again later — and
+// returns ctx's error. Idempotent: later calls return the first result.
+func (d *Dispatcher) Stop(ctx context.Context) error {
+	d.stopOnce.Do(func() { d.stopErr = d.stop(ctx) })
+	return d.stopErr
+}
+
+func (d *Dispatcher) stop(ctx context.Context) error {
+	d.mu.Lock()
+	d.stopped = true
+	started := d.started
+	d.mu.Unlock()
+	if !started {
+		return nil
+	}
+	d.runCancel()
+	done := make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		d.workCancel()
+		d.log.Info("event delivery stopped")
+		return nil
+	case <-ctx.Done():
+	}
+	d.workCancel()
+	t := time.NewTimer(stopGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	d.log.Warn("event delivery stopped with deliveries in flight; they are sent again when their lease ends")
+	return fmt.Errorf("delivery: stop: in-flight deliveries interrupted: %w", ctx.Err())
+}
+
+// Notify wakes every worker now: an event was queued or replayed.
+func (d *Dispatcher) Notify() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.workers {
+		w.poke()
+	}
+}
+
+// SetRoutes applies a reloaded configuration: workers start for new
+// routes and stop claiming for removed ones (their in-flight POSTs finish);
+// existing routes take the new forward and retry settings from their next
+// attempt. A route whose forward cannot be used is logged and keeps its
+// previous settings (a new one is not started).
+func (d *Dispatcher) SetRoutes(routes []*config.Route) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	keep := map[string]bool{}
+	for _, r := range routes {
+		if r == nil {
+			continue
+		}
+		keep[r.Name] = true
+		rc, err := newRouteConf(r, d.lease)
+		w, exists := d.workers[r.Name]
+		if err != nil {
+			d.log.Error("delivery: route not updated", "route", r.Name, "err", err, "kept_previous", exists)
+			continue
+		}
+		if exists {
+			w.conf.Store(rc)
+			w.poke()
+			continue
+		}
+		w = d.newWorker(rc)
+		d.workers[rc.name] = w
+		if d.started {
+			d.startWorker(w)
+		}
+		d.log.Info("delivery: route added", "route", rc.name)
+	}
+	for name, w := range d.workers {
+		if keep[name] {
+			continue
+		}
+		if w.cancel != nil {
+			w.cancel()
+		}
+		delete(d.workers, name)
+		d.log.Info("delivery: route removed; its pending deliveries stay queued", "route", name)
+	}
+}
+
+// Routes lists the routes with a worker, for tests and diagnostics.
+func (d *Dispatcher) Routes() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]string, 0, len(d.workers))
+	for n := range d.workers {
+		out = append(out, n)
+	}
+	return out
+}
+
+// worker delivers one route's events.
+type worker struct {
+	d      *Dispatcher
+	name   string
+	conf   atomic.Pointer[routeConf]
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (d *Dispatcher) newWorker(rc *routeConf) *worker {
+	w := &worker{d: d, name: rc.name, wake: make(chan struct{}, 1)}
+	w.conf.Store(rc)
+	return w
+}
+
+// startWorker runs w; d.mu is held.
+func (d *Dispatcher) startWorker(w *worker) {
+	w.ctx, w.cancel = context.WithCancel(d.runCtx)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		w.run()
+	}()
+}
+
+// poke wakes the worker without blocking; a pending wake is enough.
+func (w *worker) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run claims what is due, sends it with bounded concurrency, and sleeps
+// until the next delivery is due, PollInterval passes or it is poked.
+func (w *worker) run() {
+	d := w.d
+	slots := make(chan struct{}, d.conc)
+	failures := 0
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-w.ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < d.batch {
+			select {
+			case slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		if w.ctx.Err() != nil {
+			return // select picks at random when both are ready
+		}
+		rc := w.conf.Load()
+		now := d.now()
+		claimed, err := d.store.ClaimDeliveries(w.ctx, w.name, d.owner, now, rc.lease, n)
+		for range n - len(claimed) {
+			<-slots
+		}
+		if err != nil {
+			if w.ctx.Err() != nil {
+				return
+			}
+			failures++
+			if failures == 1 || failures%60 == 0 {
+				d.log.Error("delivery: claim deliveries failed", "route", w.name, "err", err, "failures", failures)
+			}
+			w.sleep(min(d.poll<<min(failures, 5), maxStoreBackoff))
+			continue
+		}
+		failures = 0
+		for _, dl := range claimed {
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				defer func() {
+					<-slots
+					w.poke()
+				}()
+				d.deliver(rc, dl)
+			}()
+		}
+		if len(claimed) == n {
+			continue // maybe more due: claim again as slots free up
+		}
+		next, err := d.store.NextDue(w.ctx, w.name)
+		if err != nil && w.ctx.Err() != nil {
+			return
+		}
+		wait := d.poll
+		if err == nil && next.After(now) && next.Sub(now) < wait {
+			wait = next.Sub(now)
+		}
+		w.sleep(wait)
+	}
+}
+
+func (w *worker) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.ctx.Done():
+	case <-w.wake:
+	case <-t.C:
+	}
+}
+
+// deliver makes one attempt and records it.
+func (d *Dispatcher) deliver(rc *routeConf, dl state.Delivery) {
+	ctx := d.workCtx
+	at := d.now()
+	n := dl.Attempts + 1
+	start := time.Now()
+	res := send(ctx, d.client, rc, d.ua, message{id: dl.Event.ID, body: dl.Event.Payload}, at)
+	elapsed := time.Since(start)
+	if ctx.Err() != nil && res.outcome != outcomeDelivered {
+		d.log.Info("delivery: attempt interrupted by shutdown; it is sent again when the lease ends",
+			"route", rc.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", n)
+		return
+	}
+	d.m.duration.WithLabelValues(rc.name).Observe(elapsed.Seconds())
+	now := d.now()
+	status, next, errText := decide(rc, dl, res, n, now, d.rand())
+	rec := state.AttemptResult{
+		DeliveryID: dl.ID,
+		Owner:      d.owner,
+		Attempt: state.Attempt{
+			DeliveryID: dl.ID, N: n, At: at, Duration: elapsed,
+			StatusCode: res.statusCode, Error: errText,
+		},
+		Status: status,
+		NextAt: next,
+	}
+	result := resultRetry
+	switch status {
+	case state.DeliveryDelivered:
+		result = resultDelivered
+	case state.DeliveryDead:
+		result = resultDead
+	}
+	attrs := []any{"route", rc.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", n,
+		"status_code", res.statusCode, "duration", elapsed.Round(time.Millisecond), "result", result}
+	if err := d.store.RecordAttempt(ctx, rec); err != nil {
+		d.log.Warn("delivery: recording the attempt failed (lease lost?); the delivery is attempted again when its lease ends",
+			append(attrs, "err", err)...)
+		return
+	}
+	d.m.deliveries.WithLabelValues(rc.name, result).Inc()
+	switch status {
+	case state.DeliveryDelivered:
+		d.log.Debug("delivery attempt", attrs...)
+	case state.DeliveryDead:
+		d.log.Warn("delivery failed; no more attempts (replay with: finconnectd events replay "+dl.Event.ID+")",
+			append(attrs, "error", errText)...)
+	default:
+		d.log.Warn("delivery failed; will retry", append(attrs, "error", errText, "next_attempt_at", next.UTC().Format(time.RFC3339))...)
+	}
+}
+
+// decide turns an attempt's result into the delivery's new status, the
+// next attempt's time when it stays pending, and the attempt's error
+// text (with why there will be no further attempt, when that is so).
+func decide(rc *routeConf, dl state.Delivery, res sendResult, n int, now time.Time, r float64) (status string, next time.Time, errText string) {
+	errText = res.errText
+	switch res.outcome {
+	case outcomeDelivered:
+		return state.DeliveryDelivered, time.Time{}, ""
+	case outcomeGone:
+		return state.DeliveryDead, time.Time{}, errText
+	}
+	if n >= rc.maxAttempts {
+		return state.DeliveryDead, time.Time{}, fmt.Sprintf("%s; no more attempts: retry.max_attempts (%d) reached", errText, rc.maxAttempts)
+	}
+	delay := backoff(n, r)
+	if res.hasRetryAfter {
+		delay = res.retryAfter
+	}
+	next = now.Add(delay)
+	if created := dl.Event.CreatedAt; !created.IsZero() && next.Sub(created) > rc.maxAge {
+		return state.DeliveryDead, time.Time{}, fmt.Sprintf("%s; no more attempts: the next (%s) would be past retry.max_age (%s)",
+			errText, next.UTC().Format(time.RFC3339), rc.maxAge)
+	}
+	return state.DeliveryPending, next, errText
+}
