@@ -13,6 +13,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/daemon"
+	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -61,7 +62,7 @@ Flags:
 
 // runServe runs the daemon until ctx ends (SIGTERM/SIGINT).
 func runServe(ctx context.Context, io IO, args []string) int {
-	return serveWith(ctx, io, args, openStore, daemonExtras{})
+	return serveWith(ctx, io, args, openStore, daemonExtras{NewDispatcher: newDispatcher, RegisterEventsAPI: delivery.RegisterAPI})
 }
 
 // daemonExtras are the pieces a serve wires when their packages exist;
