@@ -6,13 +6,13 @@ package open
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/postgres"
 	"github.com/finconnectd/finconnectd/internal/state/sqlite"
 )
 
@@ -40,7 +40,11 @@ func Open(ctx context.Context, o Options) (state.Store, error) {
 		}
 		return s, nil
 	case "postgres":
-		return nil, errors.New("open state store: the postgres backend is not available in this build")
+		s, err := postgres.Open(ctx, o.DSN, postgres.Options{Now: o.Now, Logger: o.Logger})
+		if err != nil {
+			return nil, err // says "postgres: open state store: ...", never the DSN
+		}
+		return s, nil
 	default:
 		return nil, fmt.Errorf("open state store: unknown backend %q (want sqlite or postgres)", o.Backend)
 	}

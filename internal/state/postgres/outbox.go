@@ -1,0 +1,255 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+const deliveryCols = `d.id, d.event_id, d.route, d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error,
+	d.created_at, d.updated_at, e.id, e.type, e.payment_id, e.provider, e.payload, e.created_at`
+
+const deliveryFrom = ` FROM deliveries d JOIN events e ON e.id = d.event_id`
+
+func scanDelivery(row pgx.Row) (state.Delivery, error) {
+	var d state.Delivery
+	err := row.Scan(&d.ID, &d.EventID, &d.Route, &d.Status, &d.Attempts, &d.NextAttemptAt, &d.LastStatusCode, &d.LastError,
+		&d.CreatedAt, &d.UpdatedAt, &d.Event.ID, &d.Event.Type, &d.Event.PaymentID, &d.Event.Provider, &d.Event.Payload, &d.Event.CreatedAt)
+	if err != nil {
+		return d, err
+	}
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt, d.Event.CreatedAt = tm(d.NextAttemptAt), tm(d.CreatedAt), tm(d.UpdatedAt), tm(d.Event.CreatedAt)
+	return d, nil
+}
+
+func queryDeliveries(ctx context.Context, q querier, query string, args ...any) ([]state.Delivery, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (state.Delivery, error) { return scanDelivery(r) })
+}
+
+// ClaimDeliveries leases up to limit (default 100) due pending deliveries
+// of route to owner until now+lease, earliest due first. Rows another
+// transaction is claiming are skipped (FOR UPDATE SKIP LOCKED), so workers
+// in several processes never claim one delivery twice.
+func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
+	if owner == "" {
+		return nil, fmt.Errorf("postgres: claim deliveries of route %s: no owner", route)
+	}
+	if lease <= 0 {
+		return nil, fmt.Errorf("postgres: claim deliveries of route %s: lease must be positive", route)
+	}
+	var out []state.Delivery
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = queryDeliveries(ctx, tx, `SELECT `+deliveryCols+deliveryFrom+`
+WHERE d.route = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2
+ORDER BY d.next_attempt_at, d.seq LIMIT $3 FOR UPDATE OF d SKIP LOCKED`, route, now, limitOr(limit))
+		if err != nil || len(out) == 0 {
+			return err
+		}
+		ids := make([]string, len(out))
+		for i, d := range out {
+			ids[i] = d.ID
+		}
+		_, err = tx.Exec(ctx, `UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id = ANY($3)`, owner, now.Add(lease), ids)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim deliveries of route %s: %w", route, err)
+	}
+	return out, nil
+}
+
+var errLeaseLost = errors.New("lease lost: the delivery was re-claimed or replayed")
+
+// RecordAttempt stores an attempt and the delivery's new status and
+// releases the lease. The attempt's N is the delivery's attempt count plus
+// one (r.Attempt.N is ignored); a zero At is now. It fails, changing
+// nothing, unless r.Owner still holds the lease (the error wraps
+// state.ErrConflict).
+func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
+	switch r.Status {
+	case state.DeliveryPending, state.DeliveryDelivered, state.DeliveryDead:
+	default:
+		return fmt.Errorf("postgres: record attempt on delivery %s: unknown status %q", r.DeliveryID, r.Status)
+	}
+	now := s.now()
+	at := r.Attempt.At
+	if at.IsZero() {
+		at = now
+	}
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var (
+			owner    string
+			attempts int
+			next     time.Time
+		)
+		err := tx.QueryRow(ctx, `SELECT lease_owner, attempts, next_attempt_at FROM deliveries WHERE id = $1 FOR UPDATE`, r.DeliveryID).
+			Scan(&owner, &attempts, &next)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return state.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if owner == "" || owner != r.Owner {
+			return fmt.Errorf("%w (%w)", errLeaseLost, state.ErrConflict)
+		}
+		n := attempts + 1
+		if _, err := tx.Exec(ctx, `INSERT INTO attempts (delivery_id, n, at, duration_ns, status_code, error) VALUES ($1, $2, $3, $4, $5, $6)`,
+			r.DeliveryID, n, at, int64(r.Attempt.Duration), r.Attempt.StatusCode, r.Attempt.Error); err != nil {
+			return fmt.Errorf("insert attempt: %w", err)
+		}
+		if r.Status == state.DeliveryPending {
+			next = r.NextAt
+		}
+		_, err = tx.Exec(ctx, `UPDATE deliveries SET attempts = $1, status = $2, next_attempt_at = $3, last_status_code = $4,
+	last_error = $5, lease_owner = '', lease_until = $6, updated_at = $7 WHERE id = $8`,
+			n, r.Status, next, r.Attempt.StatusCode, r.Attempt.Error, time.Time{}, now, r.DeliveryID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: record attempt on delivery %s: %w", r.DeliveryID, err)
+	}
+	return nil
+}
+
+// ListDeliveries lists deliveries with their event, newest first (default
+// limit 100).
+func (s *Store) ListDeliveries(ctx context.Context, f state.EventFilter) ([]state.Delivery, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Status != "" {
+		args = append(args, f.Status)
+		where = append(where, fmt.Sprintf("d.status = $%d", len(args)))
+	}
+	if f.Route != "" {
+		args = append(args, f.Route)
+		where = append(where, fmt.Sprintf("d.route = $%d", len(args)))
+	}
+	q := `SELECT ` + deliveryCols + deliveryFrom
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, limitOr(f.Limit))
+	q += fmt.Sprintf(` ORDER BY d.created_at DESC, d.seq DESC LIMIT $%d`, len(args))
+	out, err := queryDeliveries(ctx, s.pool, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// EventDetail returns an event, its deliveries (in creation order) and
+// their attempts (by delivery, then in the order made), from one snapshot.
+func (s *Store) EventDetail(ctx context.Context, id string) (state.Event, []state.Delivery, []state.Attempt, error) {
+	var (
+		ev   state.Event
+		dels []state.Delivery
+		atts []state.Attempt
+	)
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT id, type, payment_id, provider, payload, created_at FROM events WHERE id = $1`, id).
+			Scan(&ev.ID, &ev.Type, &ev.PaymentID, &ev.Provider, &ev.Payload, &ev.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return state.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		ev.CreatedAt = tm(ev.CreatedAt)
+		if dels, err = queryDeliveries(ctx, tx, `SELECT `+deliveryCols+deliveryFrom+` WHERE d.event_id = $1 ORDER BY d.seq`, id); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT a.delivery_id, a.n, a.at, a.duration_ns, a.status_code, a.error
+FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = $1 ORDER BY d.seq, a.id`, id)
+		if err != nil {
+			return err
+		}
+		atts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (state.Attempt, error) {
+			var (
+				a  state.Attempt
+				ns int64
+			)
+			err := r.Scan(&a.DeliveryID, &a.N, &a.At, &ns, &a.StatusCode, &a.Error)
+			a.At, a.Duration = tm(a.At), time.Duration(ns)
+			return a, err
+		})
+		return err
+	})
+	if err != nil {
+		return state.Event{}, nil, nil, fmt.Errorf("postgres: event %s: %w", id, err)
+	}
+	return ev, dels, atts, nil
+}
+
+// ReplayEvent puts every delivery of the event back to pending, due at
+// now, with no attempts counted and no lease (the attempt history stays).
+func (s *Store) ReplayEvent(ctx context.Context, id string, now time.Time) error {
+	if now.IsZero() {
+		now = s.now()
+	}
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM events WHERE id = $1`, id).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return state.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1,
+	lease_owner = '', lease_until = $2, updated_at = $1 WHERE event_id = $3`, now, time.Time{}, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: replay event %s: %w", id, err)
+	}
+	return nil
+}
+
+// NextDue returns when the route's next pending delivery can be claimed:
+// the earliest over pending deliveries of max(NextAttemptAt, lease end), so
+// a leased delivery counts from when its lease runs out. Zero when none.
+func (s *Store) NextDue(ctx context.Context, route string) (time.Time, error) {
+	var at *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT MIN(GREATEST(next_attempt_at, lease_until)) FROM deliveries WHERE route = $1 AND status = 'pending'`, route).Scan(&at)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("postgres: next due delivery of route %s: %w", route, err)
+	}
+	if at == nil {
+		return time.Time{}, nil
+	}
+	if at.IsZero() {
+		// Due since forever (a zero NextAttemptAt): due now, not "none".
+		return time.Unix(0, 1).UTC(), nil
+	}
+	return tm(*at), nil
+}
+
+// Stats counts pending deliveries and reports the oldest one's creation.
+func (s *Store) Stats(ctx context.Context) (state.QueueStats, error) {
+	var (
+		st     state.QueueStats
+		oldest *time.Time
+	)
+	err := s.pool.QueryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM deliveries WHERE status = 'pending'`).Scan(&st.Pending, &oldest)
+	if err != nil {
+		return state.QueueStats{}, fmt.Errorf("postgres: queue stats: %w", err)
+	}
+	if oldest != nil {
+		st.OldestPending = tm(*oldest)
+	}
+	return st, nil
+}

@@ -1,0 +1,169 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// migrations are applied in order, each once, inside the transaction that
+// records it in schema_migrations. Append only: never edit a released one.
+func migrations() []string {
+	return []string{
+		1: `
+CREATE TABLE meta (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	lineage TEXT    NOT NULL,
+	serial  BIGINT  NOT NULL
+);
+
+CREATE TABLE resources (
+	address    TEXT PRIMARY KEY,
+	type       TEXT        NOT NULL,
+	attributes TEXT        NOT NULL,
+	updated_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE state_lock (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	lock_id   TEXT        NOT NULL,
+	host      TEXT        NOT NULL,
+	pid       INTEGER     NOT NULL,
+	operation TEXT        NOT NULL,
+	since     TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE payments (
+	id                 TEXT PRIMARY KEY,
+	seq                BIGINT GENERATED ALWAYS AS IDENTITY,
+	provider           TEXT        NOT NULL,
+	reference          TEXT        NOT NULL,
+	status             TEXT        NOT NULL,
+	amount             TEXT        NOT NULL,
+	currency           TEXT        NOT NULL,
+	phone              TEXT        NOT NULL,
+	description        TEXT        NOT NULL,
+	mno                TEXT        NOT NULL,
+	ipn                TEXT        NOT NULL,
+	provider_reference TEXT        NOT NULL,
+	redirect_url       TEXT        NOT NULL,
+	confirmation_code  TEXT        NOT NULL,
+	message            TEXT        NOT NULL,
+	raw                BYTEA,
+	created_at         TIMESTAMPTZ NOT NULL,
+	updated_at         TIMESTAMPTZ NOT NULL,
+	next_sync_at       TIMESTAMPTZ NOT NULL,
+	sync_attempts      INTEGER     NOT NULL,
+	UNIQUE (provider, reference)
+);
+CREATE INDEX payments_due ON payments (status, next_sync_at);
+CREATE INDEX payments_provider_reference ON payments (provider, provider_reference);
+CREATE INDEX payments_created ON payments (created_at, seq);
+
+CREATE TABLE idempotency (
+	key          TEXT PRIMARY KEY,
+	request_hash TEXT        NOT NULL,
+	done         BOOLEAN     NOT NULL,
+	status_code  INTEGER     NOT NULL,
+	body         BYTEA,
+	payment_id   TEXT        NOT NULL,
+	created_at   TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE notifications (
+	id          TEXT PRIMARY KEY,
+	provider    TEXT        NOT NULL,
+	dedup_key   TEXT,
+	route       TEXT        NOT NULL,
+	body        BYTEA,
+	received_at TIMESTAMPTZ NOT NULL,
+	UNIQUE (provider, dedup_key)
+);
+
+CREATE TABLE events (
+	id         TEXT PRIMARY KEY,
+	type       TEXT        NOT NULL,
+	payment_id TEXT        NOT NULL,
+	provider   TEXT        NOT NULL,
+	payload    BYTEA,
+	created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX events_payment ON events (payment_id);
+
+CREATE TABLE deliveries (
+	id               TEXT PRIMARY KEY,
+	seq              BIGINT GENERATED ALWAYS AS IDENTITY,
+	event_id         TEXT        NOT NULL REFERENCES events (id),
+	route            TEXT        NOT NULL,
+	status           TEXT        NOT NULL,
+	attempts         INTEGER     NOT NULL,
+	next_attempt_at  TIMESTAMPTZ NOT NULL,
+	lease_owner      TEXT        NOT NULL,
+	lease_until      TIMESTAMPTZ NOT NULL,
+	last_status_code INTEGER     NOT NULL,
+	last_error       TEXT        NOT NULL,
+	created_at       TIMESTAMPTZ NOT NULL,
+	updated_at       TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX deliveries_due ON deliveries (route, status, next_attempt_at);
+CREATE INDEX deliveries_event ON deliveries (event_id);
+CREATE INDEX deliveries_status_created ON deliveries (status, created_at);
+CREATE INDEX deliveries_created ON deliveries (created_at, seq);
+
+CREATE TABLE attempts (
+	id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	delivery_id TEXT        NOT NULL REFERENCES deliveries (id),
+	n           INTEGER     NOT NULL,
+	at          TIMESTAMPTZ NOT NULL,
+	duration_ns BIGINT      NOT NULL,
+	status_code INTEGER     NOT NULL,
+	error       TEXT        NOT NULL
+);
+CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
+`,
+	}
+}
+
+// SchemaVersion is the schema version this build writes.
+func SchemaVersion() int { return len(migrations()) - 1 }
+
+// migrate brings the schema up to SchemaVersion in one transaction under a
+// transaction-scoped advisory lock (per schema), so processes starting
+// together do not race, and refuses a database from a newer build.
+func (s *Store) migrate(ctx context.Context) error {
+	return s.write(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('finconnectd.migrate.' || current_schema()))`); err != nil {
+			return fmt.Errorf("migrate schema: take the migration lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	applied_at TIMESTAMPTZ NOT NULL
+)`); err != nil {
+			return fmt.Errorf("migrate schema: %w", err)
+		}
+		var have int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+			return fmt.Errorf("migrate schema: read version: %w", err)
+		}
+		want := SchemaVersion()
+		if have > want {
+			return fmt.Errorf("schema version %d is newer than this build supports (%d): upgrade finconnectd", have, want)
+		}
+		ms := migrations()
+		for v := have + 1; v <= want; v++ {
+			if _, err := tx.Exec(ctx, ms[v]); err != nil {
+				return fmt.Errorf("migrate schema to version %d: %w", v, err)
+			}
+			if v == 1 {
+				if _, err := tx.Exec(ctx, `INSERT INTO meta (id, lineage, serial) VALUES (1, $1, 0)`, newLineage()); err != nil {
+					return fmt.Errorf("migrate schema: create lineage: %w", err)
+				}
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, s.now()); err != nil {
+				return fmt.Errorf("migrate schema to version %d: %w", v, err)
+			}
+		}
+		return nil
+	})
+}
