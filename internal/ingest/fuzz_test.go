@@ -57,7 +57,7 @@ func FuzzForgedNotifications(f *testing.F) {
 			if code == 0 || code >= 600 {
 				t.Fatalf("%s: answer %d", path, code)
 			}
-			if h.store.eventCount() > 0 {
+			if h.store.EventCount() > 0 {
 				t.Fatalf("%s: forged body made an event: %q", path, body)
 			}
 		}

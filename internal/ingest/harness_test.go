@@ -28,6 +28,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/settle"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 const checksumKey = "test-checksum-key"
@@ -38,7 +39,7 @@ type harness struct {
 	emu   *sandbox.Emulator
 	cfg   *config.Config
 	set   *clients.Set
-	store *memStore
+	store *teststore.Store
 	in    *Ingester
 	srv   *httptest.Server
 	reg   *prometheus.Registry
@@ -121,7 +122,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatalf("build clients: %v", err)
 	}
-	h := &harness{t: t, emu: emu, cfg: cfg, set: set, store: newMemStore(), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{t: t, emu: emu, cfg: cfg, set: set, store: teststore.New(t), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	pub, err := azampay.ParsePublicKey(emu.PublicKeyPEM())
 	if err != nil {
 		t.Fatalf("parse emulator key: %v", err)

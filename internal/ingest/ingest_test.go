@@ -21,8 +21,8 @@ import (
 
 func TestClickPesaSigned(t *testing.T) {
 	h := newHarness(t, harnessOptions{signedClickPesa: true})
-	h.store.put(state.Payment{Provider: "clickpesa.tz", Reference: "ORD1", Status: "pending", Amount: "1000.00", Currency: "TZS"})
-	h.store.put(state.Payment{Provider: "clickpesa.tz", Reference: "ORD2", Status: "pending", Amount: "1000", Currency: "TZS"})
+	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORD1", Status: "pending", Amount: "1000.00", Currency: "TZS"})
+	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORD2", Status: "pending", Amount: "1000", Currency: "TZS"})
 
 	good := clickPesaBody(t, checksumKey, "ORD1", "SUCCESS", "1000")
 	tampered := bytes.Replace(good, []byte(`"1000"`), []byte(`"1"`), 1)
@@ -54,7 +54,7 @@ func TestClickPesaSigned(t *testing.T) {
 			if code != tc.wantCode {
 				t.Fatalf("code = %d, want %d (body %s)", code, tc.wantCode, body)
 			}
-			if got := h.store.eventCount(); got != tc.wantEvents {
+			if got := h.store.EventCount(); got != tc.wantEvents {
 				t.Fatalf("events = %d, want %d", got, tc.wantEvents)
 			}
 			if tc.wantOutcome != "" && !strings.Contains(lastLine(h.logs.String()), `"outcome":"`+tc.wantOutcome+`"`) {
@@ -62,7 +62,7 @@ func TestClickPesaSigned(t *testing.T) {
 			}
 		})
 	}
-	p, _ := h.store.byRef("clickpesa.tz", "ORD2")
+	p, _ := h.store.ByRef("clickpesa.tz", "ORD2")
 	if p.Status != "pending" {
 		t.Fatalf("ORD2 status = %s after rejected notifications, want pending", p.Status)
 	}
@@ -86,16 +86,16 @@ func lastLine(s string) string {
 
 func TestStoreFailureIsNotAcked(t *testing.T) {
 	h := newHarness(t, harnessOptions{signedClickPesa: true})
-	h.store.setFail(true)
+	h.store.SetOutage(true)
 	body := clickPesaBody(t, checksumKey, "ORD9", "SUCCESS", "1000")
 	if code, b := h.send("POST", "/hooks/clickpesa", "application/json", body); code != 500 {
 		t.Fatalf("code = %d (%s), want 500 while the store fails", code, b)
 	}
-	h.store.setFail(false)
+	h.store.SetOutage(false)
 	if code, b := h.send("POST", "/hooks/clickpesa", "application/json", body); code != 200 {
 		t.Fatalf("code = %d (%s), want 200 once the store is back", code, b)
 	}
-	if n := h.store.eventCount(); n != 1 {
+	if n := h.store.EventCount(); n != 1 {
 		t.Fatalf("events = %d, want 1", n)
 	}
 }
@@ -105,14 +105,14 @@ func TestClickPesaFromEmulator(t *testing.T) {
 		t.Run(map[bool]string{true: "signed", false: "unsigned, confirmed by query"}[signed], func(t *testing.T) {
 			h := newHarness(t, harnessOptions{signedClickPesa: signed})
 			payer, _ := h.set.Payer("clickpesa.tz")
-			h.store.put(state.Payment{Provider: "clickpesa.tz", Reference: "ORDEMU1", Status: "pending", Amount: "1000", Currency: "TZS"})
+			h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORDEMU1", Status: "pending", Amount: "1000", Currency: "TZS"})
 			if _, err := payer.InitiatePayment(context.Background(), providers.PaymentRequest{
 				Reference: "ORDEMU1", Amount: "1000", Currency: "TZS", Phone: "255712345670"}); err != nil {
 				t.Fatalf("initiate: %v", err)
 			}
 			eventually(t, "payment.succeeded", func() bool {
-				p, _ := h.store.byRef("clickpesa.tz", "ORDEMU1")
-				return p.Status == "succeeded" && len(h.store.eventsOf(p.ID)) == 1
+				p, _ := h.store.ByRef("clickpesa.tz", "ORDEMU1")
+				return p.Status == "succeeded" && len(h.store.EventsOf(p.ID)) == 1
 			})
 		})
 	}
@@ -122,8 +122,8 @@ func TestAzamPay(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	priv := newRSAKey(t)
 	rotated := newRSAKey(t)
-	h.store.put(state.Payment{Provider: "azampay.tz", Reference: "AZ1", Status: "pending", Amount: "1000", Currency: "TZS"})
-	h.store.put(state.Payment{Provider: "azampay.tz", Reference: "AZ2", Status: "pending", Amount: "1000", Currency: "TZS"})
+	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZ1", Status: "pending", Amount: "1000", Currency: "TZS"})
+	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZ2", Status: "pending", Amount: "1000", Currency: "TZS"})
 
 	t.Run("signed callback accepted, credentials not stored", func(t *testing.T) {
 		h.setKeys(&priv.PublicKey, nil, nil)
@@ -131,16 +131,16 @@ func TestAzamPay(t *testing.T) {
 		if code, b := h.send("POST", "/hooks/azampay", "application/json", body); code != 200 {
 			t.Fatalf("code = %d (%s)", code, b)
 		}
-		p, _ := h.store.byRef("azampay.tz", "AZ1")
-		if p.Status != "succeeded" || len(h.store.eventsOf(p.ID)) != 1 {
-			t.Fatalf("payment %+v, events %d", p, len(h.store.eventsOf(p.ID)))
+		p, _ := h.store.ByRef("azampay.tz", "AZ1")
+		if p.Status != "succeeded" || len(h.store.EventsOf(p.ID)) != 1 {
+			t.Fatalf("payment %+v, events %d", p, len(h.store.EventsOf(p.ID)))
 		}
-		for _, n := range h.store.notifications() {
+		for _, n := range h.store.Notifications() {
 			if bytes.Contains(n.Body, []byte("cb-pass")) {
 				t.Fatalf("stored notification holds the callback password: %s", n.Body)
 			}
 		}
-		for _, e := range h.store.eventsOf(p.ID) {
+		for _, e := range h.store.EventsOf(p.ID) {
 			if bytes.Contains(e.Payload, []byte("cb-pass")) {
 				t.Fatalf("event holds the callback password: %s", e.Payload)
 			}
@@ -156,7 +156,7 @@ func TestAzamPay(t *testing.T) {
 		if got := h.refetches.Load() - before; got != 1 {
 			t.Fatalf("refetches = %d, want 1", got)
 		}
-		if p, _ := h.store.byRef("azampay.tz", "AZ2"); p.Status != "pending" {
+		if p, _ := h.store.ByRef("azampay.tz", "AZ2"); p.Status != "pending" {
 			t.Fatalf("forged callback changed the payment: %+v", p)
 		}
 	})
@@ -189,14 +189,14 @@ func TestAzamPay(t *testing.T) {
 func TestAzamPayFromEmulator(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	payer, _ := h.set.Payer("azampay.tz")
-	h.store.put(state.Payment{Provider: "azampay.tz", Reference: "AZEMU1", Status: "pending", Amount: "2500", Currency: "TZS"})
+	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZEMU1", Status: "pending", Amount: "2500", Currency: "TZS"})
 	if _, err := payer.InitiatePayment(context.Background(), providers.PaymentRequest{
 		Reference: "AZEMU1", Amount: "2500", Currency: "TZS", Phone: "255712345670", MNO: "Tigo"}); err != nil {
 		t.Fatalf("initiate: %v", err)
 	}
 	eventually(t, "payment.succeeded", func() bool {
-		p, _ := h.store.byRef("azampay.tz", "AZEMU1")
-		return p.Status == "succeeded" && len(h.store.eventsOf(p.ID)) == 1
+		p, _ := h.store.ByRef("azampay.tz", "AZEMU1")
+		return p.Status == "succeeded" && len(h.store.EventsOf(p.ID)) == 1
 	})
 }
 
@@ -208,7 +208,7 @@ func TestPesaPalFromEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("register ipn: %v", err)
 	}
-	h.store.put(state.Payment{Provider: "pesapal.ke", Reference: "PP1", Status: "pending", Amount: "1500.00", Currency: "KES"})
+	h.store.Put(state.Payment{Provider: "pesapal.ke", Reference: "PP1", Status: "pending", Amount: "1500.00", Currency: "KES"})
 	res, err := pp.InitiatePayment(ctx, providers.PaymentRequest{
 		Reference: "PP1", Amount: "1500.00", Currency: "KES", Phone: "254712345670", Email: "a@example.com",
 		NotificationID: reg.IPNID, CallbackURL: "https://shop.example/return"})
@@ -216,8 +216,8 @@ func TestPesaPalFromEmulator(t *testing.T) {
 		t.Fatalf("initiate: %v", err)
 	}
 	eventually(t, "payment.succeeded", func() bool {
-		p, _ := h.store.byRef("pesapal.ke", "PP1")
-		return p.Status == "succeeded" && len(h.store.eventsOf(p.ID)) == 1
+		p, _ := h.store.ByRef("pesapal.ke", "PP1")
+		return p.Status == "succeeded" && len(h.store.EventsOf(p.ID)) == 1
 	})
 
 	ipn := url.Values{"OrderTrackingId": {res.ProviderReference}, "OrderMerchantReference": {"PP1"}, "OrderNotificationType": {"IPNCHANGE"}}
@@ -250,7 +250,7 @@ func TestPesaPalFromEmulator(t *testing.T) {
 			}
 		})
 	}
-	if n := h.store.eventCount(); n != 1 {
+	if n := h.store.EventCount(); n != 1 {
 		t.Fatalf("events = %d, want 1", n)
 	}
 }
@@ -311,7 +311,7 @@ func TestPesaPalQueriesCoalescedAndRateLimited(t *testing.T) {
 			t.Fatalf("request %d: code %d", i, c)
 		}
 	}
-	if n := h.store.eventCount(); n != 1 {
+	if n := h.store.EventCount(); n != 1 {
 		t.Fatalf("events = %d, want 1", n)
 	}
 	// Burst 2: the first query spent one token; one more new query is
