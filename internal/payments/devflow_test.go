@@ -16,6 +16,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 // TestDevModeDemoPayments runs the banner's demo payments, with the banner's
@@ -36,13 +37,15 @@ func TestDevModeDemoPayments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := newMemStore()
+	store := teststore.New(t)
 	reg, err := set.PesaPal("pesapal.ke").RegisterIPN(context.Background(), env.Config.IPNs[0].URL, "POST")
 	if err != nil {
 		t.Fatal(err)
 	}
 	attrs, _ := json.Marshal(map[string]string{"ipn_id": reg.IPNID})
-	store.resources["ipn.orders"] = state.Resource{Address: "ipn.orders", Type: "ipn", Attributes: attrs}
+	if _, err := store.PutResource(context.Background(), state.Resource{Address: "ipn.orders", Type: "ipn", Attributes: attrs}); err != nil {
+		t.Fatal(err)
+	}
 	svc, err := New(Options{Store: store, Config: env.Config, Payers: set.Payer,
 		Settler: settle.New(settle.Options{Store: store, Routes: env.Config.Routes})})
 	if err != nil {
@@ -80,7 +83,7 @@ func TestDevModeDemoPayments(t *testing.T) {
 				got, err := svc.query(context.Background(), payer, stored)
 				return err == nil && got.Status == string(providers.StatusSucceeded)
 			})
-			if ev := store.eventsOf(p.ID); len(ev) != 1 || ev[0].Type != "payment.succeeded" {
+			if ev := store.EventsOf(p.ID); len(ev) != 1 || ev[0].Type != "payment.succeeded" {
 				t.Fatalf("events %+v", ev)
 			}
 		})

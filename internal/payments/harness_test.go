@@ -22,6 +22,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 const testToken = "test-api-token"
@@ -48,7 +49,7 @@ func (c *clock) Advance(d time.Duration) {
 type harness struct {
 	t      testing.TB
 	emu    *sandbox.Emulator
-	store  *memStore
+	store  *teststore.Store
 	svc    *Service
 	srv    *httptest.Server
 	clock  *clock
@@ -108,7 +109,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			{Name: "az", Provider: "azampay.tz", Path: "/hooks/azampay", Events: config.EventTypes()},
 		},
 	}
-	h := &harness{t: t, emu: emu, store: newMemStore(), clock: clk, cfg: cfg, payers: map[string]providers.Payer{}}
+	h := &harness{t: t, emu: emu, store: teststore.New(t), clock: clk, cfg: cfg, payers: map[string]providers.Payer{}}
 	if o.clocked {
 		h.payers = clockedPayers(t, cfg, clk.Now)
 	} else {
@@ -122,7 +123,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatalf("register ipn: %v", err)
 	}
 	attrs, _ := json.Marshal(map[string]string{"ipn_id": reg.IPNID, "url": cfg.IPNs[0].URL})
-	h.store.resources["ipn.orders"] = state.Resource{Address: "ipn.orders", Type: "ipn", Attributes: attrs}
+	if _, err := h.store.PutResource(context.Background(), state.Resource{Address: "ipn.orders", Type: "ipn", Attributes: attrs}); err != nil {
+		t.Fatal(err)
+	}
 
 	settler := settle.New(settle.Options{Store: h.store, Routes: cfg.Routes, Now: h.clock.Now})
 	svc, err := New(Options{
