@@ -457,7 +457,7 @@ func (d *Dispatcher) deliver(rc *routeConf, dl state.Delivery) {
 		result = resultDead
 	}
 	attrs := []any{"route", rc.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", n,
-		"status_code", res.statusCode, "duration_ms", float64(elapsed.Microseconds())/1000, "result", result}
+		"status_code", res.statusCode, "duration_ms", float64(elapsed.Microseconds()) / 1000, "result", result}
 	if err := d.store.RecordAttempt(ctx, rec); err != nil {
 		d.log.Warn("delivery: recording the attempt failed (lease lost?); the delivery is attempted again when its lease ends",
 			append(attrs, "err", err)...)
