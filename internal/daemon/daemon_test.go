@@ -21,6 +21,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 const (
@@ -158,7 +159,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 type running struct {
 	t      testing.TB
 	d      *Daemon
-	store  *memStore
+	store  *teststore.Store
 	disp   *fakeDispatcher
 	logs   *syncBuffer
 	cfg    string
@@ -180,7 +181,7 @@ func startDaemon(t testing.TB, o runOptions) *running {
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
-	r := &running{t: t, store: newMemStore(), disp: &fakeDispatcher{}, logs: &syncBuffer{}, cfg: path,
+	r := &running{t: t, store: teststore.New(t), disp: &fakeDispatcher{}, logs: &syncBuffer{}, cfg: path,
 		reload: make(chan struct{}), done: make(chan error, 1)}
 	if o.lookupEnv == nil {
 		o.lookupEnv = func(string) (string, bool) { return "", false }
@@ -316,11 +317,11 @@ func TestServe(t *testing.T) {
 			}
 		})
 	}
-	if n := len(r.store.eventsFor("ORD1")); n != 1 {
+	if n := len(r.store.EventsFor("ORD1")); n != 1 {
 		t.Fatalf("events for ORD1 = %d, want 1", n)
 	}
-	if r.store.eventCount() != 1 {
-		t.Fatalf("events = %d, want 1", r.store.eventCount())
+	if r.store.EventCount() != 1 {
+		t.Fatalf("events = %d, want 1", r.store.EventCount())
 	}
 	if got := r.disp.notifies.Load(); got != 1 {
 		t.Fatalf("dispatcher notified %d times, want 1", got)
@@ -337,7 +338,7 @@ func TestServe(t *testing.T) {
 	if err := r.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	if !r.store.isClosed() {
+	if !r.store.Closed() {
 		t.Fatalf("store not closed at stop")
 	}
 	if !r.disp.stopped {
@@ -352,9 +353,7 @@ func TestServe(t *testing.T) {
 
 func TestReadyzWhenStoreDown(t *testing.T) {
 	r := startDaemon(t, runOptions{})
-	r.store.mu.Lock()
-	r.store.pingErr = fmt.Errorf("disk gone")
-	r.store.mu.Unlock()
+	r.store.SetPingErr(fmt.Errorf("disk gone"))
 	if code, body := do(t, "GET", r.api("/readyz"), "", nil); code != 503 || !strings.Contains(string(body), "unreachable") {
 		t.Fatalf("readyz = %d %s, want 503", code, body)
 	}
@@ -511,7 +510,7 @@ func TestStartFailsCleanlyWhenPortTaken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newMemStore()
+	st := teststore.New(t)
 	d, err := New(Options{Config: cfg, OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return st, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +519,7 @@ func TestStartFailsCleanlyWhenPortTaken(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "api.listen") {
 		t.Fatalf("err = %v, want a listen error naming api.listen", err)
 	}
-	if !st.isClosed() {
+	if !st.Closed() {
 		t.Fatalf("store left open after a failed start")
 	}
 }
@@ -568,7 +567,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		t.Fatalf("nothing acked")
 	}
 	for _, ref := range acked {
-		if n := len(r.store.eventsFor(ref)); n != 1 {
+		if n := len(r.store.EventsFor(ref)); n != 1 {
 			t.Fatalf("acked %s has %d events, want 1", ref, n)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 // TestDevModeEndToEnd runs the daemon on the dev environment (emulator,
@@ -35,7 +36,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 		defer c()
 		_ = env.Close(cctx)
 	})
-	st := newMemStore()
+	st := teststore.New(t)
 	stdout := &syncBuffer{}
 	d, err := New(Options{
 		Config: env.Config, Logger: log, Stdout: stdout, ApplyAtStart: true, Banner: env.Banner(),
@@ -64,7 +65,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 	}
 	for _, p := range devmode.DemoPayments() {
 		eventually(t, p.Provider+" payment.succeeded", func() bool {
-			evs := st.eventsFor(p.Reference)
+			evs := st.EventsFor(p.Reference)
 			for _, e := range evs {
 				if e.Type == "payment.succeeded" {
 					return true
@@ -73,7 +74,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 			return false
 		})
 		var succeeded int
-		for _, e := range st.eventsFor(p.Reference) {
+		for _, e := range st.EventsFor(p.Reference) {
 			if e.Type == "payment.succeeded" {
 				succeeded++
 				var body struct {

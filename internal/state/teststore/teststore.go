@@ -217,28 +217,19 @@ func (s *Store) ByRef(provider, reference string) (state.Payment, bool) {
 
 // Events returns every event, oldest first.
 func (s *Store) Events() []state.Event {
-	return s.events("")
+	return s.events("", "")
 }
 
 // EventsOf returns the events of one payment, oldest first.
 func (s *Store) EventsOf(paymentID string) []state.Event {
-	return s.events(paymentID)
+	return s.events(paymentID, "")
 }
 
 // EventsFor returns the events of the payments with this merchant
-// reference (any provider), oldest first.
+// reference (any provider), oldest first. It works after the store was
+// closed (a stopped daemon closes it).
 func (s *Store) EventsFor(reference string) []state.Event {
-	var out []state.Event
-	for _, e := range s.Events() {
-		p, err := s.Store.Payment(context.Background(), e.PaymentID)
-		if err != nil {
-			panic(fmt.Sprintf("teststore: payment %s of event %s: %v", e.PaymentID, e.ID, err))
-		}
-		if p.Reference == reference {
-			out = append(out, e)
-		}
-	}
-	return out
+	return s.events("", reference)
 }
 
 // EventCount is len(Events()).
@@ -246,14 +237,18 @@ func (s *Store) EventCount() int {
 	return len(s.Events())
 }
 
-func (s *Store) events(paymentID string) []state.Event {
-	q := "SELECT id, type, payment_id, provider, payload, created_at FROM events"
+func (s *Store) events(paymentID, reference string) []state.Event {
+	q := "SELECT e.id, e.type, e.payment_id, e.provider, e.payload, e.created_at FROM events e"
 	var args []any
-	if paymentID != "" {
-		q += " WHERE payment_id = ?"
+	switch {
+	case paymentID != "":
+		q += " WHERE e.payment_id = ?"
 		args = append(args, paymentID)
+	case reference != "":
+		q += " JOIN payments p ON p.id = e.payment_id WHERE p.reference = ?"
+		args = append(args, reference)
 	}
-	rows, err := s.ins.QueryContext(context.Background(), q+" ORDER BY created_at, rowid", args...)
+	rows, err := s.ins.QueryContext(context.Background(), q+" ORDER BY e.created_at, e.rowid", args...)
 	if err != nil {
 		panic(fmt.Sprintf("teststore: list events: %v", err))
 	}
