@@ -2,12 +2,7 @@ package reconcile
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +10,6 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
-	"github.com/finconnectd/finconnectd/internal/state"
 )
 
 // startEmulator runs the provider emulator on loopback for one test.
@@ -85,109 +79,3 @@ func newClientRemote(tb testing.TB, cfg *config.Config) Remote {
 	return NewRemote(set)
 }
 
-// memStore is an in-memory StateStore with the real one's lock semantics,
-// for tests that inject failures.
-type memStore struct {
-	mu        sync.Mutex
-	meta      state.Meta
-	resources map[string]state.Resource
-	lock      *state.LockInfo
-	failPut   func(addr string) error
-}
-
-func newMemStore() *memStore {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return &memStore{meta: state.Meta{Lineage: hex.EncodeToString(b[:])}, resources: map[string]state.Resource{}}
-}
-
-func (m *memStore) Meta(context.Context) (state.Meta, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.meta, nil
-}
-
-func (m *memStore) Resources(context.Context) ([]state.Resource, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]state.Resource, 0, len(m.resources))
-	for _, r := range m.resources {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
-	return out, nil
-}
-
-func (m *memStore) Resource(_ context.Context, addr string) (state.Resource, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.resources[addr]
-	if !ok {
-		return r, fmt.Errorf("resource %s: %w", addr, state.ErrNotFound)
-	}
-	return r, nil
-}
-
-func (m *memStore) PutResource(_ context.Context, r state.Resource) (state.Meta, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.failPut != nil {
-		if err := m.failPut(r.Address); err != nil {
-			return m.meta, err
-		}
-	}
-	m.resources[r.Address] = r
-	m.meta.Serial++
-	return m.meta, nil
-}
-
-func (m *memStore) DeleteResource(_ context.Context, addr string) (state.Meta, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.resources[addr]; !ok {
-		return m.meta, state.ErrNotFound
-	}
-	delete(m.resources, addr)
-	m.meta.Serial++
-	return m.meta, nil
-}
-
-func (m *memStore) Lock(_ context.Context, info state.LockInfo) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lock != nil {
-		return &state.LockedError{Holder: *m.lock}
-	}
-	m.lock = &info
-	return nil
-}
-
-func (m *memStore) Unlock(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lock != nil && m.lock.ID == id {
-		m.lock = nil
-	}
-	return nil
-}
-
-func (m *memStore) ForceUnlock(ctx context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lock == nil || m.lock.ID != id {
-		return state.ErrNotFound
-	}
-	m.lock = nil
-	return nil
-}
-
-func (m *memStore) LockHolder(context.Context) (state.LockInfo, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lock == nil {
-		return state.LockInfo{}, false, nil
-	}
-	return *m.lock, true, nil
-}
-
-var _ state.StateStore = (*memStore)(nil)

@@ -20,6 +20,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -516,13 +517,13 @@ func TestApplyWithoutRefreshStillAdopts(t *testing.T) {
 
 func TestApplyStoreFailureStopsAndReports(t *testing.T) {
 	e := newEnv(t)
-	ms := newMemStore()
-	ms.failPut = func(addr string) error {
+	ms := teststore.New(t)
+	ms.FailPutResource(func(addr string) error {
 		if addr == "ipn.b" {
 			return errors.New("disk full")
 		}
 		return nil
-	}
+	})
 	e.st = ms
 	cfg := e.cfg(t, false, ipn("a", "https://x.example/a"), ipn("b", "https://x.example/b"), ipn("c", "https://x.example/c"))
 	res, err := Apply(context.Background(), e.plan(t, cfg), e.st, e.remote, ApplyOptions{Now: e.clock})
