@@ -7,15 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 // rcWorld is a config directory pointing at an emulator on loopback.
@@ -23,7 +21,7 @@ type rcWorld struct {
 	emu *sandbox.Emulator
 	dir string
 	env map[string]string
-	st  *rcMemStore // the state every command of the world shares
+	st  *teststore.Store // the state file every command of the world opens
 }
 
 func newRCWorld(t *testing.T) *rcWorld {
@@ -43,7 +41,8 @@ func newRCWorld(t *testing.T) *rcWorld {
 	w := &rcWorld{emu: emu, dir: t.TempDir(), env: map[string]string{
 		"PESAPAL_KEY": "ck-canary-1111", "PESAPAL_SECRET": "cs-canary-2222", "AZ_SECRET": "az-canary-3333",
 		"HOOK_SECRET": "whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRldi13ZWJob29r",
-	}, st: newRCMemStore()}
+	}}
+	w.st = teststore.Open(t, filepath.Join(w.dir, "state.db"))
 	return w
 }
 
@@ -105,7 +104,7 @@ func (w *rcWorld) run(t *testing.T, stdin string, terminal bool, args ...string)
 		LookupEnv:       func(k string) (string, bool) { v, ok := w.env[k]; return v, ok },
 		StdinIsTerminal: terminal, Cwd: w.dir,
 	}
-	opener := func(context.Context, IO, *config.Config) (state.Store, error) { return w.st, nil }
+	opener := openStore
 	var code int
 	switch args[0] {
 	case "plan":
@@ -323,106 +322,4 @@ func TestParsePlanArgs(t *testing.T) {
 			t.Errorf("parsePlanArgs(%v) = %+v, %v; want %+v", tt.args, got, err, tt.want)
 		}
 	}
-}
-
-// rcMemStore is an in-memory reconcile state with the store's lock
-// semantics, standing in for the SQLite store in these tests.
-type rcMemStore struct {
-	state.PaymentStore
-	state.OutboxStore
-	mu        sync.Mutex
-	meta      state.Meta
-	resources map[string]state.Resource
-	lock      *state.LockInfo
-}
-
-func newRCMemStore() *rcMemStore {
-	return &rcMemStore{meta: state.Meta{Lineage: "test-lineage"}, resources: map[string]state.Resource{}}
-}
-
-func (m *rcMemStore) Ping(context.Context) error { return nil }
-func (m *rcMemStore) Close() error               { return nil }
-
-func (m *rcMemStore) Meta(context.Context) (state.Meta, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.meta, nil
-}
-
-func (m *rcMemStore) Resources(context.Context) ([]state.Resource, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]state.Resource, 0, len(m.resources))
-	for _, r := range m.resources {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
-	return out, nil
-}
-
-func (m *rcMemStore) Resource(_ context.Context, addr string) (state.Resource, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.resources[addr]
-	if !ok {
-		return r, fmt.Errorf("resource %s: %w", addr, state.ErrNotFound)
-	}
-	return r, nil
-}
-
-func (m *rcMemStore) PutResource(_ context.Context, r state.Resource) (state.Meta, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.resources[r.Address] = r
-	m.meta.Serial++
-	return m.meta, nil
-}
-
-func (m *rcMemStore) DeleteResource(_ context.Context, addr string) (state.Meta, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.resources[addr]; !ok {
-		return m.meta, state.ErrNotFound
-	}
-	delete(m.resources, addr)
-	m.meta.Serial++
-	return m.meta, nil
-}
-
-func (m *rcMemStore) Lock(_ context.Context, info state.LockInfo) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lock != nil {
-		return &state.LockedError{Holder: *m.lock}
-	}
-	m.lock = &info
-	return nil
-}
-
-func (m *rcMemStore) Unlock(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lock != nil && m.lock.ID == id {
-		m.lock = nil
-	}
-	return nil
-}
-
-func (m *rcMemStore) ForceUnlock(_ context.Context, id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lock == nil || m.lock.ID != id {
-		return state.ErrNotFound
-	}
-	m.lock = nil
-	return nil
-}
-
-func (m *rcMemStore) LockHolder(context.Context) (state.LockInfo, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lock == nil {
-		return state.LockInfo{}, false, nil
-	}
-	return *m.lock, true, nil
 }
