@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 func TestParsePaymentsArgs(t *testing.T) {
@@ -80,34 +80,6 @@ func TestWritePayment(t *testing.T) {
 	}
 }
 
-// paymentsStore is a hand-written fake: the two reads payments uses; any
-// other method would panic (nil embedded interface), proving it is unused.
-type paymentsStore struct {
-	state.Store
-	list []state.Payment
-}
-
-func (f *paymentsStore) Payment(_ context.Context, id string) (state.Payment, error) {
-	for _, p := range f.list {
-		if p.ID == id {
-			return p, nil
-		}
-	}
-	return state.Payment{}, state.ErrNotFound
-}
-
-func (f *paymentsStore) ListPayments(_ context.Context, flt state.PaymentFilter) ([]state.Payment, error) {
-	var out []state.Payment
-	for _, p := range f.list {
-		if flt.Status == "" || p.Status == flt.Status {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
-func (f *paymentsStore) Close() error { return nil }
-
 func TestRunPayments(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -115,11 +87,10 @@ func TestRunPayments(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	fake := &paymentsStore{list: []state.Payment{
-		{ID: "pay_a", Provider: "clickpesa.tz", Reference: "R1", Status: "succeeded", Amount: "1000", Currency: "TZS", CreatedAt: at, UpdatedAt: at},
-		{ID: "pay_b", Provider: "pesapal.ke", Reference: "R2", Status: "unknown", Amount: "15.00", Currency: "KES", CreatedAt: at, UpdatedAt: at},
-	}}
-	open := func(context.Context, IO, *config.Config) (state.Store, error) { return fake, nil }
+	st := teststore.Open(t, filepath.Join(dir, "finconnect.db")) // the default state path beside the config
+	st.Put(state.Payment{ID: "pay_a", Provider: "clickpesa.tz", Reference: "R1", Status: "succeeded", Amount: "1000", Currency: "TZS", CreatedAt: at, UpdatedAt: at})
+	st.Put(state.Payment{ID: "pay_b", Provider: "pesapal.ke", Reference: "R2", Status: "unknown", Amount: "15.00", Currency: "KES", CreatedAt: at, UpdatedAt: at})
+	open := openStore
 	cases := []struct {
 		args   []string
 		code   int
