@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,7 +117,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		poll:    cfg.PollInterval,
 		conc:    cfg.Concurrency,
 		batch:   cfg.BatchSize,
-		ua:      "finconnectd/" + version.Get().Version,
+		ua:      userAgent(version.Get().Version),
 		workers: map[string]*worker{},
 	}
 	if d.log == nil {
@@ -176,6 +177,22 @@ func New(cfg Config) (*Dispatcher, error) {
 		d.workers[rc.name] = d.newWorker(rc)
 	}
 	return d, nil
+}
+
+// userAgent is "finconnectd/VERSION" with VERSION reduced to token
+// characters ("(devel)" becomes "devel").
+func userAgent(v string) string {
+	v = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(".-+_~", r):
+			return r
+		}
+		return -1
+	}, v)
+	if v == "" {
+		v = "devel"
+	}
+	return "finconnectd/" + v
 }
 
 // Owner is the name this dispatcher's leases carry.
@@ -468,7 +485,7 @@ func (d *Dispatcher) deliver(rc *routeConf, dl state.Delivery) {
 	case state.DeliveryDelivered:
 		d.log.Debug("delivery attempt", attrs...)
 	case state.DeliveryDead:
-		d.log.Warn("delivery failed; no more attempts (replay with: finconnectd events replay "+dl.Event.ID+")",
+		d.log.Warn("delivery failed; no more attempts: the delivery is dead (finconnectd events replay EVENT_ID sends it again)",
 			append(attrs, "error", errText)...)
 	default:
 		d.log.Warn("delivery failed; will retry", append(attrs, "error", errText, "next_attempt_at", next.UTC().Format(time.RFC3339))...)

@@ -44,7 +44,7 @@ func TestDeliveredWithSignedHeaders(t *testing.T) {
 	if r.Timestamp != strconv.FormatInt(e.clk.Now().Unix(), 10) {
 		t.Errorf("webhook-timestamp %q", r.Timestamp)
 	}
-	if r.ContentType != "application/json" || !strings.HasPrefix(r.UserAgent, "finconnectd/") {
+	if r.ContentType != "application/json" || !strings.HasPrefix(r.UserAgent, "finconnectd/") || strings.ContainsAny(r.UserAgent, "() ") {
 		t.Errorf("Content-Type %q, User-Agent %q", r.ContentType, r.UserAgent)
 	}
 	if !bytes.Equal(r.Body, ev.Payload) {
@@ -236,6 +236,16 @@ func TestRetriesUntilMaxAttempts(t *testing.T) {
 		return testutil.ToFloat64(d.m.deliveries.WithLabelValues("orders", resultRetry)) == 3 &&
 			testutil.ToFloat64(d.m.deliveries.WithLabelValues("orders", resultDead)) == 1
 	})
+}
+
+func TestUserAgent(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"(devel)": "finconnectd/devel", "v1.2.0": "finconnectd/v1.2.0", "": "finconnectd/devel",
+		"v0.0.0-20261122-abc+dirty": "finconnectd/v0.0.0-20261122-abc+dirty"} {
+		if got := userAgent(in); got != want {
+			t.Errorf("userAgent(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestBackoffSchedule(t *testing.T) {
