@@ -61,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"NextDue", testNextDue},
 		{"Stats", testStats},
 		{"ConcurrentApplySameNotification", testConcurrentApply},
+		{"ConcurrentChangesOfOnePayment", testConcurrentChanges},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"PingClose", testPingClose},
 	}
@@ -628,6 +629,9 @@ func testApplyStatusCreate(t *testing.T, open Opener) {
 	}
 
 	t.Run("terminal status is not due for sync", func(t *testing.T) {
+		if !p.NextSyncAt.IsZero() {
+			t.Errorf("NextSyncAt = %v for a succeeded payment, want zero (not scheduled)", p.NextSyncAt)
+		}
 		due, err := s.DuePayments(ctx(t), t0.Add(24*time.Hour), 10)
 		check(t, err, "due")
 		if len(due) != 0 {
@@ -641,6 +645,7 @@ func testApplyStatusCreate(t *testing.T, open Opener) {
 		if !res.Changed || res.EventID == "" {
 			t.Errorf("creation as pending: Changed=%v EventID=%q, want a change from nothing and an event", res.Changed, res.EventID)
 		}
+		sameTime(t, "NextSyncAt of a payment created pending", res.Payment.NextSyncAt, c.Now)
 		due, err := s.DuePayments(ctx(t), c.Now, 10)
 		check(t, err, "due")
 		if fmt.Sprint(ids(due)) != fmt.Sprint([]string{res.Payment.ID}) {
@@ -1303,6 +1308,48 @@ func testConcurrentApply(t *testing.T, open Opener) {
 	check(t, err, "list")
 	if len(ps) != 1 {
 		t.Errorf("%d payments, want 1", len(ps))
+	}
+}
+
+// testConcurrentChanges: many verified statements with different dedup
+// keys (so all get past the inbox) race to settle one existing payment;
+// exactly one sees the change and emits the event.
+func testConcurrentChanges(t *testing.T, open Opener) {
+	s := open(t)
+	createPayment(t, s, payment("pay_1", "azampay.tz", "R1", t0))
+	rec := &recorder{}
+	const n = 20
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		changed int
+		events  = map[string]bool{}
+	)
+	for i := range n {
+		wg.Go(func() {
+			c := change("azampay.tz", "R1", "succeeded", rec, "erp")
+			c.Notification = notification(fmt.Sprintf("ntf_%d", i), "azampay.tz", fmt.Sprintf("k%d", i))
+			res, err := s.ApplyStatus(context.Background(), c)
+			if err != nil {
+				t.Errorf("apply %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if res.Changed {
+				changed++
+			}
+			if res.EventID != "" {
+				events[res.EventID] = true
+			}
+		})
+	}
+	wg.Wait()
+	if changed != 1 || len(events) != 1 || rec.n() != 1 {
+		t.Errorf("%d changed, %d events, %d payloads built; want exactly one each", changed, len(events), rec.n())
+	}
+	if ds := allDeliveries(t, s); len(ds) != 1 {
+		t.Errorf("%d deliveries, want 1", len(ds))
 	}
 }
 
