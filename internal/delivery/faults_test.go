@@ -1,0 +1,95 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
+)
+
+// syncBuffer is a log sink tests can read while workers write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestStoreOutage: claims fail while the store is down; the worker keeps
+// trying and delivers once it is back.
+func TestStoreOutage(t *testing.T) {
+	t.Parallel()
+	ts := teststore.New(t)
+	e := &env{t: t, st: ts.Store, clk: newClock(), reg: prometheus.NewRegistry()}
+	rv := newReceiver(t, e.clk.Now, nil)
+	var logs syncBuffer
+	ts.SetOutage(true)
+	d := e.start(Config{Store: ts, Routes: []*config.Route{route("orders", rv.URL())}, PollInterval: 10 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	id := e.enqueue("orders") // written beside the outage
+	waitFor(t, "a logged claim failure", func() bool { return strings.Contains(logs.String(), "claim deliveries failed") })
+	if len(rv.requests()) != 0 {
+		t.Fatal("delivered during the outage")
+	}
+	ts.SetOutage(false)
+	d.Notify()
+	e.waitStatus(id, "orders", state.DeliveryDelivered)
+}
+
+// TestLeaseLostMidFlight: the event is replayed while its POST is in
+// flight, so recording the attempt fails (the lease is gone); the worker
+// logs it, moves on, and delivers the replayed delivery again with the
+// same webhook-id.
+func TestLeaseLostMidFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var n atomic.Int32
+	release := make(chan struct{})
+	rv := newReceiver(t, e.clk.Now, func(w http.ResponseWriter, _ *http.Request, i int) {
+		n.Add(1)
+		if i == 1 {
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	var logs syncBuffer
+	d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	id := e.enqueue("orders")
+	d.Notify()
+	waitFor(t, "the first POST", func() bool { return n.Load() == 1 })
+	if err := e.st.ReplayEvent(context.Background(), id, e.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitFor(t, "the lost lease logged", func() bool { return strings.Contains(logs.String(), "recording the attempt failed") })
+	d.Notify()
+	e.waitStatus(id, "orders", state.DeliveryDelivered)
+	reqs := rv.requests()
+	if len(reqs) != 2 || reqs[0].ID != id || reqs[1].ID != id {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if _, _, atts := e.detail(id); len(atts) != 1 {
+		t.Fatalf("attempts %+v, want only the second one recorded", atts)
+	}
+}
