@@ -118,14 +118,28 @@ func createFile(path string) error {
 	case !st.IsDir():
 		return fmt.Errorf("sqlite: open state store %s: %s is not a directory", path, dir)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: open state store %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("sqlite: open state store %s: %w", path, err)
+	// A new file: make its directory entry durable too, so a power loss
+	// right after the first commit cannot lose the whole file.
+	err = errors.Join(f.Sync(), f.Close(), syncDir(dir))
+	if err != nil {
+		return fmt.Errorf("sqlite: open state store %s: create: %w", path, err)
 	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // fileURI turns a path into an SQLite URI filename, escaping the characters

@@ -44,6 +44,60 @@ func TestOpenCreatesPrivateFile(t *testing.T) {
 	if perm := fi.Mode().Perm(); perm != 0o600 {
 		t.Errorf("state file mode = %o, want 600", perm)
 	}
+	if _, err := s.PutResource(t.Context(), state.Resource{Address: "ipn.a", Type: "ipn"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		fi, err := os.Stat(path + suffix)
+		if err != nil {
+			t.Fatalf("WAL mode: %v", err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s mode = %o, want 600 (as the database)", suffix, perm)
+		}
+	}
+}
+
+func TestOpenAwkwardPaths(t *testing.T) {
+	tests := []struct {
+		name, dir, file string
+	}{
+		{"URI characters", "a?b#c%d e", "state?x=1#y%20.db"},
+		{"relative", "", "state.db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			t.Chdir(base)
+			dir := tt.dir
+			if dir != "" {
+				if err := os.Mkdir(filepath.Join(base, dir), 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := filepath.Join(dir, tt.file) // relative to base
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+			if err != nil {
+				t.Fatalf("open %q: %v", path, err)
+			}
+			if _, err := s.PutResource(t.Context(), state.Resource{Address: "ipn.a", Type: "ipn"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Resource(t.Context(), "ipn.a"); err != nil {
+				t.Fatalf("read back through the read pool: %v", err)
+			}
+			s.Close()
+			if _, err := os.Stat(filepath.Join(base, dir, tt.file)); err != nil {
+				t.Errorf("the database is not at %q: %v", path, err)
+			}
+			entries, _ := os.ReadDir(filepath.Join(base, dir))
+			for _, e := range entries {
+				if !strings.HasPrefix(e.Name(), tt.file) {
+					t.Errorf("stray file %q next to %q", e.Name(), tt.file)
+				}
+			}
+		})
+	}
 }
 
 func TestOpenErrors(t *testing.T) {
