@@ -10,17 +10,19 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
 )
 
 // TestDevModeEndToEnd runs the daemon on the dev environment (emulator,
-// dev config) with the in-memory store: reconcile at start registers the
+// dev config) with the SQLite store: reconcile at start registers the
 // IPN and records the AzamPay key, then one payment per provider started
 // through the pay API is notified by the emulator (IPN, checksummed
 // webhook, signed callback), verified, and queued as exactly one
-// payment.succeeded event for its route.
+// payment.succeeded event for its route, which delivery brings to the dev
+// sink with a signature the sink verifies.
 func TestDevModeEndToEnd(t *testing.T) {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -42,6 +44,10 @@ func TestDevModeEndToEnd(t *testing.T) {
 		Config: env.Config, Logger: log, Stdout: stdout, ApplyAtStart: true, Banner: env.Banner(),
 		LookupEnv: func(string) (string, bool) { return "", false },
 		OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return st, nil },
+		NewDispatcher: func(c DispatcherConfig) (Dispatcher, error) {
+			return delivery.New(delivery.Config{Store: c.Store, Routes: c.Routes, Logger: c.Logger, Registerer: c.Registerer, Now: c.Now, Owner: c.Owner})
+		},
+		RegisterEventsAPI: delivery.RegisterAPI,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -91,9 +97,30 @@ func TestDevModeEndToEnd(t *testing.T) {
 			t.Fatalf("%s: %d payment.succeeded events, want 1", p.Provider, succeeded)
 		}
 	}
-	dl, _ := st.ListDeliveries(ctx, state.EventFilter{Route: "clickpesa"})
-	if len(dl) == 0 {
-		t.Fatalf("no delivery queued for route clickpesa")
+	// Every event reaches the dev sink, which verifies its Standard
+	// Webhooks signature before it logs it.
+	eventually(t, "every delivery delivered", func() bool {
+		dl, err := st.ListDeliveries(ctx, state.EventFilter{Limit: 1000})
+		if err != nil || len(dl) < len(devmode.DemoPayments()) {
+			return false
+		}
+		for _, d := range dl {
+			if d.Status != state.DeliveryDelivered {
+				return false
+			}
+		}
+		return true
+	})
+	for _, e := range st.Events() {
+		if !strings.Contains(logs.String(), e.ID) {
+			t.Errorf("event %s was not logged by the sink", e.ID)
+		}
+	}
+	if n := strings.Count(logs.String(), "received event, signature verified"); n < len(st.Events()) {
+		t.Errorf("sink verified %d events, want %d", n, len(st.Events()))
+	}
+	if strings.Contains(logs.String(), "signature not verified") {
+		t.Errorf("the sink rejected a signature:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), `"msg":"webhook"`) || !strings.Contains(logs.String(), "reconcile: ") {
 		t.Fatalf("expected webhook and reconcile log lines")
