@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,7 +14,6 @@ const (
 	readmePath     = "../../README.md"
 	readmeSection  = "<!-- section:config-reference -->"
 	readmeNext     = "<!-- section:"
-	helperDocPath  = "../../docs/readme/config.md"
 	referenceTitle = "## Configuration reference"
 )
 
@@ -129,9 +127,9 @@ func checkReference(t *testing.T, name, doc string) {
 	}
 }
 
-// TestReadmeReference: README's configuration reference (and the helper's
-// copy in docs/readme) documents every block and attribute the decoder
-// accepts. go test -update regenerates both from the schema tables.
+// TestReadmeReference: README's configuration reference documents every
+// block and attribute the decoder accepts. go test -update regenerates it
+// from the schema tables.
 func TestReadmeReference(t *testing.T) {
 	ref := generateReference()
 	checkReference(t, "generated", ref)
@@ -142,18 +140,7 @@ func TestReadmeReference(t *testing.T) {
 	if *update {
 		out := string(readme[:start]) + "\n\n" + ref + "\n" + string(readme[end:])
 		require.NoError(t, os.WriteFile(readmePath, []byte(out), 0o644))
-		require.NoError(t, os.MkdirAll(filepath.Dir(helperDocPath), 0o755))
-		doc, err := os.ReadFile(helperDocPath)
-		if err != nil || !strings.Contains(string(doc), referenceTitle) {
-			t.Logf("not rewriting %s: missing or hand-written", helperDocPath)
-		} else {
-			i := strings.Index(string(doc), referenceTitle)
-			require.NoError(t, os.WriteFile(helperDocPath, []byte(string(doc[:i])+ref), 0o644))
-		}
 		return
 	}
 	checkReference(t, "README.md", string(readme[start:end]))
-	if doc, err := os.ReadFile(helperDocPath); err == nil {
-		checkReference(t, helperDocPath, string(doc))
-	}
 }
