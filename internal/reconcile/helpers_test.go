@@ -78,4 +78,3 @@ func newClientRemote(tb testing.TB, cfg *config.Config) Remote {
 	}
 	return NewRemote(set)
 }
-
