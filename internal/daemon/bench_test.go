@@ -78,8 +78,9 @@ func benchBodies(b *testing.B, prefix string) [][]byte {
 }
 
 // BenchmarkIngest: signed ClickPesa webhooks against the in-process
-// daemon, acknowledged after the settle transaction (here the in-memory
-// test store; with state/sqlite wired in, the same path commits to disk).
+// daemon, each acknowledged after the settle transaction (inbox row,
+// payment, event, delivery) is committed to the SQLite store with
+// synchronous=FULL, exactly as in production.
 func BenchmarkIngest(b *testing.B) {
 	r := startDaemon(b, runOptions{})
 	bodies := benchBodies(b, "B")
