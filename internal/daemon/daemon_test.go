@@ -10,15 +10,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
@@ -45,6 +46,8 @@ type cfgParams struct {
 	api    string // api.listen
 	path   string // the ClickPesa route's path
 	tokens string // HCL list
+	// forward is the route's forward URL (default: nowhere, 127.0.0.1:1).
+	forward string
 }
 
 func writeConfig(t testing.TB, dir string, p cfgParams) string {
@@ -57,6 +60,9 @@ func writeConfig(t testing.TB, dir string, p cfgParams) string {
 	}
 	if p.tokens == "" {
 		p.tokens = `[env("API_TOKEN")]`
+	}
+	if p.forward == "" {
+		p.forward = "http://127.0.0.1:1/events"
 	}
 	src := fmt.Sprintf(`
 state {
@@ -84,7 +90,7 @@ route "cp" {
   path     = %q
 
   forward {
-    url    = "http://127.0.0.1:1/events"
+    url    = %q
     secret = env("WHSEC")
   }
 }
@@ -100,7 +106,7 @@ schedule "refresh_keys" {
 schedule "sync_payments" {
   cron = "@every 1h"
 }
-`, filepath.Join(dir, "finconnect.db"), p.api, p.tokens, p.path)
+`, filepath.Join(dir, "finconnect.db"), p.api, p.tokens, p.path, p.forward)
 	path := filepath.Join(dir, "finconnect.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatalf("write config: %v", err)
@@ -119,29 +125,50 @@ func loadFile(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// fakeDispatcher records what the daemon asks of delivery.
-type fakeDispatcher struct {
-	mu       sync.Mutex
-	started  bool
-	stopped  bool
-	notifies atomic.Int32
-	routes   []*config.Route
+// sink is an operator's endpoint: it verifies each delivery's Standard
+// Webhooks signature (rejecting bad ones with 401) and records the
+// webhook-ids it accepted.
+type sink struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	ids []string
+	bad int
 }
 
-func (f *fakeDispatcher) Start(context.Context) error {
-	f.mu.Lock()
-	f.started = true
-	f.mu.Unlock()
-	return nil
+func newSink(t testing.TB) *sink {
+	t.Helper()
+	key, err := delivery.DecodeSecret(testEnv["WHSEC"])
+	if err != nil {
+		t.Fatalf("decode test webhook secret: %v", err)
+	}
+	s := &sink{}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		id := r.Header.Get("webhook-id")
+		err := delivery.Verify(key, id, r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, time.Now(), time.Minute)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err != nil {
+			s.bad++
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		s.ids = append(s.ids, id)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
 }
-func (f *fakeDispatcher) Stop(context.Context) error {
-	f.mu.Lock()
-	f.stopped = true
-	f.mu.Unlock()
-	return nil
+
+func (s *sink) url() string { return s.srv.URL + "/events" }
+
+// received returns the webhook-ids accepted so far and the number of
+// deliveries rejected for their signature.
+func (s *sink) received() ([]string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.ids...), s.bad
 }
-func (f *fakeDispatcher) Notify()                     { f.notifies.Add(1) }
-func (f *fakeDispatcher) SetRoutes(r []*config.Route) { f.mu.Lock(); f.routes = r; f.mu.Unlock() }
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -160,7 +187,8 @@ type running struct {
 	t      testing.TB
 	d      *Daemon
 	store  *teststore.Store
-	disp   *fakeDispatcher
+	disp   *delivery.Dispatcher
+	sink   *sink
 	logs   *syncBuffer
 	cfg    string
 	reload chan struct{}
@@ -176,12 +204,16 @@ type runOptions struct {
 func startDaemon(t testing.TB, o runOptions) *running {
 	t.Helper()
 	dir := t.TempDir()
+	snk := newSink(t)
+	if o.cfg.forward == "" {
+		o.cfg.forward = snk.url()
+	}
 	path := writeConfig(t, dir, o.cfg)
 	cfg, err := loadFile(path)
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
-	r := &running{t: t, store: teststore.New(t), disp: &fakeDispatcher{}, logs: &syncBuffer{}, cfg: path,
+	r := &running{t: t, store: teststore.New(t), sink: snk, logs: &syncBuffer{}, cfg: path,
 		reload: make(chan struct{}), done: make(chan error, 1)}
 	if o.lookupEnv == nil {
 		o.lookupEnv = func(string) (string, bool) { return "", false }
@@ -192,8 +224,11 @@ func startDaemon(t testing.TB, o runOptions) *running {
 		Logger:    slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		LookupEnv: o.lookupEnv,
 		OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return r.store, nil },
-		NewDispatcher: func(DispatcherConfig) (Dispatcher, error) {
-			return r.disp, nil
+		NewDispatcher: func(c DispatcherConfig) (Dispatcher, error) {
+			d, err := delivery.New(delivery.Config{Store: c.Store, Routes: c.Routes, Logger: c.Logger,
+				Registerer: c.Registerer, Now: c.Now, Owner: c.Owner})
+			r.disp = d
+			return d, err
 		},
 		ShutdownTimeout: 5 * time.Second,
 	})
@@ -323,12 +358,14 @@ func TestServe(t *testing.T) {
 	if r.store.EventCount() != 1 {
 		t.Fatalf("events = %d, want 1", r.store.EventCount())
 	}
-	if got := r.disp.notifies.Load(); got != 1 {
-		t.Fatalf("dispatcher notified %d times, want 1", got)
-	}
+	ev := r.store.EventsFor("ORD1")[0]
+	eventually(t, "the event at the sink", func() bool {
+		ids, _ := r.sink.received()
+		return len(ids) == 1 && ids[0] == ev.ID
+	})
 	d, _ := r.store.ListDeliveries(context.Background(), state.EventFilter{Route: "cp"})
-	if len(d) != 1 {
-		t.Fatalf("deliveries for route cp = %d, want 1", len(d))
+	if len(d) != 1 || d[0].Status != state.DeliveryDelivered || d[0].Attempts != 1 {
+		t.Fatalf("deliveries for route cp = %+v, want one delivered at the first attempt", d)
 	}
 	for _, s := range []string{"finconnectd_webhooks_received_total", "go_goroutines", "process_open_fds", "finconnectd_up 1"} {
 		if _, body := do(t, "GET", r.api("/metrics"), "", nil); !strings.Contains(string(body), s) {
@@ -341,8 +378,11 @@ func TestServe(t *testing.T) {
 	if !r.store.Closed() {
 		t.Fatalf("store not closed at stop")
 	}
-	if !r.disp.stopped {
-		t.Fatalf("dispatcher not stopped")
+	if !strings.Contains(r.logs.String(), "event delivery stopped") {
+		t.Fatalf("event delivery not stopped at stop")
+	}
+	if _, bad := r.sink.received(); bad != 0 {
+		t.Fatalf("the sink rejected %d signatures", bad)
 	}
 	for _, secret := range []string{testToken, checksumKey, "255712345678"} {
 		if strings.Contains(r.logs.String(), secret) {
@@ -363,8 +403,10 @@ func TestReload(t *testing.T) {
 	r := startDaemon(t, runOptions{})
 	dir := filepath.Dir(r.cfg)
 
-	// A good config: the route moves, a second token is accepted.
-	writeConfig(t, dir, cfgParams{path: "/hooks/cp-v2", tokens: `[env("API_TOKEN"), env("API_TOKEN2")]`})
+	// A good config: the route moves, its forward moves to another sink, a
+	// second token is accepted.
+	sink2 := newSink(t)
+	writeConfig(t, dir, cfgParams{path: "/hooks/cp-v2", tokens: `[env("API_TOKEN"), env("API_TOKEN2")]`, forward: sink2.url()})
 	r.reload <- struct{}{}
 	eventually(t, "the new route", func() bool {
 		code, _ := do(t, "POST", r.public("/hooks/cp-v2"), "", signedWebhook(t, "R1", "SUCCESS", "5"))
@@ -376,11 +418,17 @@ func TestReload(t *testing.T) {
 	if code, _ := do(t, "GET", r.api("/v1/payments"), testToken2, nil); code != 200 {
 		t.Fatalf("new token: %d", code)
 	}
-	r.disp.mu.Lock()
-	routes := r.disp.routes
-	r.disp.mu.Unlock()
-	if len(routes) != 1 || routes[0].Path != "/hooks/cp-v2" {
-		t.Fatalf("dispatcher routes not swapped: %+v", routes)
+	// Delivery follows the reloaded route: R1's event goes to the new sink.
+	r1 := r.store.EventsFor("R1")
+	if len(r1) != 1 {
+		t.Fatalf("events for R1 = %d, want 1", len(r1))
+	}
+	eventually(t, "R1's event at the new forward", func() bool {
+		ids, _ := sink2.received()
+		return len(ids) == 1 && ids[0] == r1[0].ID
+	})
+	if ids, _ := r.sink.received(); len(ids) != 0 {
+		t.Fatalf("the old forward got %v after the reload", ids)
 	}
 
 	// A bad config: kept running the previous one, the diagnostics logged.
