@@ -187,7 +187,6 @@ type running struct {
 	t      testing.TB
 	d      *Daemon
 	store  *teststore.Store
-	disp   *delivery.Dispatcher
 	sink   *sink
 	logs   *syncBuffer
 	cfg    string
@@ -225,10 +224,8 @@ func startDaemon(t testing.TB, o runOptions) *running {
 		LookupEnv: o.lookupEnv,
 		OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return r.store, nil },
 		NewDispatcher: func(c DispatcherConfig) (Dispatcher, error) {
-			d, err := delivery.New(delivery.Config{Store: c.Store, Routes: c.Routes, Logger: c.Logger,
+			return delivery.New(delivery.Config{Store: c.Store, Routes: c.Routes, Logger: c.Logger,
 				Registerer: c.Registerer, Now: c.Now, Owner: c.Owner})
-			r.disp = d
-			return d, err
 		},
 		ShutdownTimeout: 5 * time.Second,
 	})
