@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/internal/rules"
 )
 
 const deliveryCols = `d.id, d.event_id, d.route, d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error,
@@ -28,31 +29,20 @@ func scanDelivery(row pgx.Row) (state.Delivery, error) {
 	return d, nil
 }
 
-func queryDeliveries(ctx context.Context, q querier, query string, args ...any) ([]state.Delivery, error) {
-	rows, err := q.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (state.Delivery, error) { return scanDelivery(r) })
-}
-
 // ClaimDeliveries leases up to limit (default 100) due pending deliveries
 // of route to owner until now+lease, earliest due first. Rows another
 // transaction is claiming are skipped (FOR UPDATE SKIP LOCKED), so workers
 // in several processes never claim one delivery twice.
 func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
-	if owner == "" {
-		return nil, fmt.Errorf("postgres: claim deliveries of route %s: no owner", route)
-	}
-	if lease <= 0 {
-		return nil, fmt.Errorf("postgres: claim deliveries of route %s: lease must be positive", route)
+	if err := rules.CheckClaim(route, owner, lease); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	var out []state.Delivery
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = queryDeliveries(ctx, tx, `SELECT `+deliveryCols+deliveryFrom+`
+		out, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryCols+deliveryFrom+`
 WHERE d.route = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2
-ORDER BY d.next_attempt_at, d.seq LIMIT $3 FOR UPDATE OF d SKIP LOCKED`, route, now, limitOr(limit))
+ORDER BY d.next_attempt_at, d.seq LIMIT $3 FOR UPDATE OF d SKIP LOCKED`, route, now, rules.Limit(limit))
 		if err != nil || len(out) == 0 {
 			return err
 		}
@@ -69,24 +59,16 @@ ORDER BY d.next_attempt_at, d.seq LIMIT $3 FOR UPDATE OF d SKIP LOCKED`, route, 
 	return out, nil
 }
 
-var errLeaseLost = errors.New("lease lost: the delivery was re-claimed or replayed")
-
 // RecordAttempt stores an attempt and the delivery's new status and
 // releases the lease. The attempt's N is the delivery's attempt count plus
 // one (r.Attempt.N is ignored); a zero At is now. It fails, changing
 // nothing, unless r.Owner still holds the lease (the error wraps
 // state.ErrConflict).
 func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
-	switch r.Status {
-	case state.DeliveryPending, state.DeliveryDelivered, state.DeliveryDead:
-	default:
-		return fmt.Errorf("postgres: record attempt on delivery %s: unknown status %q", r.DeliveryID, r.Status)
+	if err := rules.CheckAttempt(r); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	now := s.now()
-	at := r.Attempt.At
-	if at.IsZero() {
-		at = now
-	}
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		var (
 			owner    string
@@ -101,20 +83,17 @@ func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error 
 		if err != nil {
 			return err
 		}
-		if owner == "" || owner != r.Owner {
-			return fmt.Errorf("%w (%w)", errLeaseLost, state.ErrConflict)
+		a, next, err := rules.Attempt(r, owner, attempts, next, now)
+		if err != nil {
+			return err
 		}
-		n := attempts + 1
 		if _, err := tx.Exec(ctx, `INSERT INTO attempts (delivery_id, n, at, duration_ns, status_code, error) VALUES ($1, $2, $3, $4, $5, $6)`,
-			r.DeliveryID, n, at, int64(r.Attempt.Duration), r.Attempt.StatusCode, r.Attempt.Error); err != nil {
+			a.DeliveryID, a.N, a.At, int64(a.Duration), a.StatusCode, a.Error); err != nil {
 			return fmt.Errorf("insert attempt: %w", err)
-		}
-		if r.Status == state.DeliveryPending {
-			next = r.NextAt
 		}
 		_, err = tx.Exec(ctx, `UPDATE deliveries SET attempts = $1, status = $2, next_attempt_at = $3, last_status_code = $4,
 	last_error = $5, lease_owner = '', lease_until = $6, updated_at = $7 WHERE id = $8`,
-			n, r.Status, next, r.Attempt.StatusCode, r.Attempt.Error, time.Time{}, now, r.DeliveryID)
+			a.N, r.Status, next, a.StatusCode, a.Error, time.Time{}, now, r.DeliveryID)
 		return err
 	})
 	if err != nil {
@@ -142,9 +121,9 @@ func (s *Store) ListDeliveries(ctx context.Context, f state.EventFilter) ([]stat
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	args = append(args, limitOr(f.Limit))
+	args = append(args, rules.Limit(f.Limit))
 	q += fmt.Sprintf(` ORDER BY d.created_at DESC, d.seq DESC LIMIT $%d`, len(args))
-	out, err := queryDeliveries(ctx, s.pool, q, args...)
+	out, err := queryAll(ctx, s.pool, scanDelivery, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list deliveries: %w", err)
 	}
@@ -169,7 +148,7 @@ func (s *Store) EventDetail(ctx context.Context, id string) (state.Event, []stat
 			return err
 		}
 		ev.CreatedAt = tm(ev.CreatedAt)
-		if dels, err = queryDeliveries(ctx, tx, `SELECT `+deliveryCols+deliveryFrom+` WHERE d.event_id = $1 ORDER BY d.seq`, id); err != nil {
+		if dels, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryCols+deliveryFrom+` WHERE d.event_id = $1 ORDER BY d.seq`, id); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT a.delivery_id, a.n, a.at, a.duration_ns, a.status_code, a.error
@@ -197,9 +176,7 @@ FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = $1 
 // ReplayEvent puts every delivery of the event back to pending, due at
 // now, with no attempts counted and no lease (the attempt history stays).
 func (s *Store) ReplayEvent(ctx context.Context, id string, now time.Time) error {
-	if now.IsZero() {
-		now = s.now()
-	}
+	now = rules.NowIfZero(now, s.now)
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM events WHERE id = $1`, id).Scan(&one)
@@ -231,11 +208,7 @@ func (s *Store) NextDue(ctx context.Context, route string) (time.Time, error) {
 	if at == nil {
 		return time.Time{}, nil
 	}
-	if at.IsZero() {
-		// Due since forever (a zero NextAttemptAt): due now, not "none".
-		return time.Unix(0, 1).UTC(), nil
-	}
-	return tm(*at), nil
+	return rules.NextDue(tm(*at)), nil
 }
 
 // Stats counts pending deliveries and reports the oldest one's creation.

@@ -12,14 +12,12 @@
 //
 // This package must never print or log the DSN: it can carry a password.
 // Errors from Open have the password scrubbed. It must not import anything
-// internal except state and secret, or keep package-level mutable state.
+// internal except state, its rules and secret, or keep package-level
+// mutable state.
 package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -154,6 +152,25 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+// queryAll runs query and scans every row with scan.
+func queryAll[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+}
+
+// execOne runs a statement that must change a row: state.ErrNotFound when
+// it changes none.
+func execOne(ctx context.Context, q querier, query string, args ...any) error {
+	tag, err := q.Exec(ctx, query, args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = state.ErrNotFound
+	}
+	return err
+}
+
 // write runs fn in one READ COMMITTED transaction and commits when it
 // returns nil. Rows fn must see unchanged are locked FOR UPDATE by fn.
 func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
@@ -171,31 +188,8 @@ func (s *Store) read(ctx context.Context, fn func(tx pgx.Tx) error) error {
 // tm normalises a time read back from the database.
 func tm(t time.Time) time.Time { return t.UTC() }
 
-// newID returns prefix + 26 lowercase base32 characters (128 random bits).
-func newID(prefix string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
-}
-
-func newLineage() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // isUnique reports whether err is a unique_violation.
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-// defaultLimit is used when a filter or batch says 0.
-const defaultLimit = 100
-
-func limitOr(n int) int {
-	if n <= 0 {
-		return defaultLimit
-	}
-	return n
 }

@@ -3,8 +3,11 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/finconnectd/finconnectd/internal/state/internal/rules"
 )
 
 // migrations are applied in order, each once, inside the transaction that
@@ -136,34 +139,38 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('finconnectd.migrate.' || current_schema()))`); err != nil {
 			return fmt.Errorf("migrate schema: take the migration lock: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		return rules.Migrate(ctx, migrationTx{tx}, migrations(), s.now)
+	})
+}
+
+// migrationTx is the SQL of rules.Migrate.
+type migrationTx struct{ tx pgx.Tx }
+
+func (t migrationTx) CreateVersionTable(ctx context.Context) error {
+	_, err := t.tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	applied_at TIMESTAMPTZ NOT NULL
-)`); err != nil {
-			return fmt.Errorf("migrate schema: %w", err)
-		}
-		var have int
-		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
-			return fmt.Errorf("migrate schema: read version: %w", err)
-		}
-		want := SchemaVersion()
-		if have > want {
-			return fmt.Errorf("schema version %d is newer than this build supports (%d): upgrade finconnectd", have, want)
-		}
-		ms := migrations()
-		for v := have + 1; v <= want; v++ {
-			if _, err := tx.Exec(ctx, ms[v]); err != nil {
-				return fmt.Errorf("migrate schema to version %d: %w", v, err)
-			}
-			if v == 1 {
-				if _, err := tx.Exec(ctx, `INSERT INTO meta (id, lineage, serial) VALUES (1, $1, 0)`, newLineage()); err != nil {
-					return fmt.Errorf("migrate schema: create lineage: %w", err)
-				}
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, s.now()); err != nil {
-				return fmt.Errorf("migrate schema to version %d: %w", v, err)
-			}
-		}
-		return nil
-	})
+)`)
+	return err
+}
+
+func (t migrationTx) Version(ctx context.Context) (int, error) {
+	var v int
+	err := t.tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+func (t migrationTx) Exec(ctx context.Context, ddl string) error {
+	_, err := t.tx.Exec(ctx, ddl)
+	return err
+}
+
+func (t migrationTx) InsertMeta(ctx context.Context, lineage string) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO meta (id, lineage, serial) VALUES (1, $1, 0)`, lineage)
+	return err
+}
+
+func (t migrationTx) RecordVersion(ctx context.Context, v int, at time.Time) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, at)
+	return err
 }

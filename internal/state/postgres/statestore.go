@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/internal/rules"
 )
 
 // Meta returns the lineage and serial.
@@ -47,11 +48,7 @@ func scanResource(row pgx.Row) (state.Resource, error) {
 
 // Resources returns every resource, ordered by address.
 func (s *Store) Resources(ctx context.Context) ([]state.Resource, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+resourceCols+` FROM resources ORDER BY address COLLATE "C"`)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list resources: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (state.Resource, error) { return scanResource(r) })
+	out, err := queryAll(ctx, s.pool, scanResource, `SELECT `+resourceCols+` FROM resources ORDER BY address COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list resources: %w", err)
 	}
@@ -72,24 +69,15 @@ func (s *Store) Resource(ctx context.Context, address string) (state.Resource, e
 
 // PutResource inserts or replaces r and bumps the serial.
 func (s *Store) PutResource(ctx context.Context, r state.Resource) (state.Meta, error) {
-	if r.Address == "" {
-		return state.Meta{}, errors.New("postgres: put resource: no address")
-	}
-	attrs := []byte(r.Attributes)
-	if len(attrs) == 0 {
-		attrs = []byte("{}")
-	}
-	if !json.Valid(attrs) {
-		return state.Meta{}, fmt.Errorf("postgres: put resource %s: attributes are not valid JSON", r.Address)
-	}
-	if r.UpdatedAt.IsZero() {
-		r.UpdatedAt = s.now()
+	r, err := rules.NewResource(r, s.now)
+	if err != nil {
+		return state.Meta{}, fmt.Errorf("postgres: %w", err)
 	}
 	var m state.Meta
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO resources (`+resourceCols+`) VALUES ($1, $2, $3, $4)
 ON CONFLICT (address) DO UPDATE SET type = excluded.type, attributes = excluded.attributes, updated_at = excluded.updated_at`,
-			r.Address, r.Type, string(attrs), r.UpdatedAt); err != nil {
+			r.Address, r.Type, string(r.Attributes), r.UpdatedAt); err != nil {
 			return err
 		}
 		var err error
@@ -106,13 +94,10 @@ ON CONFLICT (address) DO UPDATE SET type = excluded.type, attributes = excluded.
 func (s *Store) DeleteResource(ctx context.Context, address string) (state.Meta, error) {
 	var m state.Meta
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM resources WHERE address = $1`, address)
-		if err != nil {
+		if err := execOne(ctx, tx, `DELETE FROM resources WHERE address = $1`, address); err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return state.ErrNotFound
-		}
+		var err error
 		m, err = bumpSerial(ctx, tx)
 		return err
 	})
@@ -169,24 +154,17 @@ func (s *Store) LockHolder(ctx context.Context) (state.LockInfo, bool, error) {
 // succeeds (and refreshes the holder's details). A lock held by a process
 // on this host that no longer exists is taken over, with a warning.
 func (s *Store) Lock(ctx context.Context, info state.LockInfo) error {
-	if info.ID == "" {
-		return errors.New("postgres: lock state: no lock ID")
+	info, err := rules.NewLock(info, s.now)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
-	if info.Since.IsZero() {
-		info.Since = s.now()
-	}
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	err = s.write(ctx, func(tx pgx.Tx) error {
 		holder, held, err := lockedHolder(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if held && holder.ID != info.ID {
-			if !s.holderGone(holder) {
-				return &state.LockedError{Holder: holder}
-			}
-			s.log.Warn("taking over the state lock of a process that no longer exists",
-				"lock_id", holder.ID, "operation", holder.Operation, "pid", holder.PID, "host", holder.Host,
-				"since", holder.Since, "new_lock_id", info.ID)
+		if err := rules.Takeover(holder, held, info, s.hostname, s.log); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO state_lock (id, lock_id, host, pid, operation, since) VALUES (1, $1, $2, $3, $4, $5)
 ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, host = excluded.host, pid = excluded.pid,
@@ -200,21 +178,17 @@ ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, host = excluded.host,
 	return nil
 }
 
-func (s *Store) holderGone(h state.LockInfo) bool {
-	return s.hostname != "" && h.Host == s.hostname && processGone(h.PID)
-}
-
 // Unlock releases the lock if id holds it. It is not an error when nobody
 // holds it; when someone else does, the lock stays and the error wraps a
 // *state.LockedError naming them.
 func (s *Store) Unlock(ctx context.Context, id string) error {
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		holder, held, err := lockedHolder(ctx, tx)
-		if err != nil || !held {
+		if err != nil {
 			return err
 		}
-		if holder.ID != id {
-			return fmt.Errorf("the lock is not held by this ID: %w", &state.LockedError{Holder: holder})
+		if release, err := rules.Unlock(holder, held, id); err != nil || !release {
+			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM state_lock WHERE id = 1`)
 		return err
@@ -232,11 +206,8 @@ func (s *Store) ForceUnlock(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if !held {
-			return errors.New("the state is not locked")
-		}
-		if holder.ID != id {
-			return fmt.Errorf("the lock's ID is %s, not %s (held by %s, pid %d on %s)", holder.ID, id, holder.Operation, holder.PID, holder.Host)
+		if err := rules.ForceUnlock(holder, held, id); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM state_lock WHERE id = 1`)
 		return err

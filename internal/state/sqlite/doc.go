@@ -9,7 +9,9 @@
 // versioned and migrated at Open; a file written by a newer finconnectd is
 // refused rather than guessed at.
 //
-// This package speaks SQL so nothing above the store has to. It must not
-// import anything internal except state, log secrets (there are none in the
-// store by design), or keep package-level mutable state.
+// This package speaks SQL so nothing above the store has to; the rules it
+// shares with state/postgres live in state/internal/rules. It must not
+// import anything internal except state and those rules, log secrets
+// (there are none in the store by design), or keep package-level mutable
+// state.
 package sqlite

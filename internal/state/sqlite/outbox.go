@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/internal/rules"
 )
 
 const deliveryCols = `d.id, d.event_id, d.route, d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error,
@@ -30,38 +31,18 @@ func scanDelivery(sc scanner) (state.Delivery, error) {
 	return d, nil
 }
 
-func queryDeliveries(ctx context.Context, q queryer, query string, args ...any) ([]state.Delivery, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []state.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
 // ClaimDeliveries leases up to limit (default 100) due pending deliveries
 // of route to owner until now+lease, earliest due first.
 func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
-	if owner == "" {
-		return nil, fmt.Errorf("sqlite: claim deliveries of route %s: no owner", route)
-	}
-	if lease <= 0 {
-		return nil, fmt.Errorf("sqlite: claim deliveries of route %s: lease must be positive", route)
+	if err := rules.CheckClaim(route, owner, lease); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	var out []state.Delivery
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = queryDeliveries(ctx, tx, `SELECT `+deliveryCols+deliveryFrom+`
+		out, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryCols+deliveryFrom+`
 WHERE d.route = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until <= ?
-ORDER BY d.next_attempt_at, d.rowid LIMIT ?`, route, ts(now), ts(now), limitOr(limit))
+ORDER BY d.next_attempt_at, d.rowid LIMIT ?`, route, ts(now), ts(now), rules.Limit(limit))
 		if err != nil {
 			return err
 		}
@@ -79,26 +60,16 @@ ORDER BY d.next_attempt_at, d.rowid LIMIT ?`, route, ts(now), ts(now), limitOr(l
 	return out, nil
 }
 
-// errLeaseLost is wrapped (with state.ErrConflict) when a worker reports
-// an attempt on a delivery it no longer holds.
-var errLeaseLost = errors.New("lease lost: the delivery was re-claimed or replayed")
-
 // RecordAttempt stores an attempt and the delivery's new status and
 // releases the lease. The attempt's N is the delivery's attempt count plus
 // one (r.Attempt.N is ignored); a zero At is now. It fails, changing
 // nothing, unless r.Owner still holds the lease (the error wraps
 // state.ErrConflict).
 func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
-	switch r.Status {
-	case state.DeliveryPending, state.DeliveryDelivered, state.DeliveryDead:
-	default:
-		return fmt.Errorf("sqlite: record attempt on delivery %s: unknown status %q", r.DeliveryID, r.Status)
+	if err := rules.CheckAttempt(r); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	now := s.now()
-	at := r.Attempt.At
-	if at.IsZero() {
-		at = now
-	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var (
 			owner    string
@@ -113,20 +84,17 @@ func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error 
 		if err != nil {
 			return err
 		}
-		if owner == "" || owner != r.Owner {
-			return fmt.Errorf("%w (%w)", errLeaseLost, state.ErrConflict)
+		a, nextAt, err := rules.Attempt(r, owner, attempts, tm(next), now)
+		if err != nil {
+			return err
 		}
-		n := attempts + 1
 		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, at, duration_ns, status_code, error) VALUES (?, ?, ?, ?, ?, ?)`,
-			r.DeliveryID, n, ts(at), int64(r.Attempt.Duration), r.Attempt.StatusCode, r.Attempt.Error); err != nil {
+			a.DeliveryID, a.N, ts(a.At), int64(a.Duration), a.StatusCode, a.Error); err != nil {
 			return fmt.Errorf("insert attempt: %w", err)
-		}
-		if r.Status == state.DeliveryPending {
-			next = ts(r.NextAt)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET attempts = ?, status = ?, next_attempt_at = ?, last_status_code = ?,
 	last_error = ?, lease_owner = '', lease_until = 0, updated_at = ? WHERE id = ?`,
-			n, r.Status, next, r.Attempt.StatusCode, r.Attempt.Error, ts(now), r.DeliveryID)
+			a.N, r.Status, ts(nextAt), a.StatusCode, a.Error, ts(now), r.DeliveryID)
 		return err
 	})
 	if err != nil {
@@ -155,8 +123,8 @@ func (s *Store) ListDeliveries(ctx context.Context, f state.EventFilter) ([]stat
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY d.created_at DESC, d.rowid DESC LIMIT ?`
-	args = append(args, limitOr(f.Limit))
-	out, err := queryDeliveries(ctx, s.r, q, args...)
+	args = append(args, rules.Limit(f.Limit))
+	out, err := queryAll(ctx, s.r, scanDelivery, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list deliveries: %w", err)
 	}
@@ -182,7 +150,7 @@ func (s *Store) EventDetail(ctx context.Context, id string) (state.Event, []stat
 			return err
 		}
 		ev.CreatedAt = tm(evCre)
-		if dels, err = queryDeliveries(ctx, tx, `SELECT `+deliveryCols+deliveryFrom+` WHERE d.event_id = ? ORDER BY d.rowid`, id); err != nil {
+		if dels, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryCols+deliveryFrom+` WHERE d.event_id = ? ORDER BY d.rowid`, id); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT a.delivery_id, a.n, a.at, a.duration_ns, a.status_code, a.error
@@ -213,9 +181,7 @@ FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = ? O
 // ReplayEvent puts every delivery of the event back to pending, due at
 // now, with no attempts counted and no lease (the attempt history stays).
 func (s *Store) ReplayEvent(ctx context.Context, id string, now time.Time) error {
-	if now.IsZero() {
-		now = s.now()
-	}
+	now = rules.NowIfZero(now, s.now)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM events WHERE id = ?`, id).Scan(&one)
@@ -247,11 +213,7 @@ func (s *Store) NextDue(ctx context.Context, route string) (time.Time, error) {
 	if !n.Valid {
 		return time.Time{}, nil
 	}
-	if n.Int64 == 0 {
-		// Due since the epoch (a zero NextAttemptAt): due now, not "none".
-		return time.Unix(0, 1).UTC(), nil
-	}
-	return tm(n.Int64), nil
+	return rules.NextDue(tm(n.Int64)), nil
 }
 
 // Stats counts pending deliveries and reports the oldest one's creation.

@@ -9,10 +9,8 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/internal/rules"
 )
-
-// defaultLimit is used when a filter or batch says 0.
-const defaultLimit = 100
 
 const paymentCols = `id, provider, reference, status, amount, currency, phone, description, mno, ipn,
 	provider_reference, redirect_url, confirmation_code, message, raw, created_at, updated_at, next_sync_at, sync_attempts`
@@ -34,31 +32,14 @@ func scanPayment(sc scanner) (state.Payment, error) {
 	return p, nil
 }
 
-func queryPayments(ctx context.Context, q queryer, query string, args ...any) ([]state.Payment, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []state.Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
 func insertPayment(ctx context.Context, q queryer, p state.Payment) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO payments (`+paymentCols+`)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.Provider, p.Reference, p.Status, p.Amount, p.Currency, p.Phone, p.Description, p.MNO, p.IPN,
-		p.ProviderReference, p.RedirectURL, p.ConfirmationCode, p.Message, blob(p.Raw),
+		p.ProviderReference, p.RedirectURL, p.ConfirmationCode, p.Message, rules.Blob(p.Raw),
 		ts(p.CreatedAt), ts(p.UpdatedAt), ts(p.NextSyncAt), p.SyncAttempts)
 	if isUnique(err) {
-		return fmt.Errorf("payment %s or reference %s/%s exists: %w", p.ID, p.Provider, p.Reference, state.ErrConflict)
+		return rules.PaymentExists(p)
 	}
 	return err
 }
@@ -67,17 +48,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 // reference) is taken. A zero CreatedAt is now, a zero UpdatedAt is
 // CreatedAt, an empty Status is pending.
 func (s *Store) CreatePayment(ctx context.Context, p state.Payment) error {
-	if p.ID == "" || p.Provider == "" || p.Reference == "" {
-		return fmt.Errorf("sqlite: create payment %s/%s: ID, provider and reference are required", p.Provider, p.Reference)
-	}
-	if p.CreatedAt.IsZero() {
-		p.CreatedAt = s.now()
-	}
-	if p.UpdatedAt.IsZero() {
-		p.UpdatedAt = p.CreatedAt
-	}
-	if p.Status == "" {
-		p.Status = "pending"
+	p, err := rules.NewPayment(p, s.now)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	if err := s.write(ctx, func(tx *sql.Tx) error { return insertPayment(ctx, tx, p) }); err != nil {
 		return fmt.Errorf("sqlite: create payment %s/%s: %w", p.Provider, p.Reference, err)
@@ -85,10 +58,19 @@ func (s *Store) CreatePayment(ctx context.Context, p state.Payment) error {
 	return nil
 }
 
+// onePayment returns the payment query selects, and whether there is one.
+func onePayment(ctx context.Context, q queryer, query string, args ...any) (state.Payment, bool, error) {
+	p, err := scanPayment(q.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE `+query, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return state.Payment{}, false, nil
+	}
+	return p, err == nil, err
+}
+
 // Payment returns a payment by ID or ErrNotFound.
 func (s *Store) Payment(ctx context.Context, id string) (state.Payment, error) {
-	p, err := scanPayment(s.r.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
+	p, found, err := onePayment(ctx, s.r, `id = ?`, id)
+	if err == nil && !found {
 		err = state.ErrNotFound
 	}
 	if err != nil {
@@ -100,8 +82,8 @@ func (s *Store) Payment(ctx context.Context, id string) (state.Payment, error) {
 // PaymentByReference returns a payment by provider and merchant reference
 // or ErrNotFound.
 func (s *Store) PaymentByReference(ctx context.Context, provider, reference string) (state.Payment, error) {
-	p, err := scanPayment(s.r.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE provider = ? AND reference = ?`, provider, reference))
-	if errors.Is(err, sql.ErrNoRows) {
+	p, found, err := onePayment(ctx, s.r, `provider = ? AND reference = ?`, provider, reference)
+	if err == nil && !found {
 		err = state.ErrNotFound
 	}
 	if err != nil {
@@ -127,38 +109,24 @@ func (s *Store) ListPayments(ctx context.Context, f state.PaymentFilter) ([]stat
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY created_at DESC, rowid DESC LIMIT ?`
-	args = append(args, limitOr(f.Limit))
-	out, err := queryPayments(ctx, s.r, q, args...)
+	args = append(args, rules.Limit(f.Limit))
+	out, err := queryAll(ctx, s.r, scanPayment, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list payments: %w", err)
 	}
 	return out, nil
 }
 
-func limitOr(n int) int {
-	if n <= 0 {
-		return defaultLimit
-	}
-	return n
-}
-
 // RecordInitiation stores the provider's answer to an initiation.
 func (s *Store) RecordInitiation(ctx context.Context, id string, in state.PaymentInitiation, now time.Time) (state.Payment, error) {
-	if now.IsZero() {
-		now = s.now()
-	}
+	now = rules.NowIfZero(now, s.now)
 	var p state.Payment
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE payments SET status = ?, provider_reference = ?, redirect_url = ?, message = ?,
+		err := execOne(ctx, tx, `UPDATE payments SET status = ?, provider_reference = ?, redirect_url = ?, message = ?,
 	raw = ?, next_sync_at = ?, updated_at = ? WHERE id = ?`,
-			in.Status, in.ProviderReference, in.RedirectURL, in.Message, blob(in.Raw), ts(in.NextSyncAt), ts(now), id)
+			in.Status, in.ProviderReference, in.RedirectURL, in.Message, rules.Blob(in.Raw), ts(in.NextSyncAt), ts(now), id)
 		if err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return state.ErrNotFound
 		}
 		p, err = scanPayment(tx.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
 		return err
@@ -172,8 +140,8 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 // DuePayments returns pending and unknown payments whose NextSyncAt <= now,
 // earliest first (default limit 100).
 func (s *Store) DuePayments(ctx context.Context, now time.Time, limit int) ([]state.Payment, error) {
-	out, err := queryPayments(ctx, s.r, `SELECT `+paymentCols+` FROM payments
-WHERE status IN ('pending', 'unknown') AND next_sync_at <= ? ORDER BY next_sync_at, rowid LIMIT ?`, ts(now), limitOr(limit))
+	out, err := queryAll(ctx, s.r, scanPayment, `SELECT `+paymentCols+` FROM payments
+WHERE status IN ('pending', 'unknown') AND next_sync_at <= ? ORDER BY next_sync_at, rowid LIMIT ?`, ts(now), rules.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due payments: %w", err)
 	}
@@ -183,16 +151,7 @@ WHERE status IN ('pending', 'unknown') AND next_sync_at <= ? ORDER BY next_sync_
 // ScheduleSync sets when to ask the provider about a payment next.
 func (s *Store) ScheduleSync(ctx context.Context, id string, next time.Time, attempts int) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE payments SET next_sync_at = ?, sync_attempts = ? WHERE id = ?`, ts(next), attempts, id)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return state.ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, `UPDATE payments SET next_sync_at = ?, sync_attempts = ? WHERE id = ?`, ts(next), attempts, id)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: schedule sync of payment %s: %w", id, err)
@@ -200,227 +159,77 @@ func (s *Store) ScheduleSync(ctx context.Context, id string, next time.Time, att
 	return nil
 }
 
-// terminal reports whether a payment status is final (no more syncing).
-func terminal(status string) bool {
-	switch status {
-	case "succeeded", "failed", "reversed":
-		return true
-	}
-	return false
-}
-
 // ApplyStatus carries out c in one transaction; see state.StatusChange.
-//
-// Details this implementation fixes: a notification with an empty DedupKey
-// is stored but never counts as a duplicate; a change without Reference
-// finds the payment by ProviderReference (the oldest, should there be
-// several) and cannot create one (ErrNotFound). Amount, Currency, Phone and
-// ProviderReference are filled only when the payment has none;
-// ConfirmationCode, Message and Raw replace the stored ones when given.
-// Changed is true when the status differs (a created payment changed from
-// ""). Sync bookkeeping: a payment entering a terminal status is no longer
-// scheduled (NextSyncAt zero); one created, or leaving a terminal status,
-// in a non-terminal status is due at once.
+// The rules (which fields change, sync bookkeeping, duplicates, events)
+// are rules.ApplyStatus's; the single writer connection serialises
+// changes, so the payment a change looked for cannot appear meanwhile.
 func (s *Store) ApplyStatus(ctx context.Context, c state.StatusChange) (state.StatusResult, error) {
-	key := c.Reference
-	if key == "" {
-		key = "provider-reference " + c.ProviderReference
-	}
-	res, err := s.applyStatus(ctx, c)
-	if err != nil {
-		return state.StatusResult{}, fmt.Errorf("sqlite: apply status for %s/%s: %w", c.Provider, key, err)
-	}
-	return res, nil
-}
-
-// errDuplicate rolls back a duplicate's transaction.
-var errDuplicate = errors.New("duplicate notification")
-
-func (s *Store) applyStatus(ctx context.Context, c state.StatusChange) (state.StatusResult, error) {
-	if c.Provider == "" || c.Status == "" {
-		return state.StatusResult{}, errors.New("provider and status are required")
-	}
-	if c.Now.IsZero() {
-		c.Now = s.now()
-	}
 	var res state.StatusResult
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		if n := c.Notification; n != nil {
-			dup, err := insertNotification(ctx, tx, c.Provider, n, c.Now)
-			if err != nil {
-				return err
-			}
-			if dup {
-				res.Duplicate = true
-				p, found, err := findPayment(ctx, tx, c)
-				if err != nil {
-					return err
-				}
-				if found {
-					res.Payment = p
-				}
-				return errDuplicate
-			}
-		}
-		p, found, err := findPayment(ctx, tx, c)
-		if err != nil {
+	c, err := rules.CheckStatusChange(c, s.now)
+	if err == nil {
+		err = s.write(ctx, func(tx *sql.Tx) error {
+			var err error
+			res, err = rules.ApplyStatus(ctx, statusTx{tx}, c)
 			return err
-		}
-		old := p.Status
-		if !found {
-			if !c.CreateIfMissing {
-				return state.ErrNotFound
-			}
-			if c.Reference == "" {
-				return fmt.Errorf("no reference to create the payment with: %w", state.ErrNotFound)
-			}
-			p = state.Payment{ID: newID("pay_"), Provider: c.Provider, Reference: c.Reference, CreatedAt: c.Now}
-			old = ""
-		}
-		fill := func(dst *string, v string) {
-			if *dst == "" {
-				*dst = v
-			}
-		}
-		fill(&p.ProviderReference, c.ProviderReference)
-		fill(&p.Amount, c.Amount)
-		fill(&p.Currency, c.Currency)
-		fill(&p.Phone, c.Phone)
-		if c.ConfirmationCode != "" {
-			p.ConfirmationCode = c.ConfirmationCode
-		}
-		if c.Message != "" {
-			p.Message = c.Message
-		}
-		if len(c.Raw) > 0 {
-			p.Raw = append([]byte(nil), c.Raw...)
-		}
-		p.Status = c.Status
-		p.UpdatedAt = c.Now
-		res.Changed = old != c.Status
-		if res.Changed {
-			switch {
-			case terminal(c.Status):
-				p.NextSyncAt = time.Time{}
-			case !found || terminal(old) || p.NextSyncAt.IsZero():
-				p.NextSyncAt = c.Now
-			}
-		}
-		if found {
-			if err := updatePaymentStatus(ctx, tx, p); err != nil {
-				return err
-			}
-		} else if err := insertPayment(ctx, tx, p); err != nil {
-			return err
-		}
-		res.Payment = p
-		if res.Changed && c.EventType != "" {
-			id, err := emitEvent(ctx, tx, c, p)
-			if err != nil {
-				return err
-			}
-			res.EventID = id
-		}
-		return nil
-	})
-	if errors.Is(err, errDuplicate) {
-		return res, nil
+		})
 	}
 	if err != nil {
-		return state.StatusResult{}, err
+		return state.StatusResult{}, fmt.Errorf("sqlite: apply status for %s: %w", rules.StatusSubject(c), err)
 	}
 	return res, nil
 }
 
-// insertNotification records n and reports whether its DedupKey was
-// already recorded for the provider.
-func insertNotification(ctx context.Context, tx *sql.Tx, provider string, n *state.Notification, now time.Time) (bool, error) {
-	id := n.ID
-	if id == "" {
-		id = newID("ntf_")
-	}
-	if n.Provider != "" {
-		provider = n.Provider
-	}
-	var dedup any
-	if n.DedupKey != "" {
-		dedup = n.DedupKey
-	}
-	at := n.ReceivedAt
-	if at.IsZero() {
-		at = now
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO notifications (id, provider, dedup_key, route, body, received_at)
+// statusTx is the SQL of rules.ApplyStatus. Row locks (lock) do not exist
+// here: the write transaction holds the whole file.
+type statusTx struct{ tx *sql.Tx }
+
+func (t statusTx) InsertNotification(ctx context.Context, n state.Notification) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO notifications (id, provider, dedup_key, route, body, received_at)
 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, dedup_key) DO NOTHING`,
-		id, provider, dedup, n.Route, blob(n.Body), ts(at))
+		n.ID, n.Provider, rules.NullIfEmpty(n.DedupKey), n.Route, rules.Blob(n.Body), ts(n.ReceivedAt))
 	if isUnique(err) {
-		return false, fmt.Errorf("record notification %s: %w", id, state.ErrConflict)
+		return false, state.ErrConflict
 	}
 	if err != nil {
-		return false, fmt.Errorf("record notification %s: %w", id, err)
+		return false, err
 	}
 	k, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("record notification %s: %w", id, err)
-	}
-	return k == 0, nil
+	return k == 0, err
 }
 
-func findPayment(ctx context.Context, tx *sql.Tx, c state.StatusChange) (state.Payment, bool, error) {
-	var row *sql.Row
-	switch {
-	case c.Reference != "":
-		row = tx.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE provider = ? AND reference = ?`, c.Provider, c.Reference)
-	case c.ProviderReference != "":
-		row = tx.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE provider = ? AND provider_reference = ?
-ORDER BY created_at, rowid LIMIT 1`, c.Provider, c.ProviderReference)
-	default:
-		return state.Payment{}, false, nil
-	}
-	p, err := scanPayment(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return state.Payment{}, false, nil
-	}
-	if err != nil {
-		return state.Payment{}, false, fmt.Errorf("find payment: %w", err)
-	}
-	return p, true, nil
+func (t statusTx) PaymentByReference(ctx context.Context, provider, reference string, _ bool) (state.Payment, bool, error) {
+	return onePayment(ctx, t.tx, `provider = ? AND reference = ?`, provider, reference)
 }
 
-func updatePaymentStatus(ctx context.Context, tx *sql.Tx, p state.Payment) error {
-	_, err := tx.ExecContext(ctx, `UPDATE payments SET status = ?, provider_reference = ?, amount = ?, currency = ?, phone = ?,
+func (t statusTx) PaymentByProviderReference(ctx context.Context, provider, providerReference string, _ bool) (state.Payment, bool, error) {
+	return onePayment(ctx, t.tx, `provider = ? AND provider_reference = ?
+ORDER BY created_at, rowid LIMIT 1`, provider, providerReference)
+}
+
+func (t statusTx) InsertPayment(ctx context.Context, p state.Payment) (bool, error) {
+	return true, insertPayment(ctx, t.tx, p)
+}
+
+func (t statusTx) UpdatePayment(ctx context.Context, p state.Payment) error {
+	_, err := t.tx.ExecContext(ctx, `UPDATE payments SET status = ?, provider_reference = ?, amount = ?, currency = ?, phone = ?,
 	confirmation_code = ?, message = ?, raw = ?, updated_at = ?, next_sync_at = ? WHERE id = ?`,
-		p.Status, p.ProviderReference, p.Amount, p.Currency, p.Phone, p.ConfirmationCode, p.Message, blob(p.Raw),
+		p.Status, p.ProviderReference, p.Amount, p.Currency, p.Phone, p.ConfirmationCode, p.Message, rules.Blob(p.Raw),
 		ts(p.UpdatedAt), ts(p.NextSyncAt), p.ID)
-	if err != nil {
-		return fmt.Errorf("update payment %s: %w", p.ID, err)
-	}
-	return nil
+	return err
 }
 
-// emitEvent inserts the event for p and one pending delivery per route.
-func emitEvent(ctx context.Context, tx *sql.Tx, c state.StatusChange, p state.Payment) (string, error) {
-	id := newID("evt_")
-	var payload []byte
-	if c.EventPayload != nil {
-		var err error
-		if payload, err = c.EventPayload(p, id, c.Now); err != nil {
-			return "", fmt.Errorf("build event %s: %w", id, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, payment_id, provider, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		id, c.EventType, p.ID, p.Provider, blob(payload), ts(c.Now)); err != nil {
-		return "", fmt.Errorf("insert event %s: %w", id, err)
-	}
-	for _, route := range c.Routes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, event_id, route, status, attempts, next_attempt_at,
+func (t statusTx) InsertEvent(ctx context.Context, e state.Event) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, type, payment_id, provider, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		e.ID, e.Type, e.PaymentID, e.Provider, rules.Blob(e.Payload), ts(e.CreatedAt))
+	return err
+}
+
+func (t statusTx) InsertDelivery(ctx context.Context, d state.Delivery) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO deliveries (id, event_id, route, status, attempts, next_attempt_at,
 	lease_owner, lease_until, last_status_code, last_error, created_at, updated_at)
-VALUES (?, ?, ?, 'pending', 0, ?, '', 0, 0, '', ?, ?)`,
-			newID("dlv_"), id, route, ts(c.Now), ts(c.Now), ts(c.Now)); err != nil {
-			return "", fmt.Errorf("insert delivery of event %s to route %s: %w", id, route, err)
-		}
-	}
-	return id, nil
+VALUES (?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?, ?)`,
+		d.ID, d.EventID, d.Route, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatusCode, d.LastError, ts(d.CreatedAt), ts(d.UpdatedAt))
+	return err
 }
 
 // ---------------------------------------------------------------------------
@@ -443,9 +252,7 @@ func scanIdem(sc scanner) (state.IdempotencyRecord, error) {
 // ClaimIdempotencyKey stores key as in flight and returns (rec, true), or
 // returns the existing record and false.
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, key, requestHash string, now time.Time) (state.IdempotencyRecord, bool, error) {
-	if now.IsZero() {
-		now = s.now()
-	}
+	now = rules.NowIfZero(now, s.now)
 	var (
 		rec     state.IdempotencyRecord
 		claimed bool
@@ -474,17 +281,8 @@ ON CONFLICT (key) DO NOTHING`, key, requestHash, ts(now))
 // (ErrNotFound when the key is not claimed).
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE idempotency SET done = 1, status_code = ?, body = ?, payment_id = ? WHERE key = ?`,
-			statusCode, blob(body), paymentID, key)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return state.ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, `UPDATE idempotency SET done = 1, status_code = ?, body = ?, payment_id = ? WHERE key = ?`,
+			statusCode, rules.Blob(body), paymentID, key)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: complete idempotency key: %w", err)

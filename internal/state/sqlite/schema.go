@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/state/internal/rules"
 )
 
 // migrations are applied in order, each once, inside the transaction that
@@ -130,34 +132,38 @@ func SchemaVersion() int { return len(migrations()) - 1 }
 // file from a newer build.
 func (s *Store) migrate(ctx context.Context) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		return rules.Migrate(ctx, migrationTx{tx}, migrations(), s.now)
+	})
+}
+
+// migrationTx is the SQL of rules.Migrate.
+type migrationTx struct{ tx *sql.Tx }
+
+func (t migrationTx) CreateVersionTable(ctx context.Context) error {
+	_, err := t.tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	applied_at INTEGER NOT NULL
-)`); err != nil {
-			return fmt.Errorf("migrate schema: %w", err)
-		}
-		var have int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
-			return fmt.Errorf("migrate schema: read version: %w", err)
-		}
-		want := SchemaVersion()
-		if have > want {
-			return fmt.Errorf("schema version %d is newer than this build supports (%d): upgrade finconnectd", have, want)
-		}
-		ms := migrations()
-		for v := have + 1; v <= want; v++ {
-			if _, err := tx.ExecContext(ctx, ms[v]); err != nil {
-				return fmt.Errorf("migrate schema to version %d: %w", v, err)
-			}
-			if v == 1 {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO meta (id, lineage, serial) VALUES (1, ?, 0)`, newLineage()); err != nil {
-					return fmt.Errorf("migrate schema: create lineage: %w", err)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, ts(s.now())); err != nil {
-				return fmt.Errorf("migrate schema to version %d: %w", v, err)
-			}
-		}
-		return nil
-	})
+)`)
+	return err
+}
+
+func (t migrationTx) Version(ctx context.Context) (int, error) {
+	var v int
+	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+func (t migrationTx) Exec(ctx context.Context, ddl string) error {
+	_, err := t.tx.ExecContext(ctx, ddl)
+	return err
+}
+
+func (t migrationTx) InsertMeta(ctx context.Context, lineage string) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO meta (id, lineage, serial) VALUES (1, ?, 0)`, lineage)
+	return err
+}
+
+func (t migrationTx) RecordVersion(ctx context.Context, v int, at time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, ts(at))
+	return err
 }

@@ -2,10 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -215,6 +212,41 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs query and scans every row with scan.
+func queryAll[T any](ctx context.Context, q queryer, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// execOne runs a statement that must change a row: state.ErrNotFound when
+// it changes none.
+func execOne(ctx context.Context, q queryer, query string, args ...any) error {
+	res, err := q.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return state.ErrNotFound
+	}
+	return nil
+}
+
 // maxNanoSec bounds the seconds that fit in int64 nanoseconds (year 2262).
 const maxNanoSec = math.MaxInt64/int64(time.Second) - 1
 
@@ -240,19 +272,6 @@ func tm(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// newID returns prefix + 26 lowercase base32 characters (128 random bits).
-func newID(prefix string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
-}
-
-func newLineage() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
 func isUnique(err error) bool {
 	var se *sqlite.Error
@@ -264,12 +283,4 @@ func isUnique(err error) bool {
 		return true
 	}
 	return false
-}
-
-// blob stores nil as NULL so it reads back as nil.
-func blob(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return b
 }

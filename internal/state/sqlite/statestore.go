@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/internal/rules"
 )
 
 // Meta returns the lineage and serial.
@@ -27,20 +28,8 @@ func meta(ctx context.Context, q queryer) (state.Meta, error) {
 
 // Resources returns every resource, ordered by address.
 func (s *Store) Resources(ctx context.Context) ([]state.Resource, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT address, type, attributes, updated_at FROM resources ORDER BY address`)
+	out, err := queryAll(ctx, s.r, scanResource, `SELECT address, type, attributes, updated_at FROM resources ORDER BY address`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list resources: %w", err)
-	}
-	defer rows.Close()
-	var out []state.Resource
-	for rows.Next() {
-		r, err := scanResource(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list resources: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: list resources: %w", err)
 	}
 	return out, nil
@@ -58,8 +47,6 @@ func (s *Store) Resource(ctx context.Context, address string) (state.Resource, e
 	return r, nil
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
 func scanResource(sc scanner) (state.Resource, error) {
 	var (
 		r     state.Resource
@@ -76,24 +63,15 @@ func scanResource(sc scanner) (state.Resource, error) {
 
 // PutResource inserts or replaces r and bumps the serial.
 func (s *Store) PutResource(ctx context.Context, r state.Resource) (state.Meta, error) {
-	if r.Address == "" {
-		return state.Meta{}, errors.New("sqlite: put resource: no address")
-	}
-	attrs := []byte(r.Attributes)
-	if len(attrs) == 0 {
-		attrs = []byte("{}")
-	}
-	if !json.Valid(attrs) {
-		return state.Meta{}, fmt.Errorf("sqlite: put resource %s: attributes are not valid JSON", r.Address)
-	}
-	if r.UpdatedAt.IsZero() {
-		r.UpdatedAt = s.now()
+	r, err := rules.NewResource(r, s.now)
+	if err != nil {
+		return state.Meta{}, fmt.Errorf("sqlite: %w", err)
 	}
 	var m state.Meta
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO resources (address, type, attributes, updated_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (address) DO UPDATE SET type = excluded.type, attributes = excluded.attributes, updated_at = excluded.updated_at`,
-			r.Address, r.Type, string(attrs), ts(r.UpdatedAt)); err != nil {
+			r.Address, r.Type, string(r.Attributes), ts(r.UpdatedAt)); err != nil {
 			return err
 		}
 		var err error
@@ -110,15 +88,10 @@ ON CONFLICT (address) DO UPDATE SET type = excluded.type, attributes = excluded.
 func (s *Store) DeleteResource(ctx context.Context, address string) (state.Meta, error) {
 	var m state.Meta
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM resources WHERE address = ?`, address)
-		if err != nil {
+		if err := execOne(ctx, tx, `DELETE FROM resources WHERE address = ?`, address); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return state.ErrNotFound
-		}
+		var err error
 		m, err = bumpSerial(ctx, tx)
 		return err
 	})
@@ -172,24 +145,17 @@ func (s *Store) LockHolder(ctx context.Context) (state.LockInfo, bool, error) {
 // succeeds (and refreshes the holder's details). A lock held by a process
 // on this host that no longer exists is taken over, with a warning.
 func (s *Store) Lock(ctx context.Context, info state.LockInfo) error {
-	if info.ID == "" {
-		return errors.New("sqlite: lock state: no lock ID")
+	info, err := rules.NewLock(info, s.now)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
-	if info.Since.IsZero() {
-		info.Since = s.now()
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		holder, held, err := lockHolder(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if held && holder.ID != info.ID {
-			if !s.holderGone(holder) {
-				return &state.LockedError{Holder: holder}
-			}
-			s.log.Warn("taking over the state lock of a process that no longer exists",
-				"lock_id", holder.ID, "operation", holder.Operation, "pid", holder.PID, "host", holder.Host,
-				"since", holder.Since, "new_lock_id", info.ID)
+		if err := rules.Takeover(holder, held, info, s.hostname, s.log); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO lock (id, lock_id, host, pid, operation, since) VALUES (1, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, host = excluded.host, pid = excluded.pid,
@@ -203,23 +169,17 @@ ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, host = excluded.host,
 	return nil
 }
 
-// holderGone reports whether the lock holder ran on this host and its
-// process no longer exists.
-func (s *Store) holderGone(h state.LockInfo) bool {
-	return s.hostname != "" && h.Host == s.hostname && processGone(h.PID)
-}
-
 // Unlock releases the lock if id holds it. It is not an error when nobody
 // holds it; when someone else does, the lock stays and the error wraps a
 // *state.LockedError naming them.
 func (s *Store) Unlock(ctx context.Context, id string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		holder, held, err := lockHolder(ctx, tx)
-		if err != nil || !held {
+		if err != nil {
 			return err
 		}
-		if holder.ID != id {
-			return fmt.Errorf("the lock is not held by this ID: %w", &state.LockedError{Holder: holder})
+		if release, err := rules.Unlock(holder, held, id); err != nil || !release {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM lock WHERE id = 1`)
 		return err
@@ -237,11 +197,8 @@ func (s *Store) ForceUnlock(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if !held {
-			return errors.New("the state is not locked")
-		}
-		if holder.ID != id {
-			return fmt.Errorf("the lock's ID is %s, not %s (held by %s, pid %d on %s)", holder.ID, id, holder.Operation, holder.PID, holder.Host)
+		if err := rules.ForceUnlock(holder, held, id); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM lock WHERE id = 1`)
 		return err

@@ -1,15 +1,15 @@
 //go:build unix
 
-package sqlite
+package rules
 
 import (
 	"errors"
 	"syscall"
 )
 
-// processGone reports whether no process with this PID exists. A process
+// ProcessGone reports whether no process with this PID exists. A process
 // we may not signal (EPERM) exists.
-func processGone(pid int) bool {
+func ProcessGone(pid int) bool {
 	if pid <= 0 {
 		return false
 	}

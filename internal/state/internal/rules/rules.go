@@ -1,0 +1,60 @@
+package rules
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// DefaultLimit is used when a filter or batch says 0.
+const DefaultLimit = 100
+
+// Limit returns n, or DefaultLimit when n is not positive.
+func Limit(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return n
+}
+
+// NowIfZero returns t, or now() when t is the zero time.
+func NowIfZero(t time.Time, now func() time.Time) time.Time {
+	if t.IsZero() {
+		return now()
+	}
+	return t
+}
+
+// NewID returns prefix + 26 lowercase base32 characters (128 random bits).
+func NewID(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// NewLineage returns a random state lineage (32 hex characters).
+func NewLineage() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Blob is a byte slice as a query argument: nil is NULL, so it reads back
+// as nil.
+func Blob(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+// NullIfEmpty is a string as a query argument: "" is NULL (which unique
+// constraints never match).
+func NullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
