@@ -1,95 +1,14 @@
 package sqlite_test
 
 import (
-	"context"
-	"fmt"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/statetest"
 )
 
-func benchChange(i int) state.StatusChange {
-	ref := fmt.Sprintf("R%09d", i)
-	return state.StatusChange{
-		Provider: "clickpesa.tz", Reference: ref, ProviderReference: "CP" + ref, Status: "succeeded",
-		Amount: "1500.00", Currency: "TZS", Phone: "255700000000", CreateIfMissing: true,
-		Raw:          []byte(`{"status":"SUCCESS","orderReference":"` + ref + `"}`),
-		Notification: &state.Notification{Route: "clickpesa", DedupKey: ref + ":succeeded", Body: []byte(`{"event":"PAYMENT RECEIVED"}`)},
-		EventType:    "payment.succeeded", Routes: []string{"erp", "crm"},
-		EventPayload: func(p state.Payment, id string, at time.Time) ([]byte, error) {
-			return []byte(`{"type":"payment.succeeded","data":{"event_id":"` + id + `","payment_id":"` + p.ID + `"}}`), nil
-		},
-	}
-}
-
-// BenchmarkApplyStatus: one webhook's transaction (notification, new
-// payment, event, two deliveries), each committed with fsync.
-func BenchmarkApplyStatus(b *testing.B) {
-	s := openTemp(b)
-	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		if _, err := s.ApplyStatus(ctx, benchChange(i)); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-}
-
-// BenchmarkApplyStatusParallel: the same from many goroutines (they
-// serialise on the one writer connection).
-func BenchmarkApplyStatusParallel(b *testing.B) {
-	s := openTemp(b)
-	ctx := context.Background()
-	var n atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.ApplyStatus(ctx, benchChange(int(n.Add(1)))); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-// BenchmarkClaimAndRecord: per delivery, a worker's share of claiming a
-// batch of 10 and recording each attempt as delivered.
-func BenchmarkClaimAndRecord(b *testing.B) {
-	s := openTemp(b)
-	ctx := context.Background()
-	const batch = 10
-	now := time.Now()
-	seq := 0
-	fill := func() {
-		for range batch {
-			c := benchChange(seq)
-			c.Routes = []string{"erp"}
-			c.Now = now
-			if _, err := s.ApplyStatus(ctx, c); err != nil {
-				b.Fatal(err)
-			}
-			seq++
-		}
-	}
-	var pending []state.Delivery
-	b.ResetTimer()
-	for done := range b.N {
-		if done%batch == 0 {
-			b.StopTimer()
-			fill()
-			b.StartTimer()
-			ds, err := s.ClaimDeliveries(ctx, "erp", "w1", now, time.Minute, batch)
-			if err != nil || len(ds) != batch {
-				b.Fatalf("claimed %d: %v", len(ds), err)
-			}
-			pending = ds
-		}
-		d := pending[done%batch]
-		if err := s.RecordAttempt(ctx, state.AttemptResult{DeliveryID: d.ID, Owner: "w1", Status: state.DeliveryDelivered,
-			Attempt: state.Attempt{At: now, Duration: time.Millisecond, StatusCode: 200}}); err != nil {
-			b.Fatal(err)
-		}
-	}
+// BenchmarkStore: every write commits with fsync; parallel writers
+// serialise on the one writer connection.
+func BenchmarkStore(b *testing.B) {
+	statetest.Bench(b, func(b *testing.B) state.Store { return openTemp(b) })
 }
