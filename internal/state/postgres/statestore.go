@@ -182,18 +182,7 @@ ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, host = excluded.host,
 // holds it; when someone else does, the lock stays and the error wraps a
 // *state.LockedError naming them.
 func (s *Store) Unlock(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		holder, held, err := lockedHolder(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if release, err := rules.Unlock(holder, held, id); err != nil || !release {
-			return err
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM state_lock WHERE id = 1`)
-		return err
-	})
-	if err != nil {
+	if err := s.unlock(ctx, id, rules.Unlock); err != nil {
 		return fmt.Errorf("postgres: unlock state for %s: %w", id, err)
 	}
 	return nil
@@ -201,19 +190,23 @@ func (s *Store) Unlock(ctx context.Context, id string) error {
 
 // ForceUnlock releases the lock whoever took it, if its ID is id.
 func (s *Store) ForceUnlock(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx pgx.Tx) error {
+	if err := s.unlock(ctx, id, rules.ForceUnlock); err != nil {
+		return fmt.Errorf("postgres: force-unlock state %s: %w", id, err)
+	}
+	return nil
+}
+
+// unlock deletes the lock row when release, shown the holder, says so.
+func (s *Store) unlock(ctx context.Context, id string, release func(holder state.LockInfo, held bool, id string) (bool, error)) error {
+	return s.write(ctx, func(tx pgx.Tx) error {
 		holder, held, err := lockedHolder(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if err := rules.ForceUnlock(holder, held, id); err != nil {
+		if ok, err := release(holder, held, id); err != nil || !ok {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM state_lock WHERE id = 1`)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("postgres: force-unlock state %s: %w", id, err)
-	}
-	return nil
 }

@@ -173,18 +173,7 @@ ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, host = excluded.host,
 // holds it; when someone else does, the lock stays and the error wraps a
 // *state.LockedError naming them.
 func (s *Store) Unlock(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		holder, held, err := lockHolder(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if release, err := rules.Unlock(holder, held, id); err != nil || !release {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM lock WHERE id = 1`)
-		return err
-	})
-	if err != nil {
+	if err := s.unlock(ctx, id, rules.Unlock); err != nil {
 		return fmt.Errorf("sqlite: unlock state for %s: %w", id, err)
 	}
 	return nil
@@ -192,19 +181,23 @@ func (s *Store) Unlock(ctx context.Context, id string) error {
 
 // ForceUnlock releases the lock whoever took it, if its ID is id.
 func (s *Store) ForceUnlock(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	if err := s.unlock(ctx, id, rules.ForceUnlock); err != nil {
+		return fmt.Errorf("sqlite: force-unlock state %s: %w", id, err)
+	}
+	return nil
+}
+
+// unlock deletes the lock row when release, shown the holder, says so.
+func (s *Store) unlock(ctx context.Context, id string, release func(holder state.LockInfo, held bool, id string) (bool, error)) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
 		holder, held, err := lockHolder(ctx, tx)
 		if err != nil {
 			return err
 		}
-		if err := rules.ForceUnlock(holder, held, id); err != nil {
+		if ok, err := release(holder, held, id); err != nil || !ok {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM lock WHERE id = 1`)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("sqlite: force-unlock state %s: %w", id, err)
-	}
-	return nil
 }

@@ -449,14 +449,14 @@ func TestLockDecisions(t *testing.T) {
 	if release, err := Unlock(alive, true, "me"); release || !errors.As(err, &locked) {
 		t.Errorf("Unlock other: %v, %v", release, err)
 	}
-	if err := ForceUnlock(state.LockInfo{}, false, "me"); err == nil {
-		t.Error("ForceUnlock free: no error")
+	if release, err := ForceUnlock(state.LockInfo{}, false, "me"); release || err == nil {
+		t.Errorf("ForceUnlock free: %v, %v", release, err)
 	}
-	if err := ForceUnlock(alive, true, "me"); err == nil || !strings.Contains(err.Error(), "the lock's ID is other, not me") {
-		t.Errorf("ForceUnlock wrong ID: %v", err)
+	if release, err := ForceUnlock(alive, true, "me"); release || err == nil || !strings.Contains(err.Error(), "the lock's ID is other, not me") {
+		t.Errorf("ForceUnlock wrong ID: %v, %v", release, err)
 	}
-	if err := ForceUnlock(alive, true, "other"); err != nil {
-		t.Errorf("ForceUnlock: %v", err)
+	if release, err := ForceUnlock(alive, true, "other"); !release || err != nil {
+		t.Errorf("ForceUnlock: %v, %v", release, err)
 	}
 }
 

@@ -61,7 +61,7 @@ func HolderGone(hostname string, h state.LockInfo) bool {
 
 // Unlock decides whether Unlock(id) releases the lock: not when nobody
 // holds it (no error); an error wrapping a *state.LockedError when someone
-// else does.
+// else does. ForceUnlock decides the same for ForceUnlock.
 func Unlock(holder state.LockInfo, held bool, id string) (release bool, err error) {
 	if !held {
 		return false, nil
@@ -72,14 +72,14 @@ func Unlock(holder state.LockInfo, held bool, id string) (release bool, err erro
 	return true, nil
 }
 
-// ForceUnlock decides whether ForceUnlock(id) may release the lock: only
-// when it is held and its ID is id.
-func ForceUnlock(holder state.LockInfo, held bool, id string) error {
+// ForceUnlock decides whether ForceUnlock(id) releases the lock: only
+// when it is held and its ID is id, whoever took it; otherwise an error.
+func ForceUnlock(holder state.LockInfo, held bool, id string) (release bool, err error) {
 	if !held {
-		return errors.New("the state is not locked")
+		return false, errors.New("the state is not locked")
 	}
 	if holder.ID != id {
-		return fmt.Errorf("the lock's ID is %s, not %s (held by %s, pid %d on %s)", holder.ID, id, holder.Operation, holder.PID, holder.Host)
+		return false, fmt.Errorf("the lock's ID is %s, not %s (held by %s, pid %d on %s)", holder.ID, id, holder.Operation, holder.PID, holder.Host)
 	}
-	return nil
+	return true, nil
 }
