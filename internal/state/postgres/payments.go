@@ -77,25 +77,24 @@ func onePayment(ctx context.Context, q querier, where string, args ...any) (stat
 
 // Payment returns a payment by ID or ErrNotFound.
 func (s *Store) Payment(ctx context.Context, id string) (state.Payment, error) {
-	p, found, err := onePayment(ctx, s.pool, `id = $1`, id)
-	if err == nil && !found {
-		err = state.ErrNotFound
-	}
-	if err != nil {
-		return state.Payment{}, fmt.Errorf("postgres: payment %s: %w", id, err)
-	}
-	return p, nil
+	return s.payment(ctx, id, `id = $1`, id)
 }
 
 // PaymentByReference returns a payment by provider and merchant reference
 // or ErrNotFound.
 func (s *Store) PaymentByReference(ctx context.Context, provider, reference string) (state.Payment, error) {
-	p, found, err := onePayment(ctx, s.pool, `provider = $1 AND reference = $2`, provider, reference)
+	return s.payment(ctx, provider+"/"+reference, `provider = $1 AND reference = $2`, provider, reference)
+}
+
+// payment returns the one payment where selects, or ErrNotFound; name
+// says which in errors.
+func (s *Store) payment(ctx context.Context, name, where string, args ...any) (state.Payment, error) {
+	p, found, err := onePayment(ctx, s.pool, where, args...)
 	if err == nil && !found {
 		err = state.ErrNotFound
 	}
 	if err != nil {
-		return state.Payment{}, fmt.Errorf("postgres: payment %s/%s: %w", provider, reference, err)
+		return state.Payment{}, fmt.Errorf("postgres: payment %s: %w", name, err)
 	}
 	return p, nil
 }

@@ -69,25 +69,24 @@ func onePayment(ctx context.Context, q queryer, query string, args ...any) (stat
 
 // Payment returns a payment by ID or ErrNotFound.
 func (s *Store) Payment(ctx context.Context, id string) (state.Payment, error) {
-	p, found, err := onePayment(ctx, s.r, `id = ?`, id)
-	if err == nil && !found {
-		err = state.ErrNotFound
-	}
-	if err != nil {
-		return state.Payment{}, fmt.Errorf("sqlite: payment %s: %w", id, err)
-	}
-	return p, nil
+	return s.payment(ctx, id, `id = ?`, id)
 }
 
 // PaymentByReference returns a payment by provider and merchant reference
 // or ErrNotFound.
 func (s *Store) PaymentByReference(ctx context.Context, provider, reference string) (state.Payment, error) {
-	p, found, err := onePayment(ctx, s.r, `provider = ? AND reference = ?`, provider, reference)
+	return s.payment(ctx, provider+"/"+reference, `provider = ? AND reference = ?`, provider, reference)
+}
+
+// payment returns the one payment where selects, or ErrNotFound; name
+// says which in errors.
+func (s *Store) payment(ctx context.Context, name, where string, args ...any) (state.Payment, error) {
+	p, found, err := onePayment(ctx, s.r, where, args...)
 	if err == nil && !found {
 		err = state.ErrNotFound
 	}
 	if err != nil {
-		return state.Payment{}, fmt.Errorf("sqlite: payment %s/%s: %w", provider, reference, err)
+		return state.Payment{}, fmt.Errorf("sqlite: payment %s: %w", name, err)
 	}
 	return p, nil
 }

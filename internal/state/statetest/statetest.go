@@ -401,9 +401,14 @@ func testCreatePayment(t *testing.T, open Opener) {
 }
 
 func ids(ps []state.Payment) []string {
+	return idsOf(ps, func(p state.Payment) string { return p.ID })
+}
+
+// idsOf lists the IDs of xs ([] rather than nil when there are none).
+func idsOf[T any](xs []T, id func(T) string) []string {
 	out := []string{}
-	for _, p := range ps {
-		out = append(out, p.ID)
+	for _, x := range xs {
+		out = append(out, id(x))
 	}
 	return out
 }
@@ -905,11 +910,7 @@ func claim(t testing.TB, s state.Store, route, owner string, now time.Time, leas
 }
 
 func deliveryIDs(ds []state.Delivery) []string {
-	out := []string{}
-	for _, d := range ds {
-		out = append(out, d.ID)
-	}
-	return out
+	return idsOf(ds, func(d state.Delivery) string { return d.ID })
 }
 
 func testClaimLease(t *testing.T, open Opener) {

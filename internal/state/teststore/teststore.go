@@ -248,25 +248,35 @@ func (s *Store) events(paymentID, reference string) []state.Event {
 		q += " JOIN payments p ON p.id = e.payment_id WHERE p.reference = ?"
 		args = append(args, reference)
 	}
-	rows, err := s.ins.QueryContext(context.Background(), q+" ORDER BY e.created_at, e.rowid", args...)
-	if err != nil {
-		panic(fmt.Sprintf("teststore: list events: %v", err))
-	}
-	defer rows.Close()
-	var out []state.Event
-	for rows.Next() {
+	return inspect(s, "event", q+" ORDER BY e.created_at, e.rowid", args, func(rows *sql.Rows) (state.Event, error) {
 		var (
 			e  state.Event
 			at int64
 		)
-		if err := rows.Scan(&e.ID, &e.Type, &e.PaymentID, &e.Provider, &e.Payload, &at); err != nil {
-			panic(fmt.Sprintf("teststore: scan event: %v", err))
-		}
+		err := rows.Scan(&e.ID, &e.Type, &e.PaymentID, &e.Provider, &e.Payload, &at)
 		e.CreatedAt = time.Unix(0, at).UTC()
-		out = append(out, e)
+		return e, err
+	})
+}
+
+// inspect runs query on the inspection connection and scans every row; it
+// panics, naming what it lists, on any error.
+func inspect[T any](s *Store, what, query string, args []any, scan func(*sql.Rows) (T, error)) []T {
+	rows, err := s.ins.QueryContext(context.Background(), query, args...)
+	if err != nil {
+		panic(fmt.Sprintf("teststore: list %ss: %v", what, err))
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			panic(fmt.Sprintf("teststore: scan %s: %v", what, err))
+		}
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
-		panic(fmt.Sprintf("teststore: list events: %v", err))
+		panic(fmt.Sprintf("teststore: list %ss: %v", what, err))
 	}
 	return out
 }
@@ -286,26 +296,14 @@ func (s *Store) Routes(eventID string) []string {
 
 // Notifications returns every stored notification, oldest first.
 func (s *Store) Notifications() []state.Notification {
-	rows, err := s.ins.QueryContext(context.Background(),
-		"SELECT id, route, provider, COALESCE(dedup_key, ''), body, received_at FROM notifications ORDER BY received_at, rowid")
-	if err != nil {
-		panic(fmt.Sprintf("teststore: list notifications: %v", err))
-	}
-	defer rows.Close()
-	var out []state.Notification
-	for rows.Next() {
+	const q = "SELECT id, route, provider, COALESCE(dedup_key, ''), body, received_at FROM notifications ORDER BY received_at, rowid"
+	return inspect(s, "notification", q, nil, func(rows *sql.Rows) (state.Notification, error) {
 		var (
 			n  state.Notification
 			at int64
 		)
-		if err := rows.Scan(&n.ID, &n.Route, &n.Provider, &n.DedupKey, &n.Body, &at); err != nil {
-			panic(fmt.Sprintf("teststore: scan notification: %v", err))
-		}
+		err := rows.Scan(&n.ID, &n.Route, &n.Provider, &n.DedupKey, &n.Body, &at)
 		n.ReceivedAt = time.Unix(0, at).UTC()
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
-		panic(fmt.Sprintf("teststore: list notifications: %v", err))
-	}
-	return out
+		return n, err
+	})
 }
