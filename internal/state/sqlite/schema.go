@@ -10,7 +10,7 @@ import (
 
 // migrations are applied in order, each once, inside the transaction that
 // records it in schema_migrations. Append only: never edit a released one.
-// The first one also fixes the lineage (see migrate).
+// The first one also fixes the lineage (see rules.Migrate).
 func migrations() []string {
 	return []string{
 		1: `
