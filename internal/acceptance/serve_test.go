@@ -351,8 +351,13 @@ func TestServeAllProviders(t *testing.T) {
 		if p.Provider != c.provider || p.Reference != c.ref {
 			t.Fatalf("payment %+v: want provider %s reference %s", p, c.provider, c.ref)
 		}
+		if c.provider == "pesapal.ke" && !strings.HasPrefix(p.RedirectURL, e.sb.url+"/pesapal/") {
+			t.Errorf("PesaPal payment: redirect_url %q, want the sandbox's hosted page", p.RedirectURL)
+		}
 		paid = append(paid, want{p, "/" + strings.Split(c.provider, ".")[0]})
 	}
+	// Phone ending 4: the provider notifies twice; one event.
+	twice := e.pay("clickpesa.tz", "ACCCP4", "1000", "TZS", "255712345674")
 	for _, w := range paid {
 		eventually(t, 30*time.Second, "payment.succeeded of "+w.p.Reference+" at the sink", func() bool {
 			return len(e.sink.accepted(w.p.Reference)) > 0
@@ -455,8 +460,17 @@ func TestServeAllProviders(t *testing.T) {
 	eventually(t, 20*time.Second, "ACCCP9 at the sink after the refused reload", func() bool { return len(e.sink.accepted("ACCCP9")) == 1 })
 
 	// Exactly one payment.succeeded per payment: at the sink, and as one
-	// delivery in the events API.
-	for _, w := range append(paid, want{p: retried}, want{p: pending}) {
+	// delivery in the events API (ACCCP4's second notification arrived).
+	eventually(t, 20*time.Second, "ACCCP4's two webhooks", func() bool {
+		n := 0
+		for _, l := range strings.Split(e.serve.output(), "\n") {
+			if strings.Contains(l, `"msg":"webhook"`) && strings.Contains(l, `"reference":"ACCCP4"`) {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	for _, w := range append(paid, want{p: retried}, want{p: pending}, want{p: twice}) {
 		if n := len(e.sink.accepted(w.p.Reference)); n != 1 {
 			t.Errorf("%s reached the sink %d times, want 1", w.p.Reference, n)
 		}
@@ -466,6 +480,21 @@ func TestServeAllProviders(t *testing.T) {
 		}
 	}
 	e.sink.checkClean(t)
+
+	// What happened is counted in /metrics (no token needed).
+	code, _, resp = e.call(http.MethodGet, "/metrics", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{
+		`finconnectd_webhooks_rejected_total{reason="bad_signature",route="clickpesa"} 2`,
+		`finconnectd_config_reloads_total{outcome="ok"} 1`,
+		`finconnectd_config_reloads_total{outcome="error"} 1`,
+	} {
+		if !strings.Contains(string(resp), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 
 	// SIGTERM: drains and exits 0.
 	e.serve.signal(t, syscall.SIGTERM)
