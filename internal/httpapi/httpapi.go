@@ -106,6 +106,10 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 				fmt.Sprintf("The body exceeds %d bytes.", MaxBodyBytes))
 		}
 		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field == "" {
+			return NewProblem(http.StatusBadRequest, "malformed", "Malformed JSON",
+				"The body must be a JSON object, not a JSON "+ute.Value+".")
+		}
 		if errors.As(err, &ute) {
 			return ValidationProblem([]FieldError{{Field: ute.Field, Message: "has the wrong type; expected " + ute.Type.String()}})
 		}

@@ -58,6 +58,8 @@ func TestDecodeJSON(t *testing.T) {
 		{"wrong type", `{"amount":1}`, 422, "amount"},
 		{"malformed", `{"amount":`, 400, ""},
 		{"trailing", `{"amount":"1"} {}`, 400, ""},
+		{"array, not an object", `[]`, 400, ""},
+		{"string, not an object", `"x"`, 400, ""},
 		{"too large", `{"amount":"` + strings.Repeat("9", MaxBodyBytes) + `"}`, 413, ""},
 	}
 	for _, tt := range tests {
