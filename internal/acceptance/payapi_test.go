@@ -77,16 +77,20 @@ func TestPayAPIContract(t *testing.T) {
 
 	// Phone ending 6: the sandbox holds the answer longer than
 	// finconnectd waits. Started first: it takes the client's timeout.
+	const (
+		slowBody = `{"provider":"clickpesa.tz","reference":"ACCSLOW6","amount":"1000","currency":"TZS","phone":"255712345676"}`
+		slowKey  = "acc-slow-6"
+	)
 	slow := make(chan slowResult, 1)
 	go func() {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, api+"/v1/payments",
-			strings.NewReader(`{"provider":"clickpesa.tz","reference":"ACCSLOW6","amount":"1000","currency":"TZS","phone":"255712345676"}`))
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, api+"/v1/payments", strings.NewReader(slowBody))
 		if err != nil {
 			slow <- slowResult{err: err}
 			return
 		}
 		req.Header.Set("Authorization", "Bearer "+e.token)
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", slowKey)
 		resp, err := (&http.Client{Timeout: 100 * time.Second}).Do(req)
 		if err != nil {
 			slow <- slowResult{err: err}
@@ -99,6 +103,19 @@ func TestPayAPIContract(t *testing.T) {
 	// Phone ending 3: accepted, never notified.
 	synced := e.pay("clickpesa.tz", "ACCSYNC3", "1000", "TZS", "255712345673")
 	started := time.Now()
+
+	t.Run("retries while the provider has not answered", func(t *testing.T) {
+		// The payment row is written after the key is claimed and before
+		// the provider is called: once it is listed, the key is in flight.
+		eventually(t, 20*time.Second, "ACCSLOW6 to be listed", func() bool {
+			code, _, body := e.call(http.MethodGet, "/v1/payments?reference=ACCSLOW6", e.token, nil)
+			return code == http.StatusOK && strings.Contains(string(body), `"reference":"ACCSLOW6"`)
+		})
+		code, h, body := e.call(http.MethodPost, "/v1/payments", e.token, []byte(slowBody), "Idempotency-Key", slowKey)
+		wantProblem(t, "the same key while the first request runs", code, h, body, http.StatusConflict, "idempotency-key-in-flight")
+		code, h, body = e.call(http.MethodPost, "/v1/payments", e.token, []byte(slowBody))
+		wantProblem(t, "the same reference while the first request runs", code, h, body, http.StatusConflict, "reference-in-use")
+	})
 
 	t.Run("tokens", func(t *testing.T) {
 		code, _, body := e.call(http.MethodGet, "/healthz", "", nil)
@@ -229,6 +246,11 @@ func TestPayAPIContract(t *testing.T) {
 		t.Fatalf("phone ending 6: %s; want the unknown payment in the problem", r.body)
 	}
 	t.Logf("phone ending 6 answered %d after %s", r.code, time.Since(started).Round(time.Second))
+	// Retried with the key after the timeout: the stored answer, no push.
+	code, _, body := e.call(http.MethodPost, "/v1/payments", e.token, []byte(slowBody), "Idempotency-Key", slowKey)
+	if code != r.code || !bytes.Equal(body, r.body) {
+		t.Errorf("the same key after the 504: %d %s; want the stored answer %d %s", code, body, r.code, r.body)
+	}
 
 	// Both settle through sync_payments (first asked a minute after
 	// creation), with one push each and one event each.
