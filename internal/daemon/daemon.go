@@ -113,6 +113,8 @@ type Daemon struct {
 	publicLn, apiLn net.Listener
 	publicSrv       *http.Server
 	apiSrv          *http.Server
+	publicConns     *conns
+	apiConns        *conns
 	serveErr        chan error
 	unixPath        string
 	addrMu          sync.Mutex
@@ -360,7 +362,24 @@ func (d *Daemon) stop(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Wait()
+	// While Shutdown drains, close the connections that never sent a
+	// request: Shutdown would wait five seconds for each (see conns).
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	for waiting := true; waiting; {
+		for _, c := range []*conns{d.publicConns, d.apiConns} {
+			if c != nil {
+				c.closeUnused()
+			}
+		}
+		select {
+		case <-drained:
+			waiting = false
+		case <-tick.C:
+		}
+	}
+	tick.Stop()
 	for _, ln := range []net.Listener{d.publicLn, d.apiLn} {
 		if ln != nil {
 			_ = ln.Close() // bound but never served (failed start)

@@ -198,6 +198,8 @@ type running struct {
 type runOptions struct {
 	cfg       cfgParams
 	lookupEnv func(string) (string, bool)
+	// shutdownTimeout bounds the drain at stop (default 5 s).
+	shutdownTimeout time.Duration
 }
 
 func startDaemon(t testing.TB, o runOptions) *running {
@@ -217,6 +219,9 @@ func startDaemon(t testing.TB, o runOptions) *running {
 	if o.lookupEnv == nil {
 		o.lookupEnv = func(string) (string, bool) { return "", false }
 	}
+	if o.shutdownTimeout == 0 {
+		o.shutdownTimeout = 5 * time.Second
+	}
 	d, err := New(Options{
 		Config:    cfg,
 		Reload:    func() (*config.Config, error) { return loadFile(path) },
@@ -227,7 +232,7 @@ func startDaemon(t testing.TB, o runOptions) *running {
 			return delivery.New(delivery.Config{Store: c.Store, Routes: c.Routes, Logger: c.Logger,
 				Registerer: c.Registerer, Now: c.Now, Owner: c.Owner})
 		},
-		ShutdownTimeout: 5 * time.Second,
+		ShutdownTimeout: o.shutdownTimeout,
 	})
 	if err != nil {
 		t.Fatalf("new daemon: %v", err)
@@ -617,4 +622,37 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d notifications acked before the stop, all recorded", len(acked))
+}
+
+// TestStopClosesUnusedConnections: a connection that was opened but never
+// sent a request (HTTP clients leave these behind) must not hold the drain:
+// http.Server.Shutdown alone waits five seconds for one, longer than this
+// test's drain bound, and Stop would fail with a deadline error.
+func TestStopClosesUnusedConnections(t *testing.T) {
+	r := startDaemon(t, runOptions{shutdownTimeout: 2 * time.Second})
+	var open []net.Conn
+	for _, addr := range []string{r.d.PublicAddr(), r.d.APIAddr()} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		defer c.Close()
+		open = append(open, c)
+	}
+	// Wait until both servers have accepted their connection (a request
+	// on a fresh connection is served after it in accept order).
+	for _, u := range []string{r.api("/healthz"), r.public("/nope")} {
+		if code, _ := do(t, "GET", u, "", nil); code == 0 {
+			t.Fatalf("GET %s failed", u)
+		}
+	}
+	if err := r.stop(); err != nil {
+		t.Fatalf("stop with unused connections open: %v", err)
+	}
+	for _, c := range open {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("unused connection still open after stop (read %d bytes)", n)
+		}
+	}
 }

@@ -53,8 +53,10 @@ func (d *Daemon) listen(cfg *config.Config) error {
 	d.addrMu.Lock()
 	d.publicAddr, d.apiAddr = d.publicLn.Addr().String(), d.apiLn.Addr().String()
 	d.addrMu.Unlock()
+	d.publicConns, d.apiConns = newConns(), newConns()
 	d.publicSrv = &http.Server{
 		Handler:           d.ingester.Handler(),
+		ConnState:         d.publicConns.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      publicWriteTimout,
@@ -64,6 +66,7 @@ func (d *Daemon) listen(cfg *config.Config) error {
 	}
 	d.apiSrv = &http.Server{
 		Handler:           d.apiHandler(),
+		ConnState:         d.apiConns.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      apiWriteTimeout,
