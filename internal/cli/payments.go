@@ -127,13 +127,8 @@ func runPaymentsWith(ctx context.Context, io IO, args []string, open storeOpener
 	if err != nil {
 		return ExitError
 	}
-	cfg := loadConfig(io, a.Config)
-	if cfg == nil {
-		return ExitError
-	}
-	st, err := open(ctx, io, cfg)
-	if err != nil {
-		fmt.Fprintf(io.Stderr, "Error: %v\n", err)
+	_, st, ok := configAndStore(ctx, io, a.Config, open)
+	if !ok {
 		return ExitError
 	}
 	defer st.Close()

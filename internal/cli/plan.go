@@ -86,13 +86,8 @@ func planMain(ctx context.Context, io IO, args []string, openStore storeOpener) 
 	if err != nil {
 		return ExitError
 	}
-	cfg := loadConfig(io, a.Config)
-	if cfg == nil {
-		return ExitError
-	}
-	st, err := openStore(ctx, io, cfg)
-	if err != nil {
-		rcError(io, err)
+	cfg, st, ok := configAndStore(ctx, io, a.Config, openStore)
+	if !ok {
 		return ExitError
 	}
 	defer st.Close()

@@ -117,13 +117,8 @@ func stateMain(ctx context.Context, io IO, args []string, openStore storeOpener)
 		fmt.Fprint(io.Stderr, "\nError: No terminal to confirm force-unlock\n\nRun it again with -force to release the lock without asking.\n")
 		return ExitError
 	}
-	cfg := loadConfig(io, a.Config)
-	if cfg == nil {
-		return ExitError
-	}
-	st, err := openStore(ctx, io, cfg)
-	if err != nil {
-		rcError(io, err)
+	_, st, ok := configAndStore(ctx, io, a.Config, openStore)
+	if !ok {
 		return ExitError
 	}
 	defer st.Close()

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/finconnectd/finconnectd/internal/config"
@@ -26,4 +27,21 @@ func openStore(ctx context.Context, io IO, cfg *config.Config) (state.Store, err
 		DSN:     cfg.State.DSN,
 		Logger:  log,
 	})
+}
+
+// configAndStore loads the configuration at path and opens its store, the
+// first steps of every command that reads or writes state. On failure it
+// has printed the diagnostics or the error and returns ok == false; the
+// caller exits 1. Otherwise the caller closes the store.
+func configAndStore(ctx context.Context, io IO, path string, open storeOpener) (*config.Config, state.Store, bool) {
+	cfg := loadConfig(io, path)
+	if cfg == nil {
+		return nil, nil, false
+	}
+	st, err := open(ctx, io, cfg)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "\nError: %s\n", err)
+		return nil, nil, false
+	}
+	return cfg, st, true
 }
