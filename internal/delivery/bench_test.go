@@ -1,8 +1,13 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -60,4 +65,57 @@ func BenchmarkDispatch(b *testing.B) {
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
 		})
 	}
+}
+
+// BenchmarkBaselineSQLiteForwarder is the floor BenchmarkDispatch is
+// compared with in the same run: a minimal loop over an SQLite outbox
+// (WAL, synchronous=FULL, one connection) that selects the oldest pending
+// row, POSTs it unsigned to the same kind of 204 receiver and marks it
+// delivered in its own transaction. No leases, no signatures, no retries,
+// no attempt history, one at a time.
+func BenchmarkBaselineSQLiteForwarder(b *testing.B) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "baseline.db")+
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE outbox (id INTEGER PRIMARY KEY, body BLOB NOT NULL, delivered INTEGER NOT NULL DEFAULT 0)`); err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"type":"payment.succeeded","data":{"payment_id":"pay_x","reference":"R","status":"succeeded"}}`)
+	for range b.N {
+		if _, err := db.ExecContext(ctx, `INSERT INTO outbox (body) VALUES (?)`, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		var (
+			id  int64
+			msg []byte
+		)
+		if err := db.QueryRowContext(ctx, `SELECT id, body FROM outbox WHERE delivered = 0 ORDER BY id LIMIT 1`).Scan(&id, &msg); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := client.Post(srv.URL, "application/json", bytes.NewReader(msg))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if _, err := db.ExecContext(ctx, `UPDATE outbox SET delivered = 1 WHERE id = ?`, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
 }
