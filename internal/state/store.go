@@ -293,6 +293,18 @@ type OutboxStore interface {
 	ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
 	// RecordAttempt stores an attempt and the delivery's new status, and releases the lease.
 	RecordAttempt(ctx context.Context, r AttemptResult) error
+	// ReleaseLeases ends the leases still live at now (zero: the store's
+	// clock) of every owner dead reports as dead, so that deliveries a
+	// crashed process had claimed can be claimed again at once rather
+	// than when their lease runs out. Only the lease goes: the deliveries
+	// stay pending, due as they were, with their attempts; delivered and
+	// dead deliveries are never touched. It returns how many deliveries
+	// it released per owner (owners with none are left out). dead is
+	// called once per distinct owner of a live lease, inside the store's
+	// write transaction: it must be quick and must not use the store. An
+	// owner that is still running and reports an attempt on a released
+	// delivery gets the ErrConflict of a lost lease.
+	ReleaseLeases(ctx context.Context, now time.Time, dead func(owner string) bool) (map[string]int, error)
 	// ListDeliveries lists deliveries (with their event) newest first.
 	ListDeliveries(ctx context.Context, f EventFilter) ([]Delivery, error)
 	// EventDetail returns an event, its deliveries and their attempts.

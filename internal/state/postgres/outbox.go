@@ -102,6 +102,46 @@ func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error 
 	return nil
 }
 
+// ReleaseLeases clears the live leases (lease end after now; zero now is
+// the store's clock) of every owner dead reports as dead, leaving the
+// deliveries pending and due as they were, and returns how many it
+// released per owner. One transaction: the owners, then one UPDATE per
+// dead owner; an UPDATE re-checks its rows after waiting for a concurrent
+// claim, so a lease another process took meanwhile is never released.
+func (s *Store) ReleaseLeases(ctx context.Context, now time.Time, dead func(owner string) bool) (map[string]int, error) {
+	if err := rules.CheckRelease(dead); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	now = rules.NowIfZero(now, s.now)
+	var released map[string]int
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		released = map[string]int{}
+		rows, err := tx.Query(ctx, `SELECT DISTINCT lease_owner FROM deliveries WHERE status = 'pending' AND lease_owner <> '' AND lease_until > $1`, now)
+		if err != nil {
+			return fmt.Errorf("find lease owners: %w", err)
+		}
+		owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("find lease owners: %w", err)
+		}
+		for _, owner := range rules.DeadOwners(owners, dead) {
+			tag, err := tx.Exec(ctx, `UPDATE deliveries SET lease_owner = '', lease_until = $1
+WHERE status = 'pending' AND lease_owner = $2 AND lease_until > $3`, time.Time{}, owner, now)
+			if err != nil {
+				return fmt.Errorf("release leases of %s: %w", owner, err)
+			}
+			if n := tag.RowsAffected(); n > 0 {
+				released[owner] = int(n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: release leases: %w", err)
+	}
+	return released, nil
+}
+
 // ListDeliveries lists deliveries with their event, newest first (default
 // limit 100).
 func (s *Store) ListDeliveries(ctx context.Context, f state.EventFilter) ([]state.Delivery, error) {

@@ -103,6 +103,48 @@ func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error 
 	return nil
 }
 
+// ReleaseLeases clears the live leases (lease end after now; zero now is
+// the store's clock) of every owner dead reports as dead, leaving the
+// deliveries pending and due as they were, and returns how many it
+// released per owner. One write transaction: the owners, then one UPDATE
+// per dead owner.
+func (s *Store) ReleaseLeases(ctx context.Context, now time.Time, dead func(owner string) bool) (map[string]int, error) {
+	if err := rules.CheckRelease(dead); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	now = rules.NowIfZero(now, s.now)
+	var released map[string]int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		released = map[string]int{}
+		owners, err := queryAll(ctx, tx, func(sc scanner) (string, error) {
+			var o string
+			return o, sc.Scan(&o)
+		}, `SELECT DISTINCT lease_owner FROM deliveries WHERE status = 'pending' AND lease_owner != '' AND lease_until > ?`, ts(now))
+		if err != nil {
+			return fmt.Errorf("find lease owners: %w", err)
+		}
+		for _, owner := range rules.DeadOwners(owners, dead) {
+			res, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = '', lease_until = 0
+WHERE status = 'pending' AND lease_owner = ? AND lease_until > ?`, owner, ts(now))
+			if err != nil {
+				return fmt.Errorf("release leases of %s: %w", owner, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("release leases of %s: %w", owner, err)
+			}
+			if n > 0 {
+				released[owner] = int(n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: release leases: %w", err)
+	}
+	return released, nil
+}
+
 // ListDeliveries lists deliveries with their event, newest first (default
 // limit 100).
 func (s *Store) ListDeliveries(ctx context.Context, f state.EventFilter) ([]state.Delivery, error) {

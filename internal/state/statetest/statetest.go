@@ -13,10 +13,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"ClaimLease", testClaimLease},
 		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
 		{"RecordAttempt", testRecordAttempt},
+		{"ReleaseLeases", testReleaseLeases},
 		{"ListDeliveries", testListDeliveries},
 		{"EventDetail", testEventDetail},
 		{"ReplayEvent", testReplayEvent},
@@ -1057,6 +1061,118 @@ func testRecordAttempt(t *testing.T, open Opener) {
 	}
 	if err := s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w1", Status: state.DeliveryDelivered}); err == nil {
 		t.Error("a second RecordAttempt without a new claim succeeded; the first released the lease")
+	}
+}
+
+// testReleaseLeases: the leases of owners the predicate calls dead are
+// released (and only live leases, only pending deliveries); everything
+// else about every delivery stays as it was.
+func testReleaseLeases(t *testing.T, open Opener) {
+	s := open(t)
+	for i := range 8 {
+		emit(t, s, fmt.Sprintf("R%d", i), "erp")
+	}
+	emit(t, s, "C1", "crm")
+	now := t0.Add(time.Minute)
+	hour := time.Hour
+
+	// Ended before the release: one delivered and one dead, both by an
+	// owner the predicate calls dead.
+	ended := claim(t, s, "erp", "dead-w", now, hour, 2)
+	if len(ended) != 2 {
+		t.Fatalf("claimed %d, want 2", len(ended))
+	}
+	for i, status := range []string{state.DeliveryDelivered, state.DeliveryDead} {
+		check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: ended[i].ID, Owner: "dead-w", Status: status,
+			Attempt: state.Attempt{At: now, StatusCode: 200 + 210*i}}), "record "+status)
+	}
+	deadA := append(claim(t, s, "erp", "dead-a", now, hour, 2), claim(t, s, "crm", "dead-a", now, hour, 1)...)
+	live := claim(t, s, "erp", "live", now, hour, 1)
+	deadB := claim(t, s, "erp", "dead-b", now, hour, 1)
+	expired := claim(t, s, "erp", "dead-c", now, time.Minute, 1) // its lease ends before the release
+	if len(deadA) != 3 || len(live) != 1 || len(deadB) != 1 || len(expired) != 1 {
+		t.Fatalf("claimed %d, %d, %d, %d; want 3, 1, 1, 1", len(deadA), len(live), len(deadB), len(expired))
+	}
+	before := allDeliveries(t, s)
+
+	at := now.Add(2 * time.Minute)
+	asked := map[string]int{}
+	dead := func(owner string) bool {
+		asked[owner]++
+		return strings.HasPrefix(owner, "dead-")
+	}
+	released, err := s.ReleaseLeases(ctx(t), at, dead)
+	check(t, err, "release leases")
+	if want := map[string]int{"dead-a": 3, "dead-b": 1}; !maps.Equal(released, want) {
+		t.Errorf("released %v, want %v (only live leases of dead owners, per owner)", released, want)
+	}
+	for owner, n := range asked {
+		if n != 1 || owner == "" {
+			t.Errorf("dead(%q) called %d times, want once per owner of a live lease", owner, n)
+		}
+	}
+	if asked["live"] != 1 {
+		t.Errorf("dead was not asked about the live owner; asked %v", asked)
+	}
+
+	// Nothing a caller sees changed: status, attempts, due time, history.
+	after := allDeliveries(t, s)
+	type seen struct {
+		Status                string
+		Attempts, LastCode    int
+		Next, Updated         time.Time
+		LastError, Route, Evt string
+	}
+	view := func(ds []state.Delivery) map[string]seen {
+		m := map[string]seen{}
+		for _, d := range ds {
+			m[d.ID] = seen{d.Status, d.Attempts, d.LastStatusCode, d.NextAttemptAt.UTC(), d.UpdatedAt.UTC(), d.LastError, d.Route, d.EventID}
+		}
+		return m
+	}
+	if b, a := view(before), view(after); !maps.Equal(b, a) {
+		t.Errorf("deliveries changed by the release:\nbefore %+v\nafter  %+v", b, a)
+	}
+
+	// The released deliveries (and the expired lease and the free one) are
+	// claimable at once by another owner; the live owner's lease holds.
+	freeIDs := map[string]bool{}
+	for _, d := range before {
+		freeIDs[d.ID] = true
+	}
+	for _, ds := range [][]state.Delivery{ended, deadA, live, deadB, expired} {
+		for _, d := range ds {
+			delete(freeIDs, d.ID)
+		}
+	}
+	if len(freeIDs) != 1 {
+		t.Fatalf("%d unclaimed deliveries, want 1", len(freeIDs))
+	}
+	want := append(deliveryIDs(deadA[:2]), deliveryIDs(deadB)...)
+	want = append(want, deliveryIDs(expired)...)
+	want = append(want, slices.Collect(maps.Keys(freeIDs))...)
+	got := deliveryIDs(claim(t, s, "erp", "w2", at, hour, 10))
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("erp claimed after the release = %v, want %v (released, expired and free; not the live lease)", got, want)
+	}
+	if got := claim(t, s, "crm", "w2", at, hour, 10); len(got) != 1 || got[0].ID != deadA[2].ID {
+		t.Errorf("crm claimed after the release = %v, want %s", deliveryIDs(got), deadA[2].ID)
+	}
+	wantErrIs(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: deadB[0].ID, Owner: "dead-b", Status: state.DeliveryDelivered}),
+		state.ErrConflict, "record by a released owner")
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: live[0].ID, Owner: "live", Status: state.DeliveryDelivered,
+		Attempt: state.Attempt{At: at, StatusCode: 204}}), "record by the live owner, whose lease was kept")
+
+	// Again: nothing left to release (w2's leases are not dead).
+	released, err = s.ReleaseLeases(ctx(t), at, dead)
+	check(t, err, "release leases again")
+	if len(released) != 0 {
+		t.Errorf("second release = %v, want none", released)
+	}
+	if _, err := s.ReleaseLeases(ctx(t), at, nil); err == nil {
+		t.Error("ReleaseLeases with no predicate succeeded")
 	}
 }
 

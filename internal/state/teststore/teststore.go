@@ -184,6 +184,14 @@ func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now ti
 	return s.Store.ClaimDeliveries(ctx, route, owner, now, lease, limit)
 }
 
+// ReleaseLeases fails during an outage.
+func (s *Store) ReleaseLeases(ctx context.Context, now time.Time, dead func(owner string) bool) (map[string]int, error) {
+	if s.down() {
+		return nil, ErrOutage
+	}
+	return s.Store.ReleaseLeases(ctx, now, dead)
+}
+
 // Put stores p as it is (a payment a test starts from), giving it an ID
 // and timestamps when it has none, and returns it.
 func (s *Store) Put(p state.Payment) state.Payment {

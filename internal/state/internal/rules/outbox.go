@@ -19,6 +19,32 @@ func CheckClaim(route, owner string, lease time.Duration) error {
 	return nil
 }
 
+// CheckRelease checks the arguments of ReleaseLeases.
+func CheckRelease(dead func(owner string) bool) error {
+	if dead == nil {
+		return errors.New("release leases: no dead-owner test")
+	}
+	return nil
+}
+
+// DeadOwners picks, from the owners of live leases a backend found, those
+// whose leases ReleaseLeases releases: the ones dead reports as dead,
+// asking once per owner, in order, never about the empty owner (no lease).
+func DeadOwners(owners []string, dead func(owner string) bool) []string {
+	var out []string
+	seen := map[string]bool{"": true}
+	for _, o := range owners {
+		if seen[o] {
+			continue
+		}
+		seen[o] = true
+		if dead(o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // CheckAttempt checks an AttemptResult before RecordAttempt opens a
 // transaction: its Status must be a delivery status.
 func CheckAttempt(r state.AttemptResult) error {

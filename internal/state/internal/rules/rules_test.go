@@ -493,6 +493,19 @@ func TestOutboxDecisions(t *testing.T) {
 		}
 	}
 
+	if err := CheckRelease(nil); err == nil {
+		t.Error("CheckRelease(nil) accepted")
+	}
+	if err := CheckRelease(func(string) bool { return false }); err != nil {
+		t.Errorf("CheckRelease: %v", err)
+	}
+	var asked []string
+	dead := func(o string) bool { asked = append(asked, o); return strings.HasPrefix(o, "dead") }
+	got := DeadOwners([]string{"live", "dead-a", "", "dead-b", "dead-a", "live"}, dead)
+	if strings.Join(got, ",") != "dead-a,dead-b" || strings.Join(asked, ",") != "live,dead-a,dead-b" {
+		t.Errorf("DeadOwners = %q after asking about %q; want dead-a,dead-b after live,dead-a,dead-b", got, asked)
+	}
+
 	if got := NextDue(time.Time{}); !got.Equal(time.Unix(0, 1)) {
 		t.Errorf("NextDue(zero) = %v", got)
 	}
