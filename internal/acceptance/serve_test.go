@@ -38,6 +38,11 @@ type serveEnv struct {
 	token2     string // ACC_API_TOKEN2, accepted once the config names it
 	cpChecksum string // the ClickPesa checksum key
 	serve      *proc
+
+	// Set before the configuration is rendered again; empty: the default.
+	stateHCL      string // the whole state block (default: SQLite at statePath)
+	ipnURL        string // ipn "orders" url (default: this listener's /hooks/pesapal)
+	reconcileCron string // schedule "reconcile" (default: @every 1h)
 }
 
 // newServeEnv writes the configuration; the sandbox gets its dashboard
@@ -94,10 +99,20 @@ func newServeEnv(t *testing.T, syncCron string, notify bool, sandboxSettings map
 // config renders the configuration with tokens as the api.tokens list's
 // elements.
 func (e *serveEnv) config(tokens string) string {
+	stateHCL := fmt.Sprintf("state {\n  path = %q\n}", e.statePath)
+	if e.stateHCL != "" {
+		stateHCL = e.stateHCL
+	}
+	ipnURL := "http://" + e.public + "/hooks/pesapal"
+	if e.ipnURL != "" {
+		ipnURL = e.ipnURL
+	}
+	reconcileCron := "@every 1h"
+	if e.reconcileCron != "" {
+		reconcileCron = e.reconcileCron
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `state {
-  path = %q
-}
+	fmt.Fprintf(&b, `%s
 
 server {
   listen     = %q
@@ -139,9 +154,9 @@ ipn "orders" {
   url               = %q
   notification_type = "POST"
 }
-`, e.statePath, e.public, "http://"+e.public, e.api, tokens,
+`, stateHCL, e.public, "http://"+e.public, e.api, tokens,
 		e.sb.url+"/pesapal", e.sb.url+"/clickpesa", e.sb.url+"/azampay-auth", e.sb.url+"/azampay",
-		"http://"+e.public+"/hooks/pesapal")
+		ipnURL)
 	for _, k := range providerKinds() {
 		name := map[string]string{"pesapal": "ke", "clickpesa": "tz", "azampay": "tz"}[k]
 		fmt.Fprintf(&b, `
@@ -159,7 +174,7 @@ route %q {
 	}
 	fmt.Fprintf(&b, `
 schedule "reconcile" {
-  cron = "@every 1h"
+  cron = %q
 }
 
 schedule "refresh_keys" {
@@ -169,7 +184,7 @@ schedule "refresh_keys" {
 schedule "sync_payments" {
   cron = %q
 }
-`, e.syncCron)
+`, reconcileCron, e.syncCron)
 	return b.String()
 }
 

@@ -1,0 +1,364 @@
+package acceptance
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgDSNEnv overrides the PostgreSQL server the replica tests use; its
+// value is never printed.
+const pgDSNEnv = "FINCONNECTD_TEST_POSTGRES_DSN"
+
+// pgServerDSN is the test server: trust auth, database test.
+func pgServerDSN() string {
+	if v := os.Getenv(pgDSNEnv); v != "" {
+		return v
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=5"
+}
+
+// pgRedact keeps the server DSN's password out of a message.
+func pgRedact(msg string) string {
+	if cfg, err := pgx.ParseConfig(pgServerDSN()); err == nil && cfg.Password != "" {
+		msg = strings.ReplaceAll(msg, cfg.Password, "xxxxx")
+	}
+	return msg
+}
+
+// pgSchema creates a fresh, empty schema on the test server, dropped when
+// the test ends (after every process the test starts later is killed), and
+// returns a DSN whose search_path is that schema. It skips the test when
+// the server is unreachable.
+func pgSchema(t *testing.T) (dsn, schema string) {
+	t.Helper()
+	server := pgServerDSN()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		t.Skipf("PostgreSQL test server not reachable (default 127.0.0.1:5432, database test, user postgres; or $%s): %s",
+			pgDSNEnv, pgRedact(err.Error()))
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	schema = "fc_acc_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema %s: %s", schema, pgRedact(err.Error()))
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, server)
+		if err != nil {
+			t.Errorf("drop schema %s: %s", schema, pgRedact(err.Error()))
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %s", schema, pgRedact(err.Error()))
+		}
+	})
+	if u, err := url.Parse(server); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String(), schema
+	}
+	return server + " search_path=" + schema, schema // keyword/value form
+}
+
+// newReplicas is one installation run as two replicas on one PostgreSQL
+// schema: the same configuration (providers on one sandbox, routes to one
+// verifying sink, the ipn at replica A's listener) in two directories
+// that differ only in server.listen, public_url and api.listen. The
+// sandbox sends ClickPesa webhooks to A and AzamPay callbacks to B.
+func newReplicas(t *testing.T) (a, b *serveEnv, dsn string) {
+	t.Helper()
+	dsn, _ = pgSchema(t)
+	a = newServeEnv(t, "@every 1h", false, nil)
+	a.env = append(a.env, "ACC_PG_DSN="+dsn)
+	a.stateHCL = "state {\n  backend = \"postgres\"\n  dsn     = env(\"ACC_PG_DSN\")\n}"
+	a.ipnURL = "http://" + a.public + "/hooks/pesapal"
+	// Both replicas reconcile every second, so their runs meet at the state lock.
+	a.reconcileCron = "@every 1s"
+
+	copyB := *a
+	b = &copyB
+	b.public, b.api, b.serve = freeAddr(t), freeAddr(t), nil
+	b.cfgDir = filepath.Join(t.TempDir(), "config")
+	if err := os.Mkdir(b.cfgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b.cfgFile = filepath.Join(b.cfgDir, "finconnect.hcl")
+	for _, e := range []*serveEnv{a, b} {
+		writeFile(t, e.cfgFile, e.config(`env("ACC_API_TOKEN")`))
+	}
+	a.sb.settings(t, map[string]any{
+		"clickpesa-webhook": "http://" + a.public + "/hooks/clickpesa",
+		"azampay-callback":  "http://" + b.public + "/hooks/azampay",
+	})
+	return a, b, dsn
+}
+
+// startReplica runs `finconnectd serve` for e under name and waits for
+// /readyz.
+func startReplica(t *testing.T, e *serveEnv, name string) {
+	t.Helper()
+	e.serve = startProc(t, name, e.env, "serve", "-config", e.cfgDir)
+	e.serve.waitHTTP(t, "http://"+e.api+"/readyz", 30*time.Second)
+}
+
+// concurrentCLI runs several finconnectd commands at the same moment and
+// returns their results in order (bounded; t.Fatal is only called here,
+// on the test's goroutine).
+func concurrentCLI(t *testing.T, env []string, argss ...[]string) []cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	out := make([]cliResult, len(argss))
+	errs := make([]error, len(argss))
+	var wg sync.WaitGroup
+	for i, args := range argss {
+		wg.Go(func() {
+			var stdout, stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, testBinary(t), args...)
+			cmd.Env = baseEnv(env)
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			out[i] = cliResult{args: args, stdout: stdout.String(), stderr: stderr.String()}
+			if ee, ok := err.(*exec.ExitError); ok && ctx.Err() == nil {
+				out[i].code, err = ee.ExitCode(), nil
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("finconnectd %s: %v\n%s%s", strings.Join(argss[i], " "), err, out[i].stdout, out[i].stderr)
+		}
+	}
+	return out
+}
+
+// metricSum adds up the samples of a counter in a replica's /metrics
+// whose labels include every one of labels (`name="value"` each).
+func (e *serveEnv) metricSum(name string, labels ...string) float64 {
+	e.t.Helper()
+	code, _, body := e.call(http.MethodGet, "/metrics", "", nil)
+	if code != http.StatusOK {
+		e.t.Fatalf("GET /metrics: %d", code)
+	}
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		series, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(series, l)
+		}
+		if !match {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			e.t.Fatalf("metric line %q: %v", line, err)
+		}
+		sum += v
+	}
+	return sum
+}
+
+// replicaPayment is one payment a replica's pay API started.
+type replicaPayment struct {
+	p       payment
+	path    string // the sink path of its route
+	via     string // "A" or "B"
+	hooksAt string // the replica the provider notifies
+}
+
+// TestTwoReplicasOnPostgres is the "several replicas on PostgreSQL"
+// milestone end to end: two `finconnectd serve` processes with one
+// configuration (but their own listeners) share one PostgreSQL schema.
+// Both open the fresh schema at the same moment (migrations must not
+// race); `apply` runs once; payments are started through both replicas'
+// pay APIs, and the providers notify A (ClickPesa webhooks, PesaPal IPNs)
+// or B (AzamPay callbacks). Every payment reaches the operator's endpoint
+// as exactly one signed payment.succeeded, sent once by exactly one of
+// the two delivery workers that share the outbox; either replica reads
+// every payment and event; both reconcile every second under the one state
+// lock without an error; `state list` and `plan` (No changes.) work
+// through either configuration while both serve.
+func TestTwoReplicasOnPostgres(t *testing.T) {
+	t.Parallel()
+	a, b, dsn := newReplicas(t)
+
+	// The schema is empty: two processes open it at once, so both try to
+	// migrate it. Both must succeed, and see the same (empty) state.
+	for _, r := range concurrentCLI(t, a.env,
+		[]string{"state", "list", "-config", a.cfgDir},
+		[]string{"state", "list", "-config", b.cfgDir},
+	) {
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "" {
+			t.Fatalf("state list on a fresh schema, two at once: want exit 0 and nothing listed, got\n%s", r)
+		}
+	}
+	applyOut := a.apply()
+
+	// Both replicas start at the same moment on the migrated schema.
+	a.serve = startProc(t, "serve A", a.env, "serve", "-config", a.cfgDir)
+	b.serve = startProc(t, "serve B", b.env, "serve", "-config", b.cfgDir)
+	a.serve.waitHTTP(t, "http://"+a.api+"/readyz", 30*time.Second)
+	b.serve.waitHTTP(t, "http://"+b.api+"/readyz", 30*time.Second)
+
+	// Ten payments per provider, alternately through A's and B's pay API;
+	// phones ending in 0: each succeeds and is notified once.
+	replica := map[string]*serveEnv{"A": a, "B": b}
+	other := map[string]string{"A": "B", "B": "A"}
+	hooksAt := map[string]string{"pesapal": "A", "clickpesa": "A", "azampay": "B"}
+	var paid []replicaPayment
+	for i := range 10 {
+		for _, c := range []struct{ kind, provider, ref, amount, currency, phone string }{
+			{"pesapal", "pesapal.ke", fmt.Sprintf("REP-PP-%02d", i), "1500.00", "KES", "254712345670"},
+			{"clickpesa", "clickpesa.tz", fmt.Sprintf("REPCP%02d", i), "1000", "TZS", "255712345670"},
+			{"azampay", "azampay.tz", fmt.Sprintf("REP-AZ-%02d", i), "1000", "TZS", "255712345670"},
+		} {
+			via := []string{"A", "B"}[(i+len(paid))%2]
+			p := replica[via].pay(c.provider, c.ref, c.amount, c.currency, c.phone)
+			paid = append(paid, replicaPayment{p: p, path: "/" + c.kind, via: via, hooksAt: hooksAt[c.kind]})
+		}
+	}
+
+	for _, w := range paid {
+		eventually(t, 30*time.Second, fmt.Sprintf("%s (started through %s, notified to %s) at the sink", w.p.Reference, w.via, w.hooksAt),
+			func() bool { return len(a.sink.accepted(w.p.Reference)) > 0 })
+	}
+	// Every delivery is recorded as delivered: no attempt is in flight or
+	// due anywhere, so a second POST of an event would already have been
+	// made (nothing is left to claim).
+	eventually(t, 30*time.Second, "every delivery recorded as delivered", func() bool {
+		ds := a.deliveries()
+		if len(ds) < len(paid) {
+			return false
+		}
+		for _, d := range ds {
+			if d.Status != "delivered" {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Each payment: one event, one webhook-id, one POST, verified, and
+	// readable through the replica that did not start it.
+	idOwner := map[string]string{}
+	for _, w := range paid {
+		got := a.sink.forRef(w.p.Reference)
+		if len(got) != 1 {
+			t.Errorf("%s: the sink got %d POSTs, want exactly 1 (one event, delivered once): %+v", w.p.Reference, len(got), got)
+			continue
+		}
+		r := got[0]
+		if r.VerifyErr != "" || r.Type != "payment.succeeded" || r.Path != w.path || r.Data.PaymentID != w.p.ID ||
+			r.Data.Status != "succeeded" || r.Data.Provider != w.p.Provider || !strings.HasPrefix(r.WebhookID, "evt_") {
+			t.Errorf("%s: the sink got %+v; want a verified payment.succeeded of %s at %s", w.p.Reference, r, w.p.ID, w.path)
+		}
+		if prev, dup := idOwner[r.WebhookID]; dup {
+			t.Errorf("webhook-id %s was sent for %s and for %s", r.WebhookID, prev, w.p.Reference)
+		}
+		idOwner[r.WebhookID] = w.p.Reference
+
+		o := replica[other[w.via]]
+		if p := o.getPayment(w.p.ID); p.Status != "succeeded" {
+			t.Errorf("%s: replica %s says %q, want succeeded", w.p.Reference, other[w.via], p.Status)
+		}
+		code, _, resp := o.call(http.MethodGet, "/v1/events/"+r.WebhookID, o.token, nil)
+		var ev struct {
+			PaymentID string `json:"payment_id"`
+			Attempts  []struct {
+				StatusCode int `json:"status_code"`
+			} `json:"attempts"`
+			Deliveries []deliveryView `json:"deliveries"`
+		}
+		if code != http.StatusOK || json.Unmarshal(resp, &ev) != nil {
+			t.Errorf("GET /v1/events/%s on %s: %d %s", r.WebhookID, other[w.via], code, resp)
+			continue
+		}
+		if ev.PaymentID != w.p.ID || len(ev.Attempts) != 1 || len(ev.Deliveries) != 1 || ev.Deliveries[0].Status != "delivered" {
+			t.Errorf("GET /v1/events/%s: %s; want one attempt and one delivered delivery of %s", r.WebhookID, resp, w.p.ID)
+		}
+	}
+	if n := len(a.sink.all()); n != len(paid) {
+		t.Errorf("the sink got %d POSTs for %d payments", n, len(paid))
+	}
+	a.sink.checkClean(t)
+
+	// The replicas' own counts: together exactly one delivery per event.
+	byA := a.metricSum("finconnectd_deliveries_total", `result="delivered"`)
+	byB := b.metricSum("finconnectd_deliveries_total", `result="delivered"`)
+	t.Logf("deliveries: %v by A, %v by B", byA, byB)
+	if int(byA+byB) != len(paid) {
+		t.Errorf("the replicas count %v + %v delivered deliveries, want %d in all", byA, byB, len(paid))
+	}
+
+	// state list and plan through either configuration while both serve.
+	// The replicas' reconcile runs hold the state lock now and then: wait.
+	for _, e := range []*serveEnv{a, b} {
+		r := runCLI(t, e.env, "state", "list", "-config", e.cfgDir)
+		if r.code != 0 || !strings.Contains(r.stdout, "ipn.orders") || !strings.Contains(r.stdout, "key.azampay.tz") {
+			t.Errorf("state list through %s: want ipn.orders and key.azampay.tz\n%s", e.cfgDir, r)
+		}
+	}
+	r := runCLI(t, b.env, "plan", "-detailed-exitcode", "-lock-timeout", "30s", "-config", b.cfgDir)
+	if r.code != 0 || !strings.Contains(r.stdout, "No changes.") {
+		t.Errorf("plan through B's configuration while both serve: want exit 0 and No changes.\n%s", r)
+	}
+
+	// Both reconcile schedules run under the shared state lock: a run that
+	// meets the other's lock is skipped, none fails.
+	for name, e := range replica {
+		eventually(t, 20*time.Second, "three reconcile runs on replica "+name, func() bool {
+			return e.metricSum("finconnectd_reconcile_runs_total", `schedule="reconcile"`) >= 3
+		})
+	}
+	for name, e := range replica {
+		if n := e.metricSum("finconnectd_reconcile_runs_total", `outcome="error"`); n != 0 {
+			t.Errorf("replica %s: %v reconcile runs failed", name, n)
+		}
+		t.Logf("replica %s: reconcile runs ok %v, skipped (locked) %v", name,
+			e.metricSum("finconnectd_reconcile_runs_total", `schedule="reconcile"`, `outcome="ok"`),
+			e.metricSum("finconnectd_reconcile_runs_total", `schedule="reconcile"`, `outcome="locked"`))
+	}
+
+	// Nothing arrived late: still one POST per payment.
+	if n := len(a.sink.all()); n != len(paid) {
+		t.Errorf("the sink got %d POSTs in the end for %d payments", n, len(paid))
+	}
+	noCanaries(t, append(append([]string(nil), a.canaries...), dsn), map[string]string{
+		"apply output": applyOut, "serve A output": a.serve.output(), "serve B output": b.serve.output(),
+	})
+}
