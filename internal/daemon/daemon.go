@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/ingest"
 	"github.com/finconnectd/finconnectd/internal/payments"
@@ -165,9 +164,9 @@ func New(o Options) (*Daemon, error) {
 	d.cfg.Store(o.Config)
 	d.auth.Store(httpapi.NewAuthenticator(o.Config.API.Tokens))
 	host, _ := os.Hostname()
-	var rnd [4]byte
-	_, _ = rand.Read(rnd[:])
-	d.owner = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(rnd[:]))
+	// The dispatcher releases at start the leases of a crashed process on
+	// this host; it recognises them by this name (delivery.OwnerDead).
+	d.owner = delivery.NewOwner(host, os.Getpid())
 	d.keys = newKeyCache(d)
 	return d, nil
 }

@@ -2,13 +2,14 @@ package delivery
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,8 @@ const (
 	stopGrace = time.Second
 	// maxStoreBackoff bounds the wait after a store error.
 	maxStoreBackoff = 30 * time.Second
+	// releaseTimeout bounds Start's release of dead owners' leases.
+	releaseTimeout = 10 * time.Second
 )
 
 // Config wires a Dispatcher. It mirrors daemon.DispatcherConfig plus
@@ -46,7 +49,9 @@ type Config struct {
 	// Now is the clock deliveries are scheduled and signed by (default
 	// time.Now). Sleeping uses real time, bounded by PollInterval.
 	Now func() time.Time
-	// Owner names this process's leases (default: random).
+	// Owner names this process's leases (default: NewOwner(hostname,
+	// PID)). When it is in NewOwner's form, Start releases the leases of
+	// stopped processes on the same host (see Start).
 	Owner string
 	// HTTPClient sends the POSTs (default: a client of its own). Its
 	// redirect policy is replaced: redirects are never followed.
@@ -127,9 +132,8 @@ func New(cfg Config) (*Dispatcher, error) {
 		d.now = time.Now
 	}
 	if d.owner == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		d.owner = "delivery-" + hex.EncodeToString(b[:])
+		host, _ := os.Hostname() // "" when unknown: no lease is ever judged dead
+		d.owner = NewOwner(host, os.Getpid())
 	}
 	if d.rand == nil {
 		d.rand = mrand.Float64
@@ -200,7 +204,20 @@ func (d *Dispatcher) Owner() string { return d.owner }
 
 // Start starts one worker per route. The workers stop when ctx ends or at
 // Stop; in-flight POSTs outlive ctx until Stop's context ends.
+//
+// First it releases the leases of processes that crashed on this host
+// (the host in our owner name; see OwnerDead) so that their deliveries
+// go out now, not when the lease runs out. Leases of other hosts (other
+// replicas sharing a PostgreSQL store) are left to run out: we cannot see
+// their processes.
 func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	fresh := !d.started && !d.stopped
+	d.mu.Unlock()
+	if fresh {
+		// Without d.mu: Notify and SetRoutes must not wait on the store.
+		d.releaseDeadLeases(ctx)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stopped {
@@ -217,6 +234,31 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	}
 	d.log.Info("event delivery started", "routes", len(d.workers), "owner", d.owner)
 	return nil
+}
+
+// releaseDeadLeases releases the leases of owners on our host whose
+// process is gone. Failing changes nothing but the wait: it is logged and
+// those deliveries go out when their lease runs out.
+func (d *Dispatcher) releaseDeadLeases(ctx context.Context) {
+	host, _, ok := ParseOwner(d.owner)
+	if !ok {
+		return // our owner names no host to compare with
+	}
+	dead := func(owner string) bool {
+		return owner != d.owner && OwnerDead(owner, host, processGone)
+	}
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+	defer cancel()
+	released, err := d.store.ReleaseLeases(ctx, d.now(), dead)
+	if err != nil {
+		d.log.Warn("delivery: could not release the leases of stopped processes; their deliveries go out when the leases run out", "err", err)
+		return
+	}
+	for _, owner := range slices.Sorted(maps.Keys(released)) {
+		n := released[owner]
+		d.log.Info(fmt.Sprintf("delivery: released %d leases of a stopped process (owner %s)", n, owner),
+			"released", n, "owner", owner)
+	}
 }
 
 // Stop stops claiming and sleeping at once and waits for in-flight POSTs
