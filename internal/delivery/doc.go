@@ -12,8 +12,11 @@
 // and the dev sink use to verify what it sends.
 //
 // Delivery is at least once: a worker that dies mid-POST leaves its lease
-// to expire and the event is sent again with the same webhook-id. Order
-// between events, even of one payment, is not promised.
+// to expire and the event is sent again with the same webhook-id. Leases
+// are named HOST/PID/RANDOM (NewOwner), so a dispatcher starting on the
+// same host releases at once the leases of a process that no longer
+// exists there (OwnerDead) instead of waiting them out. Order between
+// events, even of one payment, is not promised.
 //
 // It imports only config, state, secret, version and httpapi; it must not
 // import the daemon (the daemon adapts to it) and must never log or store

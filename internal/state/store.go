@@ -289,7 +289,8 @@ type QueueStats struct {
 type OutboxStore interface {
 	// ClaimDeliveries leases up to limit due pending deliveries of one route
 	// (NextAttemptAt <= now, no live lease) to owner until now+lease. A
-	// crashed owner's rows come back when the lease ends.
+	// crashed owner's rows come back when the lease ends, or earlier when
+	// ReleaseLeases releases them.
 	ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
 	// RecordAttempt stores an attempt and the delivery's new status, and releases the lease.
 	RecordAttempt(ctx context.Context, r AttemptResult) error
