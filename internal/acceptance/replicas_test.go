@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +101,9 @@ func newReplicas(t *testing.T) (a, b *serveEnv, dsn string) {
 	a.ipnURL = "http://" + a.public + "/hooks/pesapal"
 	// Both replicas reconcile every second, so their runs meet at the state lock.
 	a.reconcileCron = "@every 1s"
+	// Longer than a held delivery waits in TestReplicaKilledMidDelivery;
+	// the lease stays 2 minutes.
+	a.fwdTimeout = "30s"
 
 	copyB := *a
 	b = &copyB
@@ -361,4 +365,113 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	noCanaries(t, append(append([]string(nil), a.canaries...), dsn), map[string]string{
 		"apply output": applyOut, "serve A output": a.serve.output(), "serve B output": b.serve.output(),
 	})
+}
+
+// TestReplicaKilledMidDelivery: replica A is killed (SIGKILL) while it is
+// sending events, and nothing it acknowledged is lost. The sink holds
+// every delivery unanswered, so with nine ClickPesa events (one route) and
+// each replica sending at most 4 of a route's events at a time, A and B
+// hold 4 each when A dies. B goes on: it delivers its own 4, the ninth,
+// and AzamPay payments started while A is down. A's 4 stay leased to the
+// dead process until A is restarted (as systemd would) and, seeing their
+// owner is gone, releases them at start (not after the 2-minute lease):
+// each of the nine is then accepted exactly once, under one webhook-id.
+func TestReplicaKilledMidDelivery(t *testing.T) {
+	t.Parallel()
+	a, b, _ := newReplicas(t)
+	a.apply()
+	a.serve = startProc(t, "serve A", a.env, "serve", "-config", a.cfgDir)
+	b.serve = startProc(t, "serve B", b.env, "serve", "-config", b.cfgDir)
+	a.serve.waitHTTP(t, "http://"+a.api+"/readyz", 30*time.Second)
+	b.serve.waitHTTP(t, "http://"+b.api+"/readyz", 30*time.Second)
+
+	a.sink.hold()
+	var held []payment
+	for i := range 9 {
+		held = append(held, []*serveEnv{a, b}[i%2].pay("clickpesa.tz", fmt.Sprintf("KILLCP%02d", i), "1000", "TZS", "255712345670"))
+	}
+	eventually(t, 30*time.Second, "8 deliveries held at the sink, 4 from each replica", func() bool { return a.sink.waiting() == 8 })
+	for _, p := range held {
+		eventually(t, 30*time.Second, p.Reference+" acknowledged (succeeded)", func() bool { return b.getPayment(p.ID).Status == "succeeded" })
+	}
+	if n := a.sink.waiting(); n != 8 {
+		t.Fatalf("%d deliveries held at the sink before the kill, want 8 (4 per replica)", n)
+	}
+
+	a.serve.signal(t, syscall.SIGKILL)
+	a.serve.waitExit(t, 10*time.Second)
+	cut := func() []received {
+		var out []received
+		for _, r := range a.sink.all() {
+			if r.Cut {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	eventually(t, 10*time.Second, "A's held deliveries to be cut by the kill", func() bool { return len(cut()) == 4 })
+	a.sink.release()
+
+	// B carries on: its own 4 and the ninth, and payments whose
+	// notifications go to B while A is down.
+	var duringDown []payment
+	for i := range 3 {
+		duringDown = append(duringDown, b.pay("azampay.tz", fmt.Sprintf("KILL-AZ-%02d", i), "1000", "TZS", "255712345670"))
+	}
+	for _, p := range duringDown {
+		eventually(t, 30*time.Second, p.Reference+" delivered by B while A is down", func() bool { return len(a.sink.accepted(p.Reference)) == 1 })
+	}
+	cutRefs := map[string]bool{}
+	for _, r := range cut() {
+		cutRefs[r.Data.Reference] = true
+	}
+	for _, p := range held {
+		if !cutRefs[p.Reference] {
+			eventually(t, 30*time.Second, p.Reference+" delivered by B", func() bool { return len(a.sink.accepted(p.Reference)) == 1 })
+		}
+	}
+
+	// A restarts with the same configuration and releases the leases its
+	// dead predecessor held: their deliveries go out now, not in 2 minutes.
+	for ref := range cutRefs {
+		if n := len(a.sink.accepted(ref)); n != 0 {
+			t.Fatalf("%s was accepted %d times before A restarted; want 0 (leased to the killed A for 2 minutes)", ref, n)
+		}
+	}
+	restarted := time.Now()
+	a.serve = startProc(t, "serve A (restarted)", a.env, "serve", "-config", a.cfgDir)
+	a.serve.waitHTTP(t, "http://"+a.api+"/readyz", 30*time.Second)
+	for _, p := range held {
+		eventually(t, 30*time.Second, p.Reference+" delivered after A restarted (its lease held by the killed A is 2 minutes; a restart on the same host should release it)",
+			func() bool { return len(a.sink.accepted(p.Reference)) == 1 })
+	}
+	t.Logf("the killed replica's deliveries went out %s after its restart began", time.Since(restarted).Round(time.Millisecond))
+
+	// Every acknowledged notification: one event, one webhook-id for all
+	// its POSTs, accepted exactly once.
+	eventually(t, 30*time.Second, "every delivery recorded as delivered", func() bool {
+		ds := b.deliveries()
+		for _, d := range ds {
+			if d.Status != "delivered" {
+				return false
+			}
+		}
+		return len(ds) == len(held)+len(duringDown)
+	})
+	for _, p := range append(held, duringDown...) {
+		posts := a.sink.forRef(p.Reference)
+		if n := len(a.sink.accepted(p.Reference)); n != 1 {
+			t.Errorf("%s accepted %d times, want 1: %+v", p.Reference, n, posts)
+		}
+		for _, r := range posts {
+			if r.WebhookID != posts[0].WebhookID || r.Type != "payment.succeeded" || r.Data.PaymentID != p.ID {
+				t.Errorf("%s: POSTs %+v; want one payment.succeeded of %s under one webhook-id", p.Reference, posts, p.ID)
+				break
+			}
+		}
+		if want := map[bool]int{true: 2, false: 1}[cutRefs[p.Reference]]; len(posts) != want {
+			t.Errorf("%s: %d POSTs, want %d (cut by the kill: sent again once)", p.Reference, len(posts), want)
+		}
+	}
+	a.sink.checkClean(t)
 }

@@ -43,6 +43,7 @@ type serveEnv struct {
 	stateHCL      string // the whole state block (default: SQLite at statePath)
 	ipnURL        string // ipn "orders" url (default: this listener's /hooks/pesapal)
 	reconcileCron string // schedule "reconcile" (default: @every 1h)
+	fwdTimeout    string // every forward's timeout (default: 5s)
 }
 
 // newServeEnv writes the configuration; the sandbox gets its dashboard
@@ -111,6 +112,10 @@ func (e *serveEnv) config(tokens string) string {
 	if e.reconcileCron != "" {
 		reconcileCron = e.reconcileCron
 	}
+	fwdTimeout := "5s"
+	if e.fwdTimeout != "" {
+		fwdTimeout = e.fwdTimeout
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `%s
 
@@ -167,10 +172,10 @@ route %q {
   forward {
     url     = %q
     secret  = env("ACC_WHSEC_%s")
-    timeout = "5s"
+    timeout = %q
   }
 }
-`, k, k, name, k, e.sink.url("/"+k), strings.ToUpper(k))
+`, k, k, name, k, e.sink.url("/"+k), strings.ToUpper(k), fwdTimeout)
 	}
 	fmt.Fprintf(&b, `
 schedule "reconcile" {

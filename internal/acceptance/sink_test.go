@@ -32,6 +32,7 @@ type received struct {
 	Data      eventData
 	VerifyErr string // empty: the signature verified
 	Answer    int
+	Cut       bool // the sender went away while the sink held the request (see hold)
 }
 
 // sink is the operator's endpoint: one path per route, each with its own
@@ -42,9 +43,11 @@ type sink struct {
 	srv  *httptest.Server
 	keys map[string][]byte // path → decoded key; fixed after newSink
 
-	mu     sync.Mutex
-	got    []received
-	script map[string][]int // reference → answers before the 204
+	mu       sync.Mutex
+	got      []received
+	script   map[string][]int // reference → answers before the 204
+	held     chan struct{}    // non-nil: verified deliveries wait until it is closed
+	inFlight int              // requests waiting on held
 }
 
 // newSink serves paths, each verifying with the matching secret
@@ -94,6 +97,23 @@ func (s *sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Type, rec.Data = ev.Type, ev.Data
 	}
 	s.mu.Lock()
+	held := s.held
+	if held != nil && rec.VerifyErr == "" {
+		s.inFlight++
+		s.mu.Unlock()
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			rec.Cut = true
+		}
+		s.mu.Lock()
+		s.inFlight--
+	}
+	if rec.Cut {
+		s.got = append(s.got, rec)
+		s.mu.Unlock()
+		return
+	}
 	rec.Answer = http.StatusNoContent
 	if rec.VerifyErr != "" {
 		rec.Answer = http.StatusUnauthorized
@@ -117,6 +137,33 @@ func (s *sink) failFirst(ref string, codes ...int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.script[ref] = codes
+}
+
+// hold makes verified deliveries wait, unanswered, until release (or
+// until their sender goes away: received.Cut).
+func (s *sink) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = make(chan struct{})
+	}
+}
+
+// release answers every held delivery, and later ones at once.
+func (s *sink) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		close(s.held)
+		s.held = nil
+	}
+}
+
+// waiting is how many deliveries are held right now.
+func (s *sink) waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inFlight
 }
 
 // all is every POST received so far.
