@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -329,6 +330,28 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 		t.Errorf("the replicas count %v + %v delivered deliveries, want %d in all", byA, byB, len(paid))
 	}
 
+	// A replay written by the CLI (through B's configuration) is found by
+	// both replicas' workers, each polling the store about once a second:
+	// each event is sent exactly once more, under the same webhook-id.
+	var ids []string
+	for id := range idOwner {
+		ids = append(ids, id)
+	}
+	if r := runCLI(t, b.env, append([]string{"events", "replay", "-config", b.cfgDir}, ids...)...); r.code != 0 {
+		t.Fatalf("events replay through B's configuration:\n%s", r)
+	}
+	for _, w := range paid {
+		eventually(t, 30*time.Second, w.p.Reference+" sent again after the replay", func() bool { return len(a.sink.accepted(w.p.Reference)) >= 2 })
+	}
+	eventually(t, 30*time.Second, "every replayed delivery recorded as delivered", func() bool {
+		for _, d := range a.deliveries() {
+			if d.Status != "delivered" {
+				return false
+			}
+		}
+		return true
+	})
+
 	// state list and plan through either configuration while both serve.
 	// The replicas' reconcile runs hold the state lock now and then: wait.
 	for _, e := range []*serveEnv{a, b} {
@@ -358,10 +381,20 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 			e.metricSum("finconnectd_reconcile_runs_total", `schedule="reconcile"`, `outcome="locked"`))
 	}
 
-	// Nothing arrived late: still one POST per payment.
-	if n := len(a.sink.all()); n != len(paid) {
-		t.Errorf("the sink got %d POSTs in the end for %d payments", n, len(paid))
+	// Nothing arrived late: two POSTs per payment (the first delivery and
+	// the replay), both under the event's one webhook-id.
+	for _, w := range paid {
+		got := a.sink.forRef(w.p.Reference)
+		if len(got) != 2 || got[0].WebhookID != got[1].WebhookID || got[1].Answer/100 != 2 {
+			t.Errorf("%s: the sink got %+v; want the event twice (delivered, replayed) under one webhook-id", w.p.Reference, got)
+		}
 	}
+	if n := len(a.sink.all()); n != 2*len(paid) {
+		t.Errorf("the sink got %d POSTs in the end for %d payments delivered and replayed once each", n, len(paid))
+	}
+	// Two replicas, one outcome: the same Idempotency-Key, or the same
+	// reference, sent to both at once starts one payment.
+	raceReplicas(t, a, b)
 	noCanaries(t, append(append([]string(nil), a.canaries...), dsn), map[string]string{
 		"apply output": applyOut, "serve A output": a.serve.output(), "serve B output": b.serve.output(),
 	})
@@ -474,4 +507,92 @@ func TestReplicaKilledMidDelivery(t *testing.T) {
 		}
 	}
 	a.sink.checkClean(t)
+}
+
+// answer is one pay API answer.
+type answer struct {
+	code int
+	body []byte
+	err  error
+}
+
+// postPayment is POST /v1/payments without t.Fatal, for goroutines.
+func postPayment(ctx context.Context, e *serveEnv, body []byte, headers ...string) answer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+e.api+"/v1/payments", bytes.NewReader(body))
+	if err != nil {
+		return answer{err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return answer{code: resp.StatusCode, body: b, err: err}
+}
+
+// raceReplicas sends one payment to both replicas at the same moment,
+// first with one Idempotency-Key, then with one reference and no key:
+// one payment and one USSD push each time, and one event at the sink.
+func raceReplicas(t *testing.T, a, b *serveEnv) {
+	t.Helper()
+	for _, c := range []struct {
+		name, ref string
+		headers   []string
+	}{
+		{"one Idempotency-Key", "RACEKEY1", []string{"Idempotency-Key", "race-key-1"}},
+		{"one reference", "RACEREF1", nil},
+	} {
+		body := fmt.Appendf(nil, `{"provider":"clickpesa.tz","reference":%q,"amount":"1000","currency":"TZS","phone":"255712345670"}`, c.ref)
+		var got [2]answer
+		var wg sync.WaitGroup
+		for i, e := range []*serveEnv{a, b} {
+			wg.Go(func() { got[i] = postPayment(t.Context(), e, body, c.headers...) })
+		}
+		wg.Wait()
+		t.Logf("%s sent to both replicas at once: A answered %d, B answered %d", c.name, got[0].code, got[1].code)
+		created := 0
+		for i, g := range got {
+			if g.err != nil {
+				t.Fatalf("%s, replica %s: %v", c.name, "AB"[i:i+1], g.err)
+			}
+			switch {
+			case g.code == http.StatusCreated || g.code == http.StatusOK && c.headers != nil:
+				created++
+			case g.code == http.StatusConflict && c.headers != nil && strings.Contains(string(g.body), problemType+"idempotency-key-in-flight"):
+			case g.code == http.StatusConflict && c.headers == nil && strings.Contains(string(g.body), problemType+"reference-in-use"):
+			default:
+				t.Errorf("%s sent to both replicas at once: replica %s answered %d %s", c.name, "AB"[i:i+1], g.code, g.body)
+			}
+		}
+		if created == 2 && !bytes.Equal(got[0].body, got[1].body) {
+			t.Errorf("%s: both replicas answered 2xx with different payments:\n%s\n%s", c.name, got[0].body, got[1].body)
+		}
+		if created == 0 {
+			t.Errorf("%s sent to both replicas at once: neither started the payment (%d %s; %d %s)", c.name,
+				got[0].code, got[0].body, got[1].code, got[1].body)
+		}
+		if n := a.pushes(c.ref); n != 1 {
+			t.Errorf("%s sent to both replicas at once: %d USSD pushes, want 1", c.name, n)
+		}
+		eventually(t, 30*time.Second, c.ref+" at the sink", func() bool { return len(a.sink.accepted(c.ref)) > 0 })
+	}
+	for _, ref := range []string{"RACEKEY1", "RACEREF1"} {
+		eventually(t, 30*time.Second, "every delivery recorded as delivered", func() bool {
+			for _, d := range a.deliveries() {
+				if d.Status != "delivered" {
+					return false
+				}
+			}
+			return true
+		})
+		if got := a.sink.forRef(ref); len(got) != 1 {
+			t.Errorf("%s: the sink got %d POSTs, want 1: %+v", ref, len(got), got)
+		}
+	}
 }
