@@ -156,8 +156,15 @@ type proc struct {
 // ends; if the test failed its output is logged.
 func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startProcCmd(t, name, env, testBinary(t), args...)
+}
+
+// startProcCmd is startProc for another program (a wrapper such as
+// unshare(1) that runs the binary).
+func startProcCmd(t *testing.T, name string, env []string, prog string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.CommandContext(t.Context(), testBinary(t), args...)
+	p.cmd = exec.CommandContext(t.Context(), prog, args...)
 	p.cmd.Env = baseEnv(env)
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr

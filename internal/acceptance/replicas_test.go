@@ -596,3 +596,73 @@ func raceReplicas(t *testing.T, a, b *serveEnv) {
 		}
 	}
 }
+
+// TestReplicaInOwnPIDNamespaceKeepsLiveLeases: two replicas on machines
+// (or containers) that report the same hostname but do not see each
+// other's processes. Replica B starts while A is sending events; B must
+// not take A's live leases for a crashed process's and send those events
+// a second time. B runs in its own PID namespace (unshare), which is what
+// a container, or a cloned VM that kept the image's hostname, looks like.
+//
+// Known bug (fails as of this commit): delivery.OwnerDead, and the state
+// lock's rules.Takeover, judge an owner dead from its host name and a PID
+// looked up in our own PID namespace; B releases A's 4 live leases at
+// start and sends those events a second time while A's are in flight.
+// Skipped unless $FINCONNECTD_ACC_KNOWN_BUGS is set, until it is fixed.
+func TestReplicaInOwnPIDNamespaceKeepsLiveLeases(t *testing.T) {
+	if os.Getenv("FINCONNECTD_ACC_KNOWN_BUGS") == "" {
+		t.Skip("known bug: a replica in another PID namespace with the same host name releases live leases at start (set FINCONNECTD_ACC_KNOWN_BUGS=1 to run)")
+	}
+	t.Parallel()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare(1) to run a replica in its own PID namespace")
+	}
+	if out, err := exec.Command(unshare, "--pid", "--fork", "--mount-proc", "--kill-child", "true").CombinedOutput(); err != nil {
+		t.Skipf("cannot create a PID namespace here (needs root or user namespaces): %v %s", err, out)
+	}
+	a, b, _ := newReplicas(t)
+	a.apply()
+	a.serve = startProc(t, "serve A", a.env, "serve", "-config", a.cfgDir)
+	a.serve.waitHTTP(t, "http://"+a.api+"/readyz", 30*time.Second)
+
+	// A holds 4 deliveries in flight (the sink does not answer yet).
+	a.sink.hold()
+	var held []payment
+	for i := range 4 {
+		held = append(held, a.pay("clickpesa.tz", fmt.Sprintf("NSCP%02d", i), "1000", "TZS", "255712345670"))
+	}
+	eventually(t, 30*time.Second, "A's 4 deliveries held at the sink", func() bool { return a.sink.waiting() == 4 })
+
+	// B starts in its own PID namespace, on the same host name.
+	bin := testBinary(t)
+	b.serve = startProcCmd(t, "serve B (own PID namespace)", b.env,
+		unshare, "--pid", "--fork", "--mount-proc", "--kill-child", bin, "serve", "-config", b.cfgDir)
+	b.serve.waitHTTP(t, "http://"+b.api+"/readyz", 30*time.Second)
+
+	// B's workers have claimed whatever was free (they claim at start and
+	// then at least once a second). A second POST of a held event means
+	// B took a live lease.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && a.sink.waiting() == 4 {
+		time.Sleep(25 * time.Millisecond)
+	}
+	if n := a.sink.waiting(); n != 4 {
+		t.Errorf("%d deliveries in flight after B started, want A's 4: B released A's live leases (A is alive, in another PID namespace with the same host name) and sent those events again", n)
+	}
+	a.sink.release()
+	eventually(t, 30*time.Second, "every delivery recorded as delivered", func() bool {
+		ds := a.deliveries()
+		for _, d := range ds {
+			if d.Status != "delivered" {
+				return false
+			}
+		}
+		return len(ds) == len(held)
+	})
+	for _, p := range held {
+		if got := a.sink.forRef(p.Reference); len(got) != 1 {
+			t.Errorf("%s: the sink got %d POSTs, want 1 (A's delivery only)", p.Reference, len(got))
+		}
+	}
+}
