@@ -343,13 +343,23 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	for _, w := range paid {
 		eventually(t, 30*time.Second, w.p.Reference+" sent again after the replay", func() bool { return len(a.sink.accepted(w.p.Reference)) >= 2 })
 	}
-	eventually(t, 30*time.Second, "every replayed delivery recorded as delivered", func() bool {
-		for _, d := range a.deliveries() {
-			if d.Status != "delivered" {
-				return false
+	var stuck []deliveryView
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, d := range stuck {
+				_, _, detail := a.call(http.MethodGet, "/v1/events/"+d.EventID, a.token, nil)
+				t.Logf("not delivered after the replay: %+v\n%s", d, detail)
 			}
 		}
-		return true
+	})
+	eventually(t, 30*time.Second, "every replayed delivery recorded as delivered", func() bool {
+		stuck = stuck[:0]
+		for _, d := range a.deliveries() {
+			if d.Status != "delivered" {
+				stuck = append(stuck, d)
+			}
+		}
+		return len(stuck) == 0
 	})
 
 	// state list and plan through either configuration while both serve.
