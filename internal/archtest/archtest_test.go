@@ -30,7 +30,7 @@ var allowedInternal = map[string][]string{
 	"internal/state/postgres":          {"internal/state", "internal/state/internal/rules", "internal/secret"},
 	"internal/state/open":              {"internal/state", "internal/state/sqlite", "internal/state/postgres", "internal/secret"},
 	"internal/settle":                  {"internal/config", "internal/state", "internal/providers"},
-	"internal/delivery":                {"internal/config", "internal/state", "internal/secret", "internal/version", "internal/httpapi"},
+	"internal/delivery":                {"internal/config", "internal/state", "internal/secret", "internal/version", "internal/httpapi", "internal/procscope"},
 }
 
 // nobodyImports: packages only the composition layer may import.

@@ -163,10 +163,10 @@ func New(o Options) (*Daemon, error) {
 	d.m = m
 	d.cfg.Store(o.Config)
 	d.auth.Store(httpapi.NewAuthenticator(o.Config.API.Tokens))
-	host, _ := os.Hostname()
-	// The dispatcher releases at start the leases of a crashed process on
-	// this host; it recognises them by this name (delivery.OwnerDead).
-	d.owner = delivery.NewOwner(host, os.Getpid())
+	// The dispatcher releases at start the leases of a crashed process it
+	// can see (same host, boot and PID namespace); it recognises them by
+	// this name (delivery.OwnerDead).
+	d.owner = delivery.LocalOwner()
 	d.keys = newKeyCache(d)
 	return d, nil
 }

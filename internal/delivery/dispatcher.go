@@ -8,7 +8,6 @@ import (
 	"maps"
 	mrand "math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/version"
 )
@@ -49,9 +49,9 @@ type Config struct {
 	// Now is the clock deliveries are scheduled and signed by (default
 	// time.Now). Sleeping uses real time, bounded by PollInterval.
 	Now func() time.Time
-	// Owner names this process's leases (default: NewOwner(hostname,
-	// PID)). When it is in NewOwner's form, Start releases the leases of
-	// stopped processes on the same host (see Start).
+	// Owner names this process's leases (default: LocalOwner()). When it
+	// is in NewOwner's form with this process's scope, Start releases the
+	// leases of stopped processes it can see (see Start).
 	Owner string
 	// HTTPClient sends the POSTs (default: a client of its own). Its
 	// redirect policy is replaced: redirects are never followed.
@@ -132,8 +132,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		d.now = time.Now
 	}
 	if d.owner == "" {
-		host, _ := os.Hostname() // "" when unknown: no lease is ever judged dead
-		d.owner = NewOwner(host, os.Getpid())
+		d.owner = LocalOwner()
 	}
 	if d.rand == nil {
 		d.rand = mrand.Float64
@@ -205,11 +204,12 @@ func (d *Dispatcher) Owner() string { return d.owner }
 // Start starts one worker per route. The workers stop when ctx ends or at
 // Stop; in-flight POSTs outlive ctx until Stop's context ends.
 //
-// First it releases the leases of processes that crashed on this host
-// (the host in our owner name; see OwnerDead) so that their deliveries
-// go out now, not when the lease runs out. Leases of other hosts (other
-// replicas sharing a PostgreSQL store) are left to run out: we cannot see
-// their processes.
+// First it releases the leases of processes that crashed where we can
+// see them (the same host and scope, i.e. machine boot and PID namespace,
+// as our owner name; see OwnerDead) so that their deliveries go out now,
+// not when the lease runs out. Leases of other hosts, and of replicas
+// with our hostname in another container or VM, are left to run out: we
+// cannot see their processes.
 func (d *Dispatcher) Start(ctx context.Context) error {
 	d.mu.Lock()
 	fresh := !d.started && !d.stopped
@@ -236,17 +236,17 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	return nil
 }
 
-// releaseDeadLeases releases the leases of owners on our host whose
-// process is gone. Failing changes nothing but the wait: it is logged and
-// those deliveries go out when their lease runs out.
+// releaseDeadLeases releases the leases of owners in our host and scope
+// whose process is gone. Failing changes nothing but the wait: it is
+// logged and those deliveries go out when their lease runs out.
 func (d *Dispatcher) releaseDeadLeases(ctx context.Context) {
-	host, _, ok := ParseOwner(d.owner)
-	if !ok {
-		return // our owner names no host to compare with
+	_, scope, _, ok := ParseOwner(d.owner)
+	if !ok || scope == "" || scope != procscope.Scope() {
+		// Our owner name does not say where its PIDs mean something, or
+		// names a scope other than the one procscope.Gone looks in.
+		return
 	}
-	dead := func(owner string) bool {
-		return owner != d.owner && OwnerDead(owner, host, processGone)
-	}
+	dead := func(owner string) bool { return OwnerDead(owner, d.owner, procscope.Gone) }
 	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
 	defer cancel()
 	released, err := d.store.ReleaseLeases(ctx, d.now(), dead)

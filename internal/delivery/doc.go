@@ -13,12 +13,15 @@
 //
 // Delivery is at least once: a worker that dies mid-POST leaves its lease
 // to expire and the event is sent again with the same webhook-id. Leases
-// are named HOST/PID/RANDOM (NewOwner), so a dispatcher starting on the
-// same host releases at once the leases of a process that no longer
-// exists there (OwnerDead) instead of waiting them out. Order between
+// are named HOST/SCOPE/PID/RANDOM (NewOwner; SCOPE is procscope.Scope, the
+// machine boot and PID namespace), so a dispatcher starting where it sees
+// the same PIDs (same host and scope) releases at once the leases of a
+// process that no longer exists there (OwnerDead) instead of waiting them
+// out; a replica with the same hostname in another container or VM has
+// another scope and its leases are never released this way. Order between
 // events, even of one payment, is not promised.
 //
-// It imports only config, state, secret, version and httpapi; it must not
+// It imports only config, state, secret, version, httpapi and procscope; it must not
 // import the daemon (the daemon adapts to it) and must never log or store
 // a route's secret, a signature, or a forward URL's query string.
 package delivery

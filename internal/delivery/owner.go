@@ -3,49 +3,77 @@ package delivery
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"strconv"
 	"strings"
+
+	"github.com/finconnectd/finconnectd/internal/procscope"
 )
 
-// NewOwner names the delivery leases of a process: "HOST/PID/RANDOM",
-// the host and process it runs as, so that a later process on the same
-// host can tell the leases of one that crashed (OwnerDead), and 8 random
-// hex digits, so that two runs that happen to get the same PID (a
-// container's PID 1 after a restart) never share a name.
-func NewOwner(host string, pid int) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return host + "/" + strconv.Itoa(pid) + "/" + hex.EncodeToString(b[:])
+// LocalOwner is NewOwner for this process: its hostname, procscope.Scope()
+// and PID. Either name part is "" when it cannot be told; such an owner
+// then never judges another one dead (its leases just run out).
+func LocalOwner() string {
+	host, _ := os.Hostname()
+	return NewOwner(host, procscope.Scope(), os.Getpid())
 }
 
-// ParseOwner splits an owner made by NewOwner into its host and PID; ok is
-// false for an owner of another form. It reads from the right (the last
-// two fields are the PID and the random part), so a host containing "/"
+// NewOwner names the delivery leases of a process: "HOST/SCOPE/PID/RANDOM".
+// HOST and SCOPE (procscope.Scope: the machine boot and PID namespace) say
+// where PID means this process, so that a later process that sees the
+// same PIDs can tell the leases of one that crashed (OwnerDead); 8 random
+// hex digits make two runs that happen to get the same PID (a container's
+// PID 1 after a restart) never share a name.
+func NewOwner(host, scope string, pid int) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return host + "/" + scope + "/" + strconv.Itoa(pid) + "/" + hex.EncodeToString(b[:])
+}
+
+// ParseOwner splits an owner made by NewOwner into its host, scope (may be
+// "") and PID; ok is false for an owner of another form, including the
+// older "HOST/PID/RANDOM". It reads from the right (the last three fields
+// are the scope, the PID and the random part), so a host containing "/"
 // still parses.
-func ParseOwner(owner string) (host string, pid int, ok bool) {
+func ParseOwner(owner string) (host, scope string, pid int, ok bool) {
 	rest, random, found := cutLast(owner, "/")
 	if !found || random == "" {
-		return "", 0, false
+		return "", "", 0, false
 	}
-	host, p, found := cutLast(rest, "/")
+	rest, p, found := cutLast(rest, "/")
+	if !found {
+		return "", "", 0, false
+	}
+	host, scope, found = cutLast(rest, "/")
 	if !found || host == "" {
-		return "", 0, false
+		return "", "", 0, false
 	}
 	pid, err := strconv.Atoi(p)
 	if err != nil || pid <= 0 || strconv.Itoa(pid) != p {
-		return "", 0, false
+		return "", "", 0, false
 	}
-	return host, pid, true
+	return host, scope, pid, true
 }
 
-// OwnerDead reports whether owner names a process on host that gone
-// reports as no longer running: the leases of such an owner will never be
-// completed and can be released at once. Never for another host (its
-// processes are not ours to see), an empty host, or an owner not made by
-// NewOwner.
-func OwnerDead(owner, host string, gone func(pid int) bool) bool {
-	h, pid, ok := ParseOwner(owner)
-	return ok && host != "" && h == host && gone(pid)
+// OwnerDead reports whether owner names a process that self (our own
+// owner) can see and that gone reports as no longer running: the leases
+// of such an owner will never be completed and can be released at once.
+// Only when both are in NewOwner's form with the same host and the same
+// non-empty scope, i.e. the same machine boot and PID namespace, and
+// owner is not self. A replica in another container or on a cloned VM
+// with the same hostname has another scope: its PIDs are not ours to look
+// up, and its leases run out instead. gone must look PIDs up in self's
+// scope (procscope.Gone, in the process self names).
+func OwnerDead(owner, self string, gone func(pid int) bool) bool {
+	if owner == self {
+		return false
+	}
+	host, scope, _, ok := ParseOwner(self)
+	if !ok || scope == "" {
+		return false
+	}
+	h, s, pid, ok := ParseOwner(owner)
+	return ok && h == host && s == scope && gone(pid)
 }
 
 func cutLast(s, sep string) (before, after string, found bool) {

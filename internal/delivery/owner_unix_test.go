@@ -14,26 +14,9 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
-
-func TestProcessGone(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		pid  int
-		want bool
-	}{
-		{"this process", os.Getpid(), false},
-		{"init (not ours to signal)", 1, false},
-		{"zero", 0, false},
-		{"negative", -1, false},
-		{"exited and reaped", exitedPID(t), true},
-	} {
-		if got := processGone(tt.pid); got != tt.want {
-			t.Errorf("processGone(%d) (%s) = %v, want %v", tt.pid, tt.name, got, tt.want)
-		}
-	}
-}
 
 // exitedPID returns the PID of a process that has exited and been reaped.
 func exitedPID(t testing.TB) int {
@@ -46,22 +29,34 @@ func exitedPID(t testing.TB) int {
 }
 
 // TestStartReleasesLeasesOfStoppedProcess: rows a dead process on this
-// host had claimed (with a long lease) are delivered at once by the next
-// dispatcher; a running process's rows and another host's rows keep their
-// lease and go out only when it ends.
+// host and in this scope had claimed (with a long lease) are delivered at
+// once by the next dispatcher; the rows of a running process, of another
+// host, of our host name in another scope (a container with its own PID
+// namespace, a cloned VM), of an unknown scope and of the older owner
+// form keep their lease and go out only when it ends.
 func TestStartReleasesLeasesOfStoppedProcess(t *testing.T) {
 	t.Parallel()
+	scope := procscope.Scope()
+	if scope == "" {
+		t.Skip("no process scope on this platform: no lease is ever judged dead")
+	}
 	e := newEnv(t)
 	rv := newReceiver(t, e.clk.Now, nil)
 	ctx := context.Background()
 	dead := exitedPID(t)
 	owners := map[string]string{
-		"crashed": fmt.Sprintf("thishost/%d/abc", dead),
-		"running": fmt.Sprintf("thishost/%d/abc", os.Getpid()),
-		"remote":  fmt.Sprintf("otherhost/%d/abc", dead),
+		"crashed": fmt.Sprintf("thishost/%s/%d/abc", scope, dead),
+		"running": fmt.Sprintf("thishost/%s/%d/abc", scope, os.Getpid()),
+		"remote":  fmt.Sprintf("otherhost/%s/%d/abc", scope, dead),
+		// Same host name, another PID namespace (a container) or boot (a
+		// cloned VM): its PID is not ours to look up.
+		"elsewhere": fmt.Sprintf("thishost/%s/%d/abc", otherScope(scope), dead),
+		"unscoped":  fmt.Sprintf("thishost//%d/abc", dead),
+		"oldform":   fmt.Sprintf("thishost/%d/abc", dead),
 	}
+	live := []string{"running", "remote", "elsewhere", "unscoped", "oldform"}
 	ids := map[string]string{}
-	for _, who := range []string{"crashed", "running", "remote"} {
+	for _, who := range append([]string{"crashed"}, live...) {
 		ids[who] = e.enqueue("orders")
 		got, err := e.st.ClaimDeliveries(ctx, "orders", owners[who], e.clk.Now(), time.Hour, 1)
 		if err != nil || len(got) != 1 || got[0].EventID != ids[who] {
@@ -71,7 +66,7 @@ func TestStartReleasesLeasesOfStoppedProcess(t *testing.T) {
 	free := e.enqueue("orders")
 
 	var logs syncBuffer
-	d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, Owner: NewOwner("thishost", os.Getpid()),
+	d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, Owner: NewOwner("thishost", scope, os.Getpid()),
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
 	// Start released the crashed owner's lease before its workers ran;
@@ -83,8 +78,13 @@ func TestStartReleasesLeasesOfStoppedProcess(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(leaseOwners, owners["crashed"]) || !slices.Contains(leaseOwners, owners["running"]) || !slices.Contains(leaseOwners, owners["remote"]) {
-		t.Errorf("live lease owners after start = %q; want the running and the remote owner, not the crashed one", leaseOwners)
+	if slices.Contains(leaseOwners, owners["crashed"]) {
+		t.Errorf("live lease owners after start = %q; the crashed owner's lease is still live", leaseOwners)
+	}
+	for _, who := range live {
+		if !slices.Contains(leaseOwners, owners[who]) {
+			t.Errorf("live lease owners after start = %q; the %s owner's lease (%s) was released", leaseOwners, who, owners[who])
+		}
 	}
 	e.waitStatus(ids["crashed"], "orders", state.DeliveryDelivered)
 	e.waitStatus(free, "orders", state.DeliveryDelivered)
@@ -92,7 +92,7 @@ func TestStartReleasesLeasesOfStoppedProcess(t *testing.T) {
 	if !strings.Contains(logs.String(), want) {
 		t.Errorf("log lacks %q:\n%s", want, logs.String())
 	}
-	for _, who := range []string{"running", "remote"} {
+	for _, who := range live {
 		if _, dels, _ := e.detail(ids[who]); dels[0].Attempts != 0 {
 			t.Errorf("the %s owner's delivery was sent while its lease was live: %+v", who, dels[0])
 		}
@@ -101,10 +101,45 @@ func TestStartReleasesLeasesOfStoppedProcess(t *testing.T) {
 	// Their leases end: now they go out.
 	e.clk.Add(time.Hour)
 	d.Notify()
-	for _, who := range []string{"running", "remote"} {
+	for _, who := range live {
 		e.waitStatus(ids[who], "orders", state.DeliveryDelivered)
 	}
-	if n := len(rv.requests()); n != 4 {
-		t.Errorf("receiver got %d requests, want 4 (each event once)", n)
+	if n, want := len(rv.requests()), len(owners)+1; n != want {
+		t.Errorf("receiver got %d requests, want %d (each event once)", n, want)
 	}
+}
+
+// TestStartReleasesNothingOutsideItsScope: a dispatcher whose owner name
+// carries a scope other than the one this process runs in (or none) does
+// not look PIDs up: procscope.Gone would look in the wrong place.
+func TestStartReleasesNothingOutsideItsScope(t *testing.T) {
+	t.Parallel()
+	scope := procscope.Scope()
+	if scope == "" {
+		t.Skip("no process scope on this platform: no lease is ever judged dead")
+	}
+	for _, ours := range []string{otherScope(scope), ""} {
+		e := newEnv(t)
+		rv := newReceiver(t, e.clk.Now, nil)
+		ctx := context.Background()
+		crashed := fmt.Sprintf("thishost/%s/%d/abc", ours, exitedPID(t))
+		id := e.enqueue("orders")
+		if got, err := e.st.ClaimDeliveries(ctx, "orders", crashed, e.clk.Now(), time.Hour, 1); err != nil || len(got) != 1 {
+			t.Fatalf("claim as %s: %v, %+v", crashed, err, got)
+		}
+		free := e.enqueue("orders")
+		e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, Owner: NewOwner("thishost", ours, os.Getpid())})
+		e.waitStatus(free, "orders", state.DeliveryDelivered)
+		if _, dels, _ := e.detail(id); dels[0].Attempts != 0 {
+			t.Errorf("owner scope %q: the delivery leased by %s was released and sent: %+v", ours, crashed, dels[0])
+		}
+	}
+}
+
+// otherScope is a scope that is not s.
+func otherScope(s string) string {
+	if s == "000000000000" {
+		return "111111111111"
+	}
+	return "000000000000"
 }
