@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -23,9 +24,12 @@ type LockOptions struct {
 	// Waiting, when set, is called once before waiting for another holder
 	// (the CLI prints "Acquiring state lock. This may take a few moments...").
 	Waiting func(holder state.LockInfo)
-	// Host and PID identify this process (default os.Hostname, os.Getpid).
-	Host string
-	PID  int
+	// Host, PID and Scope identify this process (default os.Hostname,
+	// os.Getpid, procscope.Scope). A store takes over the lock of a gone
+	// PID only in the same host and scope.
+	Host  string
+	PID   int
+	Scope string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -48,12 +52,15 @@ func AcquireLock(ctx context.Context, st state.StateStore, o LockOptions) (*Lock
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
-	info := state.LockInfo{ID: newLockID(), Host: o.Host, PID: o.PID, Operation: o.Operation}
+	info := state.LockInfo{ID: newLockID(), Host: o.Host, PID: o.PID, Scope: o.Scope, Operation: o.Operation}
 	if info.Host == "" {
 		info.Host, _ = os.Hostname()
 	}
 	if info.PID == 0 {
 		info.PID = os.Getpid()
+	}
+	if info.Scope == "" {
+		info.Scope = procscope.Scope()
 	}
 	if info.Operation == "" {
 		info.Operation = "apply"

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
@@ -415,6 +416,12 @@ func TestLockWaitsUntilReleased(t *testing.T) {
 	held, err := AcquireLock(context.Background(), st, LockOptions{Operation: "apply"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The lock names where its PID can be looked up, so that only a store
+	// in the same host and scope takes it over from a crashed holder.
+	host, _ := os.Hostname()
+	if h, ok, err := st.LockHolder(context.Background()); err != nil || !ok || h.Host != host || h.PID != os.Getpid() || h.Scope != procscope.Scope() {
+		t.Errorf("lock holder = %+v, %v, %v; want host %q, PID %d, scope %q", h, ok, err, host, os.Getpid(), procscope.Scope())
 	}
 	waiting := make(chan state.LockInfo, 1)
 	got := make(chan error, 1)

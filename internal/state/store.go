@@ -60,6 +60,12 @@ type LockInfo struct {
 	PID       int
 	Operation string // "apply", "reconcile", ...
 	Since     time.Time
+	// Scope is where PID means the holder's process (procscope.Scope: the
+	// machine boot and PID namespace); "" when unknown. A lock is taken
+	// over from a gone PID only by a store in the same Host and the same
+	// non-empty Scope. (Added after the first release: older lock rows
+	// read back with Scope "".)
+	Scope string
 }
 
 // LockedError is returned by Lock when someone else holds the lock.
@@ -82,7 +88,9 @@ type StateStore interface {
 	DeleteResource(ctx context.Context, address string) (Meta, error)
 
 	// Lock takes the state lock or returns *LockedError naming the holder. A
-	// lock held by a process on this host that no longer exists is taken over.
+	// lock held by a process that no longer exists is taken over when the
+	// store can see it: same host and same non-empty LockInfo.Scope as the
+	// store's own process (see LockInfo.Scope).
 	Lock(ctx context.Context, info LockInfo) error
 	// Unlock releases the lock if id holds it (no error if nobody holds it).
 	Unlock(ctx context.Context, id string) error

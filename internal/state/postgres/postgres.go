@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -58,6 +59,7 @@ type Store struct {
 	now      func() time.Time
 	log      *slog.Logger
 	hostname string
+	scope    string // procscope.Scope(): with hostname, where a lock holder's PID can be looked up
 
 	closeOnce sync.Once
 }
@@ -101,7 +103,7 @@ func Open(ctx context.Context, dsn secret.Value, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open state store: %w", scrub(err))
 	}
 	host, _ := os.Hostname()
-	s := &Store{pool: pool, now: opts.Now, log: opts.Logger, hostname: host}
+	s := &Store{pool: pool, now: opts.Now, log: opts.Logger, hostname: host, scope: procscope.Scope()}
 	if opts.Schema != "" {
 		if _, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+opts.Schema); err != nil {
 			pool.Close()

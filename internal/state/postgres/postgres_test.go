@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +239,42 @@ func TestBadSchemaName(t *testing.T) {
 	_, err := postgres.Open(t.Context(), secret.New(testDSN()), postgres.Options{Schema: "x; DROP TABLE y"})
 	if err == nil || !strings.Contains(err.Error(), "schema name") {
 		t.Fatalf("got %v, want a schema name error", err)
+	}
+}
+
+// TestMigratesLockScope: a schema from before the lock had a scope
+// (version 1) is migrated at open; its lock row reads back with no scope
+// and is never taken over by PID (it is force-unlocked instead).
+func TestMigratesLockScope(t *testing.T) {
+	schema := randomSchema()
+	openSchema(t, schema).Close()
+	conn := admin(t)
+	defer conn.Close(context.Background())
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`ALTER TABLE ` + schema + `.state_lock DROP COLUMN scope`,
+		`DELETE FROM ` + schema + `.schema_migrations WHERE version > 1`,
+		fmt.Sprintf(`INSERT INTO `+schema+`.state_lock (id, lock_id, host, pid, operation, since) VALUES (1, 'old', '%s', %d, 'apply', now())`, host, dead.Process.Pid),
+	} {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s, err := postgres.Open(t.Context(), secret.New(testDSN()), postgres.Options{Schema: schema})
+	if err != nil {
+		t.Fatalf("open a version 1 schema: %v", err)
+	}
+	defer s.Close()
+	li, held, err := s.LockHolder(t.Context())
+	if err != nil || !held || li.ID != "old" || li.Host != host || li.Scope != "" {
+		t.Fatalf("lock holder after migration = %+v, %v, %v; want the old row with no scope", li, held, err)
+	}
+	var le *state.LockedError
+	if err := s.Lock(t.Context(), state.LockInfo{ID: "new", Host: host, PID: os.Getpid(), Operation: "apply"}); !errors.As(err, &le) {
+		t.Errorf("lock over an old row of a dead PID: %v, want *state.LockedError", err)
 	}
 }

@@ -121,8 +121,8 @@ func bumpSerial(ctx context.Context, tx pgx.Tx) (state.Meta, error) {
 
 func lockHolder(ctx context.Context, q querier) (state.LockInfo, bool, error) {
 	var li state.LockInfo
-	err := q.QueryRow(ctx, `SELECT lock_id, host, pid, operation, since FROM state_lock WHERE id = 1`).
-		Scan(&li.ID, &li.Host, &li.PID, &li.Operation, &li.Since)
+	err := q.QueryRow(ctx, `SELECT lock_id, host, pid, operation, since, scope FROM state_lock WHERE id = 1`).
+		Scan(&li.ID, &li.Host, &li.PID, &li.Operation, &li.Since, &li.Scope)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return state.LockInfo{}, false, nil
 	}
@@ -152,7 +152,8 @@ func (s *Store) LockHolder(ctx context.Context) (state.LockInfo, bool, error) {
 
 // Lock takes the state lock for info.ID. Locking again with the same ID
 // succeeds (and refreshes the holder's details). A lock held by a process
-// on this host that no longer exists is taken over, with a warning.
+// that no longer exists, on this host and in this process's
+// procscope.Scope, is taken over, with a warning (rules.HolderGone).
 func (s *Store) Lock(ctx context.Context, info state.LockInfo) error {
 	info, err := rules.NewLock(info, s.now)
 	if err != nil {
@@ -163,13 +164,13 @@ func (s *Store) Lock(ctx context.Context, info state.LockInfo) error {
 		if err != nil {
 			return err
 		}
-		if err := rules.Takeover(holder, held, info, s.hostname, s.log); err != nil {
+		if err := rules.Takeover(holder, held, info, s.hostname, s.scope, s.log); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO state_lock (id, lock_id, host, pid, operation, since) VALUES (1, $1, $2, $3, $4, $5)
+		_, err = tx.Exec(ctx, `INSERT INTO state_lock (id, lock_id, host, pid, operation, since, scope) VALUES (1, $1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE SET lock_id = excluded.lock_id, host = excluded.host, pid = excluded.pid,
-	operation = excluded.operation, since = excluded.since`,
-			info.ID, info.Host, info.PID, info.Operation, info.Since)
+	operation = excluded.operation, since = excluded.since, scope = excluded.scope`,
+			info.ID, info.Host, info.PID, info.Operation, info.Since, info.Scope)
 		return err
 	})
 	if err != nil {

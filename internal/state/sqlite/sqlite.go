@@ -18,6 +18,7 @@ import (
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -46,6 +47,7 @@ type Store struct {
 	now      func() time.Time
 	log      *slog.Logger
 	hostname string
+	scope    string // procscope.Scope(): with hostname, where a lock holder's PID can be looked up
 
 	closeOnce sync.Once
 	closeErr  error
@@ -70,7 +72,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	s := &Store{path: path, now: opts.Now, log: opts.Logger, hostname: host}
+	s := &Store{path: path, now: opts.Now, log: opts.Logger, hostname: host, scope: procscope.Scope()}
 
 	common := "_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")&_pragma=foreign_keys(1)"
 	w, err := sql.Open("sqlite", fileURI(path)+"?"+common+

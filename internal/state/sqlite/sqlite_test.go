@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -259,5 +261,50 @@ func TestTwoStoresOneFile(t *testing.T) {
 	}
 	if len(ps) != n {
 		t.Errorf("%d payments, want %d", len(ps), n)
+	}
+}
+
+// TestMigratesLockScope: a file from before the lock had a scope (schema
+// version 1) is migrated at open; its lock row reads back with no scope
+// and is never taken over by PID (it is force-unlocked instead).
+func TestMigratesLockScope(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`ALTER TABLE lock DROP COLUMN scope`,
+		`DELETE FROM schema_migrations WHERE version > 1`,
+		fmt.Sprintf(`INSERT INTO lock (id, lock_id, host, pid, operation, since) VALUES (1, 'old', '%s', %d, 'apply', 0)`, host, dead.Process.Pid),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err = sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open a version 1 file: %v", err)
+	}
+	defer s.Close()
+	li, held, err := s.LockHolder(t.Context())
+	if err != nil || !held || li.ID != "old" || li.Host != host || li.Scope != "" {
+		t.Fatalf("lock holder after migration = %+v, %v, %v; want the old row with no scope", li, held, err)
+	}
+	var le *state.LockedError
+	if err := s.Lock(t.Context(), state.LockInfo{ID: "new", Host: host, PID: os.Getpid(), Operation: "apply"}); !errors.As(err, &le) {
+		t.Errorf("lock over an old row of a dead PID: %v, want *state.LockedError", err)
 	}
 }

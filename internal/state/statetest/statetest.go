@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -222,8 +223,19 @@ func deadPID(t testing.TB) int {
 	return cmd.Process.Pid
 }
 
+// lockInfo is a lock for a process in this test's procscope scope (the
+// store under test runs in this process).
 func lockInfo(id string, pid int, host string) state.LockInfo {
-	return state.LockInfo{ID: id, Host: host, PID: pid, Operation: "apply", Since: t0}
+	return state.LockInfo{ID: id, Host: host, PID: pid, Scope: procscope.Scope(), Operation: "apply", Since: t0}
+}
+
+// otherScope is a scope that is not this process's: another PID namespace
+// or machine boot.
+func otherScope() string {
+	if procscope.Scope() == "000000000000" {
+		return "111111111111"
+	}
+	return "000000000000"
 }
 
 func holder(t testing.TB, s state.Store) (state.LockInfo, bool) {
@@ -241,7 +253,7 @@ func testLock(t *testing.T, open Opener) {
 	me := lockInfo("lock-a", os.Getpid(), hostname(t))
 	check(t, s.Lock(ctx(t), me), "lock")
 	got, ok := holder(t, s)
-	if !ok || got.ID != me.ID || got.Host != me.Host || got.PID != me.PID || got.Operation != me.Operation || !got.Since.Equal(me.Since) {
+	if !ok || got.ID != me.ID || got.Host != me.Host || got.PID != me.PID || got.Scope != me.Scope || got.Operation != me.Operation || !got.Since.Equal(me.Since) {
 		t.Fatalf("holder = %+v, %v; want %+v", got, ok, me)
 	}
 	check(t, s.Lock(ctx(t), me), "lock again with the same ID")
@@ -278,16 +290,51 @@ func testLock(t *testing.T, open Opener) {
 	}
 }
 
+// testLockTakeover: the lock of a dead PID is taken over only when the
+// holder ran on this host and in this process's procscope scope (the same
+// machine boot and PID namespace); the PID of a holder with our hostname
+// in another scope (a container with its own PID namespace, a cloned VM)
+// or with no scope (an older lock row) names another process or none.
 func testLockTakeover(t *testing.T, open Opener) {
-	s := open(t)
-	dead := lockInfo("lock-dead", deadPID(t), hostname(t))
-	check(t, s.Lock(ctx(t), dead), "lock for a process about to be gone")
-	me := lockInfo("lock-new", os.Getpid(), hostname(t))
-	check(t, s.Lock(ctx(t), me), "take over the lock of a dead process on this host")
-	if got, ok := holder(t, s); !ok || got.ID != me.ID {
-		t.Fatalf("holder = %+v, want %s", got, me.ID)
+	withScope := func(li state.LockInfo, scope string) state.LockInfo {
+		li.Scope = scope
+		return li
 	}
-	check(t, s.Unlock(ctx(t), me.ID), "unlock")
+	for _, tt := range []struct {
+		name     string
+		holder   state.LockInfo
+		takeover bool
+	}{
+		{"dead PID, another scope", withScope(lockInfo("lock-dead", deadPID(t), hostname(t)), otherScope()), false},
+		{"dead PID, no scope", withScope(lockInfo("lock-dead", deadPID(t), hostname(t)), ""), false},
+		{"dead PID, same scope", lockInfo("lock-dead", deadPID(t), hostname(t)), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.takeover && procscope.Scope() == "" {
+				t.Skip("no process scope on this platform: no lock is ever taken over")
+			}
+			s := open(t)
+			check(t, s.Lock(ctx(t), tt.holder), "lock for a process about to be gone")
+			me := lockInfo("lock-new", os.Getpid(), hostname(t))
+			err := s.Lock(ctx(t), me)
+			got, ok := holder(t, s)
+			if tt.takeover {
+				check(t, err, "take over the lock of a dead process on this host and in this scope")
+				if !ok || got.ID != me.ID || got.Scope != me.Scope {
+					t.Fatalf("holder = %+v, want %s", got, me.ID)
+				}
+				check(t, s.Unlock(ctx(t), me.ID), "unlock")
+				return
+			}
+			var le *state.LockedError
+			if !errors.As(err, &le) || le.Holder.ID != tt.holder.ID || le.Holder.Scope != tt.holder.Scope {
+				t.Fatalf("lock held by %+v: got %v, want *state.LockedError naming it", tt.holder, err)
+			}
+			if !ok || got.ID != tt.holder.ID {
+				t.Errorf("holder changed to %+v", got)
+			}
+		})
+	}
 }
 
 func testUnlock(t *testing.T, open Opener) {

@@ -13,5 +13,6 @@
 // "postgres: "): the backend adds it.
 //
 // This package must not speak SQL, import a driver, or import anything
-// internal except state; it keeps no package-level mutable state.
+// internal except state and procscope (whether a lock holder's PID is
+// gone); it keeps no package-level mutable state.
 package rules

@@ -412,32 +412,45 @@ func TestLockDecisions(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	me := state.LockInfo{ID: "me"}
-	alive := state.LockInfo{ID: "other", Host: "h", PID: os.Getpid()}
+	alive := state.LockInfo{ID: "other", Host: "h", Scope: "s1", PID: os.Getpid()}
 
 	var locked *state.LockedError
-	if err := Takeover(state.LockInfo{}, false, me, "h", quiet); err != nil {
+	if err := Takeover(state.LockInfo{}, false, me, "h", "s1", quiet); err != nil {
 		t.Errorf("free: %v", err)
 	}
-	if err := Takeover(state.LockInfo{ID: "me"}, true, me, "h", quiet); err != nil {
+	if err := Takeover(state.LockInfo{ID: "me"}, true, me, "h", "s1", quiet); err != nil {
 		t.Errorf("own: %v", err)
 	}
-	if err := Takeover(alive, true, me, "h", quiet); !errors.As(err, &locked) || locked.Holder != alive {
+	if err := Takeover(alive, true, me, "h", "s1", quiet); !errors.As(err, &locked) || locked.Holder != alive {
 		t.Errorf("alive holder: %v", err)
 	}
 	if runtime.GOOS != "windows" && runtime.GOOS != "plan9" {
-		dead := state.LockInfo{ID: "other", Host: "h", PID: deadPID(t)}
-		if !HolderGone("h", dead) || HolderGone("", dead) || HolderGone("elsewhere", dead) {
-			t.Error("HolderGone: only a dead process on this known host is gone")
+		dead := state.LockInfo{ID: "other", Host: "h", Scope: "s1", PID: deadPID(t)}
+		for _, tt := range []struct {
+			name            string
+			holder          state.LockInfo
+			hostname, scope string
+			gone            bool
+		}{
+			{"same host and scope", dead, "h", "s1", true},
+			{"our host unknown", dead, "", "s1", false},
+			{"another host", dead, "elsewhere", "s1", false},
+			{"our scope unknown", dead, "h", "", false},
+			{"another scope (PID namespace, boot)", dead, "h", "s2", false},
+			{"holder's scope unknown (older lock row)", withScope(dead, ""), "h", "", false},
+			{"holder's scope unknown, ours known", withScope(dead, ""), "h", "s1", false},
+		} {
+			if got := HolderGone(tt.hostname, tt.scope, tt.holder); got != tt.gone {
+				t.Errorf("HolderGone(%q, %q, %+v) (%s) = %v, want %v", tt.hostname, tt.scope, tt.holder, tt.name, got, tt.gone)
+			}
+			err := Takeover(tt.holder, true, me, tt.hostname, tt.scope, quiet)
+			if tt.gone != (err == nil) || !tt.gone && !errors.As(err, &locked) {
+				t.Errorf("Takeover of a dead holder (%s): %v", tt.name, err)
+			}
 		}
-		if err := Takeover(dead, true, me, "h", log); err != nil || !strings.Contains(logged.String(), "taking over") {
+		if err := Takeover(dead, true, me, "h", "s1", log); err != nil || !strings.Contains(logged.String(), "taking over") {
 			t.Errorf("dead holder: %v, log %q", err, logged.String())
 		}
-		if err := Takeover(dead, true, me, "elsewhere", quiet); !errors.As(err, &locked) {
-			t.Errorf("dead holder on another host: %v", err)
-		}
-	}
-	if ProcessGone(0) || ProcessGone(-1) || ProcessGone(os.Getpid()) {
-		t.Error("ProcessGone of a nonpositive or live PID")
 	}
 
 	if release, err := Unlock(state.LockInfo{}, false, "me"); release || err != nil {
@@ -559,4 +572,9 @@ func TestMigrate(t *testing.T) {
 	if err := Migrate(t.Context(), f, ms, clock); err == nil || !strings.Contains(err.Error(), "version 2") || f.version != 1 {
 		t.Errorf("failing migration: %v, %+v", err, f)
 	}
+}
+
+func withScope(li state.LockInfo, scope string) state.LockInfo {
+	li.Scope = scope
+	return li
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -37,26 +38,32 @@ func NewLock(info state.LockInfo, now func() time.Time) (state.LockInfo, error) 
 
 // Takeover decides whether info may take the state lock, given its current
 // holder (held false: nobody). Nil when the lock is free, already info's
-// (locking again refreshes the holder's details), or held by a process on
-// this host (hostname) that no longer exists, which is logged as a
-// warning; otherwise a *state.LockedError naming the holder.
-func Takeover(holder state.LockInfo, held bool, info state.LockInfo, hostname string, log *slog.Logger) error {
+// (locking again refreshes the holder's details), or held by a process
+// that no longer exists where this store's process can see it (HolderGone
+// with hostname and scope), which is logged as a warning; otherwise a
+// *state.LockedError naming the holder.
+func Takeover(holder state.LockInfo, held bool, info state.LockInfo, hostname, scope string, log *slog.Logger) error {
 	if !held || holder.ID == info.ID {
 		return nil
 	}
-	if !HolderGone(hostname, holder) {
+	if !HolderGone(hostname, scope, holder) {
 		return &state.LockedError{Holder: holder}
 	}
 	log.Warn("taking over the state lock of a process that no longer exists",
 		"lock_id", holder.ID, "operation", holder.Operation, "pid", holder.PID, "host", holder.Host,
-		"since", holder.Since, "new_lock_id", info.ID)
+		"scope", holder.Scope, "since", holder.Since, "new_lock_id", info.ID)
 	return nil
 }
 
-// HolderGone reports whether the lock holder ran on this host (hostname;
-// never when it is unknown) and its process no longer exists.
-func HolderGone(hostname string, h state.LockInfo) bool {
-	return hostname != "" && h.Host == hostname && ProcessGone(h.PID)
+// HolderGone reports whether the lock holder ran where this process sees
+// the same PIDs, i.e. on this host (hostname) and in this scope
+// (procscope.Scope: machine boot and PID namespace), both known and equal
+// to the holder's, and its process no longer exists. A holder with our
+// hostname in another container or on a cloned VM has another scope: its
+// PID is not ours to look up. A holder with no scope (an older lock row)
+// is never gone: release it with force-unlock.
+func HolderGone(hostname, scope string, h state.LockInfo) bool {
+	return hostname != "" && scope != "" && h.Host == hostname && h.Scope == scope && procscope.Gone(h.PID)
 }
 
 // Unlock decides whether Unlock(id) releases the lock: not when nobody
