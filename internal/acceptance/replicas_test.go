@@ -613,16 +613,9 @@ func raceReplicas(t *testing.T, a, b *serveEnv) {
 // not take A's live leases for a crashed process's and send those events
 // a second time. B runs in its own PID namespace (unshare), which is what
 // a container, or a cloned VM that kept the image's hostname, looks like.
-//
-// Known bug (fails as of this commit): delivery.OwnerDead, and the state
-// lock's rules.Takeover, judge an owner dead from its host name and a PID
-// looked up in our own PID namespace; B releases A's 4 live leases at
-// start and sends those events a second time while A's are in flight.
-// Skipped unless $FINCONNECTD_ACC_KNOWN_BUGS is set, until it is fixed.
+// (Lease owners carry procscope.Scope, the machine boot and PID namespace:
+// B's differs from A's, so B never looks A's PID up.)
 func TestReplicaInOwnPIDNamespaceKeepsLiveLeases(t *testing.T) {
-	if os.Getenv("FINCONNECTD_ACC_KNOWN_BUGS") == "" {
-		t.Skip("known bug: a replica in another PID namespace with the same host name releases live leases at start (set FINCONNECTD_ACC_KNOWN_BUGS=1 to run)")
-	}
 	t.Parallel()
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
