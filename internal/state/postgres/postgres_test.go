@@ -278,3 +278,19 @@ func TestMigratesLockScope(t *testing.T) {
 		t.Errorf("lock over an old row of a dead PID: %v, want *state.LockedError", err)
 	}
 }
+
+// TestSearchPathWithoutSchema: a DSN whose search_path names no existing
+// schema is refused with a sentence saying how to fix it, not with
+// PostgreSQL's "no schema has been selected to create in".
+func TestSearchPathWithoutSchema(t *testing.T) {
+	_ = admin(t).Close(context.Background()) // skips when the server is unreachable
+	dsn := testDSN() + "&search_path=" + randomSchema()
+	s, err := postgres.Open(context.Background(), secret.New(dsn), postgres.Options{})
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("open succeeded with a search_path naming no schema")
+	}
+	if !strings.Contains(err.Error(), "names no existing schema") || !strings.Contains(err.Error(), "CREATE SCHEMA") {
+		t.Fatalf("error does not say how to fix it: %v", err)
+	}
+}

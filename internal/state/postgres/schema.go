@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -139,6 +140,17 @@ func SchemaVersion() int { return len(migrations()) - 1 }
 // together do not race, and refuses a database from a newer build.
 func (s *Store) migrate(ctx context.Context) error {
 	return s.write(ctx, func(tx pgx.Tx) error {
+		// With a search_path naming no existing schema, current_schema()
+		// is NULL: there is nowhere to create tables, and the lock below
+		// would lock nothing. Say how to fix it.
+		var schema *string
+		if err := tx.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return fmt.Errorf("migrate schema: read current_schema(): %w", err)
+		}
+		if schema == nil {
+			return errors.New("migrate schema: the connection's search_path names no existing schema; " +
+				"create it first (CREATE SCHEMA name) or fix search_path in the DSN")
+		}
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('finconnectd.migrate.' || current_schema()))`); err != nil {
 			return fmt.Errorf("migrate schema: take the migration lock: %w", err)
 		}
