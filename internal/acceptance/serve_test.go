@@ -453,7 +453,8 @@ func TestServeAllProviders(t *testing.T) {
 			t.Errorf("retries changed the webhook-id: %s then %s", tries[0].WebhookID, r.WebhookID)
 		}
 	}
-	code, _, resp = e.call(http.MethodGet, "/v1/events/"+tries[0].WebhookID, e.token, nil)
+	// The sink answered the third attempt; the daemon records it just
+	// after: wait for the record, not only for the POST.
 	var ev struct {
 		PaymentID string `json:"payment_id"`
 		Attempts  []struct {
@@ -461,9 +462,13 @@ func TestServeAllProviders(t *testing.T) {
 		} `json:"attempts"`
 		Deliveries []deliveryView `json:"deliveries"`
 	}
-	if code != http.StatusOK || json.Unmarshal(resp, &ev) != nil {
-		t.Fatalf("GET /v1/events/%s: %d %s", tries[0].WebhookID, code, resp)
-	}
+	eventually(t, 10*time.Second, "ACCCPR's third attempt recorded", func() bool {
+		code, _, resp = e.call(http.MethodGet, "/v1/events/"+tries[0].WebhookID, e.token, nil)
+		if code != http.StatusOK || json.Unmarshal(resp, &ev) != nil {
+			t.Fatalf("GET /v1/events/%s: %d %s", tries[0].WebhookID, code, resp)
+		}
+		return len(ev.Attempts) >= 3
+	})
 	if ev.PaymentID != retried.ID || len(ev.Attempts) != 3 || len(ev.Deliveries) != 1 || ev.Deliveries[0].Status != "delivered" {
 		t.Errorf("GET /v1/events/%s: %s; want 3 attempts and one delivered delivery of %s", tries[0].WebhookID, resp, retried.ID)
 	}
