@@ -501,7 +501,15 @@ func TestServeAllProviders(t *testing.T) {
 	eventually(t, 20*time.Second, "ACCCP9 at the sink after the refused reload", func() bool { return len(e.sink.accepted("ACCCP9")) == 1 })
 
 	// Exactly one payment.succeeded per payment: at the sink, and as one
-	// delivery in the events API.
+	// delivery in the events API (once the last answers are recorded).
+	eventually(t, 10*time.Second, "every delivery recorded", func() bool {
+		for _, d := range e.deliveries() {
+			if d.Status != "delivered" {
+				return false
+			}
+		}
+		return true
+	})
 	for _, w := range append(paid, want{p: retried}, want{p: pending}, want{p: twice}) {
 		if n := len(e.sink.accepted(w.p.Reference)); n != 1 {
 			t.Errorf("%s reached the sink %d times, want 1", w.p.Reference, n)
