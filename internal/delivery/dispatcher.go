@@ -482,6 +482,34 @@ func (w *worker) sleep(d time.Duration) {
 	}
 }
 
+// recordPauses are the pauses between tries of RecordAttempt after a
+// store error other than a lost lease: a POST that was answered should not
+// be sent again (after its lease ends) because of a blip of the store.
+func recordPauses() []time.Duration {
+	return []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
+}
+
+// recordAttempt stores an attempt, trying again a few times on transient
+// store errors. A lost lease (state.ErrConflict) is final: someone else
+// owns the delivery now.
+func (d *Dispatcher) recordAttempt(ctx context.Context, rec state.AttemptResult) error {
+	err := d.store.RecordAttempt(ctx, rec)
+	for _, pause := range recordPauses() {
+		if err == nil || errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrNotFound) {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = d.store.RecordAttempt(ctx, rec)
+	}
+	return err
+}
+
 // deliver makes one attempt and records it.
 func (d *Dispatcher) deliver(rc *routeConf, dl state.Delivery) {
 	ctx := d.workCtx
@@ -517,7 +545,7 @@ func (d *Dispatcher) deliver(rc *routeConf, dl state.Delivery) {
 	}
 	attrs := []any{"route", rc.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", n,
 		"status_code", res.statusCode, "duration_ms", float64(elapsed.Microseconds()) / 1000, "result", result}
-	if err := d.store.RecordAttempt(ctx, rec); err != nil {
+	if err := d.recordAttempt(ctx, rec); err != nil {
 		d.log.Warn("delivery: recording the attempt failed (lease lost?); the delivery is attempted again when its lease ends",
 			append(attrs, "err", err)...)
 		return

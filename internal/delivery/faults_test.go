@@ -93,3 +93,24 @@ func TestLeaseLostMidFlight(t *testing.T) {
 		t.Fatalf("attempts %+v, want only the second one recorded", atts)
 	}
 }
+
+// TestRecordAttemptRetriedAfterStoreBlip: the store fails twice just as
+// the answered attempt is recorded; the worker tries again and records it,
+// so the event is POSTed once, not again after the lease ends.
+func TestRecordAttemptRetriedAfterStoreBlip(t *testing.T) {
+	t.Parallel()
+	ts := teststore.New(t)
+	e := &env{t: t, st: ts.Store, clk: newClock(), reg: prometheus.NewRegistry()}
+	rv := newReceiver(t, e.clk.Now, nil)
+	ts.FailRecordAttempts(2)
+	d := e.start(Config{Store: ts, Routes: []*config.Route{route("orders", rv.URL())}})
+	id := e.enqueue("orders")
+	d.Notify()
+	e.waitStatus(id, "orders", state.DeliveryDelivered)
+	if reqs := rv.requests(); len(reqs) != 1 {
+		t.Fatalf("POSTs = %d, want 1", len(reqs))
+	}
+	if _, _, atts := e.detail(id); len(atts) != 1 {
+		t.Fatalf("attempts %+v, want one", atts)
+	}
+}

@@ -36,6 +36,8 @@ type Store struct {
 	outage  bool
 	pingErr error
 	failPut func(address string) error
+	// failRecords is how many RecordAttempt calls still fail.
+	failRecords int
 	closed  bool
 }
 
@@ -174,6 +176,28 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 		return state.Payment{}, ErrOutage
 	}
 	return s.Store.RecordInitiation(ctx, id, in, now)
+}
+
+// FailRecordAttempts makes the next n RecordAttempt calls fail with
+// ErrOutage (a blip of the store after a POST was answered).
+func (s *Store) FailRecordAttempts(n int) {
+	s.mu.Lock()
+	s.failRecords = n
+	s.mu.Unlock()
+}
+
+// RecordAttempt fails during an outage and as FailRecordAttempts says.
+func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
+	s.mu.Lock()
+	fail := s.outage || s.failRecords > 0
+	if s.failRecords > 0 {
+		s.failRecords--
+	}
+	s.mu.Unlock()
+	if fail {
+		return ErrOutage
+	}
+	return s.Store.RecordAttempt(ctx, r)
 }
 
 // ClaimDeliveries fails during an outage.
