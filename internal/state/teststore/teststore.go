@@ -38,7 +38,7 @@ type Store struct {
 	failPut func(address string) error
 	// failRecords is how many RecordAttempt calls still fail.
 	failRecords int
-	closed  bool
+	closed      bool
 }
 
 var _ state.Store = (*Store)(nil)
