@@ -17,11 +17,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/delivery"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // binaryEnv names the binary under test; `make test` exports it.
@@ -125,22 +125,7 @@ func baseEnv(extra []string) []string {
 
 // syncBuffer is an io.Writer safe for a process's stdout and stderr and
 // concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testkit.SyncBuffer
 
 // proc is one running finconnectd process.
 type proc struct {
@@ -261,13 +246,7 @@ func (p *proc) waitOutput(t *testing.T, want string, d time.Duration) {
 // eventually polls cond every 25 ms until it holds or d passes.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	testkit.EventuallyWithin(t, d, what, cond)
 }
 
 // cliResult is one finished CLI run.

@@ -18,6 +18,7 @@ const module = "github.com/finconnectd/finconnectd"
 var allowedInternal = map[string][]string{
 	"internal/secret":                  {},
 	"internal/version":                 {},
+	"internal/testkit":                 {},
 	"internal/procscope":               {},
 	"internal/state":                   {},
 	"internal/providers":               {},

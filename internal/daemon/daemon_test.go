@@ -23,6 +23,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 const (
@@ -170,17 +171,7 @@ func (s *sink) received() ([]string, int) {
 	return append([]string(nil), s.ids...), s.bad
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = testkit.SyncBuffer
 
 // running is a daemon serving in the background.
 type running struct {
@@ -314,13 +305,7 @@ func signedWebhook(t testing.TB, ref, status, amount string) []byte {
 
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, what, cond)
 }
 
 func TestServe(t *testing.T) {

@@ -1,12 +1,10 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,25 +14,11 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // syncBuffer is a log sink tests can read while workers write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testkit.SyncBuffer
 
 // TestStoreOutage: claims fail while the store is down; the worker keeps
 // trying and delivers once it is back.

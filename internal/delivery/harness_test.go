@@ -20,6 +20,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/sqlite"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // testSecret is the Standard Webhooks reference secret.
@@ -245,13 +246,7 @@ func status(code int) func(http.ResponseWriter, *http.Request, int) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, what, cond)
 }
 
 func secretValue(s string) secret.Value { return secret.New(s) }

@@ -29,6 +29,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 const checksumKey = "test-checksum-key"
@@ -64,22 +65,7 @@ type harnessOptions struct {
 }
 
 // syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testkit.SyncBuffer
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
@@ -209,13 +195,7 @@ func (h *harness) send(method, path, contentType string, body []byte) (int, []by
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, what, cond)
 }
 
 // clickPesaBody builds a PAYMENT webhook, signed with key when key != "".

@@ -23,6 +23,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 const testToken = "test-api-token"
@@ -246,13 +247,7 @@ func (h *harness) get(id string, refresh bool) Payment {
 // eventually polls f until it returns true or the deadline passes.
 func eventually(t testing.TB, within time.Duration, what string, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.EventuallyWithin(t, within, what, f)
 }
 
 // pushes counts initiation requests the emulator received for a reference.

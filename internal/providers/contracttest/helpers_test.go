@@ -14,6 +14,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // clock is a settable clock shared by goroutines.
@@ -148,13 +149,7 @@ func requests(e *sandbox.Emulator, suffix string) []sandbox.Request {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, what, cond)
 }
 
 // settle polls QueryPayment until the status leaves pending.

@@ -1,0 +1,57 @@
+package testkit
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestSyncBufferConcurrent(t *testing.T) {
+	var b SyncBuffer
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fmt.Fprintf(&b, "%d\n", i)
+			_ = b.String()
+		}()
+	}
+	wg.Wait()
+	if got := len(b.String()); got != 20 {
+		t.Fatalf("wrote %d bytes, want 20", got)
+	}
+}
+
+func TestEventually(t *testing.T) {
+	n := 0
+	Eventually(t, "three polls", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("polled %d times", n)
+	}
+	// A condition that never holds fails the test (checked on a fake TB).
+	ft := &fakeTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		EventuallyWithin(ft, 20*time.Millisecond, "never", func() bool { return false })
+	}()
+	<-done
+	if !ft.failed {
+		t.Fatal("EventuallyWithin did not fail on a condition that never held")
+	}
+}
+
+// fakeTB records Fatalf instead of stopping the test.
+type fakeTB struct {
+	testing.TB
+	failed bool
+}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Fatalf(string, ...any) {
+	f.failed = true
+	runtime.Goexit()
+}
