@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const (
@@ -304,4 +306,83 @@ func TestReconcileAgainstSandbox(t *testing.T) {
 		outputs[p] = string(b)
 	}
 	noCanaries(t, canaries, outputs)
+}
+
+// TestApplyKilledHalfway: `apply` is SIGKILLed after it registered some of
+// its IPNs (the sandbox answers slowly, so it is caught mid-way). The dead
+// process still holds the state lock; the next plan takes it over (same
+// host, same PID namespace, the PID is gone), adopts what was registered
+// instead of registering it again, and the next apply finishes the job:
+// every URL is registered exactly once at PesaPal.
+func TestApplyKilledHalfway(t *testing.T) {
+	t.Parallel()
+	sb := startSandbox(t, map[string]any{"latency": "150ms"})
+	dir := t.TempDir()
+	cfgDir := filepath.Join(dir, "config")
+	if err := os.Mkdir(cfgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	whsecValue, _ := whsec(t)
+	env := []string{"ACC_PESAPAL_KEY=k", "ACC_PESAPAL_SECRET=s", "ACC_WHSEC=" + whsecValue}
+	var ipns []ipnBlock
+	for i := range 8 {
+		path := fmt.Sprintf("/hooks/pesapal-%d", i)
+		ipns = append(ipns, ipnBlock{fmt.Sprintf("ipn%d", i), "http://127.0.0.1:18080" + path, "POST", path})
+	}
+	writeFile(t, filepath.Join(cfgDir, "finconnect.hcl"), reconcileConfig(filepath.Join(dir, "finconnect.db"), sb.url, "http://127.0.0.1:19000/events", ipns))
+
+	apply := startProc(t, "apply", env, "apply", "-auto-approve", "-config", cfgDir)
+	eventually(t, 30*time.Second, "apply to register its first IPNs", func() bool {
+		return sb.count(t, http.MethodPost, registerIPNPath, "") >= 2
+	})
+	apply.signal(t, syscall.SIGKILL)
+	apply.waitExit(t, 10*time.Second)
+	before := sb.count(t, http.MethodPost, registerIPNPath, "")
+	if before >= len(ipns) {
+		t.Fatalf("apply registered all %d IPNs before it was killed; the test needs it caught half-way", before)
+	}
+
+	// What the killed apply wrote to state before it died (state is
+	// written after each resource).
+	r := runCLI(t, env, "state", "list", "-config", cfgDir)
+	if r.code != 0 {
+		t.Fatalf("state list after the killed apply:\n%s", r)
+	}
+	inState := strings.Count(r.stdout, "ipn.")
+	if inState > before {
+		t.Fatalf("state has %d IPNs but only %d were registered\n%s", inState, before, r)
+	}
+
+	// The re-plan takes over the dead apply's lock; what is in state is
+	// settled, what was registered but not recorded (answered as the kill
+	// came) is adopted, and only the rest is new.
+	r = runCLI(t, env, "plan", "-detailed-exitcode", "-config", cfgDir)
+	if r.code != 2 {
+		t.Fatalf("plan after the killed apply: want exit 2\n%s", r)
+	}
+	if !strings.Contains(r.stderr, "taking over the state lock of a process that no longer exists") {
+		t.Errorf("plan did not say it took over the killed apply's lock\n%s", r)
+	}
+	if n := strings.Count(r.stdout, "(adopts existing ipn_id"); n != before-inState {
+		t.Errorf("plan adopts %d IPNs, want %d (registered %d, recorded %d)\n%s", n, before-inState, before, inState, r)
+	}
+	if want := fmt.Sprintf("Plan: %d to add, 0 to change, 0 to forget.", len(ipns)-inState); !strings.Contains(r.stdout, want) {
+		t.Errorf("plan lacks %q\n%s", want, r)
+	}
+	r = runCLI(t, env, "apply", "-auto-approve", "-config", cfgDir)
+	if r.code != 0 || !strings.Contains(r.stdout, "Apply complete!") {
+		t.Fatalf("apply after the killed apply:\n%s", r)
+	}
+	got := newPesapalByHand(t, sb.url).list(t)
+	for _, i := range ipns {
+		if got[i.url] != 1 {
+			t.Errorf("%s is registered %d times at PesaPal, want exactly once", i.url, got[i.url])
+		}
+	}
+	if n := sb.count(t, http.MethodPost, registerIPNPath, ""); n != len(ipns) {
+		t.Errorf("RegisterIPN requests in all = %d, want %d (one per IPN)", n, len(ipns))
+	}
+	if r := runCLI(t, env, "plan", "-detailed-exitcode", "-config", cfgDir); r.code != 0 || !strings.Contains(r.stdout, "No changes.") {
+		t.Errorf("final plan: want No changes. and exit 0\n%s", r)
+	}
 }
