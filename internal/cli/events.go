@@ -62,15 +62,6 @@ type eventsArgs struct {
 func parseEventsArgs(args []string, stdout, stderr io.Writer) (eventsArgs, error) {
 	a := eventsArgs{}
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	for _, arg := range args {
-		if arg == "--" {
-			break
-		}
-		if arg == "-h" || arg == "-help" || arg == "--help" || arg == "help" {
-			fs.SetOutput(stdout)
-		}
-	}
 	fs.StringVar(&a.Config, "config", "", "configuration file or directory (default $FINCONNECT_CONFIG, else the current directory)")
 	fs.StringVar(&a.Status, "status", "", "list: only deliveries in this status (pending, delivered, dead)")
 	fs.StringVar(&a.Route, "route", "", "list: only deliveries to this route")
@@ -81,33 +72,11 @@ func parseEventsArgs(args []string, stdout, stderr io.Writer) (eventsArgs, error
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), eventsExamples)
 	}
-	if len(args) == 0 {
-		fs.Usage()
-		return a, errors.New("missing subcommand")
+	sub, ids, err := parseSubcommand(fs, "events", []string{"list", "show", "replay"}, args, stdout, stderr)
+	if err != nil {
+		return a, err
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fs.Usage()
-		return a, flag.ErrHelp
-	case "list", "show", "replay":
-		a.Sub = args[0]
-	default:
-		fmt.Fprintf(stderr, "finconnectd events: unknown subcommand %q\n\n", args[0])
-		fs.SetOutput(stderr)
-		fs.Usage()
-		return a, errors.New("unknown subcommand")
-	}
-	rest := args[1:]
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return a, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		a.IDs = append(a.IDs, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
+	a.Sub, a.IDs = sub, ids
 	fail := func(format string, v ...any) (eventsArgs, error) {
 		msg := fmt.Sprintf(format, v...)
 		fmt.Fprintf(stderr, "finconnectd events %s: %s\n", a.Sub, msg)

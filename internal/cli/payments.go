@@ -45,11 +45,10 @@ type paymentsArgs struct {
 }
 
 // parsePaymentsArgs parses `payments SUB [flags] [ID]`; flags may follow
-// the ID. flag.ErrHelp means -help.
-func parsePaymentsArgs(args []string, stderr io.Writer) (paymentsArgs, error) {
+// the ID. -help prints the usage to stdout and returns flag.ErrHelp.
+func parsePaymentsArgs(args []string, stdout, stderr io.Writer) (paymentsArgs, error) {
 	var a paymentsArgs
 	fs := flag.NewFlagSet("payments", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&a.Config, "config", "", "configuration file or directory (default $FINCONNECT_CONFIG, else the current directory)")
 	fs.StringVar(&a.Status, "status", "", "list: only payments in this status (pending, succeeded, failed, reversed, unknown)")
 	fs.StringVar(&a.Provider, "provider", "", "list: only this provider ID, e.g. clickpesa.tz")
@@ -61,33 +60,11 @@ func parsePaymentsArgs(args []string, stderr io.Writer) (paymentsArgs, error) {
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), paymentsExamples)
 	}
-	if len(args) == 0 {
-		fs.Usage()
-		return a, errors.New("missing subcommand")
+	sub, positional, err := parseSubcommand(fs, "payments", []string{"list", "show"}, args, stdout, stderr)
+	if err != nil {
+		return a, err
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fs.Usage()
-		return a, flag.ErrHelp
-	case "list", "show":
-		a.Sub = args[0]
-	default:
-		fmt.Fprintf(stderr, "finconnectd payments: unknown subcommand %q\n\n", args[0])
-		fs.Usage()
-		return a, errors.New("unknown subcommand")
-	}
-	rest := args[1:]
-	var positional []string
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return a, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
+	a.Sub = sub
 	switch a.Sub {
 	case "list":
 		if len(positional) > 0 {
@@ -120,7 +97,7 @@ func runPayments(ctx context.Context, io IO, args []string) int {
 }
 
 func runPaymentsWith(ctx context.Context, io IO, args []string, open storeOpener) int {
-	a, err := parsePaymentsArgs(args, io.Stderr)
+	a, err := parsePaymentsArgs(args, io.Stdout, io.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}

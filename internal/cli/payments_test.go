@@ -40,7 +40,7 @@ func TestParsePaymentsArgs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			var stderr bytes.Buffer
-			got, err := parsePaymentsArgs(c.args, &stderr)
+			got, err := parsePaymentsArgs(c.args, &stderr, &stderr)
 			if c.help {
 				if !errors.Is(err, flag.ErrHelp) {
 					t.Fatalf("err %v, want ErrHelp", err)
