@@ -97,15 +97,7 @@ func New(opts Options) (*Client, error) {
 		skew = 30 * time.Second
 	}
 	c.tokens = tokencache.New(c.RequestToken, tokencache.Options{Skew: skew, Now: now})
-	c.retries, c.backoff = opts.ReadRetries, opts.RetryBackoff
-	if c.retries == 0 {
-		c.retries = wire.DefaultReadRetries
-	} else if c.retries < 0 {
-		c.retries = 0
-	}
-	if c.backoff <= 0 {
-		c.backoff = wire.DefaultRetryBackoff
-	}
+	c.retries, c.backoff = wire.ReadRetryPolicy(opts.ReadRetries, opts.RetryBackoff)
 	return c, nil
 }
 
@@ -263,23 +255,10 @@ func (c *Client) expiry(s string) time.Time {
 
 // do sends an authenticated request, refreshing the token once after a 401.
 func (c *Client) do(ctx context.Context, op, method, path string, body []byte, initiation bool) (wire.Response, error) {
-	for attempt := 0; ; attempt++ {
-		tok, err := c.tokens.Token(ctx)
-		if err != nil {
-			return wire.Response{}, err
-		}
-		h := http.Header{}
-		h.Set("Authorization", "Bearer "+tok)
-		resp, err := c.call.Do(ctx, wire.Request{Op: opName(op), Method: method, URL: c.base + path, Header: h, Body: body, Initiation: initiation})
-		if err != nil {
-			return wire.Response{}, err
-		}
-		if resp.Status == http.StatusUnauthorized && attempt == 0 {
-			c.tokens.Invalidate(tok)
-			continue
-		}
-		return resp, nil
-	}
+	return c.call.DoAuthorized(ctx, c.tokens, wire.Request{Op: opName(op), Method: method, URL: c.base + path, Body: body, Initiation: initiation},
+		func(h http.Header, tok string) {
+			h.Set("Authorization", "Bearer "+tok)
+		})
 }
 
 // IPNRegistration is a registered IPN URL (RegisterIPN / GetIpnList element).

@@ -318,3 +318,53 @@ func Retry(ctx context.Context, retries int, base time.Duration, fn func() error
 	}
 	return err
 }
+
+// ReadRetryPolicy resolves a client's ReadRetries and RetryBackoff options:
+// 0 retries means DefaultReadRetries, negative means none; a backoff of 0
+// or less means DefaultRetryBackoff.
+func ReadRetryPolicy(retries int, backoff time.Duration) (int, time.Duration) {
+	switch {
+	case retries == 0:
+		retries = DefaultReadRetries
+	case retries < 0:
+		retries = 0
+	}
+	if backoff <= 0 {
+		backoff = DefaultRetryBackoff
+	}
+	return retries, backoff
+}
+
+// Tokens is what an authenticated call needs of a token cache.
+type Tokens interface {
+	Token(ctx context.Context) (string, error)
+	Invalidate(token string)
+}
+
+// DoAuthorized sends r with a token from tokens, put in r.Header by
+// authorize. After a 401 it forgets that token and tries once more with a
+// fresh one (the provider may have revoked it before its expiry); a second
+// 401 is returned to the caller to report as an authentication failure.
+func (c *Caller) DoAuthorized(ctx context.Context, tokens Tokens, r Request, authorize func(h http.Header, token string)) (Response, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := tokens.Token(ctx)
+		if err != nil {
+			return Response{}, err
+		}
+		req := r
+		req.Header = r.Header.Clone()
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		authorize(req.Header, tok)
+		resp, err := c.Do(ctx, req)
+		if err != nil {
+			return Response{}, err
+		}
+		if resp.Status == http.StatusUnauthorized && attempt == 0 {
+			tokens.Invalidate(tok)
+			continue
+		}
+		return resp, nil
+	}
+}

@@ -162,3 +162,22 @@ func TestErrScrubsSecrets(t *testing.T) {
 		t.Fatalf("not scrubbed: %v", err)
 	}
 }
+
+func TestReadRetryPolicy(t *testing.T) {
+	tests := []struct {
+		retries     int
+		backoff     time.Duration
+		wantRetries int
+		wantBackoff time.Duration
+	}{
+		{0, 0, DefaultReadRetries, DefaultRetryBackoff},
+		{-1, time.Second, 0, time.Second},
+		{5, -time.Second, 5, DefaultRetryBackoff},
+	}
+	for _, tt := range tests {
+		r, b := ReadRetryPolicy(tt.retries, tt.backoff)
+		if r != tt.wantRetries || b != tt.wantBackoff {
+			t.Errorf("ReadRetryPolicy(%d, %s) = %d, %s; want %d, %s", tt.retries, tt.backoff, r, b, tt.wantRetries, tt.wantBackoff)
+		}
+	}
+}
