@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/finconnectd/finconnectd/internal/daemon"
 	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -270,16 +269,4 @@ func writeEvent(w io.Writer, v delivery.EventView) {
 		b.WriteString(clean(string(v.Payload)))
 	}
 	fmt.Fprintf(w, "  %s\n", b.String())
-}
-
-// newDispatcher adapts the daemon's dispatcher factory to delivery.New
-// (delivery does not import the daemon).
-func newDispatcher(c daemon.DispatcherConfig) (daemon.Dispatcher, error) {
-	d, err := delivery.New(delivery.Config{
-		Store: c.Store, Routes: c.Routes, Logger: c.Logger, Registerer: c.Registerer, Now: c.Now, Owner: c.Owner,
-	})
-	if err != nil {
-		return nil, err // not a typed nil inside the interface
-	}
-	return d, nil
 }

@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/daemon"
-	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -62,17 +60,10 @@ Flags:
 
 // runServe runs the daemon until ctx ends (SIGTERM/SIGINT).
 func runServe(ctx context.Context, io IO, args []string) int {
-	return serveWith(ctx, io, args, openStore, daemonExtras{NewDispatcher: newDispatcher, RegisterEventsAPI: delivery.RegisterAPI})
+	return serveWith(ctx, io, args, openStore)
 }
 
-// daemonExtras are the pieces a serve wires when their packages exist;
-// zero values leave them out.
-type daemonExtras struct {
-	NewDispatcher     func(daemon.DispatcherConfig) (daemon.Dispatcher, error)
-	RegisterEventsAPI func(mux *http.ServeMux, st state.Store, now func() time.Time, notify func())
-}
-
-func serveWith(ctx context.Context, io IO, args []string, open storeOpener, extras daemonExtras) int {
+func serveWith(ctx context.Context, io IO, args []string, open storeOpener) int {
 	a, err := parseServeArgs(args, io.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -94,8 +85,6 @@ func serveWith(ctx context.Context, io IO, args []string, open storeOpener, extr
 		OpenStore: func(ctx context.Context, cfg *config.Config, _ *slog.Logger) (state.Store, error) {
 			return open(ctx, io, cfg)
 		},
-		NewDispatcher:     extras.NewDispatcher,
-		RegisterEventsAPI: extras.RegisterEventsAPI,
 	}
 	var dev *devmode.Env
 	if a.Dev {

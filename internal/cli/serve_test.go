@@ -79,7 +79,7 @@ route "cp" {
 	failing := func(context.Context, IO, *config.Config) (state.Store, error) {
 		return nil, errors.New("open state store (test): disk on fire")
 	}
-	code := serveWith(context.Background(), io, []string{"-config", dir}, failing, daemonExtras{})
+	code := serveWith(context.Background(), io, []string{"-config", dir}, failing)
 	if code != ExitError {
 		t.Fatalf("exit %d, want %d\n%s", code, ExitError, stderr.String())
 	}

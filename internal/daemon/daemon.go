@@ -27,28 +27,6 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-// Dispatcher delivers queued events to the routes' forwards (the delivery
-// package's Dispatcher satisfies it).
-type Dispatcher interface {
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	// Notify wakes the workers: an event was just queued.
-	Notify()
-	// SetRoutes swaps the routes on a config reload.
-	SetRoutes(routes []*config.Route)
-}
-
-// DispatcherConfig is what the daemon hands its Dispatcher factory.
-type DispatcherConfig struct {
-	Store      state.Store
-	Routes     []*config.Route
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	Now        func() time.Time
-	// Owner names this process's delivery leases.
-	Owner string
-}
-
 // Options wire a Daemon.
 type Options struct {
 	// Config is the loaded, validated configuration to serve.
@@ -66,12 +44,6 @@ type Options struct {
 
 	// OpenStore opens the state store cfg names. Required.
 	OpenStore func(ctx context.Context, cfg *config.Config, log *slog.Logger) (state.Store, error)
-	// NewDispatcher builds event delivery. Nil: events are queued in the
-	// store and not delivered by this process (logged at start).
-	NewDispatcher func(DispatcherConfig) (Dispatcher, error)
-	// RegisterEventsAPI adds the events API (GET /v1/events ...) to the
-	// authenticated API mux. Optional.
-	RegisterEventsAPI func(mux *http.ServeMux, st state.Store, now func() time.Time, notify func())
 	// HTTPClient sends provider requests (default: the clients' own).
 	HTTPClient *http.Client
 	// ApplyAtStart runs the reconcile schedule once before READY (dev
@@ -104,7 +76,7 @@ type Daemon struct {
 
 	store    state.Store
 	settler  *settle.Settler
-	disp     Dispatcher
+	disp     *delivery.Dispatcher
 	pay      *payments.Service
 	ingester *ingest.Ingester
 	sched    *scheduler
@@ -242,19 +214,12 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	d.set.Store(set)
 
-	notify := func() {}
-	d.settler = settle.New(settle.Options{Store: d.store, Routes: cfg.Routes, Now: d.now, Notify: func() { notify() }})
-	if d.o.NewDispatcher != nil {
-		d.disp, err = d.o.NewDispatcher(DispatcherConfig{
-			Store: d.store, Routes: cfg.Routes, Logger: d.log, Registerer: d.reg, Now: d.now, Owner: d.owner,
-		})
-		if err != nil {
-			return fmt.Errorf("build event delivery: %w", err)
-		}
-		notify = d.disp.Notify
-	} else {
-		d.log.Warn("event delivery is not built into this binary: events are queued in the store but not forwarded")
+	if d.disp, err = delivery.New(delivery.Config{
+		Store: d.store, Routes: cfg.Routes, Logger: d.log, Registerer: d.reg, Now: d.now, Owner: d.owner,
+	}); err != nil {
+		return fmt.Errorf("build event delivery: %w", err)
 	}
+	d.settler = settle.New(settle.Options{Store: d.store, Routes: cfg.Routes, Now: d.now, Notify: d.disp.Notify})
 	if d.pay, err = payments.New(payments.Options{
 		Store: d.store, Config: cfg, Payers: d.payer, Settler: d.settler, Logger: d.log, Registerer: d.reg, Now: d.now,
 	}); err != nil {
@@ -273,10 +238,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if d.o.ApplyAtStart {
 		d.sched0(ctx, cfg)
 	}
-	if d.disp != nil {
-		if err := d.disp.Start(d.bg); err != nil {
-			return fmt.Errorf("start event delivery: %w", err)
-		}
+	if err := d.disp.Start(d.bg); err != nil {
+		return fmt.Errorf("start event delivery: %w", err)
 	}
 	d.sched = newScheduler(d)
 	if err := d.sched.start(cfg.Schedules); err != nil {
@@ -458,9 +421,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.settler.SetRoutes(cfg.Routes)
 	d.ingester.SetConfig(cfg)
 	d.pay.SetConfig(cfg)
-	if d.disp != nil {
-		d.disp.SetRoutes(cfg.Routes)
-	}
+	d.disp.SetRoutes(cfg.Routes)
 	d.auth.Store(httpapi.NewAuthenticator(cfg.API.Tokens))
 	if err := d.sched.restart(cfg.Schedules); err != nil {
 		d.log.Error("reload: schedules not changed", "err", err)

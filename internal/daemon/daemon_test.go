@@ -214,15 +214,11 @@ func startDaemon(t testing.TB, o runOptions) *running {
 		o.shutdownTimeout = 5 * time.Second
 	}
 	d, err := New(Options{
-		Config:    cfg,
-		Reload:    func() (*config.Config, error) { return loadFile(path) },
-		Logger:    slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		LookupEnv: o.lookupEnv,
-		OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return r.store, nil },
-		NewDispatcher: func(c DispatcherConfig) (Dispatcher, error) {
-			return delivery.New(delivery.Config{Store: c.Store, Routes: c.Routes, Logger: c.Logger,
-				Registerer: c.Registerer, Now: c.Now, Owner: c.Owner})
-		},
+		Config:          cfg,
+		Reload:          func() (*config.Config, error) { return loadFile(path) },
+		Logger:          slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		LookupEnv:       o.lookupEnv,
+		OpenStore:       func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return r.store, nil },
 		ShutdownTimeout: o.shutdownTimeout,
 	})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
-	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
@@ -44,10 +43,6 @@ func TestDevModeEndToEnd(t *testing.T) {
 		Config: env.Config, Logger: log, Stdout: stdout, ApplyAtStart: true, Banner: env.Banner(),
 		LookupEnv: func(string) (string, bool) { return "", false },
 		OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return st, nil },
-		NewDispatcher: func(c DispatcherConfig) (Dispatcher, error) {
-			return delivery.New(delivery.Config{Store: c.Store, Routes: c.Routes, Logger: c.Logger, Registerer: c.Registerer, Now: c.Now, Owner: c.Owner})
-		},
-		RegisterEventsAPI: delivery.RegisterAPI,
 	})
 	if err != nil {
 		t.Fatal(err)

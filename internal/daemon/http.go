@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 )
 
@@ -104,9 +105,7 @@ func (d *Daemon) apiHandler() http.Handler {
 
 	authed := http.NewServeMux()
 	d.pay.RegisterAPI(authed)
-	if d.o.RegisterEventsAPI != nil {
-		d.o.RegisterEventsAPI(authed, d.store, d.now, d.notifyDelivery)
-	}
+	delivery.RegisterAPI(authed, d.store, d.now, d.disp.Notify)
 	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.auth.Load().Require(authed).ServeHTTP(w, r)
 	})
@@ -115,12 +114,6 @@ func (d *Daemon) apiHandler() http.Handler {
 		httpapi.WriteProblem(w, httpapi.NewProblem(http.StatusNotFound, "not-found", "Not Found", "No such endpoint."))
 	})
 	return mux
-}
-
-func (d *Daemon) notifyDelivery() {
-	if d.disp != nil {
-		d.disp.Notify()
-	}
 }
 
 // readyz: the store answers and a configuration is loaded.
