@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -43,14 +44,23 @@ func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now ti
 		out, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryCols+deliveryFrom+`
 WHERE d.route = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until <= ?
 ORDER BY d.next_attempt_at, d.rowid LIMIT ?`, route, ts(now), ts(now), rules.Limit(limit))
+		if err != nil || len(out) == 0 {
+			return err
+		}
+		// One UPDATE for the whole batch: the IDs go in as one JSON array
+		// (like postgres's = ANY($3)), so no limit is too many variables.
+		ids := make([]string, len(out))
+		for i, d := range out {
+			ids[i] = d.ID
+		}
+		idsJSON, err := json.Marshal(ids)
 		if err != nil {
 			return err
 		}
-		until := ts(now.Add(lease))
-		for _, d := range out {
-			if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?`, owner, until, d.ID); err != nil {
-				return fmt.Errorf("lease delivery %s: %w", d.ID, err)
-			}
+		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ?
+WHERE id IN (SELECT value FROM json_each(?))`, owner, ts(now.Add(lease)), string(idsJSON))
+		if err != nil {
+			return fmt.Errorf("lease deliveries: %w", err)
 		}
 		return nil
 	})
