@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/finconnectd/finconnectd/internal/devmode"
+	"github.com/finconnectd/finconnectd/internal/delivery"
 )
 
 // crashSink is the forward of the crash test: it verifies each delivery's
@@ -40,7 +40,7 @@ type crashSink struct {
 func (s *crashSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	id := r.Header.Get("webhook-id")
-	if err := devmode.Verify(s.key, id, r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, time.Now(), 10*time.Minute); err != nil {
+	if err := delivery.Verify(s.key, id, r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, time.Now(), 10*time.Minute); err != nil {
 		s.mu.Lock()
 		s.bad = append(s.bad, err.Error())
 		s.mu.Unlock()

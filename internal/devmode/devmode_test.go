@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 )
@@ -130,7 +131,10 @@ func TestBanner(t *testing.T) {
 func TestSinkVerifiesSignatures(t *testing.T) {
 	t.Parallel()
 	env := startEnv(t)
-	key, _ := decodeSecret(env.Config.Routes[0].Forward.Secret.Reveal())
+	key, err := delivery.DecodeSecret(env.Config.Routes[0].Forward.Secret.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
 	body := []byte(`{"type":"payment.succeeded","timestamp":"2026-11-22T10:00:00Z","data":{"payment_id":"pay_x","provider":"clickpesa.tz","reference":"R1","status":"succeeded"}}`)
 	now := time.Now()
 	cases := []struct {
@@ -140,11 +144,11 @@ func TestSinkVerifiesSignatures(t *testing.T) {
 		body   []byte
 		status int
 	}{
-		{"valid", Sign(key, "evt_1", now, body), now, body, http.StatusNoContent},
-		{"several signatures, one valid", "v1,AAAA " + Sign(key, "evt_1", now, body), now, body, http.StatusNoContent},
-		{"wrong key", Sign([]byte("other"), "evt_1", now, body), now, body, http.StatusUnauthorized},
-		{"tampered body", Sign(key, "evt_1", now, body), now, append([]byte(" "), body...), http.StatusUnauthorized},
-		{"stale", Sign(key, "evt_1", now.Add(-time.Hour), body), now.Add(-time.Hour), body, http.StatusUnauthorized},
+		{"valid", delivery.Sign(key, "evt_1", now, body), now, body, http.StatusNoContent},
+		{"several signatures, one valid", "v1,AAAA " + delivery.Sign(key, "evt_1", now, body), now, body, http.StatusNoContent},
+		{"wrong key", delivery.Sign([]byte("other"), "evt_1", now, body), now, body, http.StatusUnauthorized},
+		{"tampered body", delivery.Sign(key, "evt_1", now, body), now, append([]byte(" "), body...), http.StatusUnauthorized},
+		{"stale", delivery.Sign(key, "evt_1", now.Add(-time.Hour), body), now.Add(-time.Hour), body, http.StatusUnauthorized},
 		{"missing", "", now, body, http.StatusUnauthorized},
 	}
 	for _, c := range cases {

@@ -60,7 +60,7 @@ type Sink struct {
 
 // NewSink checks the secret; it starts nothing.
 func NewSink(o SinkOptions) (*Sink, error) {
-	key, err := decodeSecret(o.Secret)
+	key, err := delivery.DecodeSecret(o.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("event sink: %w", err)
 	}
@@ -149,7 +149,7 @@ func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.Header.Get("webhook-id")
-	if err := Verify(s.key, id, r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, s.now(), sinkTolerance); err != nil {
+	if err := delivery.Verify(s.key, id, r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature"), body, s.now(), sinkTolerance); err != nil {
 		s.log.Warn("event sink: rejected an event: signature not verified", "webhook_id", id, "error", err)
 		http.Error(w, "signature not verified", http.StatusUnauthorized)
 		return
@@ -182,20 +182,4 @@ func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(s.stdout, "event sink: %s %s reference %s (%s) - signature verified\n", ev.Type, ev.Data.PaymentID, ev.Data.Reference, ev.Data.Provider)
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// Verify checks a Standard Webhooks signature (delivery.Verify; kept for
-// callers outside this package's sink, e.g. the daemon's crash test).
-func Verify(key []byte, id, ts, sigHeader string, body []byte, now time.Time, tolerance time.Duration) error {
-	return delivery.Verify(key, id, ts, sigHeader, body, now, tolerance)
-}
-
-// Sign is the sender's side of Verify (delivery.Sign), for tests and tools.
-func Sign(key []byte, id string, ts time.Time, body []byte) string {
-	return delivery.Sign(key, id, ts, body)
-}
-
-// decodeSecret decodes "whsec_" + base64 (delivery.DecodeSecret).
-func decodeSecret(secret string) ([]byte, error) {
-	return delivery.DecodeSecret(secret)
 }
