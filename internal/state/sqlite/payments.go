@@ -121,13 +121,13 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 	now = rules.NowIfZero(now, s.now)
 	var p state.Payment
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		err := execOne(ctx, tx, `UPDATE payments SET status = ?, provider_reference = ?, redirect_url = ?, message = ?,
-	raw = ?, next_sync_at = ?, updated_at = ? WHERE id = ?`,
-			in.Status, in.ProviderReference, in.RedirectURL, in.Message, rules.Blob(in.Raw), ts(in.NextSyncAt), ts(now), id)
-		if err != nil {
-			return err
+		var err error
+		p, err = scanPayment(tx.QueryRowContext(ctx, `UPDATE payments SET status = ?, provider_reference = ?, redirect_url = ?,
+	message = ?, raw = ?, next_sync_at = ?, updated_at = ? WHERE id = ? RETURNING `+paymentCols,
+			in.Status, in.ProviderReference, in.RedirectURL, in.Message, rules.Blob(in.Raw), ts(in.NextSyncAt), ts(now), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return state.ErrNotFound
 		}
-		p, err = scanPayment(tx.QueryRowContext(ctx, `SELECT `+paymentCols+` FROM payments WHERE id = ?`, id))
 		return err
 	})
 	if err != nil {

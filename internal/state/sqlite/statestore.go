@@ -13,17 +13,11 @@ import (
 
 // Meta returns the lineage and serial.
 func (s *Store) Meta(ctx context.Context) (state.Meta, error) {
-	m, err := meta(ctx, s.r)
-	if err != nil {
+	var m state.Meta
+	if err := s.r.QueryRowContext(ctx, `SELECT lineage, serial FROM meta WHERE id = 1`).Scan(&m.Lineage, &m.Serial); err != nil {
 		return state.Meta{}, fmt.Errorf("sqlite: read meta: %w", err)
 	}
 	return m, nil
-}
-
-func meta(ctx context.Context, q queryer) (state.Meta, error) {
-	var m state.Meta
-	err := q.QueryRowContext(ctx, `SELECT lineage, serial FROM meta WHERE id = 1`).Scan(&m.Lineage, &m.Serial)
-	return m, err
 }
 
 // Resources returns every resource, ordered by address.
@@ -102,11 +96,8 @@ func (s *Store) DeleteResource(ctx context.Context, address string) (state.Meta,
 }
 
 func bumpSerial(ctx context.Context, tx *sql.Tx) (state.Meta, error) {
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = serial + 1 WHERE id = 1`); err != nil {
-		return state.Meta{}, fmt.Errorf("bump serial: %w", err)
-	}
-	m, err := meta(ctx, tx)
-	if err != nil {
+	var m state.Meta
+	if err := tx.QueryRowContext(ctx, `UPDATE meta SET serial = serial + 1 WHERE id = 1 RETURNING lineage, serial`).Scan(&m.Lineage, &m.Serial); err != nil {
 		return state.Meta{}, fmt.Errorf("bump serial: %w", err)
 	}
 	return m, nil
