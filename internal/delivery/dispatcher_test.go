@@ -640,3 +640,26 @@ finconnectd_delivery_queue_depth 2
 		t.Fatalf("second dispatcher on one registry: %v", err)
 	}
 }
+
+func TestCleanText(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 300)
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"plain", 200, "plain"},
+		{"  line\none\r\n\ttwo  ", 200, "line one two"},
+		{"upstream\x1b[2J down", 200, "upstream [2J down"},
+		{"a\u00a0b\u200bc", 200, "a b c"},
+		{"h\u00e9llo", 2, "h"},                                    // é cut in half: dropped
+		{"\xffbad byte first " + long, 20, "bad byte first xxxx"}, // the rest survives the invalid byte
+		{"ok \ufffd kept", 200, "ok \ufffd kept"},
+		{long, 10, "xxxxxxxxxx"},
+	} {
+		if got := cleanText([]byte(c.in), c.n); got != c.want {
+			t.Errorf("cleanText(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}

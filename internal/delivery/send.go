@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 )
 
 const (
@@ -138,29 +137,16 @@ func stripURL(raw string) string {
 	return cleanText([]byte(out.String()), 200)
 }
 
-// cleanText keeps at most n bytes of b as one printable line of valid UTF-8.
+// cleanText keeps at most n bytes of b as one printable line of valid
+// UTF-8: invalid bytes (a rune cut at n included) are dropped, anything
+// unprintable becomes a space, and runs of spaces become one.
 func cleanText(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-		// Do not cut a rune in half.
-		for len(b) > 0 && !utf8.Valid(b) {
-			b = b[:len(b)-1]
+	s := strings.ToValidUTF8(string(b[:min(len(b), n)]), "")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
 		}
-	}
-	var sb strings.Builder
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		b = b[size:]
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			continue
-		case unicode.IsControl(r) || !unicode.IsPrint(r) && !unicode.IsSpace(r):
-			sb.WriteByte(' ')
-		case unicode.IsSpace(r):
-			sb.WriteByte(' ')
-		default:
-			sb.WriteRune(r)
-		}
-	}
-	return strings.Join(strings.Fields(sb.String()), " ")
+		return ' '
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
 }
