@@ -2,7 +2,6 @@ package rules
 
 import (
 	"crypto/rand"
-	"encoding/base32"
 	"encoding/hex"
 	"strings"
 	"time"
@@ -27,11 +26,10 @@ func NowIfZero(t time.Time, now func() time.Time) time.Time {
 	return t
 }
 
-// NewID returns prefix + 26 lowercase base32 characters (128 random bits).
+// NewID returns prefix + 26 lowercase base32 characters (rand.Text: at
+// least 128 random bits).
 func NewID(prefix string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	return prefix + strings.ToLower(rand.Text())
 }
 
 // NewLineage returns a random state lineage (32 hex characters).
