@@ -98,11 +98,7 @@ func TestDurableAfterKill(t *testing.T) {
 	}
 	t.Logf("helper printed %d committed writes before it died", len(seen))
 
-	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("reopen after kill: %v", err)
-	}
-	defer s.Close()
+	s := openPath(t, path)
 	for _, c := range seen {
 		p, err := s.PaymentByReference(t.Context(), "clickpesa.tz", c.ref)
 		if err != nil {

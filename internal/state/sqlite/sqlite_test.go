@@ -20,9 +20,16 @@ import (
 
 func openTemp(t testing.TB) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"), sqlite.Options{})
+	return openPath(t, filepath.Join(t.TempDir(), "state.db"))
+}
+
+// openPath opens the store at path and closes it when the test ends (a
+// test may close it earlier: Close is idempotent).
+func openPath(t testing.TB, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 	if err != nil {
-		t.Fatalf("open: %v", err)
+		t.Fatalf("open %s: %v", path, err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -34,11 +41,7 @@ func TestConformance(t *testing.T) {
 
 func TestOpenCreatesPrivateFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	defer s.Close()
+	s := openPath(t, path)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -78,10 +81,7 @@ func TestOpenAwkwardPaths(t *testing.T) {
 				}
 			}
 			path := filepath.Join(dir, tt.file) // relative to base
-			s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-			if err != nil {
-				t.Fatalf("open %q: %v", path, err)
-			}
+			s := openPath(t, path)
 			if _, err := s.PutResource(t.Context(), state.Resource{Address: "ipn.a", Type: "ipn"}); err != nil {
 				t.Fatal(err)
 			}
@@ -140,10 +140,7 @@ func TestOpenErrors(t *testing.T) {
 
 func TestReopenKeepsState(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
+	s := openPath(t, path)
 	if _, err := s.PutResource(t.Context(), state.Resource{Address: "ipn.a", Type: "ipn", Attributes: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -154,11 +151,7 @@ func TestReopenKeepsState(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = sqlite.Open(t.Context(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s.Close()
+	s = openPath(t, path)
 	m2, err := s.Meta(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -170,10 +163,7 @@ func TestReopenKeepsState(t *testing.T) {
 
 func TestRefusesNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
+	s := openPath(t, path)
 	s.Close()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -216,11 +206,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	var stores []*sqlite.Store
 	for range 2 {
-		s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-		if err != nil {
-			t.Fatalf("open: %v", err)
-		}
-		defer s.Close()
+		s := openPath(t, path)
 		stores = append(stores, s)
 	}
 	const n = 40
@@ -269,10 +255,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 // and is never taken over by PID (it is force-unlocked instead).
 func TestMigratesLockScope(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
+	s := openPath(t, path)
 	s.Close()
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
@@ -294,11 +277,7 @@ func TestMigratesLockScope(t *testing.T) {
 	}
 	db.Close()
 
-	s, err = sqlite.Open(t.Context(), path, sqlite.Options{})
-	if err != nil {
-		t.Fatalf("open a version 1 file: %v", err)
-	}
-	defer s.Close()
+	s = openPath(t, path)
 	li, held, err := s.LockHolder(t.Context())
 	if err != nil || !held || li.ID != "old" || li.Host != host || li.Scope != "" {
 		t.Fatalf("lock holder after migration = %+v, %v, %v; want the old row with no scope", li, held, err)
