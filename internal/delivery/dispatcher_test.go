@@ -454,8 +454,11 @@ func TestNotifyAndPoll(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		rv := newReceiver(t, e.clk.Now, nil)
-		d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, PollInterval: time.Hour})
-		waitFor(t, "the worker to go to sleep", func() bool { return len(d.Routes()) == 1 })
+		st := &nextDueCounter{OutboxStore: e.st}
+		d := e.start(Config{Store: st, Routes: []*config.Route{route("orders", rv.URL())}, PollInterval: time.Hour})
+		// After NextDue the worker sleeps for the PollInterval: only
+		// Notify can wake it for an event queued from now on.
+		waitFor(t, "the worker to go to sleep", func() bool { return st.calls.Load() > 0 })
 		id := e.enqueue("orders")
 		d.Notify()
 		e.waitStatus(id, "orders", state.DeliveryDelivered)
@@ -468,6 +471,18 @@ func TestNotifyAndPoll(t *testing.T) {
 		id := e.enqueue("orders") // no Notify: another process wrote it
 		e.waitStatus(id, "orders", state.DeliveryDelivered)
 	})
+}
+
+// nextDueCounter counts NextDue calls: a worker calls it just before it
+// goes to sleep.
+type nextDueCounter struct {
+	state.OutboxStore
+	calls atomic.Int32
+}
+
+func (s *nextDueCounter) NextDue(ctx context.Context, route string) (time.Time, error) {
+	s.calls.Add(1)
+	return s.OutboxStore.NextDue(ctx, route)
 }
 
 func TestSetRoutes(t *testing.T) {
