@@ -198,9 +198,6 @@ func userAgent(v string) string {
 	return "finconnectd/" + v
 }
 
-// Owner is the name this dispatcher's leases carry.
-func (d *Dispatcher) Owner() string { return d.owner }
-
 // Start starts one worker per route. The workers stop when ctx ends or at
 // Stop; in-flight POSTs outlive ctx until Stop's context ends.
 //
