@@ -16,6 +16,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -202,8 +203,10 @@ func jsonEqual(t testing.TB, what string, got []byte, want string) {
 		t.Errorf("%s: %q is not JSON: %v", what, got, err)
 		return
 	}
-	_ = json.Unmarshal([]byte(want), &w)
-	if fmt.Sprint(g) != fmt.Sprint(w) {
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("%s: the wanted %q is not JSON: %v", what, want, err)
+	}
+	if !reflect.DeepEqual(g, w) {
 		t.Errorf("%s = %s, want %s", what, got, want)
 	}
 }
