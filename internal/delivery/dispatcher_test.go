@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func TestDeliveredWithSignedHeaders(t *testing.T) {
@@ -53,7 +55,7 @@ func TestDeliveredWithSignedHeaders(t *testing.T) {
 	if len(atts) != 1 || atts[0].StatusCode != http.StatusNoContent || atts[0].Error != "" || atts[0].N != 1 {
 		t.Errorf("attempts %+v", atts)
 	}
-	waitFor(t, "the delivered counter", func() bool {
+	testkit.Eventually(t, "the delivered counter", func() bool {
 		return testutil.ToFloat64(d.m.deliveries.WithLabelValues("orders", resultDelivered)) == 1
 	})
 	if n := testutil.CollectAndCount(d.m.duration); n != 1 {
@@ -138,9 +140,9 @@ func TestFailures(t *testing.T) {
 				// A receiver that echoes everything it got.
 				w.WriteHeader(500)
 				_, _ = w.Write([]byte(r.URL.String() + " " + r.Header.Get("Authorization") + " " +
-					r.Header.Get("webhook-signature") + " " + testSecret + " " + testSecret[6:]))
+					r.Header.Get("webhook-signature") + " " + vecSecret + " " + vecSecret[6:]))
 			},
-			errNot: []string{"qu3rytoken", "pa55word", testSecret[6:], "v1,"}},
+			errNot: []string{"qu3rytoken", "pa55word", vecSecret[6:], "v1,"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -232,7 +234,7 @@ func TestRetriesUntilMaxAttempts(t *testing.T) {
 	if reqs[0].Timestamp == reqs[3].Timestamp {
 		t.Errorf("webhook-timestamp did not move between attempts")
 	}
-	waitFor(t, "counters", func() bool {
+	testkit.Eventually(t, "counters", func() bool {
 		return testutil.ToFloat64(d.m.deliveries.WithLabelValues("orders", resultRetry)) == 3 &&
 			testutil.ToFloat64(d.m.deliveries.WithLabelValues("orders", resultDead)) == 1
 	})
@@ -319,7 +321,7 @@ func TestBlockedRouteDoesNotDelayAnother(t *testing.T) {
 		aIDs = append(aIDs, e.enqueue("a"))
 	}
 	d.Notify()
-	waitFor(t, "route a's receiver to hold 4 requests", func() bool { return hung.Load() == 4 })
+	testkit.Eventually(t, "route a's receiver to hold 4 requests", func() bool { return hung.Load() == 4 })
 	var bIDs []string
 	for range 5 {
 		bIDs = append(bIDs, e.enqueue("b"))
@@ -365,7 +367,7 @@ func TestConcurrencyPerRoute(t *testing.T) {
 		ids = append(ids, e.enqueue("orders"))
 	}
 	d.Notify()
-	waitFor(t, "3 requests in flight", func() bool {
+	testkit.Eventually(t, "3 requests in flight", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return inFlight == 3
@@ -458,7 +460,7 @@ func TestNotifyAndPoll(t *testing.T) {
 		d := e.start(Config{Store: st, Routes: []*config.Route{route("orders", rv.URL())}, PollInterval: time.Hour})
 		// After NextDue the worker sleeps for the PollInterval: only
 		// Notify can wake it for an event queued from now on.
-		waitFor(t, "the worker to go to sleep", func() bool { return st.calls.Load() > 0 })
+		testkit.Eventually(t, "the worker to go to sleep", func() bool { return st.calls.Load() > 0 })
 		id := e.enqueue("orders")
 		d.Notify()
 		e.waitStatus(id, "orders", state.DeliveryDelivered)
@@ -542,7 +544,7 @@ func TestStop(t *testing.T) {
 		})
 		d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}})
 		id := e.enqueue("orders")
-		waitFor(t, "the POST", func() bool { return got.Load() == 1 })
+		testkit.Eventually(t, "the POST", func() bool { return got.Load() == 1 })
 		errc := make(chan error, 1)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -573,7 +575,7 @@ func TestStop(t *testing.T) {
 		})
 		d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL(), func(r *config.Route) { r.Forward.Timeout = time.Hour })}})
 		id := e.enqueue("orders")
-		waitFor(t, "the POST", func() bool { return got.Load() == 1 })
+		testkit.Eventually(t, "the POST", func() bool { return got.Load() == 1 })
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		err := d.Stop(ctx)
@@ -611,7 +613,7 @@ func TestNewChecksConfig(t *testing.T) {
 	}{
 		{"no store", Config{}, "no store"},
 		{"bad secret", Config{Store: e.st, Routes: []*config.Route{route("a", "http://127.0.0.1:1/", func(r *config.Route) {
-			r.Forward.Secret = secretValue("whsec_%%%notbase64")
+			r.Forward.Secret = secret.New("whsec_%%%notbase64")
 		})}}, `route "a": forward.secret`},
 		{"bad url", Config{Store: e.st, Routes: []*config.Route{route("a", "mailto:x@example.com")}}, "not an http(s) URL"},
 		{"duplicate", Config{Store: e.st, Routes: []*config.Route{route("a", "http://127.0.0.1:1/"), route("a", "http://127.0.0.1:1/")}}, "given twice"},

@@ -17,9 +17,6 @@ import (
 	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
-// syncBuffer is a log sink tests can read while workers write.
-type syncBuffer = testkit.SyncBuffer
-
 // TestStoreOutage: claims fail while the store is down; the worker keeps
 // trying and delivers once it is back.
 func TestStoreOutage(t *testing.T) {
@@ -27,12 +24,12 @@ func TestStoreOutage(t *testing.T) {
 	ts := teststore.New(t)
 	e := &env{t: t, st: ts.Store, clk: newClock(), reg: prometheus.NewRegistry()}
 	rv := newReceiver(t, e.clk.Now, nil)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	ts.SetOutage(true)
 	d := e.start(Config{Store: ts, Routes: []*config.Route{route("orders", rv.URL())}, PollInterval: 10 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	id := e.enqueue("orders") // written beside the outage
-	waitFor(t, "a logged claim failure", func() bool { return strings.Contains(logs.String(), "claim deliveries failed") })
+	testkit.Eventually(t, "a logged claim failure", func() bool { return strings.Contains(logs.String(), "claim deliveries failed") })
 	if len(rv.requests()) != 0 {
 		t.Fatal("delivered during the outage")
 	}
@@ -57,16 +54,16 @@ func TestLeaseLostMidFlight(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	id := e.enqueue("orders")
 	d.Notify()
-	waitFor(t, "the first POST", func() bool { return n.Load() == 1 })
+	testkit.Eventually(t, "the first POST", func() bool { return n.Load() == 1 })
 	if err := e.st.ReplayEvent(context.Background(), id, e.clk.Now()); err != nil {
 		t.Fatal(err)
 	}
 	close(release)
-	waitFor(t, "the lost lease logged", func() bool { return strings.Contains(logs.String(), "recording the attempt failed") })
+	testkit.Eventually(t, "the lost lease logged", func() bool { return strings.Contains(logs.String(), "recording the attempt failed") })
 	d.Notify()
 	e.waitStatus(id, "orders", state.DeliveryDelivered)
 	reqs := rv.requests()

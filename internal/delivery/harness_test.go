@@ -23,9 +23,6 @@ import (
 	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
-// testSecret is the Standard Webhooks reference secret.
-const testSecret = vecSecret
-
 // clock is a settable clock: deliveries are scheduled by it, so a test
 // moves time forward instead of waiting.
 type clock struct {
@@ -103,21 +100,22 @@ func (e *env) detail(id string) (state.Event, []state.Delivery, []state.Attempt)
 // waitDelivery polls until the event's delivery to route satisfies ok.
 func (e *env) waitDelivery(id, route string, what string, ok func(state.Delivery) bool) state.Delivery {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
 	var last state.Delivery
-	for time.Now().Before(deadline) {
+	defer func() {
+		if e.t.Failed() {
+			e.t.Logf("event %s to %s: last %+v", id, route, last)
+		}
+	}()
+	testkit.Eventually(e.t, fmt.Sprintf("event %s to %s to be %s", id, route, what), func() bool {
 		_, dels, _ := e.detail(id)
 		for _, d := range dels {
 			if d.Route == route {
 				last = d
-				if ok(d) {
-					return d
-				}
+				return ok(d)
 			}
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-	e.t.Fatalf("event %s to %s: not %s in time; last %+v", id, route, what, last)
+		return false
+	})
 	return last
 }
 
@@ -135,7 +133,7 @@ func (e *env) waitAttempts(id, route string, n int) state.Delivery {
 func route(name, url string, mods ...func(*config.Route)) *config.Route {
 	r := &config.Route{
 		Name: name, Provider: "clickpesa.tz", Path: "/webhooks/" + name, Events: config.EventTypes(),
-		Forward: config.Forward{URL: url, Secret: secret.New(testSecret), Timeout: 5 * time.Second},
+		Forward: config.Forward{URL: url, Secret: secret.New(vecSecret), Timeout: 5 * time.Second},
 		Retry:   config.Retry{MaxAttempts: 15, MaxAge: 72 * time.Hour},
 	}
 	for _, m := range mods {
@@ -202,7 +200,7 @@ type receiver struct {
 
 func newReceiver(t testing.TB, now func() time.Time, respond func(w http.ResponseWriter, r *http.Request, n int)) *receiver {
 	t.Helper()
-	key, err := DecodeSecret(testSecret)
+	key, err := DecodeSecret(vecSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,11 +240,3 @@ func (rv *receiver) requests() []received {
 func status(code int) func(http.ResponseWriter, *http.Request, int) {
 	return func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(code) }
 }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, what, cond)
-}
-
-func secretValue(s string) secret.Value { return secret.New(s) }

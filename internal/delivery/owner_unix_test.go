@@ -16,6 +16,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // exitedPID returns the PID of a process that has exited and been reaped.
@@ -65,7 +66,7 @@ func TestStartReleasesLeasesOfStoppedProcess(t *testing.T) {
 	}
 	free := e.enqueue("orders")
 
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, Owner: NewOwner("thishost", scope, os.Getpid()),
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 
