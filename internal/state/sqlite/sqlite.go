@@ -75,7 +75,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{path: path, now: opts.Now, log: opts.Logger, hostname: host, scope: procscope.Scope()}
 
 	common := "_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")&_pragma=foreign_keys(1)"
-	w, err := sql.Open("sqlite", fileURI(path)+"?"+common+
+	w, err := sql.Open("sqlite", FileURI(path)+"?"+common+
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
@@ -89,7 +89,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", fileURI(path)+"?"+common+"&_query_only=1")
+	r, err := sql.Open("sqlite", FileURI(path)+"?"+common+"&_query_only=1")
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
@@ -141,9 +141,9 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// fileURI turns a path into an SQLite URI filename, escaping the characters
+// FileURI turns a path into an SQLite URI filename, escaping the characters
 // a URI gives meaning to so any path works.
-func fileURI(path string) string {
+func FileURI(path string) string {
 	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 	return "file:" + r.Replace(path)
 }

@@ -58,7 +58,7 @@ func Open(tb testing.TB, path string) *Store {
 	if err != nil {
 		tb.Fatalf("open test store: %v", err)
 	}
-	ins, err := sql.Open("sqlite", "file:"+strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)+"?_pragma=busy_timeout(10000)&_query_only=1")
+	ins, err := sql.Open("sqlite", sqlite.FileURI(path)+"?_pragma=busy_timeout(10000)&_query_only=1")
 	if err != nil {
 		_ = st.Close()
 		tb.Fatalf("open test store inspection connection: %v", err)
