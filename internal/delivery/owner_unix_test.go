@@ -72,13 +72,7 @@ func TestStartReleasesLeasesOfStoppedProcess(t *testing.T) {
 
 	// Start released the crashed owner's lease before its workers ran;
 	// the others' leases are live and still theirs.
-	var leaseOwners []string
-	if _, err := e.st.ReleaseLeases(ctx, e.clk.Now(), func(o string) bool {
-		leaseOwners = append(leaseOwners, o)
-		return false
-	}); err != nil {
-		t.Fatal(err)
-	}
+	leaseOwners := e.liveLeaseOwners()
 	if slices.Contains(leaseOwners, owners["crashed"]) {
 		t.Errorf("live lease owners after start = %q; the crashed owner's lease is still live", leaseOwners)
 	}
@@ -130,11 +124,28 @@ func TestStartReleasesNothingOutsideItsScope(t *testing.T) {
 		}
 		free := e.enqueue("orders")
 		e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, Owner: NewOwner("thishost", ours, os.Getpid())})
+		// Start has released what it was going to release.
+		if live := e.liveLeaseOwners(); !slices.Contains(live, crashed) {
+			t.Errorf("owner scope %q: live lease owners after start = %q; the lease of %s was released", ours, live, crashed)
+		}
 		e.waitStatus(free, "orders", state.DeliveryDelivered)
 		if _, dels, _ := e.detail(id); dels[0].Attempts != 0 {
 			t.Errorf("owner scope %q: the delivery leased by %s was released and sent: %+v", ours, crashed, dels[0])
 		}
 	}
+}
+
+// liveLeaseOwners lists the owners of the leases live now, releasing none.
+func (e *env) liveLeaseOwners() []string {
+	e.t.Helper()
+	var owners []string
+	if _, err := e.st.ReleaseLeases(context.Background(), e.clk.Now(), func(o string) bool {
+		owners = append(owners, o)
+		return false
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return owners
 }
 
 // otherScope is a scope that is not s.
