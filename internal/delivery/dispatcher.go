@@ -37,9 +37,7 @@ const (
 	releaseTimeout = 10 * time.Second
 )
 
-// Config wires a Dispatcher. It mirrors daemon.DispatcherConfig plus
-// knobs for tests; the daemon adapts one to the other (this package does
-// not import the daemon).
+// Config wires a Dispatcher: what the daemon passes, plus knobs for tests.
 type Config struct {
 	Store  state.OutboxStore
 	Routes []*config.Route
