@@ -134,11 +134,7 @@ func runEventsWith(ctx context.Context, io IO, args []string, open storeOpener, 
 		return ExitError
 	}
 	if a.JSON {
-		out := delivery.DeliveryList{Deliveries: make([]delivery.DeliveryView, 0, len(list))}
-		for _, d := range list {
-			out.Deliveries = append(out.Deliveries, delivery.ViewDelivery(d))
-		}
-		return writeJSONOut(io, out)
+		return writeJSONOut(io, delivery.ViewDeliveries(list))
 	}
 	writeDeliveryList(io.Stdout, list)
 	return ExitOK

@@ -85,11 +85,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("list deliveries: %w", err)
 	}
-	out := DeliveryList{Deliveries: make([]DeliveryView, 0, len(list))}
-	for _, d := range list {
-		out.Deliveries = append(out.Deliveries, ViewDelivery(d))
-	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
+	httpapi.WriteJSON(w, http.StatusOK, ViewDeliveries(list))
 	return nil
 }
 

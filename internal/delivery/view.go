@@ -51,6 +51,16 @@ type EventView struct {
 	Attempts   []AttemptView   `json:"attempts"`
 }
 
+// ViewDeliveries converts a list of stored deliveries to the body of
+// GET /v1/events (also what `finconnectd events list -json` prints).
+func ViewDeliveries(list []state.Delivery) DeliveryList {
+	out := DeliveryList{Deliveries: make([]DeliveryView, 0, len(list))}
+	for _, d := range list {
+		out.Deliveries = append(out.Deliveries, ViewDelivery(d))
+	}
+	return out
+}
+
 // ViewDelivery converts a stored delivery (with its event) to its API form.
 func ViewDelivery(d state.Delivery) DeliveryView {
 	v := DeliveryView{
