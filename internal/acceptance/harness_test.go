@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -67,17 +66,6 @@ func testBinary(t *testing.T) string {
 		t.Fatalf("$%s is not set (TestMain sets it)", binaryEnv)
 	}
 	return p
-}
-
-// freeAddr is a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // canary is a unique secret-looking value that must never appear in any
@@ -294,7 +282,7 @@ type sandbox struct {
 // settings posted to /_sandbox/settings once it answers (nil: defaults).
 func startSandbox(t *testing.T, settings map[string]any) *sandbox {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	p := startProc(t, "sandbox", nil, "sandbox", "-listen", addr)
 	s := &sandbox{proc: p, url: "http://" + addr}
 	p.waitHTTP(t, s.url+"/", 20*time.Second)

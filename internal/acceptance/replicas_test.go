@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/testkit"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -108,7 +109,7 @@ func newReplicas(t *testing.T) (a, b *serveEnv, dsn string) {
 
 	copyB := *a
 	b = &copyB
-	b.public, b.api, b.serve = freeAddr(t), freeAddr(t), nil
+	b.public, b.api, b.serve = testkit.FreeAddr(t), testkit.FreeAddr(t), nil
 	b.cfgDir = filepath.Join(t.TempDir(), "config")
 	if err := os.Mkdir(b.cfgDir, 0o700); err != nil {
 		t.Fatal(err)

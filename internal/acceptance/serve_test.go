@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // providerKinds are the provider kinds, each with one provider block, one
@@ -50,7 +51,7 @@ type serveEnv struct {
 // settings (checksum key; webhook and callback URLs when notify is set).
 func newServeEnv(t *testing.T, syncCron string, notify bool, sandboxSettings map[string]any) *serveEnv {
 	t.Helper()
-	e := &serveEnv{t: t, public: freeAddr(t), api: freeAddr(t), syncCron: syncCron}
+	e := &serveEnv{t: t, public: testkit.FreeAddr(t), api: testkit.FreeAddr(t), syncCron: syncCron}
 	dir := t.TempDir()
 	e.cfgDir = filepath.Join(dir, "config")
 	if err := os.Mkdir(e.cfgDir, 0o700); err != nil {

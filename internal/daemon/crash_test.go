@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/delivery"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // crashSink is the forward of the crash test: it verifies each delivery's
@@ -105,16 +105,6 @@ func testBinary(t *testing.T) string {
 	return out
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // proc is one run of finconnectd serve.
 type proc struct {
 	cmd  *exec.Cmd
@@ -187,7 +177,7 @@ func TestCrash(t *testing.T) {
 	sinkSrv := httptest.NewServer(sink)
 	defer sinkSrv.Close()
 
-	public, api := freeAddr(t), freeAddr(t)
+	public, api := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	cfg := fmt.Sprintf(`
 state {
   path = %q

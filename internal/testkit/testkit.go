@@ -6,6 +6,7 @@ package testkit
 
 import (
 	"bytes"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -51,4 +52,16 @@ func EventuallyWithin(tb testing.TB, within time.Duration, what string, cond fun
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// FreeAddr returns a loopback address ("127.0.0.1:PORT") that was free a
+// moment ago, for a child process to listen on.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("find a free loopback port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
