@@ -8,7 +8,7 @@ LDFLAGS  := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/intern
 # Go tests may run the built binary (crash tests); they find it here.
 export FINCONNECTD_TEST_BINARY := $(CURDIR)/$(BIN)
 
-.PHONY: help build run test check fmt fmt-check vet bench fuzz clean
+.PHONY: help build run test check fmt fmt-check vet bench bench-go bench-http fuzz clean
 
 help: ## List targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,8 +35,14 @@ fmt: ## gofmt Go files and finconnectd fmt the examples
 	gofmt -w $$(git ls-files '*.go')
 	$(GO) run ./cmd/finconnectd fmt examples
 
-bench: ## Benchmarks (provider clients, reconcile, ingest, delivery, pay API)
+bench: bench-go bench-http ## Every benchmark: the Go benchmarks, then the HTTP bench with its baselines
+
+bench-go: ## Go benchmarks (provider clients, reconcile, store, ingest, delivery, pay API), in process
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-http: build ## finconnectd measured from outside over HTTP against baselines in the same run (~4 min)
+	$(GO) build -o bin/finconnectd-bench ./cmd/finconnectd-bench
+	bin/finconnectd-bench -bin $(BIN)
 
 fuzz: ## Run each fuzz target for 20s
 	@for p in $$($(GO) list ./...); do \

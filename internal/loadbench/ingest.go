@@ -1,0 +1,184 @@
+package loadbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+)
+
+// ingestTarget is the p99 an ingest rate must keep to count.
+const ingestTarget = 50 * time.Millisecond
+
+// IngestReport is the open-loop webhook sweep.
+type IngestReport struct {
+	Steps map[string][]Result // by target: finconnectd, receiver, group-commit
+	// Best is the highest rate each target kept with p99 <= 50 ms and no error.
+	Best map[string]float64
+	// AckToDelivered at AckRate, finconnectd's best rate (or its first
+	// step when none met the target): webhook acknowledged -> event
+	// received by the operator's endpoint.
+	AckRate                              float64
+	AckToDeliveredP50, AckToDeliveredP99 time.Duration
+	Undelivered                          int // acknowledged but not delivered within 30 s
+	// Overload is finconnectd's first step past its best rate, if any.
+	Overload        *Result
+	PeakRSS, EndRSS int64 // the daemon's, bytes
+}
+
+const (
+	targetDaemon   = "finconnectd"
+	targetReceiver = "sqlite-receiver"
+	targetGroup    = "sqlite-group-commit"
+)
+
+// webhook is a signed ClickPesa "PAYMENT RECEIVED" for s.
+func (e *env) webhook(s seed) []byte {
+	now := time.Now().UTC().Format(time.RFC3339)
+	data := map[string]any{
+		"id": s.providerRef, "status": "SUCCESS", "orderReference": s.ref, "message": "success",
+		"channel": "TIGO-PESA", "createdAt": now, "updatedAt": now,
+		"paymentReference": "P" + s.ref, "collectedAmount": "1000", "collectedCurrency": "TZS",
+		"customer": map[string]any{"customerName": "Bench", "customerEmail": nil, "customerPhoneNumber": payPhone},
+	}
+	body := map[string]any{"event": "PAYMENT RECEIVED", "data": data}
+	payload := compact(body)
+	sum, err := clickpesa.Checksum("canonical", []byte(e.cpKey), payload)
+	if err != nil {
+		panic(err) // a map we built is always JSON
+	}
+	body["checksum"], body["checksumMethod"] = sum, "canonical"
+	return compact(body)
+}
+
+func compact(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
+	rep := IngestReport{Steps: map[string][]Result{}, Best: map[string]float64{}}
+	urls := map[string]string{targetDaemon: "http://" + e.pubAddr + "/hooks/clickpesa"}
+	for _, t := range []struct {
+		name  string
+		group bool
+	}{{targetReceiver, false}, {targetGroup, true}} {
+		args := []string{"baseline-receiver", "-listen", "127.0.0.1:0", "-db", filepath.Join(e.dir, t.name+".db")}
+		if t.group {
+			args = append(args, "-group")
+		}
+		p, err := startProc(ctx, t.name, nil, e.o.Self, args...)
+		if err != nil {
+			return rep, err
+		}
+		defer p.stop(5 * time.Second)
+		line, err := p.waitLine("listening ", 10*time.Second)
+		if err != nil {
+			return rep, err
+		}
+		urls[t.name] = "http://" + strings.TrimPrefix(line, "listening ")
+	}
+	failed := map[string]bool{}
+	for _, rate := range e.o.rates {
+		n := int(rate * e.o.step.Seconds())
+		for _, target := range []string{targetDaemon, targetReceiver, targetGroup} {
+			if failed[target] {
+				continue
+			}
+			seeds := synthetic(n)
+			if target == targetDaemon {
+				var err error
+				if seeds, err = e.takeSeeds(ctx, n); err != nil {
+					return rep, err
+				}
+			}
+			var (
+				mu   sync.Mutex
+				acks = make(map[string]time.Time, n)
+				refs = make([]string, 0, n)
+			)
+			reqs := make([]request, n)
+			for i, s := range seeds {
+				ref := s.ref
+				reqs[i] = request{method: http.MethodPost, url: urls[target], header: http.Header{"Content-Type": {"application/json"}},
+					body: e.webhook(s)}
+				if target == targetDaemon {
+					refs = append(refs, ref)
+					reqs[i].done = func(at time.Time, status int) {
+						if status == http.StatusOK {
+							mu.Lock()
+							acks[ref] = at
+							mu.Unlock()
+						}
+					}
+				}
+			}
+			fmt.Fprintf(e.log, "  %s at %.0f/s ...", target, rate)
+			res := openLoop(ctx, e.client, reqs, rate, http.StatusOK)
+			fmt.Fprintf(e.log, " p50 %s p99 %s, %d errors, %d rejected\n", res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors, res.Rejected)
+			rep.Steps[target] = append(rep.Steps[target], res)
+			good := res.Good(ingestTarget)
+			if target == targetDaemon {
+				// Let delivery catch up before the next step, so each
+				// step starts from an empty queue; ack -> delivered is
+				// kept for the best good step (or the first step when
+				// none was good).
+				arr := e.sink.waitArrived(refs, 60*time.Second)
+				if good || rep.AckRate == 0 {
+					rep.AckRate = rate
+					rep.AckToDeliveredP50, rep.AckToDeliveredP99, rep.Undelivered = ackToDelivered(acks, arr)
+				}
+				if !good {
+					r := res
+					rep.Overload = &r
+				}
+			}
+			if !good {
+				failed[target] = true
+				continue
+			}
+			rep.Best[target] = rate
+		}
+		if failed[targetDaemon] && failed[targetReceiver] && failed[targetGroup] {
+			break
+		}
+	}
+	rep.EndRSS, rep.PeakRSS = e.daemon.rss()
+	return rep, nil
+}
+
+// ackToDelivered is the latency from each acknowledged webhook to its
+// event's arrival, and how many acknowledged never arrived.
+func ackToDelivered(acks, arrivals map[string]time.Time) (p50, p99 time.Duration, missing int) {
+	var d []time.Duration
+	for ref, at := range acks {
+		got, ok := arrivals[ref]
+		if !ok {
+			missing++
+			continue
+		}
+		d = append(d, max(0, got.Sub(at)))
+	}
+	p50, p99, _ = percentiles(d)
+	return p50, p99, missing
+}
+
+// synthetic is n webhook subjects for the baselines, which store bodies
+// without reading them.
+func synthetic(n int) []seed {
+	out := make([]seed, n)
+	for i := range out {
+		out[i] = seed{ref: fmt.Sprintf("SYN%07d", i), providerRef: fmt.Sprintf("SYNP%07d", i)}
+	}
+	return out
+}

@@ -1,0 +1,129 @@
+package loadbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for finconnectd-bench when the
+// bench starts its baselines as child processes.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "baseline-") {
+		os.Exit(Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// binary is the finconnectd binary under test: $FINCONNECTD_TEST_BINARY
+// (make test sets it) or one built into a temporary directory.
+func binary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("FINCONNECTD_TEST_BINARY"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "finconnectd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/finconnectd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestQuickRun runs the whole bench on tiny steps against the built
+// binary: every part produces figures for finconnectd and its baselines,
+// every queued event is delivered, and the report prints each goal. It
+// checks the tool works, not how fast anything is.
+func TestQuickRun(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(t.Context(), Options{Binary: binary(t), Self: self, Quick: true}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{targetDaemon, targetReceiver, targetGroup} {
+		steps := rep.Ingest.Steps[target]
+		if len(steps) == 0 || steps[0].OK == 0 {
+			t.Errorf("ingest %s: no successful step: %+v", target, steps)
+		}
+	}
+	if rep.Ingest.AckToDeliveredP50 <= 0 {
+		t.Errorf("ack -> delivered not measured: %+v", rep.Ingest)
+	}
+	if d := rep.Delivery; d.Missing != 0 || d.Daemon <= 0 || d.Forwarder <= 0 {
+		t.Errorf("delivery: %+v", d)
+	}
+	if p := rep.Pay; p.Daemon <= 0 || p.DaemonIdempotent <= 0 || p.Direct <= 0 || p.TokenPerPayment <= 0 || p.SerialDaemonP50 <= 0 || p.Failed != 0 {
+		t.Errorf("pay: %+v", p)
+	}
+	var out strings.Builder
+	rep.Print(&out)
+	for _, want := range []string{"ingest: highest rate", "ack -> delivered", "drain of", "overhead p50", "vs a token per payment"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestOpenLoop: requests go out at their scheduled times whatever the
+// server does, and answers are sorted into ok, 503 and errors.
+func TestOpenLoop(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) % 3 {
+		case 0:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case 1:
+			w.WriteHeader(http.StatusOK)
+		default:
+			w.WriteHeader(http.StatusTeapot)
+		}
+	}))
+	defer srv.Close()
+	reqs := make([]request, 30)
+	var done atomic.Int64
+	for i := range reqs {
+		reqs[i] = request{method: http.MethodPost, url: srv.URL, done: func(time.Time, int) { done.Add(1) }}
+	}
+	res := openLoop(t.Context(), newClient(5*time.Second), reqs, 1000, http.StatusOK)
+	if res.Sent != 30 || res.OK != 10 || res.Rejected != 10 || res.Errors != 10 || done.Load() != 30 {
+		t.Fatalf("got %+v (done %d), want 30 sent: 10 ok, 10 rejected, 10 errors", res, done.Load())
+	}
+	if res.Good(time.Hour) {
+		t.Error("a step with errors counts as good")
+	}
+}
+
+func TestPercentilesAndDrainRate(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(101-i)*time.Millisecond)
+	}
+	p50, p99, mx := percentiles(d)
+	if p50 != 51*time.Millisecond || p99 != 100*time.Millisecond || mx != 100*time.Millisecond {
+		t.Errorf("percentiles = %s %s %s", p50, p99, mx)
+	}
+	t0 := time.Now()
+	arr := map[string]time.Time{}
+	for i := range 11 {
+		arr[fmt.Sprint(i)] = t0.Add(time.Duration(i) * 100 * time.Millisecond)
+	}
+	if r := drainRate(arr); r < 9.99 || r > 10.01 {
+		t.Errorf("drainRate = %v, want 10/s", r)
+	}
+	if r := ratio(1, 0); r != 0 {
+		t.Errorf("ratio by zero = %v", r)
+	}
+}

@@ -1,0 +1,222 @@
+package loadbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/secret"
+)
+
+// PayReport is the pay API against a direct client.
+type PayReport struct {
+	// One client, emulator latency 50 ms.
+	SerialDaemonP50, SerialDaemonP99 time.Duration
+	SerialDirectP50, SerialDirectP99 time.Duration
+	OverheadP50, OverheadP99         time.Duration
+	// 32 clients, emulator latency 50 ms: payments per second (median of rounds).
+	Daemon, DaemonIdempotent, Direct, TokenPerPayment float64
+	Failed                                            int
+}
+
+// payPhone ends in 0 (the emulated customer would pay), but the emulator's
+// customer answers only after a day, so payments stay pending.
+const payPhone = "255712345670"
+
+func (e *env) nextRef() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq++
+	return fmt.Sprintf("BENCH%s%07d", e.token[6:12], e.seq)
+}
+
+// createPayment is POST /v1/payments; with key, an Idempotency-Key.
+func (e *env) createPayment(ctx context.Context, ref string, key bool) (seed, error) {
+	body, _ := json.Marshal(map[string]any{
+		"provider": "clickpesa.tz", "reference": ref, "amount": "1000", "currency": "TZS", "phone": payPhone,
+		"description": "bench " + ref,
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+e.apiAddr+"/v1/payments", bytes.NewReader(body))
+	if err != nil {
+		return seed{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	req.Header.Set("Content-Type", "application/json")
+	if key {
+		req.Header.Set("Idempotency-Key", "idem-"+ref)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		return seed{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		return seed{}, fmt.Errorf("POST /v1/payments %s: %s: %s", ref, resp.Status, b)
+	}
+	var p struct {
+		Reference         string `json:"reference"`
+		ProviderReference string `json:"provider_reference"`
+		Status            string `json:"status"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return seed{}, fmt.Errorf("decode payment: %w", err)
+	}
+	return seed{ref: ref, providerRef: p.ProviderReference}, nil
+}
+
+// addSeed keeps a created payment for the ingest bench.
+func (e *env) addSeed(s seed) {
+	e.mu.Lock()
+	e.seeds = append(e.seeds, s)
+	e.mu.Unlock()
+}
+
+// takeSeeds returns n pending payments, creating more through the pay API
+// (32 clients) when there are not enough.
+func (e *env) takeSeeds(ctx context.Context, n int) ([]seed, error) {
+	e.mu.Lock()
+	have := len(e.seeds)
+	e.mu.Unlock()
+	if have < n {
+		need := n - have
+		errc := make(chan error, 32)
+		work := make(chan struct{}, need)
+		for range need {
+			work <- struct{}{}
+		}
+		close(work)
+		for range 32 {
+			go func() {
+				for range work {
+					s, err := e.createPayment(ctx, e.nextRef(), false)
+					if err != nil {
+						errc <- err
+						return
+					}
+					e.addSeed(s)
+				}
+				errc <- nil
+			}()
+		}
+		for range 32 {
+			if err := <-errc; err != nil {
+				return nil, err
+			}
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := append([]seed(nil), e.seeds[:n]...)
+	e.seeds = e.seeds[n:]
+	return out, nil
+}
+
+func (e *env) directClient() (*clickpesa.Client, error) {
+	return clickpesa.New(clickpesa.Options{
+		BaseURL: "http://" + e.sbAddr + "/clickpesa", ClientID: secret.New(e.cpID), APIKey: secret.New(e.cpAPI),
+		ChecksumKey: secret.New(e.cpKey),
+	})
+}
+
+func directPay(ctx context.Context, c *clickpesa.Client, ref string) error {
+	_, err := c.InitiatePayment(ctx, providers.PaymentRequest{
+		Reference: ref, Amount: "1000", Currency: "TZS", Phone: payPhone, Description: "bench " + ref,
+	})
+	return err
+}
+
+func (e *env) benchPay(ctx context.Context) (PayReport, error) {
+	var r PayReport
+	direct, err := e.directClient()
+	if err != nil {
+		return r, err
+	}
+	// Warm both sides (token, connections).
+	if err := directPay(ctx, direct, e.nextRef()); err != nil {
+		return r, fmt.Errorf("direct client: %w", err)
+	}
+	if _, err := e.createPayment(ctx, e.nextRef(), false); err != nil {
+		return r, err
+	}
+
+	// One client, 50 ms at the provider: calls interleaved so both sides
+	// see the same machine.
+	if err := e.sandboxSettings(ctx, map[string]any{"latency": "50ms"}); err != nil {
+		return r, err
+	}
+	var dl, cl []time.Duration
+	for range e.o.paySerial {
+		t0 := time.Now()
+		if err := directPay(ctx, direct, e.nextRef()); err != nil {
+			return r, fmt.Errorf("direct client: %w", err)
+		}
+		cl = append(cl, time.Since(t0))
+		t0 = time.Now()
+		s, err := e.createPayment(ctx, e.nextRef(), false)
+		if err != nil {
+			return r, err
+		}
+		dl = append(dl, time.Since(t0))
+		e.addSeed(s)
+	}
+	r.SerialDaemonP50, r.SerialDaemonP99, _ = percentiles(dl)
+	r.SerialDirectP50, r.SerialDirectP99, _ = percentiles(cl)
+	r.OverheadP50, r.OverheadP99 = r.SerialDaemonP50-r.SerialDirectP50, r.SerialDaemonP99-r.SerialDirectP99
+
+	// 32 clients, still 50 ms at the provider, rounds interleaved.
+	rounds := 3
+	if e.o.Quick {
+		rounds = 1
+	}
+	var daemon, idem, dir, sdk []float64
+	for range rounds {
+		rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+			s, err := e.createPayment(ctx, e.nextRef(), false)
+			if err == nil {
+				e.addSeed(s)
+			}
+			return err == nil
+		})
+		daemon, r.Failed = append(daemon, rate), r.Failed+failed
+		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+			s, err := e.createPayment(ctx, e.nextRef(), true)
+			if err == nil {
+				e.addSeed(s)
+			}
+			return err == nil
+		})
+		idem, r.Failed = append(idem, rate), r.Failed+failed
+		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+			return directPay(ctx, direct, e.nextRef()) == nil
+		})
+		dir, r.Failed = append(dir, rate), r.Failed+failed
+		// What a client without a token cache does: a token for every payment.
+		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+			c, err := e.directClient()
+			return err == nil && directPay(ctx, c, e.nextRef()) == nil
+		})
+		sdk, r.Failed = append(sdk, rate), r.Failed+failed
+	}
+	r.Daemon, r.DaemonIdempotent, r.Direct, r.TokenPerPayment = median(daemon), median(idem), median(dir), median(sdk)
+	return r, e.sandboxSettings(ctx, map[string]any{"latency": "0s"})
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
