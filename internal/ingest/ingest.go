@@ -226,9 +226,13 @@ type result struct {
 	ackOK, ackF []byte // PesaPal's ack bodies for status 200 / 500
 }
 
+// ServeHTTP serves a route path in its exact, unencoded form only: a
+// request whose path was percent-encoded anywhere ("/hooks%2fclickpesa",
+// "/hooks/%63lickpesa") is 404, so that a path rule in front of the daemon
+// (a reverse proxy, a firewall) sees the same path finconnectd serves.
 func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ri, ok := in.snap.Load().byPath[r.URL.Path]
-	if !ok {
+	if !ok || r.URL.RawPath != "" {
 		http.NotFound(w, r)
 		return
 	}

@@ -97,6 +97,13 @@ func ParseCallback(body []byte) (Callback, error) {
 	if c.TransactionStatus == "" {
 		return Callback{}, fmt.Errorf("%w: transactionstatus missing", ErrInvalidCallback)
 	}
+	if err := wire.CheckIDs("utilityref", c.UtilityRef, "externalreference", c.ExternalReference,
+		"reference", c.Reference, "transid", c.TransID, "mnoreference", c.MNOReference,
+		"transactionstatus", c.TransactionStatus, "operator", c.Operator, "amount", c.Amount,
+		"msisdn", c.MSISDN); err != nil {
+		return Callback{}, fmt.Errorf("%w: %v", ErrInvalidCallback, err)
+	}
+	c.Message = wire.CleanText(c.Message)
 	return c, nil
 }
 

@@ -62,11 +62,14 @@ func TestParseCallback(t *testing.T) {
 	}
 
 	errCases := map[string]string{
-		"not object":    `[]`,
-		"garbage":       `{"utilityref":`,
-		"no utilityref": `{"transactionstatus":"success"}`,
-		"no status":     `{"utilityref":"X"}`,
-		"object amount": `{"utilityref":"X","transactionstatus":"success","amount":{}}`,
+		"not object":               `[]`,
+		"garbage":                  `{"utilityref":`,
+		"no utilityref":            `{"transactionstatus":"success"}`,
+		"no status":                `{"utilityref":"X"}`,
+		"object amount":            `{"utilityref":"X","transactionstatus":"success","amount":{}}`,
+		"NUL in utilityref":        `{"utilityref":"X\u0000","transactionstatus":"success"}`,
+		"tab in externalreference": `{"utilityref":"X","externalreference":"a\tb","transactionstatus":"success"}`,
+		"DEL in operator":          `{"utilityref":"X","transactionstatus":"success","operator":"Tigo\u007f"}`,
 	}
 	for name, body := range errCases {
 		t.Run(name, func(t *testing.T) {

@@ -132,6 +132,14 @@ func ParseWebhook(body []byte) (Webhook, error) {
 	if out.Data.OrderReference == "" && out.Data.ID == "" {
 		return Webhook{}, fmt.Errorf("%w: data has neither orderReference nor id", ErrInvalidWebhook)
 	}
+	dd := out.Data
+	if err := wire.CheckIDs("event", out.Event, "data.id", dd.ID, "data.status", dd.Status,
+		"data.orderReference", dd.OrderReference, "data.paymentReference", dd.PaymentReference,
+		"data.collectedAmount", dd.CollectedAmount, "data.collectedCurrency", dd.CollectedCurrency,
+		"data.customer.customerPhoneNumber", dd.Customer.Phone); err != nil {
+		return Webhook{}, fmt.Errorf("%w: %v", ErrInvalidWebhook, err)
+	}
+	out.Data.Message = wire.CleanText(dd.Message)
 	return out, nil
 }
 

@@ -2,6 +2,7 @@ package clickpesa
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/finconnectd/finconnectd/internal/providers"
@@ -47,6 +48,14 @@ func TestParseWebhook(t *testing.T) {
 		{"array", `[]`, nil, true},
 		{"object amount", `{"event":"E","data":{"id":"X","status":"S","collectedAmount":{}}}`, nil, true},
 		{"garbage", `{"event":`, nil, true},
+		{"NUL in orderReference", `{"event":"E","data":{"id":"X","status":"SUCCESS","orderReference":"ORD\u00001"}}`, nil, true},
+		{"newline in id", `{"event":"E","data":{"id":"X\nY","status":"SUCCESS","orderReference":"O"}}`, nil, true},
+		{"BEL in amount", `{"event":"E","data":{"id":"X","status":"SUCCESS","collectedAmount":"1\u0007"}}`, nil, true},
+		{"NUL in message is dropped", `{"event":"E","data":{"id":"X","status":"FAILED","message":"no\u0000 money"}}`, func(t *testing.T, w Webhook) {
+			if w.Data.Message != "no money" {
+				t.Fatalf("message %q", w.Data.Message)
+			}
+		}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +96,9 @@ func FuzzParseWebhook(f *testing.F) {
 		w, err := ParseWebhook(body)
 		if err == nil && (w.Event == "" || w.Data.Status == "") {
 			t.Fatal("accepted a webhook without event or status")
+		}
+		if err == nil && strings.Contains(w.Data.OrderReference+w.Data.ID+w.Data.Message, "\x00") {
+			t.Fatalf("accepted a NUL: %+v", w.Data)
 		}
 		// The checksum code must never panic on outside input either.
 		_ = VerifyChecksum(body, []byte("k"))
