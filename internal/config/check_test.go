@@ -159,8 +159,8 @@ state {
 		assert.NotEqual(t, "Credential written literally", d.Summary, render(t, l, diags))
 	}
 	require.Len(t, cfg.API.Tokens, 3)
-	assert.Equal(t, "TEST-KEY", cfg.API.Tokens[0].Reveal())
-	assert.Equal(t, "test-key-x", cfg.API.Tokens[1].Reveal())
+	assert.Equal(t, "TEST-KEY", cfg.API.Tokens[0].Value.Reveal())
+	assert.Equal(t, "test-key-x", cfg.API.Tokens[1].Value.Reveal())
 	assert.Equal(t, "finconnect.db", cfg.State.Path[len(cfg.State.Path)-len("finconnect.db"):])
 }
 

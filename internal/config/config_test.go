@@ -30,6 +30,10 @@ func testEnv() map[string]string {
 		"NOT_A_WEBHOOK_SECRET":  "plain-text-webhook-secret",
 		"FINCONNECT_API_TOKEN":  "test-api-token",
 		"ORDERS_WEBHOOK_SECRET": testWebhookSecret,
+		"SHOP_TOKEN":            "shop-token",
+		"FINANCE_TOKEN":         "finance-token",
+		"OPS_TOKEN":             "ops-token",
+		"EMPTY_TOKEN":           " ",
 	}
 }
 
@@ -130,7 +134,7 @@ func TestLoadSpecExample(t *testing.T) {
 	assert.Equal(t, "https://pay.example.com", cfg.Server.PublicURL)
 	assert.Equal(t, "127.0.0.1:8081", cfg.API.Listen)
 	require.Len(t, cfg.API.Tokens, 1)
-	assert.Equal(t, "test-api-token", cfg.API.Tokens[0].Reveal())
+	assert.Equal(t, "test-api-token", cfg.API.Tokens[0].Value.Reveal())
 
 	require.Len(t, cfg.Providers, 3)
 	pp := cfg.Provider("pesapal.ke")
@@ -231,6 +235,30 @@ route "r" {
 			assert.Equal(t, "unix:/run/finconnectd/api.sock", cfg.API.Listen)
 			assert.Len(t, cfg.API.Tokens, 2)
 		}},
+		{"named tokens and the tokens list", `api {
+  tokens = [env("TOKEN")]
+  token "shop" {
+    value  = env("SHOP_TOKEN")
+    scopes = ["payments"]
+  }
+  token "ops" {
+    value  = env("OPS_TOKEN")
+    scopes = ["console:operate", "events"]
+  }
+}` + prov + route, func(t *testing.T, cfg *Config) {
+			require.Len(t, cfg.API.Tokens, 3)
+			byName := map[string]APIToken{}
+			for _, tok := range cfg.API.Tokens {
+				byName[tok.Name] = tok
+			}
+			assert.Equal(t, "shop-token", byName["shop"].Value.Reveal())
+			assert.Equal(t, []string{"payments"}, byName["shop"].Scopes)
+			assert.True(t, byName["shop"].Has(ScopePayments))
+			assert.False(t, byName["shop"].Has(ScopeEvents))
+			assert.Equal(t, []string{"console:operate", "events"}, byName["ops"].Scopes)
+			assert.Equal(t, "test-api-token", byName["tokens[0]"].Value.Reveal())
+			assert.Equal(t, ListTokenScopes(), byName["tokens[0]"].Scopes, "a listed token keeps what every token could do before scopes")
+		}},
 		{"live forward on private address", api + prov + strings.Replace(route, "https://hooks.example.com", "http://10.1.2.3:9000", 1), func(t *testing.T, cfg *Config) {
 			assert.Equal(t, "http://10.1.2.3:9000/events", cfg.Routes[0].Forward.URL)
 		}},
@@ -281,7 +309,7 @@ schedule "reconcile" { cron = "0 * * * *" }`, func(t *testing.T, cfg *Config) {
 			assert.Equal(t, "@hourly", cfg.Schedules.RefreshKeys)
 		}},
 		{"env default", `api { tokens = [env("UNSET_TOKEN", "fallback")] }`, func(t *testing.T, cfg *Config) {
-			assert.Equal(t, "fallback", cfg.API.Tokens[0].Reveal())
+			assert.Equal(t, "fallback", cfg.API.Tokens[0].Value.Reveal())
 		}},
 		{"provider reference attributes", api + prov + `
 route "r" {
@@ -412,7 +440,7 @@ func TestFileFunctionRelativeToCallingFile(t *testing.T) {
 	c := cfg.Provider("clickpesa.tz").ClickPesa
 	assert.Equal(t, "checksum-key-from-file", c.ChecksumKey.Reveal(), "credentials are trimmed")
 	assert.Equal(t, "TEST-KEY", c.APIKey.Reveal())
-	assert.Equal(t, "checksum-key-from-file", cfg.API.Tokens[0].Reveal())
+	assert.Equal(t, "checksum-key-from-file", cfg.API.Tokens[0].Value.Reveal())
 	assert.Equal(t, "/hooks/clickpesa", cfg.Routes[0].Path)
 	assert.Equal(t, "http://127.0.0.1:9000/events", cfg.Routes[0].Forward.URL)
 	abs, _ := filepath.Abs(filepath.Join("testdata", "filefunc"))

@@ -125,7 +125,7 @@ func (d *decoder) decode(files []*srcFile) {
 		}
 	}
 	if !apiSeen {
-		d.warnf(nil, "No API tokens", "There is no api block, so the pay API accepts no token and serve refuses every API call. Add api { tokens = [env(\"FINCONNECT_API_TOKEN\")] }.")
+		d.warnf(nil, "No API tokens", "There is no api block, so the API accepts no token and serve refuses every API call. Add api { token \"shop\" { value = env(\"SHOP_TOKEN\") scopes = [\"payments\"] } }.")
 	}
 	for _, fb := range byType["ipn"] {
 		d.decodeIPN(fb.b, d.ctxs[fb.f])
@@ -200,6 +200,8 @@ func (d *decoder) body(b *hcl.Block, spec *blockSpec, what string, ctx *hcl.Eval
 				example = fmt.Sprintf(`env("%s")`, strings.ToUpper(a.Name))
 			case a.Type == "reference":
 				example = "provider.KIND.NAME"
+			case a.Type == "list(string)":
+				example = `["..."]`
 			}
 			d.errorf(rng(b.DefRange), "Missing required argument",
 				"%s needs %s: %s Add %s = %s to the block.", capitalize(what), a.Name, strings.ReplaceAll(a.Doc, "`", ""), a.Name, example)
@@ -439,15 +441,105 @@ func (d *decoder) decodeAPI(b *hcl.Block, ctx *hcl.EvalContext) {
 				"%s is not a listen address; write host:port, e.g. \"127.0.0.1:8081\", or unix:/absolute/path for a socket.", show(v, sens))
 		}
 	}
-	toks, rg, ok := r.secretList("tokens")
-	d.cfg.API.Tokens = toks
-	if !ok && rg == nil {
-		d.warnf(rng(b.DefRange), "No API tokens",
-			"The api block has no tokens, so serve refuses every pay API call. Add tokens = [env(\"FINCONNECT_API_TOKEN\")].")
-	} else if ok && len(toks) == 0 {
-		d.warnf(rg, "No API tokens",
-			"tokens is empty, so serve refuses every pay API call. Add a token, e.g. tokens = [env(\"FINCONNECT_API_TOKEN\")].")
+	spec := d.lang.top("api")
+	for _, tb := range r.blocks {
+		if tb.Type == "token" {
+			d.decodeToken(tb, spec.Blocks[0], ctx)
+		}
 	}
+	toks, rg, ok := r.secretList("tokens")
+	for i, v := range toks {
+		d.addToken(APIToken{Name: fmt.Sprintf("tokens[%d]", i), Value: v, Scopes: ListTokenScopes(), DeclRange: *rg}, rg)
+	}
+	switch {
+	case len(d.cfg.API.Tokens) > 0:
+	case !ok && rg == nil:
+		if !blocksHave(r.blocks, "token") {
+			d.warnf(rng(b.DefRange), "No API tokens",
+				"The api block has no tokens, so serve refuses every API call. Add a token block, e.g. token \"shop\" { value = env(\"SHOP_TOKEN\") scopes = [\"payments\"] }.")
+		}
+	case ok && len(toks) == 0:
+		d.warnf(rg, "No API tokens",
+			"tokens is empty, so serve refuses every API call. Add a token block, e.g. token \"shop\" { value = env(\"SHOP_TOKEN\") scopes = [\"payments\"] }.")
+	}
+}
+
+func blocksHave(bs hcl.Blocks, typ string) bool {
+	for _, b := range bs {
+		if b.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeToken reads a token "NAME" block of the api block.
+func (d *decoder) decodeToken(b *hcl.Block, spec *blockSpec, ctx *hcl.EvalContext) {
+	name := b.Labels[0]
+	validName := d.validName(b, 0, "token")
+	what := fmt.Sprintf("token %q", name)
+	r := d.body(b, spec, what, ctx)
+	tok := APIToken{Name: name, DeclRange: b.DefRange}
+	value, valueOK := r.secret("value")
+	tok.Value = value
+	scopesOK := false
+	if scopes, sens, rg, ok := r.strList("scopes"); ok {
+		scopesOK = true
+		if len(scopes) == 0 {
+			d.errorf(rg, "No scopes", "scopes is empty, so %s could do nothing. List what it may do: %s.", what, quoteList(Scopes()))
+			scopesOK = false
+		}
+		seen := map[string]bool{}
+		for _, sc := range scopes {
+			switch {
+			case !contains(Scopes(), sc):
+				hint := ""
+				for _, known := range Scopes() {
+					if !sens && strings.EqualFold(known, sc) {
+						hint = fmt.Sprintf(" (did you mean %q?)", known)
+					}
+				}
+				d.errorf(rg, "Unknown scope", "%s is not a scope%s; use %s.", show(sc, sens), hint, quoteList(Scopes()))
+				scopesOK = false
+			case seen[sc]:
+				d.errorf(rg, "Duplicate scope", "%s is listed twice; remove one.", show(sc, sens))
+				scopesOK = false
+			}
+			seen[sc] = true
+		}
+		tok.Scopes = scopes
+	}
+	if !validName || !valueOK || !scopesOK {
+		return
+	}
+	for _, other := range d.cfg.API.Tokens {
+		if other.Name == name {
+			d.errorf(rng(b.LabelRanges[0]), "Duplicate token",
+				"A token %q is already declared at %s; token names must be unique. Rename or remove one of them.", name, at(other.DeclRange))
+			return
+		}
+	}
+	d.addToken(tok, rng(r.attrs["value"].Expr.Range()))
+}
+
+// addToken appends tok unless another token has the same value: a request
+// must name exactly one caller.
+func (d *decoder) addToken(tok APIToken, rg *hcl.Range) {
+	for _, other := range d.cfg.API.Tokens {
+		if other.Value.Reveal() == tok.Value.Reveal() {
+			d.errorf(rg, "Duplicate token value",
+				"%s has the same value as token %q (%s); each token needs its own value so that requests name one caller. Give one of them another value.", tokenLabel(tok.Name), other.Name, at(other.DeclRange))
+			return
+		}
+	}
+	d.cfg.API.Tokens = append(d.cfg.API.Tokens, tok)
+}
+
+func tokenLabel(name string) string {
+	if strings.HasPrefix(name, "tokens[") {
+		return "The element " + name
+	}
+	return fmt.Sprintf("Token %q", name)
 }
 
 // ---- ipn, route, schedule ----

@@ -72,7 +72,14 @@ func specs() language {
 		{Type: "api", Doc: "The private listener: pay API, events, health, metrics. At most one.",
 			Attrs: []attrSpec{
 				{Name: "listen", Type: "string", Default: `"127.0.0.1:8081"`, Doc: "host:port, or `unix:/path` for a socket."},
-				{Name: "tokens", Type: "list(secret)", Sensitive: true, Default: "`[]` (warning: serve refuses API calls)", Doc: "Bearer tokens the pay API accepts; use `env()` or `file()`."},
+				{Name: "tokens", Type: "list(secret)", Sensitive: true, Default: "`[]`", Doc: "Unnamed bearer tokens with the scopes `payments` and `events` (what every token could do before scopes existed); use `env()` or `file()`. Prefer `token` blocks. With neither, serve refuses every API call (warning)."},
+			},
+			Blocks: []*blockSpec{
+				{Type: "token", Labels: []string{"name"}, Doc: "A named bearer token and what it may do. The name appears in logs and in the audit trail, never the value. Any number; names and values are unique.",
+					Attrs: []attrSpec{
+						{Name: "value", Type: "secret", Required: true, Sensitive: true, Doc: "The token, sent as `Authorization: Bearer VALUE`; use `env()` or `file()`."},
+						{Name: "scopes", Type: "list(string)", Required: true, Doc: scopesDoc()},
+					}},
 			}},
 		{Type: "provider", Labels: []string{"kind", "name"}, Kind: KindPesaPal, Doc: "A PesaPal API 3.0 account. Referenced as `provider.pesapal.NAME`.",
 			Attrs: []attrSpec{

@@ -40,9 +40,23 @@ type ServerConfig struct {
 
 // APIConfig is the private listener: pay API, events, health, metrics.
 type APIConfig struct {
-	Listen string         // default "127.0.0.1:8081"; "unix:/path" for a socket
-	Tokens []secret.Value // bearer tokens accepted
+	Listen string     // default "127.0.0.1:8081"; "unix:/path" for a socket
+	Tokens []APIToken // bearer tokens accepted: token blocks, then the tokens list
 }
+
+// APIToken is one bearer token of the API and what it may do.
+type APIToken struct {
+	// Name is the token block's label, or "tokens[N]" for the Nth element
+	// of the tokens list. Logs and the audit trail name a caller by it.
+	Name   string
+	Value  secret.Value
+	Scopes []string // known scopes (see Scopes), no duplicates
+	// DeclRange is the token block, or the tokens attribute.
+	DeclRange hcl.Range
+}
+
+// Has reports whether the token was granted scope.
+func (t APIToken) Has(scope string) bool { return contains(t.Scopes, scope) }
 
 // Provider is one provider "KIND" "NAME" block. Exactly one of the per-kind
 // pointers is set, matching Kind.

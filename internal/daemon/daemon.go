@@ -134,7 +134,7 @@ func New(o Options) (*Daemon, error) {
 	}
 	d.m = m
 	d.cfg.Store(o.Config)
-	d.auth.Store(httpapi.NewAuthenticator(o.Config.API.Tokens))
+	d.auth.Store(newAuthenticator(o.Config))
 	// The dispatcher releases at start the leases of a crashed process it
 	// can see (same host, boot and PID namespace); it recognises them by
 	// this name (delivery.OwnerDead).
@@ -422,7 +422,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.ingester.SetConfig(cfg)
 	d.pay.SetConfig(cfg)
 	d.disp.SetRoutes(cfg.Routes)
-	d.auth.Store(httpapi.NewAuthenticator(cfg.API.Tokens))
+	d.auth.Store(newAuthenticator(cfg))
 	if err := d.sched.restart(cfg.Schedules); err != nil {
 		d.log.Error("reload: schedules not changed", "err", err)
 	}

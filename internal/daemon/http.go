@@ -116,6 +116,15 @@ func (d *Daemon) apiHandler() http.Handler {
 	return mux
 }
 
+// newAuthenticator accepts the tokens of cfg's api block with their scopes.
+func newAuthenticator(cfg *config.Config) *httpapi.Authenticator {
+	toks := make([]httpapi.Token, 0, len(cfg.API.Tokens))
+	for _, t := range cfg.API.Tokens {
+		toks = append(toks, httpapi.Token{Name: t.Name, Value: t.Value, Scopes: t.Scopes})
+	}
+	return httpapi.NewAuthenticator(toks)
+}
+
 // readyz: the store answers and a configuration is loaded.
 func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

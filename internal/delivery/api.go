@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -16,7 +17,7 @@ import (
 const MaxListLimit = 1000
 
 // RegisterAPI adds the events API to mux (which the daemon puts behind the
-// bearer tokens):
+// bearer tokens); its routes need the events scope:
 //
 //	GET  /v1/events?status=&route=&limit=   deliveries, newest first
 //	GET  /v1/events/{id}                    an event, its deliveries and attempts
@@ -32,9 +33,12 @@ func RegisterAPI(mux *http.ServeMux, st state.OutboxStore, now func() time.Time,
 		notify = func() {}
 	}
 	a := &api{st: st, now: now, notify: notify}
-	mux.Handle("GET /v1/events", httpapi.Handle(a.list))
-	mux.Handle("GET /v1/events/{id}", httpapi.Handle(a.show))
-	mux.Handle("POST /v1/events/{id}/replay", httpapi.Handle(a.replay))
+	scoped := func(h httpapi.HandlerFunc) http.Handler {
+		return httpapi.RequireScope(config.ScopeEvents, httpapi.Handle(h))
+	}
+	mux.Handle("GET /v1/events", scoped(a.list))
+	mux.Handle("GET /v1/events/{id}", scoped(a.show))
+	mux.Handle("POST /v1/events/{id}/replay", scoped(a.replay))
 }
 
 type api struct {

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -56,12 +58,17 @@ func TestEventsAPI(t *testing.T) {
 	var notified atomic.Int32
 	mux := http.NewServeMux()
 	RegisterAPI(mux, e.st, e.clk.Now, func() { notified.Add(1) })
-	srv := httptest.NewServer(mux)
+	auth := httpapi.NewAuthenticator([]httpapi.Token{
+		{Name: "ops", Value: secret.New("ops-token"), Scopes: []string{config.ScopeEvents}},
+		{Name: "shop", Value: secret.New("shop-token"), Scopes: []string{config.ScopePayments}},
+	})
+	srv := httptest.NewServer(auth.Require(mux))
 	t.Cleanup(srv.Close)
 
-	do := func(method, path string) (int, string, []byte) {
+	doAs := func(token, method, path string) (int, string, []byte) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -69,6 +76,10 @@ func TestEventsAPI(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, resp.Header.Get("Content-Type"), b
+	}
+	do := func(method, path string) (int, string, []byte) {
+		t.Helper()
+		return doAs("ops-token", method, path)
 	}
 	list := func(query string) []DeliveryView {
 		t.Helper()
@@ -118,6 +129,20 @@ func TestEventsAPI(t *testing.T) {
 		}
 		if got := list("?route=nowhere"); got == nil || len(got) != 0 {
 			t.Errorf("no match: %v (want an empty list, not null)", got)
+		}
+	})
+
+	t.Run("events scope", func(t *testing.T) {
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/v1/events"}, {"GET", "/v1/events/" + dead}, {"POST", "/v1/events/" + dead + "/replay"},
+		} {
+			code, ct, b := doAs("shop-token", c.method, c.path)
+			if code != 403 || ct != "application/problem+json" || !strings.Contains(string(b), `\"events\"`) {
+				t.Errorf("%s %s with a payments-only token: %d %s %s", c.method, c.path, code, ct, b)
+			}
+		}
+		if n := notified.Load(); n != 0 {
+			t.Errorf("a refused replay woke the workers %d times", n)
 		}
 	})
 

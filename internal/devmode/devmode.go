@@ -211,7 +211,12 @@ server {
 
 api {
   listen = %s
-  tokens = [env("FINCONNECT_DEV_API_TOKEN")]
+
+  # The dev token may do everything, the console included.
+  token "dev" {
+    value  = env("FINCONNECT_DEV_API_TOKEN")
+    scopes = %s
+  }
 }
 
 provider "pesapal" "ke" {
@@ -243,7 +248,7 @@ ipn "orders" {
   url               = %s
   notification_type = "POST"
 }
-`, q(p.StatePath), q(p.PublicListen), q(public), q(p.APIListen),
+`, q(p.StatePath), q(p.PublicListen), q(public), q(p.APIListen), allScopes(),
 		q(p.EmulatorURL+"/pesapal"), q(p.EmulatorURL+"/clickpesa"),
 		q(p.EmulatorURL+"/azampay-auth"), q(p.EmulatorURL+"/azampay"), q(public+"/hooks/pesapal"))
 	for _, r := range []struct{ name, provider string }{
@@ -266,6 +271,15 @@ route %s {
 schedule "sync_payments" { cron = %s }
 `, q("@every "+p.SyncEvery.String()))
 	return b.String()
+}
+
+// allScopes is every API token scope as an HCL list.
+func allScopes() string {
+	quoted := make([]string, 0, len(config.Scopes()))
+	for _, s := range config.Scopes() {
+		quoted = append(quoted, q(s))
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }
 
 // q quotes s as an HCL string literal (escapes, and no ${ or %{ templates).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,8 +61,10 @@ func TestStartBuildsAValidDevConfig(t *testing.T) {
 			t.Errorf("route %s forwards to %s", r.Name, r.Forward.URL)
 		}
 	}
-	if len(cfg.API.Tokens) != 1 || cfg.API.Tokens[0].Reveal() != env.APIToken {
+	if len(cfg.API.Tokens) != 1 || cfg.API.Tokens[0].Value.Reveal() != env.APIToken {
 		t.Errorf("api token not the banner's")
+	} else if got := cfg.API.Tokens[0].Scopes; !slices.Equal(got, config.Scopes()) {
+		t.Errorf("dev token scopes %v, want every scope %v", got, config.Scopes())
 	}
 	if "http://"+cfg.API.Listen != env.APIURL || "http://"+cfg.Server.Listen != env.PublicURL {
 		t.Errorf("listen %s %s vs %s %s", cfg.API.Listen, cfg.Server.Listen, env.APIURL, env.PublicURL)

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/finconnectd/finconnectd/internal/secret"
@@ -125,46 +127,130 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// Authenticator checks bearer tokens against a fixed set, in constant time.
-// Tokens are hashed first so the comparison does not leak their lengths.
-type Authenticator struct {
-	sums [][32]byte
+// Token is one accepted bearer token: the name callers are known by (in
+// logs and audit records, never the value), the value, and its scopes.
+type Token struct {
+	Name   string
+	Value  secret.Value
+	Scopes []string
 }
 
-// NewAuthenticator accepts any of tokens. With no tokens every request is refused.
-func NewAuthenticator(tokens []secret.Value) *Authenticator {
+// Principal is who made a request: the name of the token it carried and
+// that token's scopes.
+type Principal struct {
+	Name   string
+	Scopes []string
+}
+
+// Has reports whether p was granted scope.
+func (p Principal) Has(scope string) bool {
+	for _, s := range p.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal Authenticator.Require put in ctx.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// Authenticator checks bearer tokens against a fixed set, in constant time.
+// Tokens are hashed first so the comparison does not leak their lengths,
+// and every token is compared, so the time does not tell which one matched.
+type Authenticator struct {
+	sums       [][32]byte
+	principals []Principal
+}
+
+// NewAuthenticator accepts any of tokens (empty values are ignored). With no
+// tokens every request is refused.
+func NewAuthenticator(tokens []Token) *Authenticator {
 	a := &Authenticator{}
 	for _, t := range tokens {
-		if !t.IsZero() {
-			a.sums = append(a.sums, sha256.Sum256([]byte(t.Reveal())))
+		if !t.Value.IsZero() {
+			a.sums = append(a.sums, sha256.Sum256([]byte(t.Value.Reveal())))
+			a.principals = append(a.principals, Principal{Name: t.Name, Scopes: slices.Clone(t.Scopes)})
 		}
 	}
 	return a
 }
 
-// Valid reports whether the Authorization header carries an accepted token.
-func (a *Authenticator) Valid(authorization string) bool {
-	const prefix = "Bearer "
-	if len(authorization) <= len(prefix) || !strings.EqualFold(authorization[:len(prefix)], prefix) {
-		return false
+// Lookup resolves a raw token value to its principal.
+func (a *Authenticator) Lookup(token string) (Principal, bool) {
+	if token == "" {
+		return Principal{}, false
 	}
-	sum := sha256.Sum256([]byte(authorization[len(prefix):]))
-	ok := 0
-	for _, s := range a.sums {
-		ok |= subtle.ConstantTimeCompare(sum[:], s[:])
+	sum := sha256.Sum256([]byte(token))
+	found := -1
+	for i, s := range a.sums {
+		if subtle.ConstantTimeCompare(sum[:], s[:]) == 1 {
+			found = i
+		}
 	}
-	return ok == 1
+	if found < 0 {
+		return Principal{}, false
+	}
+	return a.principals[found], true
 }
 
-// Require wraps next so that requests without an accepted token get 401.
+// Authenticate resolves an "Authorization: Bearer TOKEN" header value to
+// the token's principal.
+func (a *Authenticator) Authenticate(authorization string) (Principal, bool) {
+	const prefix = "Bearer "
+	if len(authorization) <= len(prefix) || !strings.EqualFold(authorization[:len(prefix)], prefix) {
+		return Principal{}, false
+	}
+	return a.Lookup(authorization[len(prefix):])
+}
+
+// Valid reports whether the Authorization header carries an accepted token.
+func (a *Authenticator) Valid(authorization string) bool {
+	_, ok := a.Authenticate(authorization)
+	return ok
+}
+
+// Require wraps next so that requests without an accepted token get 401;
+// accepted ones reach next with their Principal in the context.
 func (a *Authenticator) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.Valid(r.Header.Get("Authorization")) {
+		p, ok := a.Authenticate(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="finconnectd"`)
 			WriteProblem(w, NewProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
-				"Send one of api.tokens as 'Authorization: Bearer TOKEN'."))
+				"Send the value of one of the api block's tokens as 'Authorization: Bearer TOKEN'."))
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+// RequireScope wraps next so that only requests whose principal has scope
+// reach it; others get 403 (401 when no principal authenticated them).
+func RequireScope(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := PrincipalFrom(r.Context())
+		switch {
+		case !ok:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="finconnectd"`)
+			WriteProblem(w, NewProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized",
+				"Send the value of one of the api block's tokens as 'Authorization: Bearer TOKEN'."))
+		case !p.Has(scope):
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="finconnectd", error="insufficient_scope", scope=%q`, scope))
+			WriteProblem(w, NewProblem(http.StatusForbidden, "insufficient-scope", "Forbidden",
+				fmt.Sprintf("The token %q does not have the scope %q this endpoint needs; add it to the token's scopes in the api block.", p.Name, scope)))
+		default:
+			next.ServeHTTP(w, r)
+		}
 	})
 }

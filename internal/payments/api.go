@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/settle"
@@ -22,12 +23,16 @@ import (
 // leave a payment half-recorded.
 const storeTimeout = 10 * time.Second
 
-// RegisterAPI mounts the pay API on mux. Authentication is the caller's
-// (the daemon wraps the private listener in httpapi.Authenticator).
+// RegisterAPI mounts the pay API on mux; its routes need the payments
+// scope. Authentication is the caller's (the daemon wraps the private
+// listener in httpapi.Authenticator).
 func (s *Service) RegisterAPI(mux *http.ServeMux) {
-	mux.Handle("POST /v1/payments", httpapi.Handle(s.handleCreate))
-	mux.Handle("GET /v1/payments/{id}", httpapi.Handle(s.handleGet))
-	mux.Handle("GET /v1/payments", httpapi.Handle(s.handleList))
+	scoped := func(h httpapi.HandlerFunc) http.Handler {
+		return httpapi.RequireScope(config.ScopePayments, httpapi.Handle(h))
+	}
+	mux.Handle("POST /v1/payments", scoped(s.handleCreate))
+	mux.Handle("GET /v1/payments/{id}", scoped(s.handleGet))
+	mux.Handle("GET /v1/payments", scoped(s.handleList))
 }
 
 // problemWithPayment is a problem that also names the payment it is about

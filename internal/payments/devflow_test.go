@@ -53,7 +53,11 @@ func TestDevModeDemoPayments(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	svc.RegisterAPI(mux)
-	srv := httptest.NewServer(httpapi.NewAuthenticator(env.Config.API.Tokens).Require(mux))
+	var toks []httpapi.Token
+	for _, tok := range env.Config.API.Tokens {
+		toks = append(toks, httpapi.Token{Name: tok.Name, Value: tok.Value, Scopes: tok.Scopes})
+	}
+	srv := httptest.NewServer(httpapi.NewAuthenticator(toks).Require(mux))
 	t.Cleanup(srv.Close)
 
 	for _, d := range devmode.DemoPayments() {

@@ -28,6 +28,9 @@ import (
 
 const testToken = "test-api-token"
 
+// eventsToken is a valid token without the payments scope.
+const eventsToken = "test-events-token"
+
 // clock is a test clock: real time plus an offset the test moves forward.
 type clock struct {
 	mu  sync.Mutex
@@ -143,7 +146,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.svc = svc
 	mux := http.NewServeMux()
 	svc.RegisterAPI(mux)
-	h.srv = httptest.NewServer(httpapi.NewAuthenticator([]secret.Value{secret.New(testToken)}).Require(mux))
+	h.srv = httptest.NewServer(httpapi.NewAuthenticator([]httpapi.Token{
+		{Name: "shop", Value: secret.New(testToken), Scopes: []string{config.ScopePayments}},
+		{Name: "ops", Value: secret.New(eventsToken), Scopes: []string{config.ScopeEvents, config.ScopeConsoleOperate}},
+	}).Require(mux))
 	t.Cleanup(h.srv.Close)
 	return h
 }

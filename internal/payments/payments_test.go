@@ -332,8 +332,17 @@ func TestAuth(t *testing.T) {
 			t.Errorf("list with token %q: %d", token, r.status)
 		}
 	}
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, "/v1/payments"}, {http.MethodGet, "/v1/payments"}, {http.MethodGet, "/v1/payments/pay_x"},
+	} {
+		r := h.do(c.method, c.path, eventsToken, "", b)
+		if r.status != http.StatusForbidden || r.header.Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(string(r.body), "insufficient-scope") {
+			t.Errorf("%s %s without the payments scope: %d %s", c.method, c.path, r.status, r.body)
+		}
+	}
 	if n := h.pushes("AUTH1"); n != 0 {
-		t.Errorf("unauthenticated request reached the provider")
+		t.Errorf("unauthenticated or unscoped request reached the provider")
 	}
 }
 
