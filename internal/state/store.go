@@ -29,6 +29,8 @@ type Store interface {
 	StateStore
 	PaymentStore
 	OutboxStore
+	PayoutStore
+	AuditStore
 	// Ping reports whether the store is reachable (readyz).
 	Ping(ctx context.Context) error
 	Close() error

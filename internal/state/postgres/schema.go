@@ -129,6 +129,8 @@ CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
 		// The lock holder's procscope scope: a lock is taken over from a
 		// gone PID only in the same scope. Older rows have none.
 		2: `ALTER TABLE state_lock ADD COLUMN scope TEXT NOT NULL DEFAULT '';`,
+		// Payouts and the append-only audit trail of money-out requests.
+		3: payoutsSchema,
 	}
 }
 
