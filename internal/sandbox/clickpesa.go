@@ -64,6 +64,7 @@ func (e *Emulator) routesClickPesa(mux *http.ServeMux) {
 	mux.HandleFunc("POST /clickpesa/third-parties/payments/preview-ussd-push-request", e.cpAuth(e.cpPreview))
 	mux.HandleFunc("POST /clickpesa/third-parties/payments/initiate-ussd-push-request", e.cpAuth(e.cpInitiate))
 	mux.HandleFunc("GET /clickpesa/third-parties/payments/{orderReference}", e.cpAuth(e.cpQuery))
+	e.routesClickPesaPayouts(mux)
 }
 
 type cpAuthed func(w http.ResponseWriter, r *http.Request, tok tokenInfo)
@@ -324,7 +325,12 @@ func cpWebhookBody(p cpPayment, s Settings) ([]byte, error) {
 	} else {
 		data["clientId"] = p.clientID
 	}
-	body := map[string]any{"event": event, "data": data}
+	return cpSignedBody(map[string]any{"event": event, "data": data}, s)
+}
+
+// cpSignedBody encodes a webhook body and, when a checksum key is set, adds
+// the top-level checksum and checksumMethod computed over the rest.
+func cpSignedBody(body map[string]any, s Settings) ([]byte, error) {
 	if s.ClickPesaChecksumKey != "" {
 		payload, err := compactJSON(body)
 		if err != nil {

@@ -69,6 +69,9 @@ type Settings struct {
 	TokenTTL                Duration `json:"token-ttl"`   // 0 = each provider's documented lifetime
 	Latency                 Duration `json:"latency"`     // added to every answer
 	SlowAnswer              Duration `json:"slow-answer"` // outcome 6, default 60s
+	// ClickPesaBalance is the merchant's TZS balance payouts draw on
+	// (default DefaultClickPesaBalance); setting it resets the balance.
+	ClickPesaBalance string `json:"clickpesa-balance"`
 }
 
 // DefaultSettings are the settings of a fresh emulator.
@@ -77,6 +80,7 @@ func DefaultSettings() Settings {
 		ClickPesaChecksumMethod: checksumCanonical,
 		Delay:                   Duration(2 * time.Second),
 		SlowAnswer:              Duration(60 * time.Second),
+		ClickPesaBalance:        DefaultClickPesaBalance,
 	}
 }
 
@@ -92,6 +96,9 @@ func (s Settings) Validate() error {
 		if u != "" && !isHTTPURL(u) {
 			errs = append(errs, fmt.Errorf("%s %q: must be an absolute http or https URL", name, u))
 		}
+	}
+	if s.ClickPesaBalance != "" && !plainDecimal.MatchString(s.ClickPesaBalance) {
+		errs = append(errs, fmt.Errorf("clickpesa-balance %q: must be a plain decimal number", s.ClickPesaBalance))
 	}
 	for name, d := range map[string]Duration{"delay": s.Delay, "token-ttl": s.TokenTTL, "latency": s.Latency, "slow-answer": s.SlowAnswer} {
 		if d < 0 {
@@ -163,6 +170,7 @@ type Emulator struct {
 	tokens   map[string]tokenInfo
 	pp       pesapalState
 	cp       clickpesaState
+	cpo      cpPayoutState
 	az       azampayState
 	srv      *http.Server
 	url      string
@@ -188,6 +196,9 @@ func New(o Options) (*Emulator, error) {
 	}
 	if s.SlowAnswer == 0 {
 		s.SlowAnswer = def.SlowAnswer
+	}
+	if s.ClickPesaBalance == "" {
+		s.ClickPesaBalance = def.ClickPesaBalance
 	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("sandbox settings: %w", err)
@@ -230,6 +241,7 @@ func New(o Options) (*Emulator, error) {
 	e.pubPEM = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	e.pp.init()
 	e.cp.init()
+	e.cpo.init(s.ClickPesaBalance)
 	e.az.init()
 	e.bgCtx, e.bgCancel = context.WithCancel(context.Background())
 
@@ -346,6 +358,12 @@ func (e *Emulator) UpdateSettings(f func(*Settings)) {
 func (e *Emulator) settingsChangedLocked(old Settings) {
 	if e.settings.ClickPesaChecksumMethod == "" {
 		e.settings.ClickPesaChecksumMethod = checksumCanonical
+	}
+	if e.settings.ClickPesaBalance == "" {
+		e.settings.ClickPesaBalance = DefaultClickPesaBalance
+	}
+	if e.settings.ClickPesaBalance != old.ClickPesaBalance {
+		e.cpo.reset(e.settings.ClickPesaBalance)
 	}
 	if (old.ClickPesaChecksumKey == "") != (e.settings.ClickPesaChecksumKey == "") {
 		for t, info := range e.tokens {
