@@ -21,7 +21,7 @@ func TestSettingsEndpoint(t *testing.T) {
 	s := e.Settings()
 	want := Settings{ClickPesaWebhook: "http://127.0.0.1:1/cp", ClickPesaChecksumKey: "topsecret", ClickPesaChecksumMethod: "legacy",
 		AzamPayCallback: "http://127.0.0.1:1/az", Delay: Duration(5 * time.Second), TokenTTL: Duration(time.Minute),
-		SlowAnswer: Duration(2 * time.Second)}
+		SlowAnswer: Duration(2 * time.Second), ClickPesaBalance: DefaultClickPesaBalance}
 	if s != want {
 		t.Errorf("settings = %+v, want %+v", s, want)
 	}
