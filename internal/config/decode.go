@@ -610,7 +610,7 @@ func (d *decoder) decodeRoute(b *hcl.Block, ctx *hcl.EvalContext) {
 	}
 	if evs, sens, rg, ok := r.strList("events"); ok {
 		if len(evs) == 0 {
-			d.errorf(rg, "No events", "events is empty, so this route would never deliver anything. List event types, or remove events to deliver all four.")
+			d.errorf(rg, "No events", "events is empty, so this route would never deliver anything. List event types, or remove events to deliver them all.")
 		}
 		valid := EventTypes()
 		seen := map[string]bool{}

@@ -119,7 +119,7 @@ func specs() language {
 			Attrs: []attrSpec{
 				{Name: "provider", Type: "reference", Required: true, Doc: "`provider.KIND.NAME`."},
 				{Name: "path", Type: "string", Required: true, Doc: "URL path served on `server.listen`; starts with `/`, unique."},
-				{Name: "events", Type: "list(string)", Default: "all four", Doc: "Event types delivered: `payment.succeeded`, `payment.failed`, `payment.reversed`, `payment.pending`."},
+				{Name: "events", Type: "list(string)", Default: "all", Doc: "Event types delivered: `payment.succeeded`, `payment.failed`, `payment.reversed`, `payment.pending`, `payout.succeeded`, `payout.failed`, `payout.reversed`."},
 			},
 			Blocks: []*blockSpec{
 				{Type: "forward", Doc: "Where events are delivered (Standard Webhooks). Exactly one per route.",

@@ -127,7 +127,7 @@ type Route struct {
 	Name      string
 	Provider  string   // provider ID
 	Path      string   // served on server.listen
-	Events    []string // event types; default all four
+	Events    []string // event types; default all
 	Forward   Forward
 	Retry     Retry
 	DeclRange hcl.Range
@@ -168,7 +168,8 @@ type Schedules struct {
 
 // EventTypes returns all event types, in a stable order.
 func EventTypes() []string {
-	return []string{"payment.succeeded", "payment.failed", "payment.reversed", "payment.pending"}
+	return []string{"payment.succeeded", "payment.failed", "payment.reversed", "payment.pending",
+		"payout.succeeded", "payout.failed", "payout.reversed"}
 }
 
 // Provider returns the provider with the given ID ("pesapal.ke"), or nil.

@@ -21,6 +21,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/ingest"
 	"github.com/finconnectd/finconnectd/internal/payments"
+	"github.com/finconnectd/finconnectd/internal/payouts"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/settle"
@@ -78,6 +79,7 @@ type Daemon struct {
 	settler  *settle.Settler
 	disp     *delivery.Dispatcher
 	pay      *payments.Service
+	payouts  *payouts.Service
 	ingester *ingest.Ingester
 	sched    *scheduler
 
@@ -225,8 +227,13 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}); err != nil {
 		return fmt.Errorf("build pay API: %w", err)
 	}
+	if d.payouts, err = payouts.New(payouts.Options{
+		Store: d.store, Config: cfg, Providers: d.payoutProvider, Notify: d.disp.Notify, Logger: d.log, Now: d.now,
+	}); err != nil {
+		return fmt.Errorf("build payouts API: %w", err)
+	}
 	if d.ingester, err = ingest.New(ingest.Options{
-		Config: cfg, Payers: d.payer, AzamPayKey: d.keys.key, Settler: d.settler, Store: d.store,
+		Config: cfg, Payers: d.payer, AzamPayKey: d.keys.key, Settler: d.settler, Store: d.store, Payouts: d.payouts,
 		Logger: d.log, Registerer: d.reg, Now: d.now,
 	}); err != nil {
 		return fmt.Errorf("build webhook ingest: %w", err)
@@ -281,6 +288,16 @@ func (d *Daemon) payer(id string) (providers.Payer, bool) {
 		return nil, false
 	}
 	return set.Payer(id)
+}
+
+// payoutProvider returns the current configuration's payout client for a
+// provider ID (ClickPesa only).
+func (d *Daemon) payoutProvider(id string) (payouts.Provider, bool) {
+	c := d.set.Load().ClickPesa(id)
+	if c == nil {
+		return nil, false
+	}
+	return payouts.ClickPesa(c), true
 }
 
 // healthy is the readiness check: the store answers.
@@ -421,6 +438,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.settler.SetRoutes(cfg.Routes)
 	d.ingester.SetConfig(cfg)
 	d.pay.SetConfig(cfg)
+	d.payouts.SetConfig(cfg)
 	d.disp.SetRoutes(cfg.Routes)
 	d.auth.Store(newAuthenticator(cfg))
 	if err := d.sched.restart(cfg.Schedules); err != nil {

@@ -105,6 +105,7 @@ func (d *Daemon) apiHandler() http.Handler {
 
 	authed := http.NewServeMux()
 	d.pay.RegisterAPI(authed)
+	d.payouts.RegisterAPI(authed)
 	delivery.RegisterAPI(authed, d.store, d.now, d.disp.Notify)
 	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.auth.Load().Require(authed).ServeHTTP(w, r)

@@ -209,7 +209,7 @@ func (d *Daemon) runReconcile(ctx context.Context, cfg *config.Config, schedule 
 	return nil
 }
 
-// syncJob asks providers about payments still pending or unknown.
+// syncJob asks providers about payments and payouts still pending or unknown.
 func (d *Daemon) syncJob(ctx context.Context) error {
-	return d.pay.Sync(ctx)
+	return errors.Join(d.pay.Sync(ctx), d.payouts.Sync(ctx))
 }

@@ -49,9 +49,12 @@ type Options struct {
 	// Payers returns the provider client that confirms unsigned notifications.
 	Payers     func(providerID string) (providers.Payer, bool)
 	AzamPayKey KeySource
-	Settler    Settler
-	Store      Store
-	Logger     *slog.Logger
+	// Payouts settles ClickPesa payout webhooks; nil acknowledges and
+	// ignores them.
+	Payouts PayoutSettler
+	Settler Settler
+	Store   Store
+	Logger  *slog.Logger
 	// Registerer receives the webhook metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -70,6 +73,7 @@ type Options struct {
 // SetConfig swaps routes without disturbing requests in flight.
 type Ingester struct {
 	payers   func(string) (providers.Payer, bool)
+	payouts  PayoutSettler
 	azamKey  KeySource
 	settler  Settler
 	store    Store
@@ -118,6 +122,7 @@ func New(o Options) (*Ingester, error) {
 	in := &Ingester{
 		payers:   o.Payers,
 		azamKey:  o.AzamPayKey,
+		payouts:  o.Payouts,
 		settler:  o.Settler,
 		store:    o.Store,
 		log:      o.Logger,

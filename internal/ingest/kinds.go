@@ -67,8 +67,11 @@ func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) r
 	if err != nil {
 		return reject(http.StatusBadRequest, "malformed", "Not a ClickPesa webhook: "+err.Error(), nil)
 	}
+	if clickpesa.IsPayoutEvent(wh.Event) && in.payouts != nil {
+		return in.clickpesaPayout(ctx, ri, body, signed)
+	}
 	if !strings.HasPrefix(strings.ToUpper(wh.Event), "PAYMENT") {
-		// Payouts and deposits are not payments finconnectd tracks.
+		// Deposits (and payouts without a settler) are not tracked.
 		return result{code: http.StatusOK, outcome: "ignored"}
 	}
 	d := wh.Data

@@ -1,0 +1,242 @@
+package payouts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/ingest"
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/sandbox"
+	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/settle"
+	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/teststore"
+	"github.com/finconnectd/finconnectd/internal/testkit"
+)
+
+const checksumKey = "payout-test-checksum-key"
+
+// clock is real time plus an offset a test moves forward.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+// harness is the payouts API on a loopback server in front of the
+// emulator, whose payout webhooks reach the real webhook ingest.
+type harness struct {
+	t     testing.TB
+	emu   *sandbox.Emulator
+	store *teststore.Store
+	svc   *Service
+	api   *httptest.Server
+	clock *clock
+	cfg   *config.Config
+}
+
+type harnessOptions struct {
+	balance       string
+	createTimeout time.Duration
+	unsigned      bool // the provider has no checksum key
+}
+
+func newHarness(t testing.TB, o harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, store: teststore.New(t), clock: &clock{}}
+	hooks := httptest.NewUnstartedServer(nil)
+	hooks.Start()
+	t.Cleanup(hooks.Close)
+
+	settings := sandbox.Settings{
+		Delay: sandbox.Duration(20 * time.Millisecond), SlowAnswer: sandbox.Duration(3 * time.Second),
+		ClickPesaWebhook: hooks.URL + "/hooks/clickpesa", ClickPesaBalance: o.balance,
+	}
+	if !o.unsigned {
+		settings.ClickPesaChecksumKey = checksumKey
+	}
+	emu, err := sandbox.New(sandbox.Options{Settings: settings, IPNRetry: []time.Duration{20 * time.Millisecond, 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := emu.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = emu.Stop(ctx)
+	})
+	h.emu = emu
+	cp := &config.ClickPesaConfig{ClientID: secret.New("id"), APIKey: secret.New("key"), BaseURL: emu.URL() + "/clickpesa"}
+	if !o.unsigned {
+		cp.ChecksumKey = secret.New(checksumKey)
+	}
+	h.cfg = &config.Config{
+		Providers: []*config.Provider{
+			{Kind: "clickpesa", Name: "tz", ClickPesa: cp},
+			{Kind: "pesapal", Name: "ke", Environment: "sandbox", PesaPal: &config.PesaPalConfig{
+				ConsumerKey: secret.New("k"), ConsumerSecret: secret.New("s"), BaseURL: emu.URL() + "/pesapal"}},
+		},
+		Routes: []*config.Route{{Name: "cp", Provider: "clickpesa.tz", Path: "/hooks/clickpesa", Events: config.EventTypes()}},
+	}
+	set, err := clients.New(h.cfg, clients.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := New(Options{
+		Store: h.store, Config: h.cfg, Now: h.clock.Now, CreateTimeout: o.createTimeout,
+		Providers: func(id string) (Provider, bool) {
+			c := set.ClickPesa(id)
+			if c == nil {
+				return nil, false
+			}
+			return ClickPesa(c), true
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = svc
+	in, err := ingest.New(ingest.Options{
+		Config: h.cfg, Payers: set.Payer, Store: h.store, Payouts: svc,
+		Settler: settle.New(settle.Options{Store: h.store, Routes: h.cfg.Routes}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks.Config.Handler = in.Handler()
+	mux := http.NewServeMux()
+	svc.RegisterAPI(mux)
+	h.api = httptest.NewServer(mux)
+	t.Cleanup(h.api.Close)
+	return h
+}
+
+type response struct {
+	status int
+	body   []byte
+}
+
+func (r response) object(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+	return m
+}
+
+func (h *harness) do(method, path, key string, body any) response {
+	h.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, ok := body.([]byte)
+		if !ok {
+			b, _ = json.Marshal(body)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, h.api.URL+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, body: b}
+}
+
+func (h *harness) payout(key string, body map[string]any) response {
+	h.t.Helper()
+	return h.do("POST", "/v1/payouts", key, body)
+}
+
+func (h *harness) get(id string) Payout {
+	h.t.Helper()
+	r := h.do("GET", "/v1/payouts/"+id, "", nil)
+	if r.status != 200 {
+		h.t.Fatalf("get %s: %d %s", id, r.status, r.body)
+	}
+	var p Payout
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+// creates counts the create calls the emulator received for a reference.
+func (h *harness) creates(reference string) int {
+	n := 0
+	for _, r := range h.emu.Requests() {
+		if strings.HasSuffix(r.Path, "/payouts/create-mobile-money-payout") && strings.Contains(r.Body, `"`+reference+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *harness) eventTypes(payoutID string) []string {
+	var out []string
+	for _, e := range h.store.EventsOf(payoutID) {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+func payoutBody(ref, phone, amount string) map[string]any {
+	return map[string]any{
+		"provider": "clickpesa.tz", "reference": ref, "amount": amount, "currency": "TZS",
+		"destination": map[string]any{"type": "mobile_money", "phone": phone}, "description": "refund of order 7",
+	}
+}
+
+func eventually(t testing.TB, what string, f func() bool) {
+	t.Helper()
+	testkit.Eventually(t, what, f)
+}
+
+// audit returns the audit trail, newest first.
+func (h *harness) audit() []state.AuditEntry {
+	h.t.Helper()
+	es, err := h.store.ListAudit(context.Background(), state.AuditFilter{Limit: 1000})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return es
+}
+
+func (s *Service) providersOrFail(t testing.TB, id string) Provider {
+	t.Helper()
+	p, ok := s.providers(id)
+	if !ok {
+		t.Fatalf("no payout client for %s", id)
+	}
+	return p
+}

@@ -1,0 +1,127 @@
+package payouts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// Order is a payout as sent to a provider.
+type Order struct {
+	Reference string
+	Amount    string // what the receiver gets
+	Currency  string
+	// Destination, normalized: a mobile-money number (2557XXXXXXXX) or a
+	// bank account.
+	Type          string // state.DestinationMobileMoney | state.DestinationBank
+	Phone         string
+	AccountNumber string
+	AccountName   string
+	Bank          string
+}
+
+// Preview is what a provider says a payout would be, before any money moves.
+type Preview struct {
+	Fee          string
+	Total        string // amount + fee
+	Balance      string // the balance it would be taken from
+	ReceiverName string
+	Channel      string
+}
+
+// Outcome is a provider's statement about a payout (create answer, status
+// query or webhook), in finconnectd's vocabulary.
+type Outcome struct {
+	Status            string // state.Payout* status
+	ProviderReference string
+	Fee               string
+	Total             string // what the balance lost, fee included, when known
+	Amount            string // what the receiver gets, when known
+	Currency          string
+	ReceiverName      string
+	Channel           string
+	Message           string
+	Raw               json.RawMessage
+}
+
+// Provider is what payouts need from one provider's client.
+type Provider interface {
+	// Preview checks a payout without moving money.
+	Preview(ctx context.Context, o Order) (Preview, error)
+	// Create sends the payout. Errors are providers.Error: an
+	// UnknownOutcome one means it may have been sent.
+	Create(ctx context.Context, o Order) (Outcome, error)
+	// Query asks about a payout by its reference; a providers.Error with
+	// Code "not_found" means the provider has none.
+	Query(ctx context.Context, p state.Payout) (Outcome, error)
+}
+
+// ClickPesa adapts a ClickPesa client to Provider.
+func ClickPesa(c *clickpesa.Client) Provider { return clickPesa{c} }
+
+type clickPesa struct{ c *clickpesa.Client }
+
+func (p clickPesa) order(o Order) clickpesa.MobileMoneyPayout {
+	return clickpesa.MobileMoneyPayout{Amount: o.Amount, Currency: o.Currency, OrderReference: o.Reference, PhoneNumber: o.Phone}
+}
+
+func (p clickPesa) Preview(ctx context.Context, o Order) (Preview, error) {
+	pv, err := p.c.PreviewMobileMoneyPayout(ctx, p.order(o))
+	if err != nil {
+		return Preview{}, err
+	}
+	return Preview{Fee: money2(pv.Fee), Total: money2(pv.Total), Balance: money2(pv.Balance), ReceiverName: pv.ReceiverName, Channel: pv.ChannelProvider}, nil
+}
+
+// money2 writes a provider's decimal with two decimals (47.1 -> 47.10);
+// text that is not a plain decimal is kept as is.
+func money2(s string) string {
+	r, ok := parseAmount(s)
+	if !ok {
+		return s
+	}
+	return r.FloatString(2)
+}
+
+func cpOutcome(po clickpesa.Payout) Outcome {
+	return Outcome{
+		Status: clickpesa.MapPayoutStatus(po.Status), ProviderReference: po.ID, Fee: po.Fee, Total: po.Amount,
+		Amount: po.OrderAmount, Currency: po.Currency, ReceiverName: po.AccountName, Channel: po.ChannelProvider,
+		Message: strings.TrimSpace(po.Notes), Raw: po.Raw,
+	}
+}
+
+func (p clickPesa) Create(ctx context.Context, o Order) (Outcome, error) {
+	po, err := p.c.CreateMobileMoneyPayout(ctx, p.order(o))
+	if err != nil {
+		return Outcome{}, err
+	}
+	return cpOutcome(po), nil
+}
+
+func (p clickPesa) Query(ctx context.Context, po state.Payout) (Outcome, error) {
+	got, err := p.c.QueryPayout(ctx, po.Reference)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return cpOutcome(got), nil
+}
+
+// notFound reports whether err is the provider saying it has no such payout.
+func notFound(err error) bool {
+	return providers.IsPermanent(err) && errorCode(err) == "not_found"
+}
+
+// errorCode is the provider's error code carried by err, or "".
+func errorCode(err error) string {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}

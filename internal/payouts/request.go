@@ -1,0 +1,191 @@
+package payouts
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// Request is the body of POST /v1/payouts. Unknown fields are rejected.
+type Request struct {
+	Provider    string              `json:"provider"`
+	Reference   string              `json:"reference"`
+	Amount      string              `json:"amount"`
+	Currency    string              `json:"currency"`
+	Destination *RequestDestination `json:"destination"`
+	Description string              `json:"description,omitempty"`
+}
+
+// RequestDestination is where the money goes.
+type RequestDestination struct {
+	Type          string `json:"type"` // mobile_money | bank
+	Phone         string `json:"phone,omitempty"`
+	AccountNumber string `json:"account_number,omitempty"`
+	AccountName   string `json:"account_name,omitempty"`
+	Bank          string `json:"bank,omitempty"`
+}
+
+const (
+	maxIdempotencyKey = 255
+	maxDescription    = 255
+)
+
+var amountRE = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,2})?$`)
+
+// payoutCurrencies are the balances a provider kind pays out from.
+func payoutCurrencies(kind string) []string {
+	if providers.Kind(kind) == providers.ClickPesa {
+		return []string{"TZS", "USD"}
+	}
+	return []string{"TZS"}
+}
+
+type fieldErrors []httpapi.FieldError
+
+func (f *fieldErrors) add(field, format string, args ...any) {
+	*f = append(*f, httpapi.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// validated is a request after validation and normalization.
+type validated struct {
+	Order
+	Provider    string
+	Kind        string
+	Description string
+}
+
+// hash identifies the normalized request, for Idempotency-Key reuse checks.
+func (v validated) hash() string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// payoutProviders lists the configured providers that can pay out.
+func payoutProviders(cfg *config.Config) string {
+	var ids []string
+	for _, p := range cfg.Providers {
+		if providers.Kind(p.Kind) == providers.ClickPesa {
+			ids = append(ids, p.ID())
+		}
+	}
+	sort.Strings(ids)
+	if len(ids) == 0 {
+		return "none"
+	}
+	return strings.Join(ids, ", ")
+}
+
+// validate checks r against cfg and normalizes it. A non-nil problem is a
+// 422 with field errors; nothing has been stored or sent.
+func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
+	var errs fieldErrors
+	v := validated{Provider: strings.TrimSpace(r.Provider), Description: r.Description}
+	v.Reference = strings.TrimSpace(r.Reference)
+	var p *config.Provider
+	switch {
+	case v.Provider == "":
+		errs.add("provider", "is required; providers that pay out: %s", payoutProviders(cfg))
+	default:
+		p = cfg.Provider(v.Provider)
+		switch {
+		case p == nil:
+			errs.add("provider", "names no configured provider; providers that pay out: %s", payoutProviders(cfg))
+		case providers.Kind(p.Kind) != providers.ClickPesa:
+			errs.add("provider", "%s cannot pay out through finconnectd; providers that pay out: %s", v.Provider, payoutProviders(cfg))
+			p = nil
+		default:
+			v.Kind = p.Kind
+		}
+	}
+	switch {
+	case v.Reference == "":
+		errs.add("reference", "is required: your unique reference for this payout")
+	case v.Kind == string(providers.ClickPesa) && (len(v.Reference) > clickpesa.MaxReferenceLen || !isAlnum(v.Reference)):
+		errs.add("reference", "must be 1 to %d letters and digits for ClickPesa", clickpesa.MaxReferenceLen)
+	}
+	v.Amount = strings.TrimSpace(r.Amount)
+	if amt, ok := new(big.Rat).SetString(v.Amount); !amountRE.MatchString(v.Amount) || !ok || amt.Sign() <= 0 {
+		errs.add("amount", "must be a decimal string greater than 0 with at most 2 decimals, e.g. \"1000\"")
+	}
+	v.Currency = strings.ToUpper(strings.TrimSpace(r.Currency))
+	switch {
+	case v.Currency == "":
+		errs.add("currency", "is required (TZS)")
+	case p != nil && !contains(payoutCurrencies(p.Kind), v.Currency):
+		errs.add("currency", "must be one of %s for %s", strings.Join(payoutCurrencies(p.Kind), ", "), v.Provider)
+	}
+	if len(r.Description) > maxDescription {
+		errs.add("description", "must be at most %d characters", maxDescription)
+	}
+	d := r.Destination
+	switch {
+	case d == nil:
+		errs.add("destination", "is required: {\"type\": \"mobile_money\", \"phone\": \"2557XXXXXXXX\"}")
+	case d.Type == state.DestinationMobileMoney:
+		v.Type = state.DestinationMobileMoney
+		v.Phone = clickpesa.Phone(d.Phone)
+		switch {
+		case strings.TrimSpace(d.Phone) == "":
+			errs.add("destination.phone", "is required for a mobile_money payout")
+		case !clickpesa.IsMobileNumber(v.Phone):
+			errs.add("destination.phone", "%q is not a Tanzanian mobile-money number (2556XXXXXXXX or 2557XXXXXXXX, or 06/07 followed by 8 digits)", d.Phone)
+		}
+		for field, val := range map[string]string{"account_number": d.AccountNumber, "account_name": d.AccountName, "bank": d.Bank} {
+			if val != "" {
+				errs.add("destination."+field, "is for bank payouts; a mobile_money payout takes only phone")
+			}
+		}
+	case d.Type == state.DestinationBank:
+		errs.add("destination.type", "bank payouts are not available yet; use mobile_money")
+	default:
+		errs.add("destination.type", "must be mobile_money or bank")
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+		return v, httpapi.ValidationProblem(errs)
+	}
+	return v, nil
+}
+
+func isAlnum(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// validIdempotencyKey reports whether k is 1..255 printable ASCII characters.
+func validIdempotencyKey(k string) bool {
+	if k == "" || len(k) > maxIdempotencyKey {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

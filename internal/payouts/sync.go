@@ -1,0 +1,121 @@
+package payouts
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// newPayoutID is "po_" + 26 lowercase base32 characters (128 random bits).
+func newPayoutID() string { return "po_" + strings.ToLower(rand.Text()) }
+
+// syncDelay is how long sync waits before asking about a payout again,
+// after attempts earlier questions.
+func syncDelay(attempts int) time.Duration {
+	switch attempts {
+	case 0:
+		return 30 * time.Second
+	case 1:
+		return time.Minute
+	case 2:
+		return 2 * time.Minute
+	case 3:
+		return 5 * time.Minute
+	}
+	return 15 * time.Minute
+}
+
+// limit is the rolling limit CreatePayout enforces for currency.
+func (s *Service) limit(currency string) state.PayoutLimit { return state.PayoutLimit{} }
+
+// Sync asks the providers about every due payout (pending or unknown, its
+// next sync time passed), records what they say and reschedules the rest.
+// An unknown payout the provider has never heard of, once its create call
+// can no longer be in flight, failed: the call never took effect. It
+// returns the joined errors of a round, having tried every due payout.
+func (s *Service) Sync(ctx context.Context) error {
+	if !s.syncMu.TryLock() {
+		s.log.Info("payout sync: the previous run is still going; skipping this one")
+		return nil
+	}
+	defer s.syncMu.Unlock()
+	due, err := s.store.DuePayouts(ctx, s.now().UTC(), s.syncBatch)
+	if err != nil {
+		return fmt.Errorf("payout sync: %w", err)
+	}
+	var errs []error
+	for _, p := range due {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		if _, err := s.syncOne(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncOne asks the provider about p and records the answer; it returns
+// the payout as stored afterwards.
+func (s *Service) syncOne(ctx context.Context, p state.Payout) (state.Payout, error) {
+	log := s.log.With("payout_id", p.ID, "provider", p.Provider, "reference", p.Reference)
+	reschedule := func(cause error) (state.Payout, error) {
+		next := s.now().UTC().Add(syncDelay(p.SyncAttempts + 1))
+		if err := s.store.SchedulePayoutSync(ctx, p.ID, next, p.SyncAttempts+1); err != nil {
+			return p, fmt.Errorf("reschedule payout %s: %w", p.ID, err)
+		}
+		if cause != nil {
+			return p, fmt.Errorf("payout sync %s: %w", p.ID, cause)
+		}
+		return p, nil
+	}
+	prov, ok := s.providers(p.Provider)
+	if !ok {
+		return reschedule(fmt.Errorf("no payout client for %s", p.Provider))
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.previewTimeout)
+	out, err := prov.Query(qctx, p)
+	cancel()
+	now := s.now().UTC()
+	switch {
+	case notFound(err):
+		if p.Status == state.PayoutUnknown && now.Sub(p.CreatedAt) > s.createTimeout+time.Minute {
+			res, err := s.apply(ctx, state.PayoutChange{ID: p.ID, Status: state.PayoutFailed, FromQuery: true,
+				Message: "the provider has no payout with this reference: the create call never took effect"})
+			if err != nil {
+				return p, fmt.Errorf("payout sync %s: %w", p.ID, err)
+			}
+			log.Info("unknown payout settled as failed: the provider never received it")
+			return res.Payout, nil
+		}
+		return reschedule(nil)
+	case err != nil:
+		log.Warn("payout status query failed", "error", err)
+		return reschedule(err)
+	}
+	if why := mismatch(p, out); why != "" {
+		log.Error("provider status does not match the payout; not applied", "problem", why)
+		return reschedule(fmt.Errorf("%s", why))
+	}
+	c := state.PayoutChange{
+		ID: p.ID, Status: out.Status, FromQuery: true, ProviderReference: out.ProviderReference, Fee: out.Fee,
+		ReceiverName: out.ReceiverName, Channel: out.Channel, Message: out.Message, Raw: out.Raw,
+		NextSyncAt: now.Add(syncDelay(p.SyncAttempts + 1)),
+	}
+	res, err := s.apply(ctx, c)
+	if err != nil {
+		return p, fmt.Errorf("payout sync %s: %w", p.ID, err)
+	}
+	if res.Payout.Status == state.PayoutPending || res.Payout.Status == state.PayoutUnknown {
+		if err := s.store.SchedulePayoutSync(ctx, p.ID, c.NextSyncAt, p.SyncAttempts+1); err != nil {
+			return res.Payout, fmt.Errorf("reschedule payout %s: %w", p.ID, err)
+		}
+	}
+	return res.Payout, nil
+}
