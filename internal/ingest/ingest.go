@@ -49,12 +49,9 @@ type Options struct {
 	// Payers returns the provider client that confirms unsigned notifications.
 	Payers     func(providerID string) (providers.Payer, bool)
 	AzamPayKey KeySource
-	// Payouts settles ClickPesa payout webhooks; nil acknowledges and
-	// ignores them.
-	Payouts PayoutSettler
-	Settler Settler
-	Store   Store
-	Logger  *slog.Logger
+	Settler    Settler
+	Store      Store
+	Logger     *slog.Logger
 	// Registerer receives the webhook metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -67,6 +64,10 @@ type Options struct {
 	RateBurst int
 	// QueryTimeout bounds one confirming status query (default 20 s).
 	QueryTimeout time.Duration
+
+	// Payouts settles ClickPesa payout webhooks; nil acknowledges and
+	// ignores them.
+	Payouts PayoutSettler
 }
 
 // Ingester is the handler of every route path. Safe for concurrent use;
