@@ -330,3 +330,39 @@ func TestUnsignedWebhookConfirmedByQuery(t *testing.T) {
 		t.Error("an unsigned webhook was applied without asking the provider")
 	}
 }
+
+// TestRowWithoutAnswer: a process that died during the create call left a
+// pending row with no answer; sync settles it by asking, never by sending.
+func TestRowWithoutAnswer(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := context.Background()
+	for _, ref := range []string{"CRASHNEVER", "CRASHSENT"} {
+		p := state.Payout{ID: "po_" + strings.ToLower(ref), Provider: "clickpesa.tz", Reference: ref, Amount: "100", Currency: "TZS",
+			DestinationType: state.DestinationMobileMoney, Phone: "255712345670", CreatedAt: h.clock.Now()}
+		if err := h.store.CreatePayout(ctx, p, state.PayoutLimit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The second one did reach the provider before the crash.
+	prov := h.svc.providersOrFail(t, "clickpesa.tz")
+	if _, err := prov.Create(ctx, Order{Reference: "CRASHSENT", Amount: "100", Currency: "TZS", Type: state.DestinationMobileMoney, Phone: "255712345670"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "paid at the provider", func() bool {
+		o, err := prov.Query(ctx, state.Payout{Reference: "CRASHSENT"})
+		return err == nil && o.Status == state.PayoutSucceeded
+	})
+	h.clock.Advance(2 * time.Minute)
+	if err := h.svc.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.get("po_crashsent").Status; got != state.PayoutSucceeded {
+		t.Errorf("the payout the provider has: %s, want succeeded", got)
+	}
+	if got := h.get("po_crashnever").Status; got != state.PayoutFailed {
+		t.Errorf("the payout the provider never got: %s, want failed", got)
+	}
+	if n := h.creates("CRASHNEVER"); n != 0 {
+		t.Errorf("sync sent the payout (%d create calls)", n)
+	}
+}

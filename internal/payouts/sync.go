@@ -85,7 +85,11 @@ func (s *Service) syncOne(ctx context.Context, p state.Payout) (state.Payout, er
 	now := s.now().UTC()
 	switch {
 	case notFound(err):
-		if p.Status == state.PayoutUnknown && now.Sub(p.CreatedAt) > s.createTimeout+time.Minute {
+		// Unknown, or pending without an answer recorded (the process
+		// died during the call): once the call cannot still be in flight,
+		// the provider's "no such payout" means it never took effect.
+		answerless := p.Status == state.PayoutUnknown || p.ProviderReference == ""
+		if answerless && now.Sub(p.CreatedAt) > s.createTimeout+time.Minute {
 			res, err := s.apply(ctx, state.PayoutChange{ID: p.ID, Status: state.PayoutFailed, FromQuery: true,
 				Message: "the provider has no payout with this reference: the create call never took effect"})
 			if err != nil {
