@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files (testdata/invalid/*.golden, README reference)")
+var update = flag.Bool("update", false, "rewrite golden files (testdata/invalid/*.golden, the reference in docs/configuration.md)")
 
 const testWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // 24 bytes
 

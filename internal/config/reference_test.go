@@ -11,10 +11,11 @@ import (
 )
 
 const (
-	readmePath     = "../../README.md"
-	readmeSection  = "<!-- section:config-reference -->"
-	readmeNext     = "<!-- section:"
-	referenceTitle = "## Configuration reference"
+	// referencePath is the configuration reference; its section under
+	// referenceTitle, up to the next heading of the same level, is checked
+	// (and with -update rewritten) against the schema tables.
+	referencePath  = "../../docs/configuration.md"
+	referenceTitle = "## Reference"
 )
 
 // heading is how the reference titles a block.
@@ -85,19 +86,18 @@ func writeBlock(b *strings.Builder, s *blockSpec, parent string) {
 	}
 }
 
-// section returns the text of README's config-reference section.
-func section(t *testing.T, readme string) (start, end int) {
+// section returns where the reference section of doc starts (at its
+// title) and ends (at the next level-2 heading, or the end of doc).
+func section(t *testing.T, doc string) (start, end int) {
 	t.Helper()
-	start = strings.Index(readme, readmeSection)
-	require.GreaterOrEqual(t, start, 0, "README.md has no %s marker", readmeSection)
-	start += len(readmeSection)
-	end = strings.Index(readme[start:], readmeNext)
+	start = strings.Index(doc, "\n"+referenceTitle+"\n")
+	require.GreaterOrEqual(t, start, 0, "%s has no %q heading", referencePath, referenceTitle)
+	start++
+	end = strings.Index(doc[start+len(referenceTitle):], "\n## ")
 	if end < 0 {
-		end = len(readme)
-	} else {
-		end += start
+		return start, len(doc)
 	}
-	return start, end
+	return start, start + len(referenceTitle) + end + 1
 }
 
 // checkReference fails for every block or attribute of the decoder that doc
@@ -127,20 +127,20 @@ func checkReference(t *testing.T, name, doc string) {
 	}
 }
 
-// TestReadmeReference: README's configuration reference documents every
-// block and attribute the decoder accepts. go test -update regenerates it
-// from the schema tables.
+// TestReadmeReference: the configuration reference in docs/configuration.md
+// documents every block and attribute the decoder accepts. go test -update
+// regenerates its reference section from the schema tables.
 func TestReadmeReference(t *testing.T) {
 	ref := generateReference()
 	checkReference(t, "generated", ref)
 
-	readme, err := os.ReadFile(readmePath)
+	doc, err := os.ReadFile(referencePath)
 	require.NoError(t, err)
-	start, end := section(t, string(readme))
+	start, end := section(t, string(doc))
 	if *update {
-		out := string(readme[:start]) + "\n\n" + ref + "\n" + string(readme[end:])
-		require.NoError(t, os.WriteFile(readmePath, []byte(out), 0o644))
+		out := string(doc[:start]) + strings.TrimRight(ref, "\n") + "\n" + string(doc[end:])
+		require.NoError(t, os.WriteFile(referencePath, []byte(out), 0o644))
 		return
 	}
-	checkReference(t, "README.md", string(readme[start:end]))
+	checkReference(t, referencePath, string(doc[start:end]))
 }

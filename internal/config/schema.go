@@ -7,7 +7,7 @@ import (
 )
 
 // attrSpec describes one attribute. The decoder's hcl.BodySchema, the
-// "accepts:" hints in diagnostics and the README reference (checked by a
+// "accepts:" hints in diagnostics and the reference in docs/configuration.md (checked by a
 // test) all come from these tables, so they cannot drift apart.
 type attrSpec struct {
 	Name      string
@@ -49,7 +49,7 @@ func scheduleNames() []string {
 	return []string{ScheduleReconcile, ScheduleRefreshKeys, ScheduleSyncPayments}
 }
 
-// language is the set of block specs, in README order.
+// language is the set of block specs, in the order docs/configuration.md documents them.
 type language []*blockSpec
 
 // specs returns the whole language. It builds fresh values on every call:
@@ -94,7 +94,7 @@ func specs() language {
 				{Name: "client_id", Type: "secret", Required: true, Sensitive: true, Doc: "ClickPesa client ID."},
 				{Name: "api_key", Type: "secret", Required: true, Sensitive: true, Doc: "ClickPesa API key."},
 				{Name: "checksum_key", Type: "secret", Sensitive: true, Default: "none: checksums off", Doc: "Checksum key: requests are signed and webhooks verified when set."},
-				{Name: "checksum_method", Type: "string", Default: `"canonical"`, Doc: "`canonical` or `legacy` (providers.md 2.7)."},
+				{Name: "checksum_method", Type: "string", Default: `"canonical"`, Doc: "`canonical` or `legacy`: how the checksum is computed (docs/providers/clickpesa.md)."},
 				{Name: "base_url", Type: "url", Default: "`" + clickpesaLiveURL + "`", Doc: "Override, e.g. the emulator `http://127.0.0.1:9999/clickpesa`; required for `sandbox`."},
 			}},
 		{Type: "provider", Labels: []string{"kind", "name"}, Kind: KindAzamPay, Doc: "An AzamPay account (Tanzania). Its callback public key is the state resource `key.azampay.NAME`.",
