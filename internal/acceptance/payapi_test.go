@@ -146,7 +146,7 @@ func TestPayAPIContract(t *testing.T) {
 			typ        string
 			fields     []string
 		}{
-			{"README's example", `{"provider":"clickpesa.tz","reference":"A-1","amount":"-5","currency":"KES","phone":"abc"}`,
+			{"docs/pay-api.md's example", `{"provider":"clickpesa.tz","reference":"A-1","amount":"-5","currency":"KES","phone":"abc"}`,
 				422, "validation", []string{"amount", "currency", "phone", "reference"}},
 			{"amount as a JSON number", `{"provider":"clickpesa.tz","reference":"ACCV1","amount":1000,"currency":"TZS","phone":"255712345670"}`,
 				422, "validation", []string{"amount"}},

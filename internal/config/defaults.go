@@ -4,7 +4,7 @@ import "time"
 
 // Every default of the configuration language lives here.
 
-// Documented provider base URLs (providers.md 1.1, 2.1, 3.1).
+// The providers' documented base URLs (docs/providers/*.md).
 const (
 	pesapalSandboxURL     = "https://cybqa.pesapal.com/pesapalv3"
 	pesapalLiveURL        = "https://pay.pesapal.com/v3"

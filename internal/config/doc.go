@@ -1,4 +1,4 @@
-// Package config reads finconnectd's HCL configuration (SPEC §3) into the
+// Package config reads finconnectd's HCL configuration (docs/configuration.md) into the
 // typed, validated, defaulted Config that every other package consumes.
 //
 // One Loader parses a file or a directory of *.hcl files with one

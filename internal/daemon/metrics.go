@@ -10,7 +10,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers"
 )
 
-// metrics are the daemon's own series (SPEC §7); ingest, delivery and
+// metrics are the daemon's own series (docs/operations.md); ingest, delivery and
 // payments register theirs on the same registry.
 type metrics struct {
 	providerCalls   *prometheus.CounterVec

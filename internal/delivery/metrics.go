@@ -18,8 +18,8 @@ const (
 	resultDead      = "dead"
 )
 
-// metrics are delivery's series (SPEC §7: deliveries by outcome, queue
-// depth and oldest age).
+// metrics are delivery's series: deliveries by outcome, queue depth and
+// oldest age (docs/events.md).
 type metrics struct {
 	deliveries *prometheus.CounterVec
 	duration   *prometheus.HistogramVec

@@ -1,4 +1,4 @@
-// Package payments is the local pay API (SPEC §5) and the payment status
+// Package payments is the local pay API (docs/pay-api.md) and the payment status
 // sync: POST /v1/payments validates a normalized payment, claims its
 // Idempotency-Key, writes the payment row (pending) BEFORE calling the
 // provider, then records what the provider answered; GET /v1/payments/{id}

@@ -15,7 +15,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 )
 
-// Request is the body of POST /v1/payments (SPEC §5). Unknown fields, at the
+// Request is the body of POST /v1/payments (docs/pay-api.md). Unknown fields, at the
 // top level and in customer, are rejected by the decoder.
 type Request struct {
 	Provider    string    `json:"provider"`
@@ -57,7 +57,7 @@ var currencyDecimals = map[string]int{
 	"KES": 2, "TZS": 2, "UGX": 0, "USD": 2, "RWF": 0, "MWK": 2, "ZMW": 2,
 }
 
-// providerCurrencies is what each provider kind accepts (providers.md §4):
+// providerCurrencies is what each provider kind accepts (docs/providers/*.md):
 // ClickPesa USSD push and AzamPay MNO checkout are TZS only.
 func providerCurrencies(kind string) []string {
 	switch providers.Kind(kind) {
@@ -331,7 +331,8 @@ func checkAmount(a, currency string, currencyOK bool) string {
 	return ""
 }
 
-// refRule is each provider's merchant reference rule (providers.md §4).
+// checkReference applies each provider's merchant reference rule
+// (docs/providers/*.md).
 func checkReference(kind, ref string) string {
 	if ref == "" {
 		return "is required"

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// AzamPay (providers.md §3). Token failures answer HTTP 423 with the
+// AzamPay (docs/providers/azampay.md). Token failures answer HTTP 423 with the
 // documented body; a missing, unknown or expired bearer token answers 401 with
 // an empty body and WWW-Authenticate (as ASP.NET does); a missing X-API-Key on
 // checkout answers 401 {"success":false,"message":...}; field validation

@@ -15,7 +15,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 )
 
-// ClickPesa (providers.md §2). Errors are {"message": "..."} with the HTTP
+// ClickPesa (docs/providers/clickpesa.md). Errors are {"message": "..."} with the HTTP
 // status of the OpenAPI tables; a request without a valid checksum (when a
 // checksum key is set) is 400 {"message":"Invalid checksum"}.
 

@@ -33,7 +33,7 @@ func cpQueryRef(t testing.TB, e *Emulator, tok, ref string) answer {
 	return call(t, "GET", e.URL()+"/clickpesa/third-parties/payments/"+ref, map[string]string{"Authorization": tok}, nil)
 }
 
-// canonicalHMAC is the test's own reading of providers.md 2.7 (canonical):
+// canonicalHMAC is the test's own reading of ClickPesa's canonical checksum:
 // sorted keys at every level, compact, no HTML escaping; for ASCII payloads
 // Go's encoder with SetEscapeHTML(false) is exactly JSON.stringify.
 func canonicalHMAC(t testing.TB, key string, body []byte) (sum, method string) {
@@ -197,7 +197,7 @@ func TestClickPesaValidation(t *testing.T) {
 	}
 }
 
-// TestClickPesaChecksum sends the known-answer vectors of providers.md 2.7
+// TestClickPesaChecksum sends ClickPesa's known-answer checksum vectors
 // as requests: the emulator must accept exactly the documented checksums.
 func TestClickPesaChecksum(t *testing.T) {
 	e := startEmulator(t, Options{Settings: Settings{ClickPesaChecksumKey: "secret-key", Delay: Duration(time.Hour)}})

@@ -1,7 +1,8 @@
 // Package sandbox is finconnectd's provider emulator: PesaPal API 3.0,
 // ClickPesa and AzamPay served on one loopback listener under the prefixes
 // /pesapal, /clickpesa, /azampay-auth and /azampay, speaking the wire formats
-// of providers.md (status codes, body shapes, field names and casing, quirks).
+// of docs/providers/*.md (status codes, body shapes, field names and casing,
+// quirks).
 //
 // It simulates the customer: after Settings.Delay the USSD prompt resolves by
 // the last digit of the payer's phone number (0 succeeds, 1 fails for
@@ -14,6 +15,7 @@
 // It is used by `finconnectd sandbox`, by `serve -dev`, and in-process by
 // tests. It must never contact anything but the URLs it is told to notify,
 // never log or echo a credential, and every goroutine it starts ends on Stop.
-// It imports nothing internal: it is an independent reading of providers.md,
+// It imports nothing internal: it is an independent reading of the providers'
+// documentation,
 // so that the clients and the emulator check each other.
 package sandbox

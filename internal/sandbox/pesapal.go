@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// PesaPal API 3.0 (providers.md §1). Business rejections answer HTTP 200
+// PesaPal API 3.0 (docs/providers/pesapal.md). Business rejections answer HTTP 200
 // with the body's string `status` ≠ "200" (as observed); authentication
 // failures answer HTTP 401; a pending GetTransactionStatus answers HTTP 500
 // with status_code 0 and error.code payment_details_not_found (as observed).

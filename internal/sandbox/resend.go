@@ -13,7 +13,7 @@ var ErrUnknownPayment = errors.New("unknown payment")
 var ErrStillPending = errors.New("payment still pending: nothing to notify")
 
 // Resend queues the provider's notification of a payment's current status
-// once more (the "resend IPN" admin hook of providers.md 1.11), whatever its
+// once more (like the "resend IPN" button of PesaPal's dashboard), whatever its
 // outcome digit says. id is, for "pesapal", the order tracking id or the
 // merchant reference; for "clickpesa", the orderReference; for "azampay",
 // the transactionId or the externalId.

@@ -131,7 +131,7 @@ func (s *Settler) Apply(ctx context.Context, st Statement) (state.StatusResult, 
 	return res, nil
 }
 
-// Event is the body delivered to routes (SPEC §6).
+// Event is the body delivered to routes (docs/events.md).
 type Event struct {
 	Type      string    `json:"type"`
 	Timestamp time.Time `json:"timestamp"`

@@ -21,7 +21,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 )
 
-// Documented hosts (providers.md 3.1).
+// AzamPay's documented hosts (docs/providers/azampay.md).
 const (
 	SandboxAuthURL = "https://authenticator-sandbox.azampay.co.tz"
 	LiveAuthURL    = "https://authenticator.azampay.co.tz"
@@ -717,7 +717,8 @@ func (c *Client) PaymentPartners(ctx context.Context) ([]Partner, error) {
 // (Bearer + X-API-Key). The answer may be JSON {"publicKey": PEM} or raw
 // PEM; pemBytes is the key re-encoded as a canonical "PUBLIC KEY" PEM block,
 // fit to store in state. When the default URL answers 404, the
-// authenticator host's /api/Token/PublicKey is tried once (providers.md 3.8).
+// authenticator host's /api/Token/PublicKey is tried once (AzamPay's sandbox
+// has served the key there; docs/providers/azampay.md).
 // Transient failures (5xx, 429, connection refused or reset, not
 // timeouts) are retried up to Options.ReadRetries times with backoff.
 func (c *Client) FetchPublicKey(ctx context.Context) (pemBytes []byte, key *rsa.PublicKey, err error) {

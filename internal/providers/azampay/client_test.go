@@ -17,7 +17,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 )
 
-// Example bodies from providers.md §3.
+// Example bodies in the shapes AzamPay documents (docs/providers/azampay.md).
 const (
 	tokenOK    = `{"data":{"accessToken":"eyJhbGciOi...","expire":"2099-06-01T11:00:00Z"},"message":"Token generated successfully","success":true,"statusCode":200}`
 	token423   = `{"data":null,"message":"Provided detail is not valid for this app or secret key has been expired","success":false,"statusCode":423}`

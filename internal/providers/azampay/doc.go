@@ -1,4 +1,4 @@
-// Package azampay is finconnectd's client for AzamPay (providers.md §3):
+// Package azampay is finconnectd's client for AzamPay (docs/providers/azampay.md):
 // GenerateToken on the authenticator host, MNO checkout, payment partners,
 // the collection status query and the public-key fetch on the checkout host,
 // plus parsing and RSA signature verification of the callbacks AzamPay posts.

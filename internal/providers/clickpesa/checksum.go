@@ -14,7 +14,7 @@ import (
 	"unicode/utf8"
 )
 
-// Checksum methods (providers.md 2.7).
+// Checksum methods (docs/providers/clickpesa.md#checksum).
 const (
 	MethodCanonical = "canonical"
 	MethodLegacy    = "legacy"

@@ -229,7 +229,7 @@ var (
 )
 
 // MaxReferenceLen keeps orderReference short: ClickPesa does not document
-// a limit, so finconnectd stays at 30 characters (providers.md 2.4).
+// a limit, so finconnectd stays at 30 characters.
 const MaxReferenceLen = 30
 
 // Phone turns a Tanzanian number in any common form (+255 7.., 2557..,

@@ -15,7 +15,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 )
 
-// Example bodies from providers.md §2.
+// Example bodies in the shapes ClickPesa documents (docs/providers/clickpesa.md).
 const (
 	initiateOK = `{"id":"ORD20240810001LCP2C95","status":"PROCESSING","channel":"TIGO-PESA","orderReference":"ORD20240810001","collectedAmount":"1000","collectedCurrency":"TZS","createdAt":"2025-06-01T10:00:00.000Z","clientId":"IDxxxxxxxx"}`
 	previewOK  = `{"activeMethods":[{"name":"TIGO-PESA","status":"AVAILABLE","fee":580},{"name":"M-PESA","status":"UNAVAILABLE","fee":0}],

@@ -1,5 +1,5 @@
 // Package clickpesa is finconnectd's client for the ClickPesa API
-// (providers.md §2): token generation with the "Bearer "-prefixed token sent
+// (docs/providers/clickpesa.md): token generation with the "Bearer "-prefixed token sent
 // verbatim, USSD-push preview and initiation with the payload checksum when a
 // checksum key is configured, payment queries by order reference, webhook
 // parsing and the checksum algorithm (canonical and legacy) used both to sign

@@ -16,7 +16,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 )
 
-// Documented base URLs (providers.md 1.1).
+// PesaPal's documented base URLs (docs/providers/pesapal.md).
 const (
 	SandboxURL = "https://cybqa.pesapal.com/pesapalv3"
 	LiveURL    = "https://pay.pesapal.com/v3"

@@ -18,7 +18,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 )
 
-// Example bodies from providers.md §1, verbatim.
+// Example bodies in the shapes PesaPal documents (docs/providers/pesapal.md).
 const (
 	tokenOK       = `{"token":"eyJhbGciOi...","expiryDate":"2025-06-01T10:05:00.1234567Z","error":null,"status":"200","message":"Request processed successfully"}`
 	tokenBad      = `{"token":null,"expiryDate":null,"error":{"error_type":"api_error","code":"invalid_consumer_key_or_secret_provided","message":"..."},"status":"500","message":"..."}`

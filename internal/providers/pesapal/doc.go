@@ -1,5 +1,5 @@
 // Package pesapal is finconnectd's client for PesaPal API 3.0
-// (providers.md §1): RequestToken, RegisterIPN, GetIpnList,
+// (docs/providers/pesapal.md): RequestToken, RegisterIPN, GetIpnList,
 // SubmitOrderRequest, GetTransactionStatus, RefundRequest and CancelOrder,
 // plus parsing of the IPN PesaPal sends (GET query, POST JSON, POST form) and
 // the JSON acknowledgement it expects back.

@@ -15,7 +15,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/internal/wire"
 )
 
-// Limits PesaPal documents for SubmitOrderRequest (providers.md 1.6).
+// Limits PesaPal documents for SubmitOrderRequest (docs/providers/pesapal.md).
 const (
 	MaxReferenceLen   = 50
 	MaxDescriptionLen = 100
