@@ -1,10 +1,28 @@
-# Development: every provider points at the emulator.
+# Development against the emulator, with a configuration file you can edit
+# (`finconnectd serve -dev` needs none). From the repository root, after
+# `make build`, in one terminal:
 #
-#   finconnectd sandbox -listen 127.0.0.1:9999 &
-#   finconnectd serve -config examples/dev.hcl
+#   bin/finconnectd sandbox -listen 127.0.0.1:9999 \
+#     -clickpesa-webhook http://127.0.0.1:8080/hooks/clickpesa \
+#     -azampay-callback http://127.0.0.1:8080/hooks/azampay \
+#     -clickpesa-checksum-key dev-checksum-key
 #
-# The emulator accepts any credential except the literal "invalid", so the
-# env() defaults below are enough.
+# and in another:
+#
+#   bin/finconnectd apply -config examples/dev.hcl -auto-approve   # registers ipn "dev" at the emulator
+#   bin/finconnectd serve -config examples/dev.hcl
+#
+# The webhook and callback flags are the emulator's stand-in for the URLs a
+# merchant sets in ClickPesa's dashboard and AzamPay's portal: without them
+# those two never notify (sync still settles ClickPesa payments). The
+# checksum key must be the provider block's checksum_key, or ClickPesa
+# webhooks are refused. PesaPal needs no flag: the IPN URL is registered by
+# apply. Events go to http://127.0.0.1:9000/events: run your own receiver
+# there (docs/events.md shows how to verify them); with none, deliveries are
+# retried and `bin/finconnectd events list -config examples/dev.hcl` shows
+# them waiting. The emulator accepts any credential except the literal
+# "invalid", so the env() defaults below are enough. The store is dev.db
+# beside this file (ignored by git).
 
 state {
   path = "dev.db"
