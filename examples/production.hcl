@@ -1,7 +1,12 @@
 # finconnectd production configuration: all three providers live.
 #
 # Secrets never appear here: every credential comes from env() or file().
-# Check it with:  finconnectd validate -config examples/production.hcl
+# examples/finconnectd.env.example lists every variable it reads; check it with
+#
+#   set -a; . examples/finconnectd.env.example; set +a
+#   bin/finconnectd validate -config examples/production.hcl
+#
+# Installing it under systemd, step by step: docs/operations.md.
 
 state {
   backend = "sqlite"
