@@ -21,12 +21,13 @@ var allowedInternal = map[string][]string{
 	"internal/testkit":                 {},
 	"internal/procscope":               {},
 	"internal/state":                   {},
+	"internal/money":                   {},
 	"internal/providers":               {},
 	"internal/config":                  {"internal/secret"},
 	"internal/httpapi":                 {"internal/secret"},
 	"internal/providers/tokencache":    {},
 	"internal/providers/internal/wire": {"internal/providers", "internal/secret"},
-	"internal/state/internal/rules":    {"internal/state", "internal/procscope"},
+	"internal/state/internal/rules":    {"internal/state", "internal/procscope", "internal/money"},
 	"internal/state/sqlite":            {"internal/state", "internal/state/internal/rules", "internal/procscope"},
 	"internal/state/postgres":          {"internal/state", "internal/state/internal/rules", "internal/secret", "internal/procscope"},
 	"internal/state/open":              {"internal/state", "internal/state/sqlite", "internal/state/postgres", "internal/secret"},
@@ -73,10 +74,10 @@ func TestImportRules(t *testing.T) {
 				if dep == imp {
 					continue
 				}
-				ok := dep == "internal/providers" || dep == "internal/secret" || dep == "internal/providers/tokencache" ||
+				ok := dep == "internal/providers" || dep == "internal/secret" || dep == "internal/providers/tokencache" || dep == "internal/money" ||
 					strings.HasPrefix(dep, "internal/providers/internal/")
 				if !ok {
-					t.Errorf("%s imports %s; provider packages may import only providers, secret and tokencache", pkg, dep)
+					t.Errorf("%s imports %s; provider packages may import only providers, secret, money and tokencache", pkg, dep)
 				}
 			}
 		}

@@ -125,7 +125,7 @@ func runPaymentsWith(ctx context.Context, io IO, args []string, open storeOpener
 		writePayment(io.Stdout, p)
 		return ExitOK
 	}
-	list, err := st.ListPayments(ctx, state.PaymentFilter{Provider: a.Provider, Reference: a.Reference, Status: a.Status, Limit: a.Limit})
+	list, err := st.ListPayments(ctx, state.PaymentFilter{Provider: a.Provider, Reference: a.Reference, Status: state.PaymentStatus(a.Status), Limit: a.Limit})
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "Error: list payments: %v\n", err)
 		return ExitError
@@ -177,7 +177,7 @@ func writePayment(w io.Writer, p state.Payment) {
 	row("id", p.ID)
 	row("provider", p.Provider)
 	row("reference", p.Reference)
-	row("status", p.Status)
+	row("status", string(p.Status))
 	row("amount", p.Amount+" "+p.Currency)
 	row("phone", p.Phone)
 	row("description", p.Description)

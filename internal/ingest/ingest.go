@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -397,26 +396,6 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 	if v.st.Reference == "" && v.st.ProviderReference == "" {
 		return fail(reject(http.StatusBadRequest, "malformed", "The notification names no payment.", nil))
 	}
-	if !validAmount(v.st.Amount) {
-		v.st.Amount = "" // never let an unparsable amount into a payment
-	}
-	if v.st.Reference != "" {
-		p, err := in.store.PaymentByReference(ctx, pid, v.st.Reference)
-		switch {
-		case errors.Is(err, state.ErrNotFound):
-		case err != nil:
-			return fail(reject(http.StatusInternalServerError, "store_error", "The notification could not be recorded; retry later.",
-				fmt.Errorf("look up payment %q: %w", v.st.Reference, err)))
-		default:
-			if why := mismatch(p, v.st); why != "" {
-				return fail(reject(http.StatusUnprocessableEntity, "mismatch", why, nil))
-			}
-			if stale(providers.Status(p.Status), v.st.Status) {
-				res.code, res.outcome = http.StatusOK, "stale"
-				return res
-			}
-		}
-	}
 	dedup := v.dedupRef
 	if dedup == "" {
 		dedup = v.st.ProviderReference
@@ -435,10 +414,15 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 	sr, err := in.settler.Apply(ctx, settle.Statement{
 		ProviderID:      pid,
 		Status:          v.st,
+		Source:          state.SourceNotification,
 		Notification:    ntf,
 		CreateIfMissing: v.st.Reference != "",
 	})
 	switch {
+	case errors.Is(err, state.ErrInvalid):
+		return fail(reject(http.StatusBadRequest, "malformed", "The notified amount or currency is not valid money.", err))
+	case errors.Is(err, state.ErrMismatch):
+		return fail(reject(http.StatusUnprocessableEntity, "mismatch", "The notified amount or currency differs from the payment's.", err))
 	case errors.Is(err, state.ErrNotFound):
 		// Authentic, but about no payment we have and nothing to create
 		// it from: acknowledge so the provider stops, change nothing.
@@ -452,6 +436,8 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 	switch {
 	case sr.Duplicate:
 		res.outcome = "duplicate"
+	case sr.Outcome == state.Refused:
+		res.outcome = "stale" // would move the payment backwards: nothing changed
 	case sr.Changed:
 		res.outcome = "accepted"
 	default:
@@ -459,44 +445,6 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 	}
 	return res
 }
-
-// mismatch reports why a statement's amount or currency disagrees with the
-// payment, or "". Only statements that move money (succeeded, reversed)
-// are compared: a failure may carry a zero or no amount.
-func mismatch(p state.Payment, st providers.PaymentStatus) string {
-	if st.Status != providers.StatusSucceeded && st.Status != providers.StatusReversed {
-		return ""
-	}
-	if p.Amount != "" && st.Amount != "" && !sameAmount(p.Amount, st.Amount) {
-		return fmt.Sprintf("The notified amount %s differs from the payment's %s.", st.Amount, p.Amount)
-	}
-	if p.Currency != "" && st.Currency != "" && !strings.EqualFold(p.Currency, st.Currency) {
-		return fmt.Sprintf("The notified currency %s differs from the payment's %s.", st.Currency, p.Currency)
-	}
-	return ""
-}
-
-// stale reports whether moving a payment from cur to next would go
-// backwards (a replayed or late notification): a terminal payment never
-// becomes pending again, a succeeded one only reversed, a reversed one
-// stays reversed.
-func stale(cur, next providers.Status) bool {
-	switch cur {
-	case providers.StatusSucceeded:
-		return next != providers.StatusSucceeded && next != providers.StatusReversed
-	case providers.StatusReversed:
-		return next != providers.StatusReversed
-	case providers.StatusFailed:
-		return next == providers.StatusPending || next == providers.StatusUnknown
-	}
-	return false
-}
-
-var amountRE = regexp.MustCompile(`^-?[0-9]{1,20}(\.[0-9]{1,10})?$`)
-
-// validAmount accepts plain decimal strings only (no exponents, fractions,
-// or digits enough to make big arithmetic slow).
-func validAmount(s string) bool { return amountRE.MatchString(strings.TrimSpace(s)) }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"math/big"
 	"strings"
 	"sync"
 	"time"
@@ -96,18 +95,6 @@ func (f *flights) do(ctx context.Context, key string, timeout time.Duration, sta
 	case <-ctx.Done():
 		return providers.PaymentStatus{}, false, ctx.Err()
 	}
-}
-
-// sameAmount compares two decimal strings exactly ("1000" equals
-// "1000.00"); money never goes through float64. Unparsable amounts are
-// never equal.
-func sameAmount(a, b string) bool {
-	if !validAmount(a) || !validAmount(b) {
-		return false
-	}
-	x, ok1 := new(big.Rat).SetString(strings.TrimSpace(a))
-	y, ok2 := new(big.Rat).SetString(strings.TrimSpace(b))
-	return ok1 && ok2 && x.Cmp(y) == 0
 }
 
 // maskPhone keeps a phone number's first four and last two digits, enough

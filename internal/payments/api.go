@@ -196,7 +196,7 @@ func (s *Service) create(ctx context.Context, v validated, payer providers.Payer
 		ID:          newPaymentID(),
 		Provider:    v.Provider,
 		Reference:   v.Reference,
-		Status:      string(providers.StatusPending),
+		Status:      state.StatusPending,
 		Amount:      v.Amount,
 		Currency:    v.Currency,
 		Phone:       v.Phone,
@@ -234,14 +234,14 @@ func (s *Service) create(ctx context.Context, v validated, payer providers.Payer
 	outcome := "pending"
 	switch {
 	case callErr == nil:
-		in.Status = string(providers.StatusPending)
+		in.Status = state.StatusPending
 		if res.Status == providers.StatusFailed {
-			in.Status = string(providers.StatusFailed)
+			in.Status = state.StatusFailed
 			outcome = "failed"
 		}
 		in.ProviderReference, in.RedirectURL, in.Raw = res.ProviderReference, res.RedirectURL, res.Raw
 	case providers.IsPermanent(callErr):
-		in.Status, in.Message = string(providers.StatusFailed), providerMessage(callErr)
+		in.Status, in.Message = state.StatusFailed, providerMessage(callErr)
 		outcome = "rejected"
 		prob = httpapi.NewProblem(http.StatusUnprocessableEntity, "provider-rejected", "Provider rejected the payment",
 			fmt.Sprintf("%s rejected the payment: %s", v.Provider, providerMessage(callErr)))
@@ -249,7 +249,7 @@ func (s *Service) create(ctx context.Context, v validated, payer providers.Payer
 		// The request never reached the provider or was refused before it
 		// started anything: the payment failed, and the reference is spent
 		// (a payment is never sent twice for one reference).
-		in.Status, in.Message = string(providers.StatusFailed), "provider unavailable: "+providerMessage(callErr)
+		in.Status, in.Message = state.StatusFailed, "provider unavailable: "+providerMessage(callErr)
 		outcome = "unavailable"
 		detail := fmt.Sprintf("%s could not be reached or refused the call; nothing was started. Retry with a new reference.", v.Provider)
 		if providers.IsAuth(callErr) {
@@ -259,7 +259,7 @@ func (s *Service) create(ctx context.Context, v validated, payer providers.Payer
 	default:
 		// Unknown outcome (timeout, broken connection, 5xx on initiate, or
 		// an unclassified error): maybe started. Never re-sent; sync settles it.
-		in.Status, in.Message = string(providers.StatusUnknown), "outcome unknown: "+providerMessage(callErr)
+		in.Status, in.Message = state.StatusUnknown, "outcome unknown: "+providerMessage(callErr)
 		outcome = "unknown"
 		if timedOut {
 			prob = httpapi.NewProblem(http.StatusGatewayTimeout, "provider-timeout", "Provider timed out",
@@ -283,8 +283,8 @@ func (s *Service) create(ctx context.Context, v validated, payer providers.Payer
 		// The payment row exists (pending); sync will find it. Say so.
 		log.Error("record payment initiation", "error", err)
 		stored = p
-		if in.Status != string(providers.StatusFailed) {
-			stored.Status = string(providers.StatusUnknown)
+		if in.Status != state.StatusFailed {
+			stored.Status = state.StatusUnknown
 		}
 		if prob == nil {
 			prob = httpapi.NewProblem(http.StatusInternalServerError, "store-error", "Payment not fully recorded",
@@ -355,7 +355,7 @@ func (s *Service) refresh(ctx context.Context, p state.Payment) (state.Payment, 
 		return p, httpapi.NewProblem(http.StatusConflict, "cannot-query", "Provider cannot be asked yet",
 			fmt.Sprintf("%s has no provider reference for this payment yet; its notification will settle it.", p.Provider))
 	}
-	out, err := s.query(ctx, payer, p)
+	out, err := s.query(ctx, payer, p, state.SourceRefresh)
 	if err != nil {
 		if isTimeout(err) {
 			return p, httpapi.NewProblem(http.StatusGatewayTimeout, "provider-timeout", "Provider timed out",
@@ -368,8 +368,13 @@ func (s *Service) refresh(ctx context.Context, p state.Payment) (state.Payment, 
 }
 
 // query asks the provider about p and applies the answer through the
-// Settler; it returns the payment as stored afterwards.
-func (s *Service) query(ctx context.Context, payer providers.Payer, p state.Payment) (state.Payment, error) {
+// Settler as a statement from src (state.SourceStatusQuery for sync,
+// SourceRefresh for ?refresh=true); it returns the payment as stored
+// afterwards. Whether the answer moves the payment (forward only), and
+// whether its amount and currency agree with the payment's, is the
+// store's rule: an answer that contradicts the payment is an error and
+// changes nothing.
+func (s *Service) query(ctx context.Context, payer providers.Payer, p state.Payment, src state.Source) (state.Payment, error) {
 	qctx, cancel := context.WithTimeout(ctx, s.queryTimeout)
 	st, err := payer.QueryPayment(qctx, providers.PaymentQuery{Reference: p.Reference, ProviderReference: p.ProviderReference, MNO: p.MNO})
 	cancel()
@@ -381,26 +386,31 @@ func (s *Service) query(ctx context.Context, payer providers.Payer, p state.Paym
 		s.m.syncs.WithLabelValues(p.Provider, "unchanged").Inc()
 		return p, nil
 	}
-	if msg := mismatch(p, st); msg != "" {
-		s.m.syncs.WithLabelValues(p.Provider, "mismatch").Inc()
-		s.log.Error("provider status does not match the payment; not applied", "payment_id", p.ID, "provider", p.Provider, "reference", p.Reference, "problem", msg)
-		return p, fmt.Errorf("query %s payment %s: %s", p.Provider, p.ID, msg)
-	}
 	// The lookup key is ours: the provider may echo its own spelling.
 	st.Reference = p.Reference
 	if st.ProviderReference == "" {
 		st.ProviderReference = p.ProviderReference
 	}
-	res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Status: st})
+	res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Status: st, Source: src})
+	if errors.Is(err, state.ErrMismatch) || errors.Is(err, state.ErrInvalid) {
+		s.m.syncs.WithLabelValues(p.Provider, "mismatch").Inc()
+		s.log.Error("provider status does not match the payment; not applied", "payment_id", p.ID, "provider", p.Provider, "reference", p.Reference, "error", err)
+		return p, fmt.Errorf("query %s payment %s: %w", p.Provider, p.ID, err)
+	}
 	if err != nil {
 		s.m.syncs.WithLabelValues(p.Provider, "error").Inc()
 		return p, fmt.Errorf("apply %s status of payment %s: %w", st.Status, p.ID, err)
 	}
-	if res.Changed {
+	switch {
+	case res.Changed:
 		s.m.syncs.WithLabelValues(p.Provider, "changed").Inc()
 		s.log.Info("payment status changed", "payment_id", p.ID, "provider", p.Provider, "reference", p.Reference,
-			"from", p.Status, "to", res.Payment.Status, "event_id", res.EventID)
-	} else {
+			"from", p.Status, "to", res.Payment.Status, "event_id", res.EventID, "source", src)
+	case res.Outcome == state.Refused:
+		s.m.syncs.WithLabelValues(p.Provider, "stale").Inc()
+		s.log.Info("provider status would move the payment backwards; status kept", "payment_id", p.ID, "provider", p.Provider,
+			"reference", p.Reference, "status", res.Payment.Status, "stated", st.Status, "source", src)
+	default:
 		s.m.syncs.WithLabelValues(p.Provider, "unchanged").Inc()
 	}
 	if res.Payment.ID == "" {
@@ -409,36 +419,27 @@ func (s *Service) query(ctx context.Context, payer providers.Payer, p state.Paym
 	return res.Payment, nil
 }
 
-// mismatch reports a provider statement that contradicts the payment's
-// amount or currency (then it is not applied).
-func mismatch(p state.Payment, st providers.PaymentStatus) string {
-	if st.Currency != "" && p.Currency != "" && !strings.EqualFold(st.Currency, p.Currency) {
-		return fmt.Sprintf("currency %s, payment is in %s", st.Currency, p.Currency)
-	}
-	if st.Amount != "" && p.Amount != "" && !amountsEqual(st.Amount, p.Amount) {
-		if _, ok := normAmount(st.Amount); ok {
-			return fmt.Sprintf("amount %s, payment is for %s", st.Amount, p.Amount)
-		}
-	}
-	return ""
-}
-
 // canQuery reports whether the provider can be asked about p: ClickPesa is
 // asked by our reference, the others need their own reference.
 func canQuery(p state.Payment) bool {
 	return p.ProviderReference != "" || strings.HasPrefix(p.Provider, string(providers.ClickPesa)+".")
 }
 
+// statusList is every payment status, comma-separated.
+func statusList() string {
+	var out []string
+	for _, st := range state.PaymentStatuses() {
+		out = append(out, string(st))
+	}
+	return strings.Join(out, ", ")
+}
+
 func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	f := state.PaymentFilter{Provider: q.Get("provider"), Reference: q.Get("reference"), Status: q.Get("status")}
+	f := state.PaymentFilter{Provider: q.Get("provider"), Reference: q.Get("reference"), Status: state.PaymentStatus(q.Get("status"))}
 	var errs []httpapi.FieldError
-	if f.Status != "" {
-		switch providers.Status(f.Status) {
-		case providers.StatusPending, providers.StatusSucceeded, providers.StatusFailed, providers.StatusReversed, providers.StatusUnknown:
-		default:
-			errs = append(errs, httpapi.FieldError{Field: "status", Message: "must be pending, succeeded, failed, reversed or unknown"})
-		}
+	if f.Status != "" && !f.Status.Valid() {
+		errs = append(errs, httpapi.FieldError{Field: "status", Message: "must be one of " + statusList()})
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)

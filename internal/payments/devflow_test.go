@@ -12,7 +12,6 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
-	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
@@ -84,8 +83,8 @@ func TestDevModeDemoPayments(t *testing.T) {
 					t.Fatal(err)
 				}
 				payer, _ := set.Payer(d.Provider)
-				got, err := svc.query(context.Background(), payer, stored)
-				return err == nil && got.Status == string(providers.StatusSucceeded)
+				got, err := svc.query(context.Background(), payer, stored, state.SourceStatusQuery)
+				return err == nil && got.Status == state.StatusSucceeded
 			})
 			if ev := store.EventsOf(p.ID); len(ev) != 1 || ev[0].Type != "payment.succeeded" {
 				t.Fatalf("events %+v", ev)

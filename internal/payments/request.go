@@ -11,6 +11,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/money"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 )
@@ -47,15 +48,8 @@ const (
 	maxNameLen        = 100
 	maxEmailLen       = 254
 	maxURLLen         = 2048
-	maxAmountDigits   = 15 // integer digits; far beyond any mobile-money limit
 	maxProviderData   = 64 // top-level keys
 )
-
-// currencyDecimals is how many decimals an amount may carry. UGX has no
-// minor unit in practice; every other supported currency allows two.
-var currencyDecimals = map[string]int{
-	"KES": 2, "TZS": 2, "UGX": 0, "USD": 2, "RWF": 0, "MWK": 2, "ZMW": 2,
-}
 
 // providerCurrencies is what each provider kind accepts (docs/providers/*.md):
 // ClickPesa USSD push and AzamPay MNO checkout are TZS only.
@@ -303,30 +297,27 @@ func (v validated) providerRequest(notificationID string) providers.PaymentReque
 	return pr
 }
 
+// checkAmount checks a as an amount of currency with money.Parse (only its
+// form, with money.CheckText, when the currency is not acceptable: that
+// has its own error). It must also be positive.
 func checkAmount(a, currency string, currencyOK bool) string {
 	if a == "" {
 		return `is required, as a decimal string such as "1500.00"`
 	}
-	intPart, frac, hasDot := strings.Cut(a, ".")
-	if intPart == "" || !allDigits(intPart) || (hasDot && (frac == "" || !allDigits(frac))) {
-		return `must be a decimal string such as "1500.00" (digits, one optional dot, no sign or exponent)`
-	}
-	if len(intPart) > 1 && intPart[0] == '0' {
-		return "must not have leading zeros"
-	}
-	if len(intPart) > maxAmountDigits {
-		return fmt.Sprintf("has more than %d integer digits", maxAmountDigits)
-	}
-	if strings.Trim(intPart, "0") == "" && strings.Trim(frac, "0") == "" {
-		return "must be greater than zero"
-	}
+	var (
+		m   money.Amount
+		err error
+	)
 	if currencyOK {
-		if d := currencyDecimals[currency]; len(frac) > d {
-			if d == 0 {
-				return currency + " amounts are whole numbers"
-			}
-			return fmt.Sprintf("%s amounts have at most %d decimals", currency, d)
-		}
+		m, err = money.Parse(a, currency)
+	} else {
+		err = money.CheckText(a)
+	}
+	if err != nil {
+		return strings.TrimPrefix(err.Error(), money.ErrInvalid.Error()+": ")
+	}
+	if currencyOK && m.IsZero() || !currencyOK && strings.Trim(a, "0.") == "" {
+		return "must be greater than zero"
 	}
 	return ""
 }
@@ -473,7 +464,7 @@ func contains(list []string, s string) bool {
 }
 
 func knownCurrency(c string) bool {
-	_, ok := currencyDecimals[c]
+	_, ok := money.Decimals(c)
 	return ok
 }
 
@@ -510,26 +501,4 @@ func validIdempotencyKey(k string) bool {
 		}
 	}
 	return true
-}
-
-// amountsEqual compares two decimal strings numerically ("1000" == "1000.00").
-// Unparseable input is never equal.
-func amountsEqual(a, b string) bool {
-	na, oka := normAmount(a)
-	nb, okb := normAmount(b)
-	return oka && okb && na == nb
-}
-
-func normAmount(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	ip, fp, _ := strings.Cut(s, ".")
-	if ip == "" {
-		ip = "0"
-	}
-	if !allDigits(ip) || !allDigits(fp) {
-		return "", false
-	}
-	ip = strings.TrimLeft(ip, "0")
-	fp = strings.TrimRight(fp, "0")
-	return ip + "." + fp, true
 }

@@ -173,7 +173,7 @@ func View(p state.Payment) Payment {
 		ID:                p.ID,
 		Provider:          p.Provider,
 		Reference:         p.Reference,
-		Status:            p.Status,
+		Status:            string(p.Status),
 		Amount:            p.Amount,
 		Currency:          p.Currency,
 		Phone:             p.Phone,

@@ -116,7 +116,7 @@ func (s *Service) syncOne(ctx context.Context, p state.Payment) error {
 	if s.interrupted(p, now) {
 		// The daemon stopped between writing the payment and recording the
 		// provider's answer: whether the provider started it is unknown.
-		res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Status: providers.PaymentStatus{
+		res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Source: state.SourceInitiation, Status: providers.PaymentStatus{
 			Status: providers.StatusUnknown, Reference: p.Reference,
 			Message: "outcome unknown: finconnectd stopped while starting the payment",
 		}})
@@ -140,7 +140,7 @@ func (s *Service) syncOne(ctx context.Context, p state.Payment) error {
 		log.Info("payment sync: no provider reference to ask with; waiting for the provider's notification", "status", p.Status)
 		return s.reschedule(ctx, p.ID, next, attempts)
 	}
-	out, err := s.query(ctx, payer, p)
+	out, err := s.query(ctx, payer, p, state.SourceStatusQuery)
 	if err != nil {
 		if s.neverStarted(p, err, now) {
 			return s.markNeverStarted(ctx, p, log)
@@ -148,7 +148,7 @@ func (s *Service) syncOne(ctx context.Context, p state.Payment) error {
 		log.Warn("payment sync: status query failed; will retry", "next_sync_at", next, "error", err)
 		return s.reschedule(ctx, p.ID, next, attempts)
 	}
-	if providers.Status(out.Status).Terminal() {
+	if !out.Status.Open() {
 		return nil
 	}
 	return s.reschedule(ctx, p.ID, next, attempts)
@@ -158,7 +158,7 @@ func (s *Service) syncOne(ctx context.Context, p state.Payment) error {
 // reference long after its initiation must have ended: the process died
 // between the payment row and the provider's answer.
 func (s *Service) interrupted(p state.Payment, now time.Time) bool {
-	return p.Status == string(providers.StatusPending) && p.ProviderReference == "" &&
+	return p.Status == state.StatusPending && p.ProviderReference == "" &&
 		now.Sub(p.CreatedAt) > s.initTimeout+time.Minute
 }
 
@@ -166,7 +166,7 @@ func (s *Service) interrupted(p state.Payment, now time.Time) bool {
 // about one whose initiation outcome was unknown, long enough ago.
 func (s *Service) neverStarted(p state.Payment, err error, now time.Time) bool {
 	var pe *providers.Error
-	return p.Status == string(providers.StatusUnknown) &&
+	return p.Status == state.StatusUnknown &&
 		errors.As(err, &pe) && pe.Kind == providers.Permanent && (pe.HTTPStatus == http.StatusNotFound || pe.Code == "not_found") &&
 		now.Sub(p.CreatedAt) >= notFoundGrace
 }
@@ -174,7 +174,7 @@ func (s *Service) neverStarted(p state.Payment, err error, now time.Time) bool {
 func (s *Service) markNeverStarted(ctx context.Context, p state.Payment, log interface {
 	Info(string, ...any)
 }) error {
-	res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Status: providers.PaymentStatus{
+	res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Source: state.SourceStatusQuery, Status: providers.PaymentStatus{
 		Status:            providers.StatusFailed,
 		Reference:         p.Reference,
 		ProviderReference: p.ProviderReference,
@@ -182,6 +182,11 @@ func (s *Service) markNeverStarted(ctx context.Context, p state.Payment, log int
 	}})
 	if err != nil {
 		return fmt.Errorf("mark payment %s failed: %w", p.ID, err)
+	}
+	if !res.Changed {
+		s.m.syncs.WithLabelValues(p.Provider, "unchanged").Inc()
+		log.Info("payment sync: provider has no record of the unknown payment, but it has settled meanwhile; left as is", "status", res.Payment.Status)
+		return nil
 	}
 	s.m.syncs.WithLabelValues(p.Provider, "changed").Inc()
 	log.Info("payment sync: provider has no record of the unknown payment; marked failed", "event_id", res.EventID)

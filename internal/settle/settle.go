@@ -67,6 +67,11 @@ func (s *Settler) SetRoutes(routes []*config.Route) {
 type Statement struct {
 	ProviderID string // "pesapal.ke"
 	Status     providers.PaymentStatus
+	// Source is who states it (state.SourceNotification, SourceStatusQuery,
+	// ...): the store's transition rule weighs it (only a provider's answer
+	// to a query may turn failed into succeeded). Zero means a
+	// notification, the least trusted.
+	Source state.Source
 	// Notification is the raw notification that carried it, or nil (sync).
 	Notification *state.Notification
 	// CreateIfMissing records a payment this installation did not start
@@ -75,22 +80,25 @@ type Statement struct {
 }
 
 // EventType is the event emitted when a payment enters status, or "" when
-// that status emits none (unknown).
-func EventType(status providers.Status) string {
-	switch status {
-	case providers.StatusPending, providers.StatusSucceeded, providers.StatusFailed, providers.StatusReversed:
-		return "payment." + string(status)
+// that status emits none (unknown, or not a payment status).
+func EventType(status state.PaymentStatus) string {
+	if !status.Valid() || status == state.StatusUnknown {
+		return ""
 	}
-	return ""
+	return "payment." + string(status)
 }
 
-// Apply records st. The result says whether the status changed, whether the
-// notification was a duplicate, and which event was emitted.
+// Apply records st through the store's one transition rule. The result
+// says what the rule decided (Outcome; Changed when the status moved),
+// whether the notification was a duplicate, and which event was emitted
+// (none when the status did not move or the payment already had an event
+// for it).
 func (s *Settler) Apply(ctx context.Context, st Statement) (state.StatusResult, error) {
 	if st.Status.Status == "" {
 		return state.StatusResult{}, fmt.Errorf("settle %s payment %q: no status", st.ProviderID, st.Status.Reference)
 	}
-	eventType := EventType(st.Status.Status)
+	status := state.PaymentStatus(st.Status.Status)
+	eventType := EventType(status)
 	var routes []string
 	if eventType != "" {
 		s.mu.RLock()
@@ -106,7 +114,8 @@ func (s *Settler) Apply(ctx context.Context, st Statement) (state.StatusResult, 
 		Provider:          st.ProviderID,
 		Reference:         st.Status.Reference,
 		ProviderReference: st.Status.ProviderReference,
-		Status:            string(st.Status.Status),
+		Status:            status,
+		Source:            st.Source,
 		Amount:            st.Status.Amount,
 		Currency:          st.Status.Currency,
 		Phone:             st.Status.Phone,
@@ -170,7 +179,7 @@ func EventPayload(p state.Payment, eventID, eventType string, at time.Time, raw 
 			Provider:          p.Provider,
 			Reference:         p.Reference,
 			ProviderReference: p.ProviderReference,
-			Status:            p.Status,
+			Status:            string(p.Status),
 			Amount:            p.Amount,
 			Currency:          p.Currency,
 			Phone:             p.Phone,

@@ -21,6 +21,12 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: a unique key is taken (payment reference, idempotency key).
 	ErrConflict = errors.New("conflict")
+	// ErrInvalid: a statement carries a malformed field (an amount that is
+	// not plain decimal money, an unknown status or source).
+	ErrInvalid = errors.New("invalid statement")
+	// ErrMismatch: a statement contradicts the stored payment (another
+	// amount or currency).
+	ErrMismatch = errors.New("statement does not match the payment")
 )
 
 // Store is everything finconnectd persists. Implementations are safe for
@@ -107,11 +113,11 @@ type StateStore interface {
 
 // Payment is one payment known to this installation.
 type Payment struct {
-	ID                string // "pay_" + random
-	Provider          string // provider ID, "pesapal.ke"
-	Reference         string // merchant reference, unique per provider
-	Status            string // pending | succeeded | failed | reversed | unknown
-	Amount            string // decimal string
+	ID                string        // "pay_" + random
+	Provider          string        // provider ID, "pesapal.ke"
+	Reference         string        // merchant reference, unique per provider
+	Status            PaymentStatus // moves only as Transition allows
+	Amount            string        // decimal string (money.Parse)
 	Currency          string
 	Phone             string
 	Description       string
@@ -133,13 +139,17 @@ type Payment struct {
 type PaymentFilter struct {
 	Provider  string
 	Reference string
-	Status    string
+	Status    PaymentStatus
 	Limit     int // 0 = implementation default (100)
 }
 
-// PaymentInitiation records what the provider answered to an initiation.
+// PaymentInitiation records what the provider answered to an initiation
+// (or that its outcome is unknown). RecordInitiation applies it through
+// Transition with SourceInitiation: a payment a notification or a sync
+// has already moved on keeps its status and only gains what it is missing
+// (ProviderReference, RedirectURL). It never emits an event.
 type PaymentInitiation struct {
-	Status            string // pending | unknown | failed
+	Status            PaymentStatus // pending | unknown | failed
 	ProviderReference string
 	RedirectURL       string
 	Message           string
@@ -158,16 +168,27 @@ type Notification struct {
 }
 
 // StatusChange is a verified statement about a payment's status, from a
-// webhook, a sync or a refresh. ApplyStatus carries it out in ONE transaction:
-// record the notification (if any; a known DedupKey makes the whole change a
-// duplicate that changes nothing), find or create the payment, update it, and
-// when the status changed insert one event and one pending delivery per route.
+// webhook, a sync, a refresh or anything later. ApplyStatus carries it out
+// in ONE transaction: record the notification (if any; a known DedupKey
+// makes the whole change a duplicate that changes nothing), find or create
+// the payment, apply Transition(payment status, Status, Source), and when
+// the status moved insert one event and one pending delivery per route —
+// unless the payment already has an event of that type (one event per
+// status reached, whichever path stated it first).
+//
+// A Refused statement leaves the status and emits nothing, but fills in
+// what the payment is missing (provider reference, confirmation code,
+// amount, currency, phone). A statement of succeeded or reversed whose
+// Amount or Currency is malformed is an error wrapping ErrInvalid; one
+// whose amount or currency differs from the payment's wraps ErrMismatch;
+// either way nothing changes.
 type StatusChange struct {
 	Provider          string // provider ID
 	Reference         string // lookup key; if empty, ProviderReference is used
 	ProviderReference string
-	Status            string
-	Amount            string // filled into the payment when it has none
+	Status            PaymentStatus
+	Source            Source // who says so; zero means SourceNotification (the least trusted)
+	Amount            string // decimal text; filled into the payment when it has none
 	Currency          string
 	Phone             string
 	ConfirmationCode  string
@@ -190,9 +211,10 @@ type StatusChange struct {
 // StatusResult says what ApplyStatus did.
 type StatusResult struct {
 	Payment   Payment
-	Changed   bool   // status changed
-	Duplicate bool   // the notification's DedupKey was already recorded
-	EventID   string // the event emitted, or ""
+	Outcome   Outcome // what Transition decided (Same for a duplicate)
+	Changed   bool    // status changed (Outcome == Moved)
+	Duplicate bool    // the notification's DedupKey was already recorded
+	EventID   string  // the event emitted, or ""
 }
 
 // IdempotencyRecord is a stored Idempotency-Key.

@@ -105,7 +105,7 @@ func (s *Store) ListPayments(ctx context.Context, f state.PaymentFilter) ([]stat
 		where []string
 		args  []any
 	)
-	for _, c := range []struct{ col, v string }{{"provider", f.Provider}, {"reference", f.Reference}, {"status", f.Status}} {
+	for _, c := range []struct{ col, v string }{{"provider", f.Provider}, {"reference", f.Reference}, {"status", string(f.Status)}} {
 		if c.v != "" {
 			args = append(args, c.v)
 			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
@@ -124,14 +124,20 @@ func (s *Store) ListPayments(ctx context.Context, f state.PaymentFilter) ([]stat
 	return out, nil
 }
 
-// RecordInitiation stores the provider's answer to an initiation.
+// RecordInitiation stores the provider's answer to an initiation through
+// rules.RecordInitiation (state.Transition with SourceInitiation), the
+// payment row locked FOR UPDATE: an answer arriving after a notification
+// or a sync settled the payment keeps the settled status.
 func (s *Store) RecordInitiation(ctx context.Context, id string, in state.PaymentInitiation, now time.Time) (state.Payment, error) {
 	now = rules.NowIfZero(now, s.now)
-	p, err := scanPayment(s.pool.QueryRow(ctx, `UPDATE payments SET status = $1, provider_reference = $2, redirect_url = $3,
-	message = $4, raw = $5, next_sync_at = $6, updated_at = $7 WHERE id = $8 RETURNING `+paymentCols,
-		in.Status, in.ProviderReference, in.RedirectURL, in.Message, rules.Blob(in.Raw), in.NextSyncAt, now, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = state.ErrNotFound
+	var p state.Payment
+	err := rules.CheckInitiation(id, in)
+	if err == nil {
+		err = s.write(ctx, func(tx pgx.Tx) error {
+			var err error
+			p, err = rules.RecordInitiation(ctx, statusTx{tx}, id, in, now)
+			return err
+		})
 	}
 	if err != nil {
 		return state.Payment{}, fmt.Errorf("postgres: record initiation of payment %s: %w", id, err)
@@ -212,15 +218,25 @@ func (t statusTx) PaymentByProviderReference(ctx context.Context, provider, prov
 ORDER BY created_at, seq LIMIT 1`+forUpdate(lock), provider, providerReference)
 }
 
+func (t statusTx) PaymentByID(ctx context.Context, id string) (state.Payment, bool, error) {
+	return onePayment(ctx, t.tx, `id = $1 FOR UPDATE`, id)
+}
+
+func (t statusTx) HasEvent(ctx context.Context, paymentID, eventType string) (bool, error) {
+	var n int
+	err := t.tx.QueryRow(ctx, `SELECT count(*) FROM events WHERE payment_id = $1 AND type = $2`, paymentID, eventType).Scan(&n)
+	return n > 0, err
+}
+
 func (t statusTx) InsertPayment(ctx context.Context, p state.Payment) (bool, error) {
 	return insertPayment(ctx, t.tx, p, true)
 }
 
 func (t statusTx) UpdatePayment(ctx context.Context, p state.Payment) error {
 	_, err := t.tx.Exec(ctx, `UPDATE payments SET status = $1, provider_reference = $2, amount = $3, currency = $4, phone = $5,
-	confirmation_code = $6, message = $7, raw = $8, updated_at = $9, next_sync_at = $10 WHERE id = $11`,
+	confirmation_code = $6, message = $7, raw = $8, updated_at = $9, next_sync_at = $10, redirect_url = $11 WHERE id = $12`,
 		p.Status, p.ProviderReference, p.Amount, p.Currency, p.Phone, p.ConfirmationCode,
-		p.Message, rules.Blob(p.Raw), p.UpdatedAt, p.NextSyncAt, p.ID)
+		p.Message, rules.Blob(p.Raw), p.UpdatedAt, p.NextSyncAt, p.RedirectURL, p.ID)
 	return err
 }
 

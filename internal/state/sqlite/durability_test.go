@@ -36,7 +36,7 @@ func TestDurabilityHelper(t *testing.T) {
 	for i := 0; ; i++ {
 		ref := fmt.Sprintf("R%06d", i)
 		res, err := s.ApplyStatus(ctx, state.StatusChange{
-			Provider: "clickpesa.tz", Reference: ref, Status: "succeeded", CreateIfMissing: true, Amount: "100",
+			Provider: "clickpesa.tz", Reference: ref, Status: "succeeded", CreateIfMissing: true, Amount: "100", Currency: "TZS",
 			Notification: &state.Notification{Route: "cp", DedupKey: ref + ":succeeded", Body: []byte(`{"ok":true}`)},
 			EventType:    "payment.succeeded", Routes: []string{"erp", "crm"},
 			EventPayload: func(p state.Payment, id string, _ time.Time) ([]byte, error) {

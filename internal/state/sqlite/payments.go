@@ -97,7 +97,7 @@ func (s *Store) ListPayments(ctx context.Context, f state.PaymentFilter) ([]stat
 		where []string
 		args  []any
 	)
-	for _, c := range []struct{ col, v string }{{"provider", f.Provider}, {"reference", f.Reference}, {"status", f.Status}} {
+	for _, c := range []struct{ col, v string }{{"provider", f.Provider}, {"reference", f.Reference}, {"status", string(f.Status)}} {
 		if c.v != "" {
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
@@ -116,20 +116,21 @@ func (s *Store) ListPayments(ctx context.Context, f state.PaymentFilter) ([]stat
 	return out, nil
 }
 
-// RecordInitiation stores the provider's answer to an initiation.
+// RecordInitiation stores the provider's answer to an initiation through
+// rules.RecordInitiation (state.Transition with SourceInitiation): an
+// answer arriving after a notification or a sync settled the payment keeps
+// the settled status.
 func (s *Store) RecordInitiation(ctx context.Context, id string, in state.PaymentInitiation, now time.Time) (state.Payment, error) {
 	now = rules.NowIfZero(now, s.now)
 	var p state.Payment
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var err error
-		p, err = scanPayment(tx.QueryRowContext(ctx, `UPDATE payments SET status = ?, provider_reference = ?, redirect_url = ?,
-	message = ?, raw = ?, next_sync_at = ?, updated_at = ? WHERE id = ? RETURNING `+paymentCols,
-			in.Status, in.ProviderReference, in.RedirectURL, in.Message, rules.Blob(in.Raw), ts(in.NextSyncAt), ts(now), id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return state.ErrNotFound
-		}
-		return err
-	})
+	err := rules.CheckInitiation(id, in)
+	if err == nil {
+		err = s.write(ctx, func(tx *sql.Tx) error {
+			var err error
+			p, err = rules.RecordInitiation(ctx, statusTx{tx}, id, in, now)
+			return err
+		})
+	}
 	if err != nil {
 		return state.Payment{}, fmt.Errorf("sqlite: record initiation of payment %s: %w", id, err)
 	}
@@ -205,15 +206,25 @@ func (t statusTx) PaymentByProviderReference(ctx context.Context, provider, prov
 ORDER BY created_at, rowid LIMIT 1`, provider, providerReference)
 }
 
+func (t statusTx) PaymentByID(ctx context.Context, id string) (state.Payment, bool, error) {
+	return onePayment(ctx, t.tx, `id = ?`, id)
+}
+
+func (t statusTx) HasEvent(ctx context.Context, paymentID, eventType string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE payment_id = ? AND type = ?`, paymentID, eventType).Scan(&n)
+	return n > 0, err
+}
+
 func (t statusTx) InsertPayment(ctx context.Context, p state.Payment) (bool, error) {
 	return true, insertPayment(ctx, t.tx, p)
 }
 
 func (t statusTx) UpdatePayment(ctx context.Context, p state.Payment) error {
 	_, err := t.tx.ExecContext(ctx, `UPDATE payments SET status = ?, provider_reference = ?, amount = ?, currency = ?, phone = ?,
-	confirmation_code = ?, message = ?, raw = ?, updated_at = ?, next_sync_at = ? WHERE id = ?`,
+	confirmation_code = ?, message = ?, raw = ?, updated_at = ?, next_sync_at = ?, redirect_url = ? WHERE id = ?`,
 		p.Status, p.ProviderReference, p.Amount, p.Currency, p.Phone, p.ConfirmationCode, p.Message, rules.Blob(p.Raw),
-		ts(p.UpdatedAt), ts(p.NextSyncAt), p.ID)
+		ts(p.UpdatedAt), ts(p.NextSyncAt), p.RedirectURL, p.ID)
 	return err
 }
 

@@ -534,7 +534,7 @@ func testRecordInitiation(t *testing.T, open Opener) {
 
 func testDuePayments(t *testing.T, open Opener) {
 	s := open(t)
-	mk := func(id, status string, next time.Time) {
+	mk := func(id string, status state.PaymentStatus, next time.Time) {
 		p := payment(id, "pesapal.ke", "R-"+id, t0)
 		p.Status, p.NextSyncAt = status, next
 		createPayment(t, s, p)
@@ -590,7 +590,7 @@ func (r *recorder) payload(p state.Payment, eventID string, at time.Time) ([]byt
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, payloadCall{p, eventID, at})
-	return json.Marshal(map[string]string{"event_id": eventID, "payment_id": p.ID, "status": p.Status})
+	return json.Marshal(map[string]string{"event_id": eventID, "payment_id": p.ID, "status": string(p.Status)})
 }
 
 func (r *recorder) n() int {
@@ -599,10 +599,10 @@ func (r *recorder) n() int {
 	return len(r.calls)
 }
 
-func change(provider, ref, status string, rec *recorder, routes ...string) state.StatusChange {
+func change(provider, ref string, status state.PaymentStatus, rec *recorder, routes ...string) state.StatusChange {
 	c := state.StatusChange{
-		Provider: provider, Reference: ref, Status: status,
-		EventType: "payment." + status, Routes: routes, Now: t0.Add(time.Minute),
+		Provider: provider, Reference: ref, Status: status, Source: state.SourceNotification,
+		EventType: "payment." + string(status), Routes: routes, Now: t0.Add(time.Minute),
 	}
 	if rec != nil {
 		c.EventPayload = rec.payload
@@ -617,7 +617,7 @@ func notification(id, provider, dedup string) *state.Notification {
 func apply(t testing.TB, s state.Store, c state.StatusChange) state.StatusResult {
 	t.Helper()
 	res, err := s.ApplyStatus(context.Background(), c)
-	check(t, err, "apply status "+c.Status)
+	check(t, err, "apply status "+string(c.Status))
 	return res
 }
 
@@ -769,6 +769,18 @@ func testApplyStatusChange(t *testing.T, open Opener) {
 	c.ProviderReference, c.Amount, c.Currency, c.Phone, c.ConfirmationCode, c.Message = "AZ-1", "999", "KES", "255722222222", "CODE1", "done"
 	c.Raw = json.RawMessage(`{"v":1}`)
 	c.Notification = notification("ntf_1", "azampay.tz", "AZ-1:succeeded")
+	for _, bad := range []struct {
+		amount, currency string
+		target           error
+	}{{"999", "TZS", state.ErrMismatch}, {"100", "KES", state.ErrMismatch}, {"5e3", "TZS", state.ErrInvalid}, {"-100", "TZS", state.ErrInvalid}} {
+		c.Amount, c.Currency = bad.amount, bad.currency
+		_, err := s.ApplyStatus(ctx(t), c)
+		wantErrIs(t, err, bad.target, "succeeded for "+bad.amount+" "+bad.currency+" on a 100 TZS payment")
+	}
+	if p, err := s.Payment(ctx(t), "pay_1"); err != nil || p.Status != "pending" || p.ProviderReference != "" || rec.n() != 0 {
+		t.Fatalf("after refused claims: %+v, %v, %d payloads; want nothing changed", p, err, rec.n())
+	}
+	c.Amount, c.Currency = "100.00", "tzs"
 	res := apply(t, s, c)
 	got := res.Payment
 	if !res.Changed || res.Duplicate || res.EventID == "" {
@@ -778,7 +790,7 @@ func testApplyStatusChange(t *testing.T, open Opener) {
 		t.Errorf("payment %s status %s", got.ID, got.Status)
 	}
 	if got.Amount != "100" || got.Currency != "TZS" {
-		t.Errorf("amount/currency = %s %s; a payment's own amount and currency are kept", got.Amount, got.Currency)
+		t.Errorf("amount/currency = %s %s; a payment's own amount and currency are kept (same money)", got.Amount, got.Currency)
 	}
 	if got.ProviderReference != "AZ-1" || got.Phone != "255722222222" {
 		t.Errorf("provider reference %q phone %q; empty fields are filled", got.ProviderReference, got.Phone)

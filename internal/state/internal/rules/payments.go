@@ -1,11 +1,13 @@
 package rules
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/money"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -21,7 +23,10 @@ func NewPayment(p state.Payment, now func() time.Time) (state.Payment, error) {
 		p.UpdatedAt = p.CreatedAt
 	}
 	if p.Status == "" {
-		p.Status = "pending"
+		p.Status = state.StatusPending
+	}
+	if !p.Status.Valid() {
+		return p, fmt.Errorf("create payment %s/%s: status %q is not a payment status: %w", p.Provider, p.Reference, p.Status, state.ErrInvalid)
 	}
 	return p, nil
 }
@@ -32,20 +37,22 @@ func PaymentExists(p state.Payment) error {
 	return fmt.Errorf("payment %s or reference %s/%s exists: %w", p.ID, p.Provider, p.Reference, state.ErrConflict)
 }
 
-// Terminal reports whether a payment status is final (no more syncing).
-func Terminal(status string) bool {
-	switch status {
-	case "succeeded", "failed", "reversed":
-		return true
-	}
-	return false
-}
-
 // CheckStatusChange checks c before ApplyStatus opens a transaction and
-// fills a zero Now from now.
+// fills a zero Now from now and a zero Source with SourceNotification (the
+// least trusted: it may not turn failed into succeeded). It needs a
+// provider, a valid status and a valid source (errors wrap
+// state.ErrInvalid).
 func CheckStatusChange(c state.StatusChange, now func() time.Time) (state.StatusChange, error) {
-	if c.Provider == "" || c.Status == "" {
-		return c, errors.New("provider and status are required")
+	if c.Source == "" {
+		c.Source = state.SourceNotification
+	}
+	switch {
+	case c.Provider == "" || c.Status == "":
+		return c, fmt.Errorf("provider and status are required: %w", state.ErrInvalid)
+	case !c.Status.Valid():
+		return c, fmt.Errorf("status %q is not a payment status: %w", c.Status, state.ErrInvalid)
+	case !c.Source.Valid():
+		return c, fmt.Errorf("source %q is not a statement source: %w", c.Source, state.ErrInvalid)
 	}
 	c.Now = NowIfZero(c.Now, now)
 	return c, nil
@@ -61,49 +68,184 @@ func StatusSubject(c state.StatusChange) string {
 	return c.Provider + "/" + key
 }
 
-// Change applies c to p and reports whether the status changed. found says
-// whether p was stored before (a created payment changes from "").
-//
-// Amount, Currency, Phone and ProviderReference are filled only when the
-// payment has none; ConfirmationCode, Message and Raw replace the stored
-// ones when given. Sync bookkeeping, on a change only: a payment entering
-// a terminal status is no longer scheduled (NextSyncAt zero); one created,
-// leaving a terminal status, or never scheduled, in a non-terminal status
-// is due at once.
-func Change(p state.Payment, found bool, c state.StatusChange) (state.Payment, bool) {
-	old := p.Status
-	if !found {
-		old = ""
+// movesMoney reports whether a statement of status is about money having
+// moved, so that its amount and currency must be the payment's.
+func movesMoney(s state.PaymentStatus) bool {
+	return s == state.StatusSucceeded || s == state.StatusReversed
+}
+
+// CheckClaims binds c's amount and currency to p (found: p is stored;
+// otherwise c creates it). An amount that is given must be plain decimal
+// money of its currency (the statement's, else the payment's): otherwise
+// the error wraps state.ErrInvalid. A statement of succeeded or reversed
+// about a stored payment must name the payment's amount and currency when
+// it names any: otherwise the error wraps state.ErrMismatch.
+func CheckClaims(p state.Payment, found bool, c state.StatusChange) error {
+	cur := c.Currency
+	if cur == "" && found {
+		cur = p.Currency
 	}
-	fill := func(dst *string, v string) {
-		if *dst == "" {
-			*dst = v
+	if c.Currency != "" {
+		if _, ok := money.Decimals(strings.ToUpper(c.Currency)); !ok {
+			return fmt.Errorf("currency %q is not supported: %w", c.Currency, state.ErrInvalid)
 		}
 	}
+	if c.Amount != "" {
+		if cur == "" {
+			return fmt.Errorf("amount %q has no currency: %w", c.Amount, state.ErrInvalid)
+		}
+		if _, err := money.Parse(c.Amount, cur); err != nil {
+			return fmt.Errorf("amount: %w (%w)", err, state.ErrInvalid)
+		}
+	}
+	if !found || !movesMoney(c.Status) {
+		return nil
+	}
+	if c.Currency != "" && p.Currency != "" && !strings.EqualFold(c.Currency, p.Currency) {
+		return fmt.Errorf("currency %s, the payment is in %s: %w", c.Currency, p.Currency, state.ErrMismatch)
+	}
+	if c.Amount != "" && p.Amount != "" && !money.Same(c.Amount, p.Amount, p.Currency) {
+		return fmt.Errorf("amount %s, the payment is for %s: %w", c.Amount, p.Amount, state.ErrMismatch)
+	}
+	return nil
+}
+
+// Change applies c to p and reports what Transition decided. found says
+// whether p was stored before: a created payment takes c's status (Moved).
+//
+// Amount, Currency, Phone and ProviderReference are filled only when the
+// payment has none, whatever the outcome. On Moved or Same,
+// ConfirmationCode, Message and Raw replace the stored ones when given; on
+// Refused the confirmation code is only filled in and the rest is kept.
+// Sync bookkeeping, on Moved only: a payment leaving pending/unknown is no
+// longer scheduled (NextSyncAt zero); one created, or never scheduled, in
+// pending/unknown is due at once. UpdatedAt becomes c.Now only when
+// something changed.
+func Change(p state.Payment, found bool, c state.StatusChange) (state.Payment, state.Outcome) {
+	outcome := state.Moved
+	if found {
+		outcome = state.Transition(p.Status, c.Status, c.Source)
+	}
+	before := p
 	fill(&p.ProviderReference, c.ProviderReference)
 	fill(&p.Amount, c.Amount)
-	fill(&p.Currency, c.Currency)
+	fill(&p.Currency, strings.ToUpper(c.Currency))
 	fill(&p.Phone, c.Phone)
-	if c.ConfirmationCode != "" {
-		p.ConfirmationCode = c.ConfirmationCode
+	fill(&p.ConfirmationCode, c.ConfirmationCode)
+	if outcome != state.Refused {
+		if c.ConfirmationCode != "" {
+			p.ConfirmationCode = c.ConfirmationCode
+		}
+		if c.Message != "" {
+			p.Message = c.Message
+		}
+		if len(c.Raw) > 0 {
+			p.Raw = append([]byte(nil), c.Raw...)
+		}
 	}
-	if c.Message != "" {
-		p.Message = c.Message
-	}
-	if len(c.Raw) > 0 {
-		p.Raw = append([]byte(nil), c.Raw...)
-	}
-	p.Status, p.UpdatedAt = c.Status, c.Now
-	changed := old != c.Status
-	if changed {
+	if outcome == state.Moved {
+		p.Status = c.Status
 		switch {
-		case Terminal(c.Status):
+		case !c.Status.Open():
 			p.NextSyncAt = time.Time{}
-		case !found || Terminal(old) || p.NextSyncAt.IsZero():
+		case !found || p.NextSyncAt.IsZero():
 			p.NextSyncAt = c.Now
 		}
 	}
-	return p, changed
+	if !found || !samePayment(before, p) {
+		p.UpdatedAt = c.Now
+	}
+	return p, outcome
+}
+
+// Initiation applies in (checked: pending, unknown or failed) to p, the
+// stored payment, as a statement from state.SourceInitiation, and reports
+// what Transition decided. ProviderReference and RedirectURL are filled
+// only when the payment has none (a notification may have brought them
+// first); Message and Raw replace the stored ones when given, unless the
+// statement is Refused. On Moved or Same the payment is scheduled at
+// in.NextSyncAt (when given) while pending/unknown, and not at all once
+// settled.
+func Initiation(p state.Payment, in state.PaymentInitiation, now time.Time) (state.Payment, state.Outcome) {
+	outcome := state.Transition(p.Status, in.Status, state.SourceInitiation)
+	before := p
+	fill(&p.ProviderReference, in.ProviderReference)
+	fill(&p.RedirectURL, in.RedirectURL)
+	if outcome != state.Refused {
+		if in.Message != "" {
+			p.Message = in.Message
+		}
+		if len(in.Raw) > 0 {
+			p.Raw = append([]byte(nil), in.Raw...)
+		}
+		p.Status = in.Status
+		switch {
+		case !p.Status.Open():
+			p.NextSyncAt = time.Time{}
+		case !in.NextSyncAt.IsZero():
+			p.NextSyncAt = in.NextSyncAt
+		}
+	}
+	if !samePayment(before, p) {
+		p.UpdatedAt = now
+	}
+	return p, outcome
+}
+
+// CheckInitiation checks in before RecordInitiation opens a transaction:
+// an initiation answers pending, unknown or failed (errors wrap
+// state.ErrInvalid).
+func CheckInitiation(id string, in state.PaymentInitiation) error {
+	switch in.Status {
+	case state.StatusPending, state.StatusUnknown, state.StatusFailed:
+		return nil
+	}
+	return fmt.Errorf("record initiation of payment %s: status %q is not an initiation outcome (pending, unknown or failed): %w", id, in.Status, state.ErrInvalid)
+}
+
+// InitiationTx is one backend write transaction as RecordInitiation needs
+// it. It runs SQL and decides nothing.
+type InitiationTx interface {
+	// PaymentByID finds a payment and keeps it locked (where the backend
+	// locks rows) until the transaction ends.
+	PaymentByID(ctx context.Context, id string) (state.Payment, bool, error)
+	// UpdatePayment is StatusTx's.
+	UpdatePayment(ctx context.Context, p state.Payment) error
+}
+
+// RecordInitiation carries out in (checked by CheckInitiation) on payment
+// id inside tx: the rule is Initiation's. It writes nothing when the
+// answer changes nothing. ErrNotFound when there is no such payment.
+func RecordInitiation(ctx context.Context, tx InitiationTx, id string, in state.PaymentInitiation, now time.Time) (state.Payment, error) {
+	p, found, err := tx.PaymentByID(ctx, id)
+	if err != nil {
+		return state.Payment{}, fmt.Errorf("find payment: %w", err)
+	}
+	if !found {
+		return state.Payment{}, state.ErrNotFound
+	}
+	updated, _ := Initiation(p, in, now)
+	if samePayment(p, updated) {
+		return p, nil
+	}
+	if err := tx.UpdatePayment(ctx, updated); err != nil {
+		return state.Payment{}, fmt.Errorf("update payment: %w", err)
+	}
+	return updated, nil
+}
+
+func fill(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+// samePayment reports whether a and b hold the same stored fields.
+func samePayment(a, b state.Payment) bool {
+	return a.Status == b.Status && a.ProviderReference == b.ProviderReference && a.RedirectURL == b.RedirectURL &&
+		a.Amount == b.Amount && a.Currency == b.Currency && a.Phone == b.Phone &&
+		a.ConfirmationCode == b.ConfirmationCode && a.Message == b.Message && bytes.Equal(a.Raw, b.Raw) &&
+		a.NextSyncAt.Equal(b.NextSyncAt) && a.UpdatedAt.Equal(b.UpdatedAt)
 }
 
 // Notification is n as stored for a change from provider at now: a missing
@@ -161,10 +303,12 @@ type StatusTx interface {
 	// nothing, when another transaction has created one with the same
 	// (provider, reference) since this one looked.
 	InsertPayment(ctx context.Context, p state.Payment) (bool, error)
-	// UpdatePayment stores the fields Change sets: Status,
-	// ProviderReference, Amount, Currency, Phone, ConfirmationCode,
-	// Message, Raw, UpdatedAt and NextSyncAt.
+	// UpdatePayment stores the fields Change and Initiation set: Status,
+	// ProviderReference, RedirectURL, Amount, Currency, Phone,
+	// ConfirmationCode, Message, Raw, UpdatedAt and NextSyncAt.
 	UpdatePayment(ctx context.Context, p state.Payment) error
+	// HasEvent reports whether the payment has an event of this type.
+	HasEvent(ctx context.Context, paymentID, eventType string) (bool, error)
 	InsertEvent(ctx context.Context, e state.Event) error
 	// InsertDelivery stores d with no lease.
 	InsertDelivery(ctx context.Context, d state.Delivery) error
@@ -177,9 +321,13 @@ type StatusTx interface {
 // never counts as a duplicate; a duplicate writes nothing (so committing
 // it is the same as rolling it back). A change without Reference finds the
 // payment by ProviderReference (the oldest, should there be several) and
-// cannot create one (ErrNotFound). The fields and sync bookkeeping are
-// Change's. A payment created concurrently by another transaction is found
-// and updated rather than duplicated.
+// cannot create one (ErrNotFound). Claims are checked by CheckClaims
+// before anything is written; the status, fields and sync bookkeeping are
+// Change's (so Transition's). An event is inserted only when the status
+// moved and the payment has no event of c.EventType yet: one event per
+// status a payment reaches, whichever path stated it first. A payment
+// created concurrently by another transaction is found and updated rather
+// than duplicated.
 func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.StatusResult, error) {
 	var res state.StatusResult
 	if c.Notification != nil {
@@ -196,7 +344,7 @@ func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.
 			if found {
 				res.Payment = p
 			}
-			res.Duplicate = true
+			res.Duplicate, res.Outcome = true, state.Same
 			return res, nil
 		}
 	}
@@ -211,14 +359,17 @@ func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.
 		if c.Reference == "" {
 			return state.StatusResult{}, fmt.Errorf("no reference to create the payment with: %w", state.ErrNotFound)
 		}
-		created, changed := Change(state.Payment{ID: NewID("pay_"), Provider: c.Provider, Reference: c.Reference, CreatedAt: c.Now}, false, c)
+		if err := CheckClaims(state.Payment{}, false, c); err != nil {
+			return state.StatusResult{}, err
+		}
+		created, outcome := Change(state.Payment{ID: NewID("pay_"), Provider: c.Provider, Reference: c.Reference, CreatedAt: c.Now}, false, c)
 		inserted, err := tx.InsertPayment(ctx, created)
 		if err != nil {
 			return state.StatusResult{}, err
 		}
 		if inserted {
-			res.Payment, res.Changed = created, changed
-			return emit(ctx, tx, c, res)
+			res.Payment, res.Outcome, res.Changed = created, outcome, true
+			return emit(ctx, tx, c, res, false)
 		}
 		// Created meanwhile by another transaction (now committed).
 		if p, found, err = findPayment(ctx, tx, c, true); err != nil {
@@ -227,12 +378,17 @@ func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.
 			return state.StatusResult{}, fmt.Errorf("payment %s/%s vanished while being created", c.Provider, c.Reference)
 		}
 	}
-	updated, changed := Change(p, true, c)
-	if err := tx.UpdatePayment(ctx, updated); err != nil {
-		return state.StatusResult{}, fmt.Errorf("update payment %s: %w", p.ID, err)
+	if err := CheckClaims(p, true, c); err != nil {
+		return state.StatusResult{}, fmt.Errorf("payment %s: %w", p.ID, err)
 	}
-	res.Payment, res.Changed = updated, changed
-	return emit(ctx, tx, c, res)
+	updated, outcome := Change(p, true, c)
+	if !samePayment(p, updated) {
+		if err := tx.UpdatePayment(ctx, updated); err != nil {
+			return state.StatusResult{}, fmt.Errorf("update payment %s: %w", p.ID, err)
+		}
+	}
+	res.Payment, res.Outcome, res.Changed = updated, outcome, outcome == state.Moved
+	return emit(ctx, tx, c, res, true)
 }
 
 func findPayment(ctx context.Context, tx StatusTx, c state.StatusChange, lock bool) (p state.Payment, found bool, err error) {
@@ -250,10 +406,21 @@ func findPayment(ctx context.Context, tx StatusTx, c state.StatusChange, lock bo
 	return p, found, nil
 }
 
-// emit inserts the event for a changed payment, when c names one.
-func emit(ctx context.Context, tx StatusTx, c state.StatusChange, res state.StatusResult) (state.StatusResult, error) {
+// emit inserts the event for a payment whose status moved, when c names
+// one and (existing: the payment was stored before) it has none of that
+// type yet.
+func emit(ctx context.Context, tx StatusTx, c state.StatusChange, res state.StatusResult, existing bool) (state.StatusResult, error) {
 	if !res.Changed || c.EventType == "" {
 		return res, nil
+	}
+	if existing {
+		had, err := tx.HasEvent(ctx, res.Payment.ID, c.EventType)
+		if err != nil {
+			return state.StatusResult{}, fmt.Errorf("look for a %s event of payment %s: %w", c.EventType, res.Payment.ID, err)
+		}
+		if had {
+			return res, nil
+		}
 	}
 	ev, ds, err := NewEvent(c, res.Payment)
 	if err != nil {

@@ -76,18 +76,19 @@ func TestChange(t *testing.T) {
 		ID: "pay_1", Status: "pending", Amount: "10", Currency: "TZS", ProviderReference: "PR",
 		ConfirmationCode: "old", Message: "old", Raw: []byte(`{"old":1}`), NextSyncAt: later,
 	}
+	ntf := state.SourceNotification
 	tests := []struct {
-		name        string
-		p           state.Payment
-		found       bool
-		c           state.StatusChange
-		wantChanged bool
-		check       func(t *testing.T, p state.Payment)
+		name  string
+		p     state.Payment
+		found bool
+		c     state.StatusChange
+		want  state.Outcome
+		check func(t *testing.T, p state.Payment)
 	}{
 		{
 			name: "fills only empty fields, replaces given texts", p: stored, found: true,
-			c:           state.StatusChange{Status: "succeeded", Amount: "99", Currency: "KES", Phone: "255", ProviderReference: "X", ConfirmationCode: "new", Raw: []byte(`{"new":1}`), Now: t0},
-			wantChanged: true,
+			c:    state.StatusChange{Status: "succeeded", Source: ntf, Amount: "99", Currency: "KES", Phone: "255", ProviderReference: "X", ConfirmationCode: "new", Raw: []byte(`{"new":1}`), Now: t0},
+			want: state.Moved,
 			check: func(t *testing.T, p state.Payment) {
 				if p.Amount != "10" || p.Currency != "TZS" || p.ProviderReference != "PR" || p.Phone != "255" {
 					t.Errorf("filled: %+v", p)
@@ -102,36 +103,60 @@ func TestChange(t *testing.T) {
 		},
 		{
 			name: "same status keeps the schedule", p: stored, found: true,
-			c: state.StatusChange{Status: "pending", Now: t0},
+			c: state.StatusChange{Status: "pending", Source: ntf, Now: t0}, want: state.Same,
 			check: func(t *testing.T, p state.Payment) {
-				if !p.NextSyncAt.Equal(later) {
-					t.Errorf("NextSyncAt = %v", p.NextSyncAt)
+				if !p.NextSyncAt.Equal(later) || !p.UpdatedAt.IsZero() {
+					t.Errorf("NextSyncAt = %v, UpdatedAt = %v (nothing changed)", p.NextSyncAt, p.UpdatedAt)
 				}
 			},
 		},
 		{
-			name: "non-terminal change keeps an existing schedule", p: stored, found: true,
-			c: state.StatusChange{Status: "unknown", Now: t0}, wantChanged: true,
+			name: "open change keeps an existing schedule", p: stored, found: true,
+			c: state.StatusChange{Status: "unknown", Source: state.SourceInitiation, Now: t0}, want: state.Moved,
 			check: func(t *testing.T, p state.Payment) {
-				if !p.NextSyncAt.Equal(later) {
-					t.Errorf("NextSyncAt = %v", p.NextSyncAt)
+				if !p.NextSyncAt.Equal(later) || p.Status != "unknown" {
+					t.Errorf("NextSyncAt = %v, status %s", p.NextSyncAt, p.Status)
 				}
 			},
 		},
 		{
-			name: "leaving a terminal status is due at once", p: state.Payment{Status: "failed"}, found: true,
-			c: state.StatusChange{Status: "pending", Now: t0}, wantChanged: true,
+			name: "backward statement fills but keeps status, texts and schedule",
+			p:    state.Payment{Status: "succeeded", Message: "paid", Raw: []byte(`{"a":1}`)}, found: true,
+			c: state.StatusChange{Status: "pending", Source: state.SourceStatusQuery, ProviderReference: "PR2", ConfirmationCode: "C1",
+				Message: "waiting", Raw: []byte(`{"b":1}`), Now: t0},
+			want: state.Refused,
 			check: func(t *testing.T, p state.Payment) {
-				if !p.NextSyncAt.Equal(t0) {
-					t.Errorf("NextSyncAt = %v", p.NextSyncAt)
+				if p.Status != "succeeded" || p.Message != "paid" || string(p.Raw) != `{"a":1}` || !p.NextSyncAt.IsZero() {
+					t.Errorf("kept: %+v", p)
+				}
+				if p.ProviderReference != "PR2" || p.ConfirmationCode != "C1" || !p.UpdatedAt.Equal(t0) {
+					t.Errorf("filled: %+v", p)
 				}
 			},
 		},
 		{
-			name: "created changes from nothing and is due", p: state.Payment{Status: "pending", NextSyncAt: later}, found: false,
-			c: state.StatusChange{Status: "pending", Now: t0}, wantChanged: true,
+			name: "failed to succeeded on a notification is refused", p: state.Payment{Status: "failed", ConfirmationCode: "X"}, found: true,
+			c: state.StatusChange{Status: "succeeded", Source: ntf, ConfirmationCode: "Y", Now: t0}, want: state.Refused,
 			check: func(t *testing.T, p state.Payment) {
-				if !p.NextSyncAt.Equal(t0) {
+				if p.Status != "failed" || p.ConfirmationCode != "X" || !p.UpdatedAt.IsZero() {
+					t.Errorf("%+v", p)
+				}
+			},
+		},
+		{
+			name: "failed to succeeded on a status query", p: state.Payment{Status: "failed"}, found: true,
+			c: state.StatusChange{Status: "succeeded", Source: state.SourceStatusQuery, Now: t0}, want: state.Moved,
+			check: func(t *testing.T, p state.Payment) {
+				if p.Status != "succeeded" || !p.NextSyncAt.IsZero() {
+					t.Errorf("%+v", p)
+				}
+			},
+		},
+		{
+			name: "created changes from nothing and is due", p: state.Payment{NextSyncAt: later}, found: false,
+			c: state.StatusChange{Status: "pending", Source: ntf, Now: t0}, want: state.Moved,
+			check: func(t *testing.T, p state.Payment) {
+				if !p.NextSyncAt.Equal(t0) || p.Status != "pending" {
 					t.Errorf("NextSyncAt = %v", p.NextSyncAt)
 				}
 			},
@@ -140,12 +165,12 @@ func TestChange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			raw := append([]byte(nil), tt.c.Raw...)
-			p, changed := Change(tt.p, tt.found, tt.c)
-			if changed != tt.wantChanged {
-				t.Errorf("changed = %v, want %v", changed, tt.wantChanged)
+			p, got := Change(tt.p, tt.found, tt.c)
+			if got != tt.want {
+				t.Errorf("outcome = %v, want %v", got, tt.want)
 			}
 			tt.check(t, p)
-			if len(raw) > 0 {
+			if len(raw) > 0 && got != state.Refused {
 				tt.c.Raw[0] = 'X' // the payment keeps its own copy
 				if !bytes.Equal(p.Raw, raw) {
 					t.Errorf("Raw aliases the change's")
@@ -155,20 +180,89 @@ func TestChange(t *testing.T) {
 	}
 }
 
-func TestTerminal(t *testing.T) {
-	for s, want := range map[string]bool{"succeeded": true, "failed": true, "reversed": true, "pending": false, "unknown": false, "": false} {
-		if Terminal(s) != want {
-			t.Errorf("Terminal(%q) = %v", s, !want)
+func TestInitiation(t *testing.T) {
+	next := t0.Add(time.Minute)
+	in := func(status state.PaymentStatus) state.PaymentInitiation {
+		return state.PaymentInitiation{Status: status, ProviderReference: "PR", RedirectURL: "https://r", Message: "m", Raw: []byte(`{"i":1}`), NextSyncAt: next}
+	}
+	tests := []struct {
+		name string
+		p    state.Payment
+		in   state.PaymentInitiation
+		want state.Outcome
+		p2   state.Payment // fields checked: Status, ProviderReference, RedirectURL, Message, NextSyncAt
+	}{
+		{"accepted", state.Payment{Status: "pending"}, in("pending"), state.Same,
+			state.Payment{Status: "pending", ProviderReference: "PR", RedirectURL: "https://r", Message: "m", NextSyncAt: next}},
+		{"timed out", state.Payment{Status: "pending"}, in("unknown"), state.Moved,
+			state.Payment{Status: "unknown", ProviderReference: "PR", RedirectURL: "https://r", Message: "m", NextSyncAt: next}},
+		{"rejected", state.Payment{Status: "pending", NextSyncAt: next}, in("failed"), state.Moved,
+			state.Payment{Status: "failed", ProviderReference: "PR", RedirectURL: "https://r", Message: "m"}},
+		{"late answer after the notification settled it", state.Payment{Status: "succeeded", Message: "paid", ProviderReference: "PR0"},
+			in("unknown"), state.Refused,
+			state.Payment{Status: "succeeded", ProviderReference: "PR0", RedirectURL: "https://r", Message: "paid"}},
+		{"late acceptance after failure", state.Payment{Status: "failed", Message: "declined"}, in("pending"), state.Refused,
+			state.Payment{Status: "failed", ProviderReference: "PR", RedirectURL: "https://r", Message: "declined"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, got := Initiation(tt.p, tt.in, t0)
+			if got != tt.want {
+				t.Errorf("outcome = %v, want %v", got, tt.want)
+			}
+			if p.Status != tt.p2.Status || p.ProviderReference != tt.p2.ProviderReference || p.RedirectURL != tt.p2.RedirectURL ||
+				p.Message != tt.p2.Message || !p.NextSyncAt.Equal(tt.p2.NextSyncAt) || !p.UpdatedAt.Equal(t0) {
+				t.Errorf("payment = %+v, want %+v", p, tt.p2)
+			}
+		})
+	}
+	if err := CheckInitiation("pay_1", state.PaymentInitiation{Status: "succeeded"}); !errors.Is(err, state.ErrInvalid) {
+		t.Errorf("an initiation answering succeeded: %v", err)
+	}
+}
+
+func TestCheckClaims(t *testing.T) {
+	p := state.Payment{Amount: "5000", Currency: "TZS"}
+	tests := []struct {
+		name   string
+		found  bool
+		c      state.StatusChange
+		target error
+	}{
+		{"equal", true, state.StatusChange{Status: "succeeded", Amount: "5000.00", Currency: "tzs"}, nil},
+		{"no claims", true, state.StatusChange{Status: "succeeded"}, nil},
+		{"exponent", true, state.StatusChange{Status: "succeeded", Amount: "5e3", Currency: "TZS"}, state.ErrInvalid},
+		{"letters", true, state.StatusChange{Status: "succeeded", Amount: "abc"}, state.ErrInvalid},
+		{"too many decimals", true, state.StatusChange{Status: "succeeded", Amount: "5000.001"}, state.ErrInvalid},
+		{"negative", false, state.StatusChange{Status: "succeeded", Amount: "-1000", Currency: "TZS"}, state.ErrInvalid},
+		{"31 digits", false, state.StatusChange{Status: "succeeded", Amount: strings.Repeat("9", 31), Currency: "TZS"}, state.ErrInvalid},
+		{"amount without currency", false, state.StatusChange{Status: "succeeded", Amount: "1"}, state.ErrInvalid},
+		{"unknown currency", true, state.StatusChange{Status: "succeeded", Currency: "XXX"}, state.ErrInvalid},
+		{"malformed on a failure", true, state.StatusChange{Status: "failed", Amount: "5e3"}, state.ErrInvalid},
+		{"other amount", true, state.StatusChange{Status: "succeeded", Amount: "50"}, state.ErrMismatch},
+		{"other currency", true, state.StatusChange{Status: "reversed", Amount: "5000", Currency: "KES"}, state.ErrMismatch},
+		{"other amount on a failure is not compared", true, state.StatusChange{Status: "failed", Amount: "0"}, nil},
+	}
+	for _, tt := range tests {
+		err := CheckClaims(p, tt.found, tt.c)
+		if tt.target == nil && err != nil || tt.target != nil && !errors.Is(err, tt.target) {
+			t.Errorf("%s: CheckClaims = %v, want %v", tt.name, err, tt.target)
 		}
 	}
 }
 
 func TestCheckStatusChange(t *testing.T) {
-	if _, err := CheckStatusChange(state.StatusChange{Provider: "p"}, clock); err == nil {
-		t.Error("no status: no error")
+	for _, c := range []state.StatusChange{
+		{Provider: "p", Source: state.SourceNotification},
+		{Provider: "p", Status: "paid", Source: state.SourceNotification},
+		{Provider: "p", Status: "pending", Source: "rumour"},
+	} {
+		if _, err := CheckStatusChange(c, clock); !errors.Is(err, state.ErrInvalid) {
+			t.Errorf("%+v: %v, want ErrInvalid", c, err)
+		}
 	}
 	c, err := CheckStatusChange(state.StatusChange{Provider: "p", Status: "pending"}, clock)
-	if err != nil || !c.Now.Equal(t0) {
+	if err != nil || !c.Now.Equal(t0) || c.Source != state.SourceNotification {
 		t.Errorf("Now = %v, %v", c.Now, err)
 	}
 	for c, want := range map[*state.StatusChange]string{
@@ -289,6 +383,19 @@ func (f *fakeTx) UpdatePayment(_ context.Context, p state.Payment) error {
 	return errors.New("no such payment")
 }
 
+func (f *fakeTx) PaymentByID(_ context.Context, id string) (state.Payment, bool, error) {
+	return f.find(true, func(p state.Payment) bool { return p.ID == id })
+}
+
+func (f *fakeTx) HasEvent(_ context.Context, paymentID, eventType string) (bool, error) {
+	for _, e := range f.events {
+		if e.PaymentID == paymentID && e.Type == eventType {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (f *fakeTx) InsertEvent(_ context.Context, e state.Event) error {
 	f.events = append(f.events, e)
 	return nil
@@ -302,7 +409,7 @@ func (f *fakeTx) InsertDelivery(_ context.Context, d state.Delivery) error {
 func TestApplyStatus(t *testing.T) {
 	ctx := t.Context()
 	change := func(mod func(c *state.StatusChange)) state.StatusChange {
-		c := state.StatusChange{Provider: "p", Reference: "r", ProviderReference: "PR", Status: "succeeded", Now: t0,
+		c := state.StatusChange{Provider: "p", Reference: "r", ProviderReference: "PR", Status: "succeeded", Source: state.SourceNotification, Now: t0,
 			CreateIfMissing: true, EventType: "payment.succeeded", Routes: []string{"a", "b"},
 			Notification: &state.Notification{DedupKey: "r:succeeded"}}
 		if mod != nil {
