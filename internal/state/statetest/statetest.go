@@ -56,6 +56,10 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"ApplyStatusDuplicate", testApplyStatusDuplicate},
 		{"ApplyStatusByProviderReference", testApplyStatusByProviderReference},
 		{"ApplyStatusPayloadError", testApplyStatusPayloadError},
+		{"TransitionTable", testTransitionTable},
+		{"InitiationTable", testInitiationTable},
+		{"OneEventPerStatus", testOneEventPerStatus},
+		{"RandomInterleavings", testRandomInterleavings},
 		{"Idempotency", testIdempotency},
 		{"ClaimLease", testClaimLease},
 		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
@@ -603,6 +607,9 @@ func change(provider, ref string, status state.PaymentStatus, rec *recorder, rou
 	c := state.StatusChange{
 		Provider: provider, Reference: ref, Status: status, Source: state.SourceNotification,
 		EventType: "payment." + string(status), Routes: routes, Now: t0.Add(time.Minute),
+	}
+	if status == state.StatusUnknown {
+		c.EventType = "" // unknown emits no event
 	}
 	if rec != nil {
 		c.EventPayload = rec.payload
