@@ -49,6 +49,13 @@ type Store struct {
 	hostname string
 	scope    string // procscope.Scope(): with hostname, where a lock holder's PID can be looked up
 
+	// Group commit (writer.go): writes queue here for the writer goroutine.
+	writes       chan *writeReq
+	writesMu     sync.RWMutex
+	writesClosed bool
+	stopWriter   chan struct{}
+	writerDone   chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -85,12 +92,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s.w = w
+	s.startWriter()
 	if err := s.migrate(ctx); err != nil {
+		s.stopWrites()
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
 	}
 	r, err := sql.Open("sqlite", FileURI(path)+"?"+common+"&_query_only=1")
 	if err != nil {
+		s.stopWrites()
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
 	}
@@ -160,9 +170,26 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// stopWrites stops the writer after the batch it is running; writes still
+// queued get errClosed.
+func (s *Store) stopWrites() {
+	if s.stopWriter == nil {
+		return
+	}
+	s.writesMu.Lock()
+	closed := s.writesClosed
+	s.writesClosed = true
+	s.writesMu.Unlock()
+	if !closed {
+		close(s.stopWriter)
+	}
+	<-s.writerDone
+}
+
 // Close closes both pools. Calling it again returns the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopWrites()
 		var errs []error
 		if s.r != nil {
 			errs = append(errs, s.r.Close())
@@ -175,23 +202,6 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
-}
-
-// write runs fn in one BEGIN IMMEDIATE transaction and commits when it
-// returns nil.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }
 
 // read runs fn in one read transaction (a consistent snapshot).

@@ -1,0 +1,205 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Group commit.
+//
+// SQLite has one writer, and with synchronous=FULL each commit waits for an
+// fsync: committing every write on its own caps the store at a few hundred
+// to a couple of thousand writes per second, most of it spent waiting for
+// the disk. So every write goes through one writer goroutine, which runs
+// whatever writes are waiting in ONE transaction, each inside its own
+// SAVEPOINT, and commits once: a write that fails is rolled back to its
+// savepoint alone, and every write of the batch learns its outcome only
+// after the commit, so nothing is reported durable before it is.
+//
+// A write alone in the queue runs exactly as it would without grouping
+// (no savepoint), so a quiet store pays nothing for this.
+//
+// A write's fn may run more than once: when another write of the same
+// batch is interrupted mid-statement (its caller's context ended), SQLite
+// rolls back the whole transaction, and the writes that had succeeded in
+// it are run again in a new one. fn must therefore only assign what it
+// returns to its caller, never accumulate across calls.
+
+// maxBatch bounds the writes of one transaction, and so how long the first
+// of them waits for the last.
+const maxBatch = 128
+
+// errClosed answers writes queued or attempted after Close.
+var errClosed = errors.New("sqlite: store is closed")
+
+// writeReq is one write waiting for the writer.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error // buffered: the writer never blocks on it
+}
+
+// startWriter starts the writer goroutine; Close stops it.
+func (s *Store) startWriter() {
+	s.writes = make(chan *writeReq, 4*maxBatch)
+	s.stopWriter = make(chan struct{})
+	s.writerDone = make(chan struct{})
+	go s.writer()
+}
+
+// write runs fn in a write transaction (shared with other writes waiting
+// at the same time) and returns after the commit: nil when fn returned nil
+// and the transaction committed, fn's error (its writes rolled back), or
+// the error that prevented the commit.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	// Queued under the read lock: once stopWrites holds the lock, nothing
+	// more is queued, and the writer answers what was.
+	s.writesMu.RLock()
+	if s.writesClosed {
+		s.writesMu.RUnlock()
+		return errClosed
+	}
+	select {
+	case s.writes <- r:
+	case <-ctx.Done():
+		s.writesMu.RUnlock()
+		return ctx.Err()
+	}
+	s.writesMu.RUnlock()
+	// Once queued, the outcome is waited for whatever ctx does: the write
+	// may be committing, and the caller must not believe it was not.
+	return <-r.done
+}
+
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-s.writes:
+			batch = append(batch[:0], r)
+		case <-s.stopWriter:
+			for {
+				select {
+				case r := <-s.writes:
+					r.done <- errClosed
+				default:
+					return
+				}
+			}
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.writes:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if again := s.commit(batch); len(again) > 0 {
+			// Each alone, so the write that lost the transaction cannot
+			// take the others down twice.
+			s.log.Warn("sqlite: a grouped write transaction was rolled back; running its writes again", "writes", len(again))
+			for _, r := range again {
+				r.done <- s.commitOne(r)
+			}
+		}
+	}
+}
+
+// commit runs batch in one transaction and tells each write its outcome,
+// except the writes it returns: those succeeded in a transaction that
+// another write's interruption rolled back, or were not run in it, and
+// must run again (after commit returned: it holds the connection).
+func (s *Store) commit(batch []*writeReq) (again []*writeReq) {
+	if len(batch) == 1 {
+		r := batch[0]
+		r.done <- s.commitOne(r)
+		return nil
+	}
+	// The transaction's own context never ends: a caller that gives up
+	// must not roll back the other callers' writes.
+	tx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, r := range batch {
+			r.done <- fmt.Errorf("begin: %w", err)
+		}
+		return nil
+	}
+	defer func() { _ = tx.Rollback() }()
+	ok := make([]*writeReq, 0, len(batch))
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+			return s.abort(err, ok, batch[i:])
+		}
+		ferr := r.fn(tx)
+		if ferr != nil {
+			if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
+				// The transaction is gone (SQLite rolled it back when
+				// fn's statement was interrupted): fn failed, and the
+				// writes before it must run again.
+				r.done <- ferr
+				return s.abort(err, ok, batch[i+1:])
+			}
+		}
+		if _, err := tx.Exec("RELEASE w"); err != nil {
+			if ferr != nil {
+				r.done <- ferr
+				return s.abort(err, ok, batch[i+1:])
+			}
+			return s.abort(err, ok, batch[i:])
+		}
+		if ferr != nil {
+			r.done <- ferr
+			continue
+		}
+		ok = append(ok, r)
+	}
+	if err := tx.Commit(); err != nil {
+		for _, r := range ok {
+			r.done <- fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	for _, r := range ok {
+		r.done <- nil
+	}
+	return nil
+}
+
+// abort is commit's answer when the transaction was lost (cause): the
+// writes that had succeeded in it and those not yet run go again.
+func (s *Store) abort(cause error, succeeded, notRun []*writeReq) []*writeReq {
+	s.log.Warn("sqlite: grouped write transaction lost", "cause", cause)
+	return append(succeeded, notRun...)
+}
+
+// commitOne runs one write in its own transaction.
+func (s *Store) commitOne(r *writeReq) error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(r.ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := r.fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
