@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/finconnectd/finconnectd/internal/admission"
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
@@ -28,6 +29,14 @@ const (
 	apiWriteTimeout   = 90 * time.Second
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 64 << 10
+
+	// Past publicMaxInFlight webhooks at once, a webhook waits up to
+	// admissionWait for a slot, then gets 503 with Retry-After (package
+	// admission): a provider's burst beyond what the store commits is
+	// retried by the provider instead of queueing without bound here.
+	publicMaxInFlight   = 512
+	admissionWait       = 100 * time.Millisecond
+	admissionRetryAfter = 2 * time.Second
 )
 
 // listen binds both listeners (so a port conflict fails Start before
@@ -56,7 +65,7 @@ func (d *Daemon) listen(cfg *config.Config) error {
 	d.addrMu.Unlock()
 	d.publicConns, d.apiConns = newConns(), newConns()
 	d.publicSrv = &http.Server{
-		Handler:           d.ingester.Handler(),
+		Handler:           admission.New(publicMaxInFlight, admissionWait, admissionRetryAfter).Wrap(d.ingester.Handler(), d.m.refusedOn("public")),
 		ConnState:         d.publicConns.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,

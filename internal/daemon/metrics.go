@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net/http"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ type metrics struct {
 	reconcileDrift  *prometheus.GaugeVec
 	scheduleLast    *prometheus.GaugeVec
 	reloads         *prometheus.CounterVec
+	refused         *prometheus.CounterVec
 	up              prometheus.Gauge
 }
 
@@ -54,6 +56,10 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "finconnectd_config_reloads_total",
 			Help: "Configuration reloads (SIGHUP), by outcome.",
 		}, []string{"outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "finconnectd_http_refused_total",
+			Help: "Requests answered 503 with Retry-After because the listener was at its limit of requests in flight.",
+		}, []string{"listener"}),
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "finconnectd_up",
 			Help: "1 while the daemon serves.",
@@ -63,7 +69,7 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.providerCalls, m.providerLatency, m.tokenRefreshes, m.reconcileRuns, m.reconcileDrift,
-		m.scheduleLast, m.reloads, m.up,
+		m.scheduleLast, m.reloads, m.refused, m.up,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -80,4 +86,10 @@ func (m *metrics) observe(kind providers.Kind, operation, outcome string, elapse
 	if strings.Contains(op, "token") {
 		m.tokenRefreshes.WithLabelValues(string(kind), outcome).Inc()
 	}
+}
+
+// refusedOn counts the requests a listener's admission limiter refuses.
+func (m *metrics) refusedOn(listener string) func(*http.Request) {
+	c := m.refused.WithLabelValues(listener)
+	return func(*http.Request) { c.Inc() }
 }
