@@ -20,6 +20,7 @@ var allowedInternal = map[string][]string{
 	"internal/version":                 {},
 	"internal/testkit":                 {},
 	"internal/procscope":               {},
+	"internal/admission":               {},
 	"internal/state":                   {},
 	"internal/money":                   {},
 	"internal/providers":               {},
