@@ -175,8 +175,11 @@ func TestFailures(t *testing.T) {
 					t.Errorf("error %q holds %q", dl.LastError, s)
 				}
 			}
-			if len(rv.requests()) != 1 {
-				t.Errorf("%d requests, want 1 (redirects are not followed)", len(rv.requests()))
+			// A request the client gave up on may not have reached the
+			// receiver's handler at all on a loaded machine (timeout case);
+			// more than one is always wrong (redirects are not followed).
+			if n := len(rv.requests()); n > 1 || (n == 0 && c.name != "timeout") {
+				t.Errorf("%d requests, want 1 (redirects are not followed)", n)
 			}
 		})
 	}
