@@ -12,14 +12,11 @@
 // and the dev sink use to verify what it sends.
 //
 // Delivery is at least once: a worker that dies mid-POST leaves its lease
-// to expire and the event is sent again with the same webhook-id. Leases
-// are named HOST/SCOPE/PID/RANDOM (NewOwner; SCOPE is procscope.Scope, the
-// machine boot and PID namespace), so a dispatcher starting where it sees
-// the same PIDs (same host and scope) releases at once the leases of a
-// process that no longer exists there (OwnerDead) instead of waiting them
-// out; a replica with the same hostname in another container or VM has
-// another scope and its leases are never released this way. Order between
-// events, even of one payment, is not promised.
+// to expire and the event is sent again with the same webhook-id. A
+// dispatcher starting where it sees the same PIDs releases at once the
+// leases of a process that no longer exists there (NewOwner, OwnerDead);
+// which owners that is, and why, is docs/DESIGN.md "Leases and their owner
+// scope". Order between events, even of one payment, is not promised.
 //
 // It imports only config, state, secret, version, httpapi and procscope; it must not
 // import the daemon (the daemon adapts to it) and must never log or store

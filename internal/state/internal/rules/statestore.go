@@ -56,12 +56,11 @@ func Takeover(holder state.LockInfo, held bool, info state.LockInfo, hostname, s
 }
 
 // HolderGone reports whether the lock holder ran where this process sees
-// the same PIDs, i.e. on this host (hostname) and in this scope
-// (procscope.Scope: machine boot and PID namespace), both known and equal
-// to the holder's, and its process no longer exists. A holder with our
-// hostname in another container or on a cloned VM has another scope: its
-// PID is not ours to look up. A holder with no scope (an older lock row)
-// is never gone: release it with force-unlock.
+// the same PIDs (this hostname and this non-empty procscope.Scope, both
+// equal to the holder's) and its process no longer exists: the rule of
+// delivery leases, explained in docs/DESIGN.md "Leases and their owner
+// scope". A holder with no scope (an older lock row) is never gone:
+// release it with force-unlock.
 func HolderGone(hostname, scope string, h state.LockInfo) bool {
 	return hostname != "" && scope != "" && h.Host == hostname && h.Scope == scope && procscope.Gone(h.PID)
 }
