@@ -140,7 +140,8 @@ func TestShellWords(t *testing.T) {
 func TestMakeRunFlow(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
-	p := startProc(t, "serve -dev", []string{"TMPDIR=" + tmp}, "serve", "-dev")
+	env := []string{"TMPDIR=" + tmp, "XDG_CACHE_HOME=" + tmp}
+	p := startProc(t, "serve -dev", env, "serve", "-dev")
 	p.waitOutput(t, "The phone's last digit picks the outcome", 60*time.Second)
 	banner := p.stdout.String()
 
@@ -149,6 +150,11 @@ func TestMakeRunFlow(t *testing.T) {
 		t.Fatalf("the banner has no pay API line with a token:\n%s", banner)
 	}
 	apiURL, token := m[1], m[2]
+	// The commands use $API and $TOKEN from the banner's export line.
+	if !strings.Contains(banner, "\n  export API="+apiURL+" TOKEN="+token+"\n") {
+		t.Fatalf("the banner has no export line for API and TOKEN:\n%s", banner)
+	}
+	expand := strings.NewReplacer("$API", apiURL, "$TOKEN", token)
 	sm := regexp.MustCompile(`(?m)^\s+state\s+(\S+)$`).FindStringSubmatch(banner)
 	if sm == nil || !strings.HasPrefix(sm[1], tmp) {
 		t.Fatalf("the banner has no state line under %s:\n%s", tmp, banner)
@@ -165,11 +171,11 @@ func TestMakeRunFlow(t *testing.T) {
 	type started struct{ id, ref, provider string }
 	var posts []started
 	for _, line := range curls {
-		req, err := parseCurl(line)
+		req, err := parseCurl(expand.Replace(line))
 		if err != nil {
 			t.Fatalf("banner curl line: %v", err)
 		}
-		if !strings.HasPrefix(req.url, apiURL+"/") || !strings.Contains(line, "Bearer "+token) {
+		if !strings.HasPrefix(req.url, apiURL+"/") || !strings.Contains(line, "Bearer $TOKEN") {
 			t.Errorf("curl line does not use the banner's API and token: %s", line)
 		}
 		var body []byte
@@ -199,6 +205,15 @@ func TestMakeRunFlow(t *testing.T) {
 	}
 	if out := p.output(); strings.Contains(out, "signature not verified") {
 		t.Errorf("the dev sink rejected a signature")
+	} else if n := strings.Count(out, "signature verified"); n != len(posts) {
+		t.Errorf("the dev sink reported %d events, want each of the %d once", n, len(posts))
+	}
+	// The CLI reads the running daemon's store with -dev.
+	r := runCLI(t, env, "payments", "list", "-dev")
+	for _, s := range posts {
+		if r.code != 0 || !strings.Contains(r.stdout, s.id) {
+			t.Fatalf("payments list -dev: exit %d, lacks %s\n%s%s", r.code, s.id, r.stdout, r.stderr)
+		}
 	}
 
 	p.signal(t, syscall.SIGINT)
@@ -207,5 +222,8 @@ func TestMakeRunFlow(t *testing.T) {
 	}
 	if _, err := os.Stat(stateDir); !os.IsNotExist(err) {
 		t.Errorf("the temporary state %s is still there after stop (%v)", stateDir, err)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "finconnectd", "dev-state")); !os.IsNotExist(err) {
+		t.Errorf("serve -dev left its store record behind (%v)", err)
 	}
 }

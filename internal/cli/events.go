@@ -16,9 +16,9 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-const eventsUsage = `Usage: finconnectd events list [-config PATH] [-status S] [-route R] [-limit N] [-json]
-       finconnectd events show [-config PATH] [-json] ID
-       finconnectd events replay [-config PATH] ID...
+const eventsUsage = `Usage: finconnectd events list [-config PATH | -dev] [-status S] [-route R] [-limit N] [-json]
+       finconnectd events show [-config PATH | -dev] [-json] ID
+       finconnectd events replay [-config PATH | -dev] ID...
 
 The delivery log, read from the state store: every event finconnectd
 emitted, one delivery per route it goes to, and every attempt made.
@@ -37,6 +37,7 @@ Flags:
 
 const eventsExamples = `
 Examples:
+  finconnectd events list -dev                 # while 'finconnectd serve -dev' runs
   finconnectd events list -status dead
   finconnectd events list -route orders -limit 20 -json
   finconnectd events show evt_3kq...
@@ -49,6 +50,7 @@ type eventsArgs struct {
 	Sub    string   // list | show | replay
 	IDs    []string // show: one; replay: one or more
 	Config string
+	Dev    bool
 	Status string
 	Route  string
 	Limit  int
@@ -62,6 +64,7 @@ func parseEventsArgs(args []string, stdout, stderr io.Writer) (eventsArgs, error
 	a := eventsArgs{}
 	fs := flag.NewFlagSet("events", flag.ContinueOnError)
 	fs.StringVar(&a.Config, "config", "", "configuration file or directory (default $FINCONNECT_CONFIG, else the current directory)")
+	fs.BoolVar(&a.Dev, "dev", false, "read the store of the running 'finconnectd serve -dev' instead of a configuration's")
 	fs.StringVar(&a.Status, "status", "", "list: only deliveries in this status (pending, delivered, dead)")
 	fs.StringVar(&a.Route, "route", "", "list: only deliveries to this route")
 	fs.IntVar(&a.Limit, "limit", 100, fmt.Sprintf("list: at most this many deliveries (1 to %d)", delivery.MaxListLimit))
@@ -80,6 +83,9 @@ func parseEventsArgs(args []string, stdout, stderr io.Writer) (eventsArgs, error
 		msg := fmt.Sprintf(format, v...)
 		fmt.Fprintf(stderr, "finconnectd events %s: %s\n", a.Sub, msg)
 		return a, errors.New(msg)
+	}
+	if a.Dev && a.Config != "" {
+		return fail("-dev reads the serve -dev store; drop -config")
 	}
 	switch a.Sub {
 	case "list":
@@ -117,7 +123,7 @@ func runEventsWith(ctx context.Context, io IO, args []string, open storeOpener, 
 	if err != nil {
 		return ExitError
 	}
-	_, st, ok := configAndStore(ctx, io, a.Config, open)
+	st, ok := existingStore(ctx, io, a.Config, a.Dev, open)
 	if !ok {
 		return ExitError
 	}

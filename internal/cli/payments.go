@@ -15,8 +15,8 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-const paymentsUsage = `Usage: finconnectd payments list [-config PATH] [-status S] [-provider P] [-reference R] [-limit N] [-json]
-       finconnectd payments show [-config PATH] [-json] ID
+const paymentsUsage = `Usage: finconnectd payments list [-config PATH | -dev] [-status S] [-provider P] [-reference R] [-limit N] [-json]
+       finconnectd payments show [-config PATH | -dev] [-json] ID
 
 Payments known to this installation, read from the state store (no provider
 is asked; the daemon's sync_payments schedule and GET /v1/payments/{id}?refresh=true
@@ -27,6 +27,7 @@ Flags:
 
 const paymentsExamples = `
 Examples:
+  finconnectd payments list -dev               # while 'finconnectd serve -dev' runs
   finconnectd payments list -status unknown
   finconnectd payments list -provider clickpesa.tz -json
   finconnectd payments show pay_2x7q...
@@ -37,6 +38,7 @@ type paymentsArgs struct {
 	Sub       string // list | show
 	ID        string // show
 	Config    string
+	Dev       bool
 	Status    string
 	Provider  string
 	Reference string
@@ -50,6 +52,7 @@ func parsePaymentsArgs(args []string, stdout, stderr io.Writer) (paymentsArgs, e
 	var a paymentsArgs
 	fs := flag.NewFlagSet("payments", flag.ContinueOnError)
 	fs.StringVar(&a.Config, "config", "", "configuration file or directory (default $FINCONNECT_CONFIG, else the current directory)")
+	fs.BoolVar(&a.Dev, "dev", false, "read the store of the running 'finconnectd serve -dev' instead of a configuration's")
 	fs.StringVar(&a.Status, "status", "", "list: only payments in this status (pending, succeeded, failed, reversed, unknown)")
 	fs.StringVar(&a.Provider, "provider", "", "list: only this provider ID, e.g. clickpesa.tz")
 	fs.StringVar(&a.Reference, "reference", "", "list: only this merchant reference")
@@ -65,6 +68,10 @@ func parsePaymentsArgs(args []string, stdout, stderr io.Writer) (paymentsArgs, e
 		return a, err
 	}
 	a.Sub = sub
+	if a.Dev && a.Config != "" {
+		fmt.Fprintf(stderr, "finconnectd payments %s: -dev reads the serve -dev store; drop -config\n", a.Sub)
+		return a, errors.New("-dev with -config")
+	}
 	switch a.Sub {
 	case "list":
 		if len(positional) > 0 {
@@ -104,7 +111,7 @@ func runPaymentsWith(ctx context.Context, io IO, args []string, open storeOpener
 	if err != nil {
 		return ExitError
 	}
-	_, st, ok := configAndStore(ctx, io, a.Config, open)
+	st, ok := existingStore(ctx, io, a.Config, a.Dev, open)
 	if !ok {
 		return ExitError
 	}

@@ -18,9 +18,10 @@ import (
 
 // serveArgs are serve's flags.
 type serveArgs struct {
-	Config string
-	Dev    bool
-	Debug  bool
+	Config   string
+	Dev      bool
+	Emulator string // -dev: the emulator's listen address
+	Debug    bool
 }
 
 // parseServeArgs parses serve's flags without running anything.
@@ -30,9 +31,11 @@ func parseServeArgs(args []string, stderr io.Writer) (serveArgs, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&a.Config, "config", "", "configuration file or directory (default $FINCONNECT_CONFIG, else the working directory)")
 	fs.BoolVar(&a.Dev, "dev", false, "run against the built-in provider emulator with a temporary state and a dev configuration")
+	fs.StringVar(&a.Emulator, "emulator-listen", "", "with -dev: the emulator's `host:port` (default "+devmode.DefaultEmulatorAddr+", or a free port when that is taken)")
 	fs.BoolVar(&a.Debug, "debug", false, "log at debug level")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: finconnectd serve [-config PATH] [-dev]
+		fmt.Fprint(stderr, `Usage: finconnectd serve [-config PATH] [-debug]
+       finconnectd serve -dev [-emulator-listen host:port] [-debug]
 
 Run the daemon: the webhook listener (server.listen), the API listener
 (api.listen: pay API, events, /healthz, /readyz, /metrics), event delivery
@@ -42,9 +45,24 @@ SIGHUP reloads the configuration (kept as is when the new one is invalid);
 SIGTERM or SIGINT drain and stop. Under systemd (Type=notify) it reports
 READY=1, STOPPING=1 and watchdog pings.
 
+With -dev it needs no configuration: it starts the provider emulator
+(http://`+devmode.DefaultEmulatorAddr+`), an event sink that verifies and
+prints every event, and the daemon on a temporary store, and prints the
+API token, an export line for the shell and curl commands to try.
+'finconnectd payments list -dev' and 'finconnectd events list -dev' read
+its store while it runs.
+
 Flags:
 `)
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, `
+Examples:
+  finconnectd serve -dev
+  finconnectd serve -dev -emulator-listen 127.0.0.1:19999
+  finconnectd serve -config /etc/finconnectd/finconnectd.hcl
+  FINCONNECT_CONFIG=/etc/finconnectd finconnectd serve -debug
+  kill -HUP "$(pidof finconnectd)"      # reload the configuration
+`)
 	}
 	if err := fs.Parse(args); err != nil {
 		return a, err
@@ -54,6 +72,9 @@ Flags:
 	}
 	if a.Dev && a.Config != "" {
 		return a, errors.New("-dev uses its own configuration; drop -config")
+	}
+	if a.Emulator != "" && !a.Dev {
+		return a, errors.New("-emulator-listen goes with -dev")
 	}
 	return a, nil
 }
@@ -88,7 +109,8 @@ func serveWith(ctx context.Context, io IO, args []string, open storeOpener) int 
 	}
 	var dev *devmode.Env
 	if a.Dev {
-		dev, err = devmode.Start(ctx, devmode.Options{Logger: log, Stdout: io.Stdout})
+		dev, err = devmode.Start(ctx, devmode.Options{Logger: log, Stdout: io.Stdout,
+			EmulatorAddr: a.Emulator, RecordFile: devmode.RecordFile(io.LookupEnv)})
 		if err != nil {
 			fmt.Fprintln(io.Stderr, "Error:", err)
 			return ExitError

@@ -117,7 +117,7 @@ func stateMain(ctx context.Context, io IO, args []string, openStore storeOpener)
 		fmt.Fprint(io.Stderr, "\nError: No terminal to confirm force-unlock\n\nRun it again with -force to release the lock without asking.\n")
 		return ExitError
 	}
-	_, st, ok := configAndStore(ctx, io, a.Config, openStore)
+	st, ok := existingStore(ctx, io, a.Config, false, openStore)
 	if !ok {
 		return ExitError
 	}

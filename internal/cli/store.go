@@ -2,10 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/open"
 )
@@ -44,4 +50,49 @@ func configAndStore(ctx context.Context, io IO, path string, open storeOpener) (
 		return nil, nil, false
 	}
 	return cfg, st, true
+}
+
+// existingStore opens the store of an installation for the commands that
+// read it (payments, events, state): from the configuration at path, or
+// with dev, the store of the running 'finconnectd serve -dev'. Unlike
+// configAndStore it creates nothing (a missing SQLite file is an error:
+// the daemon creates it at its first start) and prints the configuration's
+// errors but not its warnings, which are validate's business. On failure it
+// has printed the error and returns ok == false.
+func existingStore(ctx context.Context, io IO, path string, dev bool, open storeOpener) (state.Store, bool) {
+	var cfg *config.Config
+	if dev {
+		p, err := devmode.CurrentStore(devmode.RecordFile(io.LookupEnv))
+		if err != nil {
+			fmt.Fprintf(io.Stderr, "Error: %v; start it with 'finconnectd serve -dev'\n", err)
+			return nil, false
+		}
+		cfg = &config.Config{State: config.StateConfig{Backend: "sqlite", Path: p}}
+	} else {
+		l := newLoader(io)
+		var diags hcl.Diagnostics
+		cfg, diags = l.Load(configPath(io, path))
+		if diags.HasErrors() {
+			var errs hcl.Diagnostics
+			for _, d := range diags {
+				if d.Severity == hcl.DiagError {
+					errs = append(errs, d)
+				}
+			}
+			_ = l.WriteDiagnostics(io.Stderr, errs, diagWidth, colorOn(io))
+			return nil, false
+		}
+		if b := cfg.State.Backend; b == "" || b == "sqlite" {
+			if _, err := os.Stat(cfg.State.Path); errors.Is(err, fs.ErrNotExist) {
+				fmt.Fprintf(io.Stderr, "Error: no state store at %s (nothing was created): 'finconnectd serve' creates it when it first starts; check state.path or -config\n", cfg.State.Path)
+				return nil, false
+			}
+		}
+	}
+	st, err := open(ctx, io, cfg)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "Error: %s\n", err)
+		return nil, false
+	}
+	return st, true
 }

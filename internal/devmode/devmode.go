@@ -41,11 +41,19 @@ type Options struct {
 	// Dir is where the temporary state directory is created (default: the
 	// system's temp dir). It is removed by Close.
 	Dir string
+	// RecordFile, when set, is where Start writes the state store's path
+	// (see CurrentStore), so the read-only commands' -dev flag finds the
+	// store while this environment runs. Close removes it again.
+	RecordFile string
 	// PublicAddr and APIAddr are the listen addresses put into the config.
 	// Empty prefers 127.0.0.1:8080 and 127.0.0.1:8081, else free ports;
 	// "127.0.0.1:0" always picks a free port.
 	PublicAddr string
 	APIAddr    string
+	// EmulatorAddr is the emulator's listen address. Empty prefers
+	// DefaultEmulatorAddr and falls back to a free port (Env.Notes says
+	// so); an address given here must be free.
+	EmulatorAddr string
 	// Delay is how long the emulated customer takes to answer (default 2s);
 	// SlowAnswer is outcome 6's wait (default 60s).
 	Delay      time.Duration
@@ -70,10 +78,25 @@ type Env struct {
 	SinkURL   string
 	// Dir is the temporary directory holding the store.
 	Dir string
+	// Notes say which preferred address was taken and what was used
+	// instead; the banner prints them.
+	Notes []string
 
-	sink *Sink
-	log  *slog.Logger
+	recordFile string
+	sink       *Sink
+	log        *slog.Logger
 }
+
+// DefaultEmulatorAddr is where serve -dev's emulator listens unless that
+// port is taken or another address is asked for, so its URLs
+// (http://127.0.0.1:9999/_sandbox/requests) can be written down.
+const DefaultEmulatorAddr = "127.0.0.1:9999"
+
+// Preferred listen addresses of the dev daemon's webhook and API listeners.
+const (
+	defaultPublicAddr = "127.0.0.1:8080"
+	defaultAPIAddr    = "127.0.0.1:8081"
+)
 
 // Start starts the emulator and the event sink, picks the addresses, writes
 // the temporary state directory and loads the dev configuration. On error
@@ -102,11 +125,12 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		}
 	}()
 
-	public, err := pickAddr(o.PublicAddr, "127.0.0.1:8080")
+	public, err := pickAddr(o.PublicAddr, defaultPublicAddr)
 	if err != nil {
 		return nil, fmt.Errorf("dev mode: pick the webhook listen address: %w", err)
 	}
-	api, err := pickAddr(o.APIAddr, "127.0.0.1:8081")
+	e.noteFallback("webhooks", o.PublicAddr, defaultPublicAddr, public)
+	api, err := pickAddr(o.APIAddr, defaultAPIAddr)
 	if err != nil {
 		return nil, fmt.Errorf("dev mode: pick the API listen address: %w", err)
 	}
@@ -115,6 +139,7 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 			return nil, fmt.Errorf("dev mode: pick the API listen address: %w", err)
 		}
 	}
+	e.noteFallback("pay API", o.APIAddr, defaultAPIAddr, api)
 	e.PublicURL, e.APIURL = "http://"+public, "http://"+api
 
 	e.Dir, err = os.MkdirTemp(o.Dir, "finconnectd-dev-")
@@ -155,12 +180,19 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev mode: %w", err)
 	}
-	if err := e.Emulator.Start("127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("dev mode: %w", err)
+	if o.EmulatorAddr != "" {
+		if err := e.Emulator.Start(o.EmulatorAddr); err != nil {
+			return nil, fmt.Errorf("dev mode: %w", err)
+		}
+	} else if err := e.Emulator.Start(DefaultEmulatorAddr); err != nil {
+		if err := e.Emulator.Start("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("dev mode: %w", err)
+		}
+		e.noteFallback("emulator", "", DefaultEmulatorAddr, strings.TrimPrefix(e.Emulator.URL(), "http://"))
 	}
 
 	e.Source = []byte(Source(SourceParams{
-		StatePath:    filepath.Join(e.Dir, "finconnect.db"),
+		StatePath:    filepath.Join(e.Dir, storeFile),
 		PublicListen: public,
 		APIListen:    api,
 		EmulatorURL:  e.Emulator.URL(),
@@ -178,6 +210,12 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		return nil, fmt.Errorf("dev mode: the built-in configuration does not load (a bug):\n%s", b.String())
 	}
 	e.Config = cfg
+	if o.RecordFile != "" {
+		if err := writeRecord(o.RecordFile, cfg.State.Path); err != nil {
+			return nil, fmt.Errorf("dev mode: %w", err)
+		}
+		e.recordFile = o.RecordFile
+	}
 	log.Info("dev mode ready", "api", e.APIURL, "webhooks", e.PublicURL, "emulator", e.Emulator.URL(), "sink", e.SinkURL, "dir", e.Dir)
 	return e, nil
 }
@@ -296,6 +334,12 @@ func (e *Env) Events() []SinkEvent { return e.sink.Events() }
 // dev mode: Config is fixed for the Env's life.)
 func (e *Env) Close(ctx context.Context) error {
 	var errs []error
+	if e.recordFile != "" {
+		if err := removeRecord(e.recordFile, filepath.Join(e.Dir, storeFile)); err != nil {
+			errs = append(errs, err)
+		}
+		e.recordFile = ""
+	}
 	if e.Emulator != nil {
 		if err := e.Emulator.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop emulator: %w", err))
@@ -319,18 +363,29 @@ func (e *Env) Close(ctx context.Context) error {
 func (e *Env) Banner() string {
 	var b strings.Builder
 	b.WriteString("finconnectd is running in dev mode (emulated providers, temporary state).\n\n")
+	for _, n := range e.Notes {
+		fmt.Fprintf(&b, "Note: %s\n", n)
+	}
+	if len(e.Notes) > 0 {
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "  pay API      %s   token: %s\n", e.APIURL, e.APIToken)
 	fmt.Fprintf(&b, "  webhooks     %s\n", e.PublicURL)
 	if e.Emulator != nil {
 		fmt.Fprintf(&b, "  emulator     %s   (what it received: %s/_sandbox/requests)\n", e.Emulator.URL(), e.Emulator.URL())
 	}
 	fmt.Fprintf(&b, "  event sink   %s\n", e.SinkURL)
-	fmt.Fprintf(&b, "  state        %s\n\n", filepath.Join(e.Dir, "finconnect.db"))
+	fmt.Fprintf(&b, "  state        %s\n\n", filepath.Join(e.Dir, storeFile))
+	b.WriteString("Copy this line into another shell; the commands below use it:\n\n")
+	fmt.Fprintf(&b, "  %s\n\n", e.ExportLine())
 	b.WriteString("Start a payment; a moment later its payment.succeeded event is logged by the sink:\n\n")
 	for _, c := range DemoPayments() {
-		fmt.Fprintf(&b, "  %s\n\n", e.Curl(c))
+		fmt.Fprintf(&b, "  %s\n\n", c.Curl())
 	}
-	fmt.Fprintf(&b, "List payments:\n\n  curl -sS -H \"Authorization: Bearer %s\" %s/v1/payments\n\n", e.APIToken, e.APIURL)
+	b.WriteString("List payments, through the API or straight from this daemon's store:\n\n")
+	b.WriteString("  curl -sS -H \"Authorization: Bearer $TOKEN\" \"$API/v1/payments\"\n")
+	b.WriteString("  finconnectd payments list -dev\n")
+	b.WriteString("  finconnectd events list -dev\n\n")
 	b.WriteString("The phone's last digit picks the outcome: 0 succeeds, 1 fails (insufficient funds), 2 the customer\n" +
 		"cancels, 3 no notification (sync settles it), 4 notified twice, 5 provider error, 6 slow answer.\n")
 	return b.String()
@@ -356,10 +411,24 @@ func (d DemoPayment) Body() string {
 		d.Provider, d.Reference, d.Amount, d.Currency, d.Phone)
 }
 
-// Curl is a shell command that starts d through this environment's API.
-func (e *Env) Curl(d DemoPayment) string {
-	return fmt.Sprintf(`curl -sS -H "Authorization: Bearer %s" -H 'Content-Type: application/json' -d '%s' %s/v1/payments`,
-		e.APIToken, d.Body(), e.APIURL)
+// ExportLine is the shell line that sets API and TOKEN to this
+// environment's pay API URL and token, for the banner's commands.
+func (e *Env) ExportLine() string {
+	return fmt.Sprintf("export API=%s TOKEN=%s", e.APIURL, e.APIToken)
+}
+
+// Curl is a shell command that starts d through the pay API at $API with
+// the token in $TOKEN (see ExportLine).
+func (d DemoPayment) Curl() string {
+	return fmt.Sprintf(`curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '%s' "$API/v1/payments"`, d.Body())
+}
+
+// noteFallback records that the preferred address was taken when the
+// caller asked for none.
+func (e *Env) noteFallback(what, asked, preferred, got string) {
+	if asked == "" && got != preferred {
+		e.Notes = append(e.Notes, fmt.Sprintf("%s is in use, so the %s listens on %s instead.", preferred, what, got))
+	}
 }
 
 // pickAddr returns want if it is free, else (for empty want) preferred if

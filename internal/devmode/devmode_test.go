@@ -3,9 +3,15 @@ package devmode
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -16,13 +22,14 @@ import (
 	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func startEnv(t *testing.T) *Env {
 	t.Helper()
 	var out bytes.Buffer
 	env, err := Start(context.Background(), Options{
-		Dir: t.TempDir(), PublicAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0",
+		Dir: t.TempDir(), PublicAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", EmulatorAddr: "127.0.0.1:0",
 		Delay: 20 * time.Millisecond, SlowAnswer: time.Second, Stdout: &lockedWriter{w: &out},
 	})
 	if err != nil {
@@ -123,11 +130,148 @@ func TestBanner(t *testing.T) {
 	t.Parallel()
 	env := startEnv(t)
 	b := env.Banner()
-	for _, want := range []string{env.APIToken, env.APIURL + "/v1/payments", "Authorization: Bearer " + env.APIToken,
-		`"provider":"clickpesa.tz"`, `"provider":"azampay.tz"`, `"provider":"pesapal.ke"`, `"phone":"255712345670"`, env.SinkURL} {
+	export := "export API=" + env.APIURL + " TOKEN=" + env.APIToken
+	for _, want := range []string{"\n  " + export + "\n", `"$API/v1/payments"`, `Authorization: Bearer $TOKEN`,
+		`"provider":"clickpesa.tz"`, `"provider":"azampay.tz"`, `"provider":"pesapal.ke"`, `"phone":"255712345670"`, env.SinkURL,
+		env.Emulator.URL() + "/_sandbox/requests", "finconnectd payments list -dev", "finconnectd events list -dev"} {
 		if !strings.Contains(b, want) {
 			t.Errorf("banner lacks %q:\n%s", want, b)
 		}
+	}
+	if strings.Contains(b, "Note:") {
+		t.Errorf("banner has a note though every address was free:\n%s", b)
+	}
+}
+
+// TestEmulatorAddress: the emulator listens where asked; unasked, on
+// DefaultEmulatorAddr, or on a free port with a note in the banner when
+// that is taken.
+func TestEmulatorAddress(t *testing.T) {
+	t.Parallel()
+	start := func(t *testing.T, addr string) (*Env, error) {
+		t.Helper()
+		env, err := Start(context.Background(), Options{Dir: t.TempDir(), PublicAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", EmulatorAddr: addr})
+		if err == nil {
+			t.Cleanup(func() { _ = env.Close(context.Background()) })
+		}
+		return env, err
+	}
+	t.Run("asked", func(t *testing.T) {
+		addr := testkit.FreeAddr(t)
+		env, err := start(t, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.Emulator.URL() != "http://"+addr || len(env.Notes) != 0 {
+			t.Fatalf("emulator at %s (notes %q), want %s", env.Emulator.URL(), env.Notes, addr)
+		}
+	})
+	t.Run("asked but taken", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if _, err := start(t, ln.Addr().String()); err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
+			t.Fatalf("err = %v, want one naming %s", err, ln.Addr())
+		}
+	})
+	t.Run("default taken", func(t *testing.T) {
+		// Hold the default port (or find it held by someone else).
+		if ln, err := net.Listen("tcp", DefaultEmulatorAddr); err == nil {
+			defer ln.Close()
+		}
+		env, err := start(t, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.TrimPrefix(env.Emulator.URL(), "http://")
+		want := DefaultEmulatorAddr + " is in use, so the emulator listens on " + got + " instead."
+		if got == DefaultEmulatorAddr || !strings.Contains(env.Banner(), "Note: "+want) {
+			t.Fatalf("emulator at %s; banner:\n%s", got, env.Banner())
+		}
+	})
+}
+
+// TestRecordFile: while an Env runs, CurrentStore finds its store through
+// the record file; Close removes the record, and a record replaced by a
+// later Env is left alone.
+func TestRecordFile(t *testing.T) {
+	t.Parallel()
+	rec := filepath.Join(t.TempDir(), "cache", "finconnectd", "dev-state")
+	if _, err := CurrentStore(rec); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("before start: %v, want ErrNotRunning", err)
+	}
+	open := func() *Env {
+		env, err := Start(context.Background(), Options{Dir: t.TempDir(), RecordFile: rec,
+			PublicAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", EmulatorAddr: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	a := open()
+	// The daemon creates the store; here an empty file stands for it.
+	if err := os.WriteFile(a.Config.State.Path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := CurrentStore(rec); err != nil || got != a.Config.State.Path {
+		t.Fatalf("CurrentStore = %q, %v; want %s", got, err, a.Config.State.Path)
+	}
+	b := open()
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(rec); strings.TrimSpace(string(got)) != b.Config.State.Path {
+		t.Fatalf("closing the first env changed the second's record: %q", got)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(rec); !os.IsNotExist(err) {
+		t.Fatalf("record left after Close: %v", err)
+	}
+	if got := RecordFile(func(k string) (string, bool) { return map[string]string{"HOME": "/home/u"}[k], true }); runtime.GOOS == "linux" && got != "/home/u/.cache/finconnectd/dev-state" {
+		t.Errorf("RecordFile = %q", got)
+	}
+}
+
+// TestSinkReportsEachEventOnce: with a Stdout the event is one stdout line
+// and no info log line; without one, one info log line.
+func TestSinkReportsEachEventOnce(t *testing.T) {
+	t.Parallel()
+	secret := "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	key, err := delivery.DecodeSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"type":"payment.succeeded","data":{"payment_id":"pay_x","provider":"clickpesa.tz","reference":"R1","status":"succeeded"}}`)
+	for _, withStdout := range []bool{true, false} {
+		t.Run(fmt.Sprint("stdout=", withStdout), func(t *testing.T) {
+			var logs, out bytes.Buffer
+			o := SinkOptions{Secret: secret, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+			if withStdout {
+				o.Stdout = &out
+			}
+			s, err := NewSink(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			req := httptest.NewRequest(http.MethodPost, "/events", bytes.NewReader(body))
+			req.Header.Set("webhook-id", "evt_1")
+			req.Header.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
+			req.Header.Set("webhook-signature", delivery.Sign(key, "evt_1", now, body))
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != http.StatusNoContent {
+				t.Fatalf("status %d", rec.Code)
+			}
+			n := strings.Count(out.String(), "pay_x") + strings.Count(logs.String(), "pay_x")
+			if n != 1 {
+				t.Fatalf("event reported %d times:\nstdout: %s\nlog: %s", n, out.String(), logs.String())
+			}
+		})
 	}
 }
 

@@ -27,7 +27,9 @@ type SinkOptions struct {
 	// Secret is the Standard Webhooks secret, "whsec_" + base64.
 	Secret string
 	Logger *slog.Logger
-	// Stdout gets one human line per accepted event (nil: none).
+	// Stdout gets one human line per accepted event; with it, the Logger
+	// gets that event at debug level only, so it is reported once (nil:
+	// the Logger reports it at info level).
 	Stdout io.Writer
 	Now    func() time.Time
 }
@@ -176,10 +178,14 @@ func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	s.events = append(s.events, got)
 	s.mu.Unlock()
-	s.log.Info("event sink: received event, signature verified", "webhook_id", id, "type", ev.Type,
-		"payment_id", ev.Data.PaymentID, "provider", ev.Data.Provider, "reference", ev.Data.Reference, "status", ev.Data.Status)
+	// One report per event: the human line when there is a Stdout (the
+	// log then has it at debug level only), else the log line.
+	level := slog.LevelInfo
 	if s.stdout != nil {
+		level = slog.LevelDebug
 		fmt.Fprintf(s.stdout, "event sink: %s %s reference %s (%s) - signature verified\n", ev.Type, ev.Data.PaymentID, ev.Data.Reference, ev.Data.Provider)
 	}
+	s.log.Log(r.Context(), level, "event sink: received event, signature verified", "webhook_id", id, "type", ev.Type,
+		"payment_id", ev.Data.PaymentID, "provider", ev.Data.Provider, "reference", ev.Data.Reference, "status", ev.Data.Status)
 	w.WriteHeader(http.StatusNoContent)
 }
