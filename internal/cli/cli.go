@@ -117,3 +117,15 @@ func usage(w io.Writer, cmds map[string]command) {
 	b.WriteString("\nRun 'finconnectd <command> -help' for a command's flags and examples.\n")
 	_, _ = io.WriteString(w, b.String())
 }
+
+// colorOn reports whether diagnostics on stderr may use colour: stderr is
+// a terminal and NO_COLOR (https://no-color.org) is unset or empty.
+func colorOn(io IO) bool {
+	if !io.StderrIsTerminal {
+		return false
+	}
+	if v, ok := io.LookupEnv("NO_COLOR"); ok && v != "" {
+		return false
+	}
+	return true
+}

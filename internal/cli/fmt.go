@@ -57,7 +57,7 @@ func parseFmtArgs(args []string, stderr io.Writer) (fmtArgs, error) {
 	fs.SetOutput(stderr)
 	fs.BoolVar(&a.Check, "check", false, "do not write; exit 3 and list the files that are not formatted")
 	fs.BoolVar(&a.Diff, "diff", false, "print the changes as a unified diff")
-	fs.BoolVar(&a.NoColor, "no-color", false, "never colour diagnostics")
+	fs.BoolVar(&a.NoColor, "no-color", false, "never colour diagnostics (NO_COLOR set to anything does the same)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), fmtUsage)
 		fs.PrintDefaults()
@@ -79,7 +79,7 @@ func runFmt(_ context.Context, io IO, args []string) int {
 	if err != nil {
 		return ExitError
 	}
-	color := io.StderrIsTerminal && !a.NoColor
+	color := colorOn(io) && !a.NoColor
 	paths := a.Paths
 	if len(paths) == 0 {
 		paths = []string{"."}

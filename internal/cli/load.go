@@ -48,7 +48,7 @@ func loadConfigWarnings(io IO, path string) (*config.Config, int) {
 	l := newLoader(io)
 	cfg, diags := l.Load(configPath(io, path))
 	if len(diags) > 0 {
-		_ = l.WriteDiagnostics(io.Stderr, diags, diagWidth, io.StderrIsTerminal)
+		_ = l.WriteDiagnostics(io.Stderr, diags, diagWidth, colorOn(io))
 	}
 	if diags.HasErrors() {
 		return nil, 0

@@ -51,7 +51,7 @@ func parsePlanArgs(args []string, stderr io.Writer) (planArgs, error) {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&a.Config, "config", "", "configuration file or directory of *.hcl (default $FINCONNECT_CONFIG, else the current directory)")
-	fs.StringVar(&a.Out, "out", "", "save the plan to FILE for `finconnectd apply FILE` (no secrets are written)")
+	fs.StringVar(&a.Out, "out", "", "save the plan to `FILE` for 'finconnectd apply FILE' (no secrets are written)")
 	fs.BoolVar(&a.DetailedExitcode, "detailed-exitcode", false, "exit 2 when there are changes, 0 when there are none")
 	fs.BoolVar(&a.JSON, "json", false, "print the plan as one JSON document")
 	fs.BoolVar(&a.Refresh, "refresh", true, "read the providers; -refresh=false plans from configuration and state only")

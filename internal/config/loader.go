@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -150,10 +151,49 @@ func (l *Loader) WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, width uint
 	if l.parser != nil {
 		files = l.parser.Files()
 	}
-	if err := hcl.NewDiagnosticTextWriter(w, files, width, color).WriteDiagnostics(diags); err != nil {
+	// Wrapping must not split a quoted example ("*/15 * * * *") across
+	// lines: its spaces become no-break spaces, which the wrapper keeps
+	// together, and are turned back into spaces on the way out.
+	keep := make(hcl.Diagnostics, len(diags))
+	for i, d := range diags {
+		c := *d
+		c.Detail = glueQuoted(c.Detail)
+		keep[i] = &c
+	}
+	var b bytes.Buffer
+	if err := hcl.NewDiagnosticTextWriter(&b, files, width, color).WriteDiagnostics(keep); err != nil {
+		return fmt.Errorf("write diagnostics: %w", err)
+	}
+	if _, err := io.WriteString(w, strings.ReplaceAll(b.String(), nbsp, " ")); err != nil {
 		return fmt.Errorf("write diagnostics: %w", err)
 	}
 	return nil
+}
+
+// nbsp is the no-break space glueQuoted puts in quoted text.
+const nbsp = "\u00a0"
+
+// glueQuoted replaces the spaces inside "..." in s with no-break spaces.
+func glueQuoted(s string) string {
+	var b strings.Builder
+	in := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && in && i+1 < len(s):
+			b.WriteByte(c)
+			i++
+			b.WriteByte(s[i])
+			continue
+		case c == '"':
+			in = !in
+		case c == ' ' && in:
+			b.WriteString(nbsp)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 func (l *Loader) abs(p string) string {
