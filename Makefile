@@ -2,7 +2,10 @@
 GO       ?= go
 BIN      := bin/finconnectd
 PKG      := github.com/finconnectd/finconnectd
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Semantic versions: a build at a vX.Y.Z tag is X.Y.Z; any other build is
+# what internal/version/VERSION says (bump it, then tag the commit vX.Y.Z).
+TAG      := $(shell git describe --tags --exact-match --match 'v[0-9]*.[0-9]*.[0-9]*' 2>/dev/null)
+VERSION  ?= $(or $(patsubst v%,%,$(TAG)),$(shell cat internal/version/VERSION))
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
 # Go tests may run the built binary (crash tests); they find it here.

@@ -27,7 +27,7 @@ var allowedInternal = map[string][]string{
 	"internal/config":                  {"internal/secret"},
 	"internal/httpapi":                 {"internal/secret"},
 	"internal/providers/tokencache":    {},
-	"internal/providers/internal/wire": {"internal/providers", "internal/secret"},
+	"internal/providers/internal/wire": {"internal/providers", "internal/secret", "internal/version"},
 	"internal/state/internal/rules":    {"internal/state", "internal/procscope", "internal/money"},
 	"internal/state/sqlite":            {"internal/state", "internal/state/internal/rules", "internal/procscope"},
 	"internal/state/postgres":          {"internal/state", "internal/state/internal/rules", "internal/secret", "internal/procscope"},
@@ -75,10 +75,10 @@ func TestImportRules(t *testing.T) {
 				if dep == imp {
 					continue
 				}
-				ok := dep == "internal/providers" || dep == "internal/secret" || dep == "internal/providers/tokencache" || dep == "internal/money" ||
+				ok := dep == "internal/providers" || dep == "internal/secret" || dep == "internal/version" || dep == "internal/providers/tokencache" || dep == "internal/money" ||
 					strings.HasPrefix(dep, "internal/providers/internal/")
 				if !ok {
-					t.Errorf("%s imports %s; provider packages may import only providers, secret, money and tokencache", pkg, dep)
+					t.Errorf("%s imports %s; provider packages may import only providers, secret, version, money and tokencache", pkg, dep)
 				}
 			}
 		}

@@ -10,19 +10,24 @@ import (
 	"github.com/finconnectd/finconnectd/internal/version"
 )
 
-const versionUsage = `Usage: finconnectd version
+// versionUsage is the help text; its example is this build's own line.
+func versionUsage() string {
+	return `Usage: finconnectd version
 
-Print the version, the commit it was built from and the Go version.
+Print the version (a semantic version, X.Y.Z), the commit it was built
+from and the Go version. Requests finconnectd makes to providers and event
+receivers carry the same version: User-Agent: ` + version.UserAgent() + `.
 
 Example:
   finconnectd version
-  finconnectd 1.2.0 (commit 3f1c2ab, go1.26.8)
+  ` + version.Get().String() + `
 `
+}
 
 func parseVersionArgs(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), versionUsage) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), versionUsage()) }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,7 +48,6 @@ func runVersion(_ context.Context, io IO, args []string) int {
 	if err != nil {
 		return ExitError
 	}
-	v := version.Get()
-	fmt.Fprintf(io.Stdout, "finconnectd %s (commit %s, %s)\n", v.Version, v.Commit, v.GoVersion)
+	fmt.Fprintln(io.Stdout, version.Get().String())
 	return ExitOK
 }

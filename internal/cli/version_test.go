@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/finconnectd/finconnectd/internal/version"
 )
 
 func TestVersion(t *testing.T) {
@@ -14,9 +16,10 @@ func TestVersion(t *testing.T) {
 		stdout string // regexp
 		stderr string // substring
 	}{
-		{"version", []string{"version"}, ExitOK, `^finconnectd \S+ \(commit \S+, go[0-9.]+\S*\)\n$`, ""},
+		{"version", []string{"version"}, ExitOK, `^finconnectd \d+\.\d+\.\d+\S* \(commit \S+, go[0-9.]+\S*\)\n$`, ""},
 		{"-version", []string{"-version"}, ExitOK, `^finconnectd \S+ \(commit \S+, go`, ""},
 		{"help", []string{"version", "-help"}, ExitOK, `^$`, "Usage: finconnectd version"},
+		{"help shows this build's line", []string{"version", "-help"}, ExitOK, `^$`, "\n  " + version.Get().String() + "\n"},
 		{"bad flag", []string{"version", "-short"}, ExitError, `^$`, "Usage: finconnectd version"},
 		{"argument", []string{"version", "now"}, ExitError, `^$`, "unexpected argument"},
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/version"
 )
 
 // MaxBody is the most of a response body a client reads (1 MiB).
@@ -87,6 +88,9 @@ func (c *Caller) Do(ctx context.Context, r Request) (Response, error) {
 	}
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", "application/json")
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", version.UserAgent())
 	}
 	if r.Body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
