@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
@@ -76,14 +75,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 		f.Limit = n
 	}
 	if len(errs) > 0 {
-		names := make([]string, len(errs))
-		for i, e := range errs {
-			names[i] = e.Field
-		}
-		p := httpapi.NewProblem(http.StatusBadRequest, "bad-query", "Invalid query parameter",
-			"Check the query parameter(s): "+strings.Join(names, ", ")+".")
-		p.Errors = errs
-		return p
+		return httpapi.QueryProblem(errs)
 	}
 	list, err := a.st.ListDeliveries(r.Context(), f)
 	if err != nil {

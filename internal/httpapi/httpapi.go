@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -95,36 +94,11 @@ func Handle(h HandlerFunc) http.Handler {
 }
 
 // DecodeJSON reads a bounded JSON body into v, rejecting unknown fields and
-// trailing data. Errors are problems naming what is wrong.
+// trailing data. Errors are problems naming what is wrong: every unknown or
+// mistyped field of a struct, and v still gets the fields that are right
+// (see decodeJSON).
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return NewProblem(http.StatusRequestEntityTooLarge, "too-large", "Request body too large",
-				fmt.Sprintf("The body exceeds %d bytes.", MaxBodyBytes))
-		}
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field == "" {
-			return NewProblem(http.StatusBadRequest, "malformed", "Malformed JSON",
-				"The body must be a JSON object, not a JSON "+ute.Value+".")
-		}
-		if errors.As(err, &ute) {
-			return ValidationProblem([]FieldError{{Field: ute.Field, Message: "has the wrong type; expected " + ute.Type.String()}})
-		}
-		if strings.HasPrefix(err.Error(), "json: unknown field ") {
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return ValidationProblem([]FieldError{{Field: field, Message: "is not a known field"}})
-		}
-		return NewProblem(http.StatusBadRequest, "malformed", "Malformed JSON", "The body is not valid JSON: "+err.Error())
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return NewProblem(http.StatusBadRequest, "malformed", "Malformed JSON", "The body has data after the JSON object.")
-	}
-	return nil
+	return decodeJSON(w, r, v)
 }
 
 // Token is one accepted bearer token: the name callers are known by (in

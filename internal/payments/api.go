@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,9 @@ func (a answer) write(w http.ResponseWriter) {
 	if a.status >= 400 {
 		ct = "application/problem+json"
 	}
+	if a.status == http.StatusCreated && a.paymentID != "" {
+		w.Header().Set("Location", "/v1/payments/"+url.PathEscape(a.paymentID))
+	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(a.status)
@@ -90,15 +94,27 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 			fmt.Sprintf("Idempotency-Key must be 1 to %d printable ASCII characters.", maxIdempotencyKey)))
 	}
 	var req Request
+	var bodyErrs []httpapi.FieldError // mistyped or unknown fields
 	if err := httpapi.DecodeJSON(w, r, &req); err != nil {
 		var p *httpapi.Problem
-		if errors.As(err, &p) {
+		if !errors.As(err, &p) {
+			return err
+		}
+		if p.Status != http.StatusUnprocessableEntity {
 			return fail(p)
 		}
-		return err
+		bodyErrs = p.Errors
 	}
 	cfg := s.config()
 	v, prob := validate(cfg, req)
+	if len(bodyErrs) > 0 {
+		// Report every problem of the body at once: the decoding's, then
+		// the checks' on the fields that decoded (a field already named
+		// once is not named again).
+		merged := fieldErrors(mergeFieldErrors(bodyErrs, prob))
+		sortErrors(merged)
+		prob = httpapi.ValidationProblem(merged)
+	}
 	if prob != nil {
 		return fail(prob)
 	}
@@ -321,6 +337,14 @@ func providerMessage(err error) string {
 
 func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	refresh := false
+	if q := r.URL.Query().Get("refresh"); q != "" {
+		want, perr := strconv.ParseBool(q)
+		if perr != nil {
+			return httpapi.QueryProblem([]httpapi.FieldError{{Field: "refresh", Message: "must be true or false"}})
+		}
+		refresh = want
+	}
 	p, err := s.store.Payment(r.Context(), id)
 	if err != nil {
 		if errors.Is(err, state.ErrNotFound) {
@@ -328,16 +352,10 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fmt.Errorf("read payment %s: %w", id, err)
 	}
-	if refresh := r.URL.Query().Get("refresh"); refresh != "" {
-		want, perr := strconv.ParseBool(refresh)
-		if perr != nil {
-			return httpapi.ValidationProblem([]httpapi.FieldError{{Field: "refresh", Message: "must be true or false"}})
-		}
-		if want {
-			p, err = s.refresh(r.Context(), p)
-			if err != nil {
-				return err
-			}
+	if refresh {
+		p, err = s.refresh(r.Context(), p)
+		if err != nil {
+			return err
 		}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, View(p))
@@ -449,7 +467,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 		f.Limit = n
 	}
 	if len(errs) > 0 {
-		return httpapi.ValidationProblem(errs)
+		return httpapi.QueryProblem(errs)
 	}
 	list, err := s.store.ListPayments(r.Context(), f)
 	if err != nil {
@@ -463,4 +481,23 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// mergeFieldErrors is first followed by the field errors of p (may be nil)
+// whose field first does not name already.
+func mergeFieldErrors(first []httpapi.FieldError, p *httpapi.Problem) []httpapi.FieldError {
+	out := append([]httpapi.FieldError(nil), first...)
+	if p == nil {
+		return out
+	}
+	seen := make(map[string]bool, len(first))
+	for _, e := range first {
+		seen[e.Field] = true
+	}
+	for _, e := range p.Errors {
+		if !seen[e.Field] {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -363,6 +363,10 @@ func TestValidationOverHTTP(t *testing.T) {
 		{"unknown provider", `{"provider":"mpesa.ke","reference":"A1","amount":"1","currency":"KES","phone":"254712345670"}`, 422, []string{"provider"}},
 		{"decimals", `{"provider":"clickpesa.tz","reference":"A1","amount":"1.005","currency":"TZS","phone":"255712345670"}`, 422, []string{"amount"}},
 		{"pesapal ipn", `{"provider":"pesapal.ke","reference":"A1","amount":"1","currency":"KES","phone":"254712345670","ipn":"nope"}`, 422, []string{"ipn"}},
+		{"two mistyped fields", `{"provider":"clickpesa.tz","reference":"A1","amount":1000,"currency":"TZS","phone":255712345670}`, 422, []string{"amount", "phone"}},
+		{"unknown and invalid fields", `{"provider":"clickpesa.tz","reference":"A1","amount":"1","currency":"KES","phone":"255712345670","extra":1,"customer":{"email":7,"nick":"x"}}`, 422,
+			[]string{"currency", "customer.email", "customer.nick", "extra"}},
+		{"not an object", `[1]`, 400, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -384,8 +388,23 @@ func TestValidationOverHTTP(t *testing.T) {
 	if r := h.do(http.MethodGet, "/v1/payments/pay_nope", testToken, "", nil); r.status != 404 {
 		t.Errorf("unknown payment: %d", r.status)
 	}
-	if r := h.do(http.MethodGet, "/v1/payments?status=weird", testToken, "", nil); r.status != 422 {
-		t.Errorf("bad status filter: %d", r.status)
+	// Query parameters: 400 naming each bad one, on every endpoint.
+	for _, c := range []struct{ path, fields string }{
+		{"/v1/payments?status=weird", "status"},
+		{"/v1/payments?limit=0&status=weird", "status,limit"},
+		{"/v1/payments?limit=abc", "limit"},
+		{"/v1/payments/pay_nope?refresh=maybe", "refresh"},
+	} {
+		r := h.do(http.MethodGet, c.path, testToken, "", nil)
+		var p httpapi.Problem
+		r.decode(t, &p)
+		var got []string
+		for _, e := range p.Errors {
+			got = append(got, e.Field)
+		}
+		if r.status != http.StatusBadRequest || r.header.Get("Content-Type") != "application/problem+json" || strings.Join(got, ",") != c.fields {
+			t.Errorf("GET %s: %d %s, want 400 naming %s", c.path, r.status, r.body, c.fields)
+		}
 	}
 }
 
@@ -393,8 +412,14 @@ func TestListAndGet(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{settings: sandbox.Settings{Delay: sandbox.Duration(time.Hour)}})
 	for _, ref := range []string{"LIST1", "LIST2"} {
-		if r := h.pay("", paymentBody("clickpesa.tz", ref, phoneFor("clickpesa.tz", 0))); r.status != 201 {
+		r := h.pay("", paymentBody("clickpesa.tz", ref, phoneFor("clickpesa.tz", 0)))
+		if r.status != 201 {
 			t.Fatalf("%s: %d %s", ref, r.status, r.body)
+		}
+		var p Payment
+		r.decode(t, &p)
+		if loc := r.header.Get("Location"); loc != "/v1/payments/"+p.ID {
+			t.Errorf("201 Location %q, want /v1/payments/%s", loc, p.ID)
 		}
 	}
 	r := h.do(http.MethodGet, "/v1/payments?reference=LIST2&provider=clickpesa.tz", testToken, "", nil)
