@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,7 +19,7 @@ const MaxListLimit = 1000
 // RegisterAPI adds the events API to mux (which the daemon puts behind the
 // bearer tokens); its routes need the events scope:
 //
-//	GET  /v1/events?status=&route=&limit=   deliveries, newest first
+//	GET  /v1/events?status=&route=&limit=&cursor=   deliveries, newest first
 //	GET  /v1/events/{id}                    an event, its deliveries and attempts
 //	POST /v1/events/{id}/replay             deliver again (202)
 //
@@ -46,9 +47,11 @@ type api struct {
 	notify func()
 }
 
-// DeliveryList is the answer of GET /v1/events.
+// DeliveryList is the answer of GET /v1/events: a page of deliveries,
+// newest first, and when more follow, the cursor of the next page.
 type DeliveryList struct {
 	Deliveries []DeliveryView `json:"deliveries"`
+	NextCursor string         `json:"next_cursor,omitempty"`
 }
 
 // ParseStatus checks a delivery status filter ("" = any).
@@ -74,15 +77,48 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Limit = n
 	}
+	if c := q.Get("cursor"); c != "" {
+		id, err := httpapi.DecodeCursor(c)
+		if err != nil {
+			errs = append(errs, httpapi.FieldError{Field: "cursor", Message: err.Error()})
+		}
+		f.After = id
+	}
 	if len(errs) > 0 {
 		return httpapi.QueryProblem(errs)
 	}
-	list, err := a.st.ListDeliveries(r.Context(), f)
-	if err != nil {
-		return fmt.Errorf("list deliveries: %w", err)
+	out, err := ListPage(r.Context(), a.st, f)
+	if errors.Is(err, state.ErrNotFound) && f.After != "" {
+		return httpapi.QueryProblem([]httpapi.FieldError{{Field: "cursor", Message: "names no delivery; list again without it"}})
 	}
-	httpapi.WriteJSON(w, http.StatusOK, ViewDeliveries(list))
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// ListPage lists one page of deliveries (f.Limit of them, after f.After)
+// and, when more follow, the cursor of the next page in NextCursor. The
+// events API and the CLI page the same way.
+func ListPage(ctx context.Context, st state.OutboxStore, f state.EventFilter) (DeliveryList, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	f.Limit = limit + 1 // one more says whether there is a next page
+	list, err := st.ListDeliveries(ctx, f)
+	if err != nil {
+		return DeliveryList{}, fmt.Errorf("list deliveries: %w", err)
+	}
+	next := ""
+	if len(list) > limit {
+		list = list[:limit]
+		next = httpapi.EncodeCursor(list[len(list)-1].ID)
+	}
+	out := ViewDeliveries(list)
+	out.NextCursor = next
+	return out, nil
 }
 
 func (a *api) detail(r *http.Request, id string) (EventView, error) {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -107,6 +108,35 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: decoded %+v, encoding/json %+v", body, got, want)
+		}
+	})
+}
+
+func TestCursor(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"pay_abc", "dlv_x-1", "a"} {
+		got, err := DecodeCursor(EncodeCursor(id))
+		if err != nil || got != id {
+			t.Errorf("round trip of %q: %q, %v", id, got, err)
+		}
+	}
+	for _, bad := range []string{"", "pay_abc", "!!", EncodeCursor(""), strings.Repeat("A", 300),
+		base64URL("c2:pay_abc"), base64URL("c1:pay abc"), base64URL("c1:pay\x00")} {
+		if _, err := DecodeCursor(bad); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("DecodeCursor(%q) = %v, want ErrBadCursor", bad, err)
+		}
+	}
+}
+
+func base64URL(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func FuzzDecodeCursor(f *testing.F) {
+	f.Add(EncodeCursor("pay_abc"))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, c string) {
+		id, err := DecodeCursor(c)
+		if err == nil && EncodeCursor(id) != c {
+			t.Fatalf("%q decodes to %q, which encodes to %q", c, id, EncodeCursor(id))
 		}
 	})
 }

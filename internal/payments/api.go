@@ -459,28 +459,55 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	if f.Status != "" && !f.Status.Valid() {
 		errs = append(errs, httpapi.FieldError{Field: "status", Message: "must be one of " + statusList()})
 	}
+	limit := defaultListLimit
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			errs = append(errs, httpapi.FieldError{Field: "limit", Message: "must be a number from 1 to 1000"})
+		if err != nil || n < 1 || n > maxListLimit {
+			errs = append(errs, httpapi.FieldError{Field: "limit", Message: fmt.Sprintf("must be a number from 1 to %d", maxListLimit)})
 		}
-		f.Limit = n
+		limit = n
+	}
+	if c := q.Get("cursor"); c != "" {
+		id, err := httpapi.DecodeCursor(c)
+		if err != nil {
+			errs = append(errs, httpapi.FieldError{Field: "cursor", Message: err.Error()})
+		}
+		f.After = id
 	}
 	if len(errs) > 0 {
 		return httpapi.QueryProblem(errs)
 	}
+	f.Limit = limit + 1 // one more says whether there is a next page
 	list, err := s.store.ListPayments(r.Context(), f)
+	if errors.Is(err, state.ErrNotFound) && f.After != "" {
+		return httpapi.QueryProblem([]httpapi.FieldError{{Field: "cursor", Message: "names no payment; list again without it"}})
+	}
 	if err != nil {
 		return fmt.Errorf("list payments: %w", err)
 	}
-	out := struct {
-		Payments []Payment `json:"payments"`
-	}{Payments: make([]Payment, 0, len(list))}
+	out := PaymentList{Payments: make([]Payment, 0, len(list))}
+	if len(list) > limit {
+		list = list[:limit]
+		out.NextCursor = httpapi.EncodeCursor(list[len(list)-1].ID)
+	}
 	for _, p := range list {
 		out.Payments = append(out.Payments, View(p))
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// Page sizes of GET /v1/payments.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+// PaymentList is the answer of GET /v1/payments: a page of payments,
+// newest first, and when more follow, the cursor of the next page.
+type PaymentList struct {
+	Payments   []Payment `json:"payments"`
+	NextCursor string    `json:"next_cursor,omitempty"`
 }
 
 // mergeFieldErrors is first followed by the field errors of p (may be nil)

@@ -141,6 +141,10 @@ type PaymentFilter struct {
 	Reference string
 	Status    PaymentStatus
 	Limit     int // 0 = implementation default (100)
+	// After is a payment ID: list only the payments after it in the
+	// list's order (newest first), so pages stay stable while payments
+	// are added. ErrNotFound when no payment has this ID.
+	After string
 }
 
 // PaymentInitiation records what the provider answered to an initiation
@@ -309,6 +313,10 @@ type EventFilter struct {
 	Status string // delivery status
 	Route  string
 	Limit  int // 0 = 100
+	// After is a delivery ID: list only the deliveries after it in the
+	// list's order (newest first). ErrNotFound when there is no such
+	// delivery.
+	After string
 }
 
 // QueueStats is for metrics: how much is waiting and for how long.

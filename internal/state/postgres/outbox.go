@@ -157,6 +157,13 @@ func (s *Store) ListDeliveries(ctx context.Context, f state.EventFilter) ([]stat
 		args = append(args, f.Route)
 		where = append(where, fmt.Sprintf("d.route = $%d", len(args)))
 	}
+	if f.After != "" {
+		if err := s.mustExist(ctx, "deliveries", f.After); err != nil {
+			return nil, fmt.Errorf("postgres: list deliveries after %s: %w", f.After, err)
+		}
+		args = append(args, f.After)
+		where = append(where, fmt.Sprintf("(d.created_at, d.seq) < (SELECT created_at, seq FROM deliveries WHERE id = $%d)", len(args)))
+	}
 	q := `SELECT ` + deliveryCols + deliveryFrom
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -111,6 +111,13 @@ func (s *Store) ListPayments(ctx context.Context, f state.PaymentFilter) ([]stat
 			where = append(where, fmt.Sprintf("%s = $%d", c.col, len(args)))
 		}
 	}
+	if f.After != "" {
+		if err := s.mustExist(ctx, "payments", f.After); err != nil {
+			return nil, fmt.Errorf("postgres: list payments after %s: %w", f.After, err)
+		}
+		args = append(args, f.After)
+		where = append(where, fmt.Sprintf("(created_at, seq) < (SELECT created_at, seq FROM payments WHERE id = $%d)", len(args)))
+	}
 	q := `SELECT ` + paymentCols + ` FROM payments`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -170,6 +170,13 @@ func (s *Store) ListDeliveries(ctx context.Context, f state.EventFilter) ([]stat
 		where = append(where, "d.route = ?")
 		args = append(args, f.Route)
 	}
+	if f.After != "" {
+		if err := s.mustExist(ctx, "deliveries", f.After); err != nil {
+			return nil, fmt.Errorf("sqlite: list deliveries after %s: %w", f.After, err)
+		}
+		where = append(where, "(d.created_at, d.rowid) < (SELECT created_at, rowid FROM deliveries WHERE id = ?)")
+		args = append(args, f.After)
+	}
 	q := `SELECT ` + deliveryCols + deliveryFrom
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

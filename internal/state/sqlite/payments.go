@@ -103,6 +103,13 @@ func (s *Store) ListPayments(ctx context.Context, f state.PaymentFilter) ([]stat
 			args = append(args, c.v)
 		}
 	}
+	if f.After != "" {
+		if err := s.mustExist(ctx, "payments", f.After); err != nil {
+			return nil, fmt.Errorf("sqlite: list payments after %s: %w", f.After, err)
+		}
+		where = append(where, "(created_at, rowid) < (SELECT created_at, rowid FROM payments WHERE id = ?)")
+		args = append(args, f.After)
+	}
 	q := `SELECT ` + paymentCols + ` FROM payments`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")

@@ -1,0 +1,20 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+// mustExist returns state.ErrNotFound when table (a constant of ours) has
+// no row with this id: a list's After cursor must name a row.
+func (s *Store) mustExist(ctx context.Context, table, id string) error {
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM `+table+` WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return state.ErrNotFound
+	}
+	return err
+}
