@@ -69,8 +69,9 @@ func commands() map[string]command {
 		"apply":    {"Make the providers match the configuration", runApply},
 		"state":    {"Inspect or forget state entries (list, show, rm, force-unlock)", runState},
 		"serve":    {"Run the daemon (-dev: emulator and built-in config)", runServe},
-		"events":   {"The delivery log (list, show, replay)", runEvents},
+		"events":   {"The delivery log (list, show, replay), and test events to a route", runEvents},
 		"payments": {"Payments known to this installation (list, show)", runPayments},
+		"listen":   {"Receive, verify and print events, as a route's receiver would", runListen},
 		"sandbox":  {"Run the provider emulator", runSandbox},
 		"version":  {"Print version, commit and Go version", runVersion},
 	}

@@ -16,14 +16,17 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-const eventsUsage = `Usage: finconnectd events list [-config PATH | -dev] [-status S] [-route R] [-limit N] [-json]
+const eventsUsage = `Usage: finconnectd events list [-config PATH | -dev] [-status S] [-route R] [-limit N] [-cursor C] [-all] [-json]
        finconnectd events show [-config PATH | -dev] [-json] ID
        finconnectd events replay [-config PATH | -dev] ID...
+       finconnectd events test [-config PATH] ROUTE
 
 The delivery log, read from the state store: every event finconnectd
 emitted, one delivery per route it goes to, and every attempt made.
 
-  list     deliveries, newest first (an event sent to two routes is two rows)
+  list     deliveries, newest first (an event sent to two routes is two rows),
+           a page of -limit at a time: -json gives the next page's
+           next_cursor for -cursor, and -all reads every page
   show     one event: its payload, its deliveries and each attempt with the
            forward's status code and error
   replay   put every delivery of the events back to pending, due now, with
@@ -31,6 +34,11 @@ emitted, one delivery per route it goes to, and every attempt made.
            while 'finconnectd serve' runs: the daemon picks the events up
            within a second. Delivered events can be replayed too (the
            receiver sees the same webhook-id again).
+  test     sign a test event (type "test", reference TEST) with the
+           route's secret and POST it to the route's forward url now, as a
+           delivery would, and print the answer. It goes around the
+           delivery log: nothing is recorded or retried, and no daemon is
+           needed. 'finconnectd listen' is a receiver to try it on.
 
 Flags:
 `
@@ -40,8 +48,10 @@ Examples:
   finconnectd events list -dev                 # while 'finconnectd serve -dev' runs
   finconnectd events list -status dead
   finconnectd events list -route orders -limit 20 -json
+  finconnectd events list -all -json | jq -r '.deliveries[].event_id'
   finconnectd events show evt_3kq...
   finconnectd events replay evt_3kq... evt_9xa...
+  finconnectd events test orders
   finconnectd events list -status dead -json | jq -r '.deliveries[].event_id' | xargs finconnectd events replay
 `
 
@@ -54,6 +64,8 @@ type eventsArgs struct {
 	Status string
 	Route  string
 	Limit  int
+	Cursor string
+	All    bool
 	JSON   bool
 }
 
@@ -67,14 +79,16 @@ func parseEventsArgs(args []string, stdout, stderr io.Writer) (eventsArgs, error
 	fs.BoolVar(&a.Dev, "dev", false, "read the store of the running 'finconnectd serve -dev' instead of a configuration's")
 	fs.StringVar(&a.Status, "status", "", "list: only deliveries in this status (pending, delivered, dead)")
 	fs.StringVar(&a.Route, "route", "", "list: only deliveries to this route")
-	fs.IntVar(&a.Limit, "limit", 100, fmt.Sprintf("list: at most this many deliveries (1 to %d)", delivery.MaxListLimit))
+	fs.IntVar(&a.Limit, "limit", 100, fmt.Sprintf("list: at most this many deliveries (1 to %d; with -all: a page)", delivery.MaxListLimit))
+	fs.StringVar(&a.Cursor, "cursor", "", "list: start at this page (a next_cursor of -json or of the API)")
+	fs.BoolVar(&a.All, "all", false, "list: every page, not only the first")
 	fs.BoolVar(&a.JSON, "json", false, "list, show: print JSON (the events API's shapes) instead of text")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), eventsUsage)
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), eventsExamples)
 	}
-	sub, ids, err := parseSubcommand(fs, "events", []string{"list", "show", "replay"}, args, stdout, stderr)
+	sub, ids, err := parseSubcommand(fs, "events", []string{"list", "show", "replay", "test"}, args, stdout, stderr)
 	if err != nil {
 		return a, err
 	}
@@ -106,6 +120,13 @@ func parseEventsArgs(args []string, stdout, stderr io.Writer) (eventsArgs, error
 		if len(a.IDs) == 0 {
 			return fail("give at least one event ID (evt_...)")
 		}
+	case "test":
+		if len(a.IDs) != 1 {
+			return fail("give exactly one route name")
+		}
+		if a.Dev {
+			return fail("-dev does not apply: serve -dev's routes forward to its own sink")
+		}
 	}
 	return a, nil
 }
@@ -123,6 +144,9 @@ func runEventsWith(ctx context.Context, io IO, args []string, open storeOpener, 
 	if err != nil {
 		return ExitError
 	}
+	if a.Sub == "test" {
+		return eventsTest(ctx, io, a, now)
+	}
 	st, ok := existingStore(ctx, io, a.Config, a.Dev, open)
 	if !ok {
 		return ExitError
@@ -134,15 +158,20 @@ func runEventsWith(ctx context.Context, io IO, args []string, open storeOpener, 
 	case "replay":
 		return eventsReplay(ctx, io, st, a, now)
 	}
-	list, err := st.ListDeliveries(ctx, state.EventFilter{Status: a.Status, Route: a.Route, Limit: a.Limit})
+	list, next, err := walkPages(a.Cursor, a.Limit, a.All, "delivery", func(after string, n int) ([]state.Delivery, error) {
+		return st.ListDeliveries(ctx, state.EventFilter{Status: a.Status, Route: a.Route, Limit: n, After: after})
+	}, func(d state.Delivery) string { return d.ID })
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "Error: list deliveries: %v\n", err)
 		return ExitError
 	}
 	if a.JSON {
-		return writeJSONOut(io, delivery.ViewDeliveries(list))
+		out := delivery.ViewDeliveries(list)
+		out.NextCursor = next
+		return writeJSONOut(io, out)
 	}
 	writeDeliveryList(io.Stdout, list)
+	moreHint(io, next)
 	return ExitOK
 }
 

@@ -15,12 +15,14 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-const paymentsUsage = `Usage: finconnectd payments list [-config PATH | -dev] [-status S] [-provider P] [-reference R] [-limit N] [-json]
+const paymentsUsage = `Usage: finconnectd payments list [-config PATH | -dev] [-status S] [-provider P] [-reference R]
+                             [-limit N] [-cursor C] [-all] [-json]
        finconnectd payments show [-config PATH | -dev] [-json] ID
 
 Payments known to this installation, read from the state store (no provider
 is asked; the daemon's sync_payments schedule and GET /v1/payments/{id}?refresh=true
-do that). Newest first.
+do that). Newest first, a page of -limit at a time: -json gives the next
+page's next_cursor for -cursor, and -all reads every page.
 
 Flags:
 `
@@ -30,6 +32,7 @@ Examples:
   finconnectd payments list -dev               # while 'finconnectd serve -dev' runs
   finconnectd payments list -status unknown
   finconnectd payments list -provider clickpesa.tz -json
+  finconnectd payments list -status succeeded -all -json | jq -r '.payments[].id'
   finconnectd payments show pay_2x7q...
 `
 
@@ -43,6 +46,8 @@ type paymentsArgs struct {
 	Provider  string
 	Reference string
 	Limit     int
+	Cursor    string
+	All       bool
 	JSON      bool
 }
 
@@ -56,7 +61,9 @@ func parsePaymentsArgs(args []string, stdout, stderr io.Writer) (paymentsArgs, e
 	fs.StringVar(&a.Status, "status", "", "list: only payments in this status (pending, succeeded, failed, reversed, unknown)")
 	fs.StringVar(&a.Provider, "provider", "", "list: only this provider ID, e.g. clickpesa.tz")
 	fs.StringVar(&a.Reference, "reference", "", "list: only this merchant reference")
-	fs.IntVar(&a.Limit, "limit", 100, "list: at most this many payments")
+	fs.IntVar(&a.Limit, "limit", 100, "list: at most this many payments (with -all: a page)")
+	fs.StringVar(&a.Cursor, "cursor", "", "list: start at this page (a next_cursor of -json or of the API)")
+	fs.BoolVar(&a.All, "all", false, "list: every page, not only the first")
 	fs.BoolVar(&a.JSON, "json", false, "print JSON instead of text")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), paymentsUsage)
@@ -84,8 +91,8 @@ func parsePaymentsArgs(args []string, stdout, stderr io.Writer) (paymentsArgs, e
 			fmt.Fprintf(stderr, "finconnectd payments list: -status %q is not pending, succeeded, failed, reversed or unknown\n", a.Status)
 			return a, errors.New("bad -status")
 		}
-		if a.Limit < 1 {
-			fmt.Fprintln(stderr, "finconnectd payments list: -limit must be at least 1")
+		if a.Limit < 1 || a.Limit > maxPageLimit {
+			fmt.Fprintf(stderr, "finconnectd payments list: -limit must be from 1 to %d\n", maxPageLimit)
 			return a, errors.New("bad -limit")
 		}
 	case "show":
@@ -132,21 +139,22 @@ func runPaymentsWith(ctx context.Context, io IO, args []string, open storeOpener
 		writePayment(io.Stdout, p)
 		return ExitOK
 	}
-	list, err := st.ListPayments(ctx, state.PaymentFilter{Provider: a.Provider, Reference: a.Reference, Status: state.PaymentStatus(a.Status), Limit: a.Limit})
+	list, next, err := walkPages(a.Cursor, a.Limit, a.All, "payment", func(after string, n int) ([]state.Payment, error) {
+		return st.ListPayments(ctx, state.PaymentFilter{Provider: a.Provider, Reference: a.Reference, Status: state.PaymentStatus(a.Status), Limit: n, After: after})
+	}, func(p state.Payment) string { return p.ID })
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "Error: list payments: %v\n", err)
 		return ExitError
 	}
 	if a.JSON {
-		out := struct {
-			Payments []payments.Payment `json:"payments"`
-		}{Payments: make([]payments.Payment, 0, len(list))}
+		out := payments.PaymentList{Payments: make([]payments.Payment, 0, len(list)), NextCursor: next}
 		for _, p := range list {
 			out.Payments = append(out.Payments, payments.View(p))
 		}
 		return writeJSONOut(io, out)
 	}
 	writePaymentList(io.Stdout, list)
+	moreHint(io, next)
 	return ExitOK
 }
 

@@ -1,6 +1,7 @@
 package devmode
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +34,11 @@ type SinkOptions struct {
 	// the Logger reports it at info level).
 	Stdout io.Writer
 	Now    func() time.Time
+	// AnyPath accepts events POSTed to any path, not only /events.
+	AnyPath bool
+	// Bodies makes the Stdout line of each event its signed body, one
+	// JSON document a line, instead of a summary.
+	Bodies bool
 }
 
 // SinkEvent is one event the sink accepted.
@@ -48,10 +55,12 @@ type SinkEvent struct {
 // Sink is the dev event receiver: it verifies the Standard Webhooks
 // signature of every POST /events and logs what it got.
 type Sink struct {
-	key    []byte
-	log    *slog.Logger
-	stdout io.Writer
-	now    func() time.Time
+	key     []byte
+	log     *slog.Logger
+	stdout  io.Writer
+	now     func() time.Time
+	anyPath bool
+	bodies  bool
 
 	mu     sync.Mutex
 	events []SinkEvent
@@ -66,7 +75,7 @@ func NewSink(o SinkOptions) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event sink: %w", err)
 	}
-	s := &Sink{key: key, log: o.Logger, stdout: o.Stdout, now: o.Now}
+	s := &Sink{key: key, log: o.Logger, stdout: o.Stdout, now: o.Now, anyPath: o.AnyPath, bodies: o.Bodies}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -76,10 +85,14 @@ func NewSink(o SinkOptions) (*Sink, error) {
 	return s, nil
 }
 
-// Handler serves POST /events.
+// Handler serves POST /events (POST to any path with AnyPath).
 func (s *Sink) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /events", s.handle)
+	if s.anyPath {
+		mux.HandleFunc("POST /", s.handle)
+	} else {
+		mux.HandleFunc("POST /events", s.handle)
+	}
 	return mux
 }
 
@@ -181,11 +194,29 @@ func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
 	// One report per event: the human line when there is a Stdout (the
 	// log then has it at debug level only), else the log line.
 	level := slog.LevelInfo
-	if s.stdout != nil {
+	switch {
+	case s.stdout != nil && s.bodies:
 		level = slog.LevelDebug
-		fmt.Fprintf(s.stdout, "event sink: %s %s reference %s (%s) - signature verified\n", ev.Type, ev.Data.PaymentID, ev.Data.Reference, ev.Data.Provider)
+		var b bytes.Buffer
+		if json.Compact(&b, body) == nil {
+			b.WriteByte('\n')
+			_, _ = s.stdout.Write(b.Bytes())
+		}
+	case s.stdout != nil:
+		level = slog.LevelDebug
+		fmt.Fprintf(s.stdout, "event sink: %s %s reference %s (%s) - signature verified\n", clean(ev.Type), clean(ev.Data.PaymentID), clean(ev.Data.Reference), clean(ev.Data.Provider))
 	}
 	s.log.Log(r.Context(), level, "event sink: received event, signature verified", "webhook_id", id, "type", ev.Type,
 		"payment_id", ev.Data.PaymentID, "provider", ev.Data.Provider, "reference", ev.Data.Reference, "status", ev.Data.Status)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// clean keeps sender-supplied text from moving the terminal around.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
