@@ -9,6 +9,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 )
 
 func fuzzConfig() *config.Config {
@@ -121,6 +122,11 @@ func TestValidateTable(t *testing.T) {
 		{"azampay infers Airtel", func(r *Request) { r.Phone = "255687000000" }, "azampay.tz", "", func(t *testing.T, v validated) {
 			if v.MNO != "Airtel" {
 				t.Errorf("mno %q", v.MNO)
+			}
+		}},
+		{"azampay infers Halopesa for 061 (the client's table)", func(r *Request) { r.Phone = "0611234567" }, "azampay.tz", "", func(t *testing.T, v validated) {
+			if v.MNO != "Halopesa" || v.MNO != azampay.InferMNO(v.Phone) {
+				t.Errorf("mno %q, the AzamPay client infers %q", v.MNO, azampay.InferMNO(v.Phone))
 			}
 		}},
 		{"azampay mno from provider_data", func(r *Request) { r.ProviderData = map[string]any{"provider": "mpesa"} }, "azampay.tz", "", func(t *testing.T, v validated) {

@@ -13,6 +13,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/money"
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 )
 
@@ -65,20 +66,6 @@ func providerCurrencies(kind string) []string {
 // countryCodes turns a local phone (07...) into country-code form by currency.
 var countryCodes = map[string]string{
 	"KES": "254", "TZS": "255", "UGX": "256", "RWF": "250", "MWK": "265", "ZMW": "260",
-}
-
-// azamPayMNOs are the accepted AzamPay provider names, by lower-case key.
-var azamPayMNOs = map[string]string{
-	"airtel": "Airtel", "tigo": "Tigo", "halopesa": "Halopesa", "azampesa": "Azampesa", "mpesa": "Mpesa",
-}
-
-// tzPrefixes maps the Tanzanian network prefix (the two digits after 255)
-// to AzamPay's provider name.
-var tzPrefixes = map[string]string{
-	"61": "Halopesa", "62": "Halopesa",
-	"65": "Tigo", "67": "Tigo", "71": "Tigo", "77": "Tigo",
-	"68": "Airtel", "69": "Airtel", "78": "Airtel",
-	"74": "Mpesa", "75": "Mpesa", "76": "Mpesa", "79": "Mpesa",
 }
 
 // validated is a request after validation and normalization: what is
@@ -223,7 +210,8 @@ func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
 			}
 		}
 		if mno != "" {
-			canon, ok := azamPayMNOs[strings.ToLower(mno)]
+			canon := azampay.NormalizeMNO(mno)
+			ok := canon != ""
 			if !ok {
 				errs.add("mno", "%q is not an AzamPay provider; one of Airtel, Tigo, Halopesa, Azampesa, Mpesa", mno)
 			}
@@ -238,7 +226,7 @@ func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
 				v.ProviderData = pd
 			}
 		} else if len(v.Phone) == 12 {
-			if canon, ok := tzPrefixes[v.Phone[3:5]]; ok {
+			if canon := azampay.InferMNO(v.Phone); canon != "" {
 				v.MNO = canon
 			} else {
 				errs.add("mno", "cannot be inferred from phone prefix 0%s; give mno (Airtel, Tigo, Halopesa, Azampesa, Mpesa)", v.Phone[3:5])

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"regexp"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 )
 
 // AzamPay (docs/providers/azampay.md). Token failures answer HTTP 423 with the
@@ -183,26 +185,14 @@ func isASCII(s string) bool {
 	return true
 }
 
-// azOperator infers the network from a 07…/2557… number (newer checkout path).
+// azOperator infers the network from a 07…/2557… number (newer checkout
+// path) with the client's own table; a number of no known network is
+// Azampesa.
 func azOperator(phone string) string {
-	p := phone
-	if len(p) > 3 && p[:3] == "255" {
-		p = "0" + p[3:]
+	if m := azampay.InferMNO(phone); m != "" {
+		return m
 	}
-	if len(p) < 3 {
-		return "Azampesa"
-	}
-	switch p[1:3] {
-	case "65", "67", "71", "77":
-		return "Tigo"
-	case "74", "75", "76":
-		return "Mpesa"
-	case "68", "69", "78":
-		return "Airtel"
-	case "61", "62":
-		return "Halopesa"
-	}
-	return "Azampesa"
+	return azampay.MNOAzampesa
 }
 
 func (e *Emulator) azCheckout(w http.ResponseWriter, r *http.Request, tok tokenInfo, needProvider bool) {

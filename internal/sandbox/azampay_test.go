@@ -8,10 +8,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 )
 
 func azTokenFor(t testing.TB, e *Emulator) string {
@@ -322,5 +325,24 @@ func TestAzamPayCallbackRetry(t *testing.T) {
 	eventually(t, "acknowledged", func() bool { return strings.Contains(logs.String(), "sandbox notification acknowledged") })
 	if got := s.count(); got != 2 {
 		t.Errorf("tries = %d, want 2", got)
+	}
+}
+
+// TestAzOperatorUsesTheClientTable: the emulator names a checkout's
+// network as the AzamPay client infers it (one table), and Azampesa for a
+// number of no network.
+func TestAzOperatorUsesTheClientTable(t *testing.T) {
+	for p := 60; p <= 79; p++ {
+		phone := fmt.Sprintf("255%d1234567", p)
+		want := azampay.InferMNO(phone)
+		if want == "" {
+			want = azampay.MNOAzampesa
+		}
+		if got := azOperator(phone); got != want {
+			t.Errorf("azOperator(%s) = %q, want %q", phone, got, want)
+		}
+	}
+	if got := azOperator("0611234567"); got != azampay.MNOHalopesa {
+		t.Errorf("azOperator(0611234567) = %q, want Halopesa", got)
 	}
 }

@@ -306,17 +306,21 @@ const (
 	MNOMpesa    = "Mpesa"
 )
 
-// mnoPrefixes maps the Tanzanian mobile prefix (after 0 / 255) to the
-// network AzamPay calls it: 74/75/76 Vodacom M-Pesa; 65/67/71/77 Tigo
-// (Mixx by Yas, including former Zantel 77); 68/69/78 Airtel; 62 Halotel
-// Halopesa; 61 Azampesa. 73 (TTCL) has no AzamPay provider.
+// mnoPrefixes maps the Tanzanian mobile prefix (the two digits after 0 or
+// 255) to the network AzamPay calls it: 74/75/76/79 Vodacom M-Pesa;
+// 65/67/71/77 Tigo (Mixx by Yas, including former Zantel 77); 68/69/78
+// Airtel; 61/62 Halotel Halopesa. 73 (TTCL) has no AzamPay provider, and
+// Azampesa is a wallet, not a network: it is never inferred. This is the
+// one copy of the table: the pay API and the emulator use InferMNO.
 var mnoPrefixes = map[string]string{
-	"74": MNOMpesa, "75": MNOMpesa, "76": MNOMpesa,
+	"74": MNOMpesa, "75": MNOMpesa, "76": MNOMpesa, "79": MNOMpesa,
 	"65": MNOTigo, "67": MNOTigo, "71": MNOTigo, "77": MNOTigo,
 	"68": MNOAirtel, "69": MNOAirtel, "78": MNOAirtel,
-	"62": MNOHalopesa,
-	"61": MNOAzampesa,
+	"61": MNOHalopesa, "62": MNOHalopesa,
 }
+
+// MNOs lists the networks AzamPay collects from, as it spells them.
+func MNOs() []string { return []string{MNOAirtel, MNOTigo, MNOHalopesa, MNOAzampesa, MNOMpesa} }
 
 // InferMNO returns the AzamPay provider for a Tanzanian phone number, or ""
 // when the prefix is not one AzamPay collects from.
@@ -331,7 +335,7 @@ func InferMNO(phone string) string {
 // NormalizeMNO returns the canonical spelling of an MNO name given in any
 // case ("mpesa", "TIGO"), or "" when it is not one AzamPay knows.
 func NormalizeMNO(s string) string {
-	for _, m := range []string{MNOAirtel, MNOTigo, MNOHalopesa, MNOAzampesa, MNOMpesa} {
+	for _, m := range MNOs() {
 		if strings.EqualFold(strings.TrimSpace(s), m) {
 			return m
 		}

@@ -106,7 +106,7 @@ func TestInferMNO(t *testing.T) {
 		"0741234567": MNOMpesa, "255751234567": MNOMpesa, "+255 76 123 4567": MNOMpesa,
 		"0651234567": MNOTigo, "0671234567": MNOTigo, "0712345678": MNOTigo, "0771234567": MNOTigo,
 		"0681234567": MNOAirtel, "0691234567": MNOAirtel, "0781234567": MNOAirtel,
-		"0621234567": MNOHalopesa, "0611234567": MNOAzampesa,
+		"0621234567": MNOHalopesa, "0611234567": MNOHalopesa, "255611234567": MNOHalopesa, "0791234567": MNOMpesa,
 		"0731234567": "", "12345": "", "254712345678": "",
 	}
 	for in, want := range tests {
