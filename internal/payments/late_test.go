@@ -81,4 +81,3 @@ func TestTimeoutAfterNotification(t *testing.T) {
 		})
 	}
 }
-
