@@ -71,7 +71,7 @@ func TestAzamPayOutcomesAndCallbacks(t *testing.T) {
 		{1, "0741234561", "Mpesa", providers.StatusFailed, "Insufficient balance", 1},
 		{2, "0681234562", "Airtel", providers.StatusFailed, "Cancelled by user", 1},
 		{3, "0621234563", "Halopesa", providers.StatusSucceeded, "Transaction successful", 0},
-		{4, "0611234564", "Azampesa", providers.StatusSucceeded, "Transaction successful", 2},
+		{4, "0611234564", "Halopesa", providers.StatusSucceeded, "Transaction successful", 2},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint("digit ", tt.digit), func(t *testing.T) {
