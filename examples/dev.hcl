@@ -17,10 +17,14 @@
 # those two never notify (sync still settles ClickPesa payments). The
 # checksum key must be the provider block's checksum_key, or ClickPesa
 # webhooks are refused. PesaPal needs no flag: the IPN URL is registered by
-# apply. Events go to http://127.0.0.1:9000/events: run your own receiver
-# there (docs/events.md shows how to verify them); with none, deliveries are
-# retried and `bin/finconnectd events list -config examples/dev.hcl` shows
-# them waiting. The emulator accepts any credential except the literal
+# apply. Events go to http://127.0.0.1:9000/events; receive and verify them
+# with, in a third terminal:
+#
+#   FINCONNECT_LISTEN_SECRET=whsec_ZGV2LXdlYmhvb2stc2VjcmV0LWRldi13ZWJob29r \
+#     bin/finconnectd listen -listen 127.0.0.1:9000
+#
+# With no receiver, deliveries are retried and
+# `bin/finconnectd events list -config examples/dev.hcl` shows them waiting. The emulator accepts any credential except the literal
 # "invalid", so the env() defaults below are enough. The store is dev.db
 # beside this file (ignored by git).
 
