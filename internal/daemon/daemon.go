@@ -74,6 +74,9 @@ type Daemon struct {
 	owner  string
 	keys   *keyCache
 	reload sync.Mutex // one reload at a time
+	// apiPatterns are the /v1 routes of the API listener, as registered
+	// (the tests check each against the OpenAPI document).
+	apiPatterns []string
 
 	store    state.Store
 	settler  *settle.Settler

@@ -16,8 +16,10 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/admission"
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/console"
 	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/openapi"
 )
 
 // Server limits. Webhook handlers may wait for a provider status query
@@ -106,6 +108,8 @@ func (d *Daemon) serve() {
 // and events APIs behind the bearer tokens of api.tokens.
 func (d *Daemon) apiHandler() http.Handler {
 	mux := http.NewServeMux()
+	open := httpapi.NewRoutes(mux)
+	open.Handle("GET "+openapi.Path, openapi.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -113,13 +117,21 @@ func (d *Daemon) apiHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg, Timeout: 10 * time.Second}))
 
 	authed := http.NewServeMux()
-	d.pay.RegisterAPI(authed)
-	d.payouts.RegisterAPI(authed)
-	delivery.RegisterAPI(authed, d.store, d.now, d.disp.Notify)
+	routes := httpapi.NewRoutes(authed)
+	d.pay.RegisterAPI(routes)
+	d.payouts.RegisterAPI(routes)
+	delivery.RegisterAPI(routes, d.store, d.now, d.disp.Notify)
+	d.apiPatterns = append(open.Patterns(), routes.Patterns()...)
 	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.auth.Load().Require(authed).ServeHTTP(w, r)
 	})
 	mux.Handle("/v1/", protected)
+	if con, err := console.New(console.Options{Store: d.store, Auth: d.auth.Load, Config: d.cfg.Load,
+		Notify: d.disp.Notify, Now: d.now, Logger: d.log}); err != nil {
+		d.log.Error("console not served", "err", err)
+	} else {
+		con.Register(mux)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		httpapi.WriteProblem(w, httpapi.NewProblem(http.StatusNotFound, "not-found", "Not Found", "No such endpoint."))
 	})

@@ -25,7 +25,7 @@ const MaxListLimit = 1000
 //
 // notify wakes the delivery workers after a replay (nil: they find it
 // within their poll interval).
-func RegisterAPI(mux *http.ServeMux, st state.OutboxStore, now func() time.Time, notify func()) {
+func RegisterAPI(mux httpapi.Router, st state.OutboxStore, now func() time.Time, notify func()) {
 	if now == nil {
 		now = time.Now
 	}

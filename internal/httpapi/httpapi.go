@@ -81,6 +81,31 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// Router is where an API registers its routes: an *http.ServeMux, or
+// Routes, which also records the patterns (the daemon's tests check each
+// one against the OpenAPI document).
+type Router interface {
+	Handle(pattern string, handler http.Handler)
+}
+
+// Routes registers on a mux and remembers the patterns registered.
+type Routes struct {
+	mux      *http.ServeMux
+	patterns []string
+}
+
+// NewRoutes registers on mux.
+func NewRoutes(mux *http.ServeMux) *Routes { return &Routes{mux: mux} }
+
+// Handle registers handler for pattern on the mux.
+func (r *Routes) Handle(pattern string, handler http.Handler) {
+	r.mux.Handle(pattern, handler)
+	r.patterns = append(r.patterns, pattern)
+}
+
+// Patterns returns the patterns registered so far, in order.
+func (r *Routes) Patterns() []string { return slices.Clone(r.patterns) }
+
 // HandlerFunc is an http handler that returns an error into WriteError.
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 

@@ -27,7 +27,7 @@ const storeTimeout = 10 * time.Second
 // RegisterAPI mounts the pay API on mux; its routes need the payments
 // scope. Authentication is the caller's (the daemon wraps the private
 // listener in httpapi.Authenticator).
-func (s *Service) RegisterAPI(mux *http.ServeMux) {
+func (s *Service) RegisterAPI(mux httpapi.Router) {
 	scoped := func(h httpapi.HandlerFunc) http.Handler {
 		return httpapi.RequireScope(config.ScopePayments, httpapi.Handle(h))
 	}

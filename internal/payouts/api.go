@@ -25,7 +25,7 @@ const storeTimeout = 10 * time.Second
 const idemPrefix = "payout:"
 
 // RegisterAPI mounts the payouts API on mux. Authentication is the caller's.
-func (s *Service) RegisterAPI(mux *http.ServeMux) {
+func (s *Service) RegisterAPI(mux httpapi.Router) {
 	mux.Handle("POST /v1/payouts", httpapi.Handle(s.handleCreate))
 	mux.Handle("GET /v1/payouts/{id}", httpapi.Handle(s.handleGet))
 	mux.Handle("GET /v1/payouts", httpapi.Handle(s.handleList))
