@@ -89,7 +89,7 @@ func (c *Console) findPayments(ctx context.Context, q PaymentQuery) (paymentsDat
 		d.Error = "Unknown status."
 		return d, nil
 	}
-	f := state.PaymentFilter{Reference: q.Reference, Provider: q.Provider, Status: q.Status, Limit: pageSize}
+	f := state.PaymentFilter{Reference: q.Reference, Provider: q.Provider, Status: state.PaymentStatus(q.Status), Limit: pageSize}
 	if q.memoryFilters() {
 		f.Limit = scanLimit
 	}
