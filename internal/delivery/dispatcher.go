@@ -441,6 +441,10 @@ func (w *worker) run() {
 			continue
 		}
 		failures = 0
+		// The route's settings as of now, not as of before the claim: a
+		// SetRoutes that returned while the claim ran (and an event queued
+		// after it, which the claim may have found) must see the new forward.
+		sc := sendConf(rc, w.conf.Load())
 		for _, dl := range claimed {
 			d.wg.Add(1)
 			go func() {
@@ -449,7 +453,7 @@ func (w *worker) run() {
 					<-slots
 					w.poke()
 				}()
-				d.deliver(rc, dl)
+				d.deliver(sc, dl)
 			}()
 		}
 		if len(claimed) == n {
@@ -465,6 +469,19 @@ func (w *worker) run() {
 		}
 		w.sleep(wait)
 	}
+}
+
+// sendConf is the configuration to send deliveries claimed under claimed
+// with: cur, the route's latest, but with its timeout cut so that the
+// POST still ends leaseMargin before the lease taken under claimed does.
+func sendConf(claimed, cur *routeConf) *routeConf {
+	if cur == claimed || cur.timeout+leaseMargin <= claimed.lease {
+		return cur
+	}
+	c := *cur
+	c.timeout = max(claimed.lease-leaseMargin, time.Second)
+	c.lease = claimed.lease
+	return &c
 }
 
 func (w *worker) sleep(d time.Duration) {
