@@ -78,7 +78,8 @@ type Daemon struct {
 	// (the tests check each against the OpenAPI document).
 	apiPatterns []string
 
-	store    state.Store
+	store    state.Store // wrapped: its writes' failures go to wh
+	wh       *writeHealth
 	settler  *settle.Settler
 	disp     *delivery.Dispatcher
 	pay      *payments.Service
@@ -138,6 +139,9 @@ func New(o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("daemon: register metrics: %w", err)
 	}
 	d.m = m
+	if d.wh, err = newWriteHealth(d.reg, d.log, d.now); err != nil {
+		return nil, fmt.Errorf("daemon: register metrics: %w", err)
+	}
 	d.cfg.Store(o.Config)
 	d.auth.Store(newAuthenticator(o.Config))
 	// The dispatcher releases at start the leases of a crashed process it
@@ -210,9 +214,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		}
 	}()
 
-	if d.store, err = d.o.OpenStore(ctx, cfg, d.log); err != nil {
+	st, err := d.o.OpenStore(ctx, cfg, d.log)
+	if err != nil {
 		return err // the opener names the store and what failed
 	}
+	d.store = d.wh.watch(st)
 	set, err := clients.New(cfg, d.clientOptions())
 	if err != nil {
 		return fmt.Errorf("build provider clients: %w", err)

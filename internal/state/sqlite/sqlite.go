@@ -96,7 +96,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.stopWrites()
 		_ = w.Close()
-		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
+		return nil, s.openError(path, err)
 	}
 	r, err := sql.Open("sqlite", FileURI(path)+"?"+common+"&_query_only=1")
 	if err != nil {
@@ -109,7 +109,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.r = r
 	if err := r.PingContext(ctx); err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("sqlite: open state store %s: read pool: %w", path, err)
+		return nil, s.openError(path, fmt.Errorf("read pool: %w", err))
 	}
 	return s, nil
 }

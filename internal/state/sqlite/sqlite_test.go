@@ -112,11 +112,19 @@ func TestOpenErrors(t *testing.T) {
 	if err := os.WriteFile(notDB, bytes.Repeat([]byte("not a database "), 512), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// SQLite cannot create the write-ahead log beside the file (as in a
+	// directory this user may not write to).
+	noWAL := filepath.Join(t.TempDir(), "state")
+	if err := os.MkdirAll(filepath.Join(noWAL, "state.db-wal"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		path string
 		want []string
 	}{
+		{"no write-ahead log", filepath.Join(noWAL, "state.db"), []string{filepath.Join(noWAL, "state.db"),
+			"the state directory " + noWAL + " must be writable", "state.db-wal", "permissions", "disk is not full"}},
 		{"no path", "", []string{"no path"}},
 		{"missing directory", filepath.Join(dir, "missing", "state.db"), []string{filepath.Join(dir, "missing", "state.db"), "directory " + filepath.Join(dir, "missing") + " does not exist"}},
 		{"parent is a file", filepath.Join(file, "state.db"), []string{"not a directory"}},

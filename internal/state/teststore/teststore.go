@@ -32,10 +32,12 @@ type Store struct {
 	*sqlite.Store
 	ins *sql.DB // read-only connection for inspection queries
 
-	mu      sync.Mutex
-	outage  bool
-	pingErr error
-	failPut func(address string) error
+	mu     sync.Mutex
+	outage bool
+	// writeOutage fails writes only, as a full disk would.
+	writeOutage bool
+	pingErr     error
+	failPut     func(address string) error
 	// failRecords is how many RecordAttempt calls still fail.
 	failRecords int
 	closed      bool
@@ -79,6 +81,15 @@ func (s *Store) SetOutage(on bool) {
 	s.mu.Unlock()
 }
 
+// SetWriteOutage makes every write of payments, statuses and the outbox
+// fail with ErrOutage, while reads and Ping work, until
+// SetWriteOutage(false): a full disk.
+func (s *Store) SetWriteOutage(on bool) {
+	s.mu.Lock()
+	s.writeOutage = on
+	s.mu.Unlock()
+}
+
 // SetPingErr makes Ping return err (nil: the real Ping).
 func (s *Store) SetPingErr(err error) {
 	s.mu.Lock()
@@ -104,6 +115,12 @@ func (s *Store) down() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.outage
+}
+
+func (s *Store) writesDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outage || s.writeOutage
 }
 
 // Close records the call and closes the store.
@@ -140,7 +157,7 @@ func (s *Store) PutResource(ctx context.Context, r state.Resource) (state.Meta, 
 
 // ApplyStatus fails during an outage.
 func (s *Store) ApplyStatus(ctx context.Context, c state.StatusChange) (state.StatusResult, error) {
-	if s.down() {
+	if s.writesDown() {
 		return state.StatusResult{}, ErrOutage
 	}
 	return s.Store.ApplyStatus(ctx, c)
@@ -148,7 +165,7 @@ func (s *Store) ApplyStatus(ctx context.Context, c state.StatusChange) (state.St
 
 // CreatePayment fails during an outage.
 func (s *Store) CreatePayment(ctx context.Context, p state.Payment) error {
-	if s.down() {
+	if s.writesDown() {
 		return ErrOutage
 	}
 	return s.Store.CreatePayment(ctx, p)
@@ -172,7 +189,7 @@ func (s *Store) PaymentByReference(ctx context.Context, provider, reference stri
 
 // RecordInitiation fails during an outage.
 func (s *Store) RecordInitiation(ctx context.Context, id string, in state.PaymentInitiation, now time.Time) (state.Payment, error) {
-	if s.down() {
+	if s.writesDown() {
 		return state.Payment{}, ErrOutage
 	}
 	return s.Store.RecordInitiation(ctx, id, in, now)
@@ -189,7 +206,7 @@ func (s *Store) FailRecordAttempts(n int) {
 // RecordAttempt fails during an outage and as FailRecordAttempts says.
 func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
 	s.mu.Lock()
-	fail := s.outage || s.failRecords > 0
+	fail := s.outage || s.writeOutage || s.failRecords > 0
 	if s.failRecords > 0 {
 		s.failRecords--
 	}
@@ -202,7 +219,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error 
 
 // ClaimDeliveries fails during an outage.
 func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
-	if s.down() {
+	if s.writesDown() {
 		return nil, ErrOutage
 	}
 	return s.Store.ClaimDeliveries(ctx, route, owner, now, lease, limit)
@@ -210,7 +227,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now ti
 
 // ReleaseLeases fails during an outage.
 func (s *Store) ReleaseLeases(ctx context.Context, now time.Time, dead func(owner string) bool) (map[string]int, error) {
-	if s.down() {
+	if s.writesDown() {
 		return nil, ErrOutage
 	}
 	return s.Store.ReleaseLeases(ctx, now, dead)
@@ -338,4 +355,21 @@ func (s *Store) Notifications() []state.Notification {
 		n.ReceivedAt = time.Unix(0, at).UTC()
 		return n, err
 	})
+}
+
+// StorageFailure counts ErrOutage as a failure of the storage, as the
+// real store counts a full disk.
+func (s *Store) StorageFailure(err error) (string, bool) {
+	if errors.Is(err, ErrOutage) {
+		return "outage", true
+	}
+	return s.Store.StorageFailure(err)
+}
+
+// ProbeWrite fails during an outage of writes.
+func (s *Store) ProbeWrite(ctx context.Context) error {
+	if s.writesDown() {
+		return ErrOutage
+	}
+	return s.Store.ProbeWrite(ctx)
 }
