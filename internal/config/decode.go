@@ -104,7 +104,7 @@ func (d *decoder) decode(files []*srcFile) {
 
 	d.cfg.State = StateConfig{Backend: defaultStateBackend, Path: filepath.Join(d.cfg.Dir, defaultStateFile)}
 	d.cfg.Server = ServerConfig{Listen: defaultServerListen}
-	d.cfg.API = APIConfig{Listen: defaultAPIListen}
+	d.cfg.API = APIConfig{Listen: defaultAPIListen, AccessLog: defaultAccessLog}
 	d.cfg.Schedules = DefaultSchedules()
 
 	for _, fb := range byType["state"] {
@@ -440,6 +440,9 @@ func (d *decoder) decodeAPI(b *hcl.Block, ctx *hcl.EvalContext) {
 			d.errorf(rng(rg), "Invalid listen address",
 				"%s is not a listen address; write host:port, e.g. \"127.0.0.1:8081\", or unix:/absolute/path for a socket.", show(v, sens))
 		}
+	}
+	if v, _, ok := r.enum("access_log", AccessLogLevels()); ok {
+		d.cfg.API.AccessLog = v
 	}
 	spec := d.lang.top("api")
 	for _, tb := range r.blocks {

@@ -27,6 +27,7 @@ const (
 	defaultStateFile        = "finconnect.db"
 	defaultServerListen     = ":8080"
 	defaultAPIListen        = "127.0.0.1:8081"
+	defaultAccessLog        = "info"
 	defaultForwardTimeout   = 10 * time.Second
 	defaultRetryMaxAttempts = 15
 	defaultRetryMaxAge      = 72 * time.Hour
@@ -74,3 +75,6 @@ func defaultBaseURLs(kind, env string) (base, auth string, ok bool) {
 	}
 	return "", "", false
 }
+
+// AccessLogLevels are the values of api.access_log.
+func AccessLogLevels() []string { return []string{"debug", "info", "warn", "off"} }

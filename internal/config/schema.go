@@ -73,6 +73,7 @@ func specs() language {
 			Attrs: []attrSpec{
 				{Name: "listen", Type: "string", Default: `"127.0.0.1:8081"`, Doc: "host:port, or `unix:/path` for a socket."},
 				{Name: "tokens", Type: "list(secret)", Sensitive: true, Default: "`[]`", Doc: "Unnamed bearer tokens with the scopes `payments` and `events` (what every token could do before scopes existed); use `env()` or `file()`. Prefer `token` blocks. With neither, serve refuses every API call (warning)."},
+				{Name: "access_log", Type: "string", Default: `"info"`, Doc: "Level each API request is logged at (method, route, status, duration, request ID): `debug`, `info`, `warn` or `off`; health and metrics requests one level lower. Answers of 500 and above are always logged, at error, with their error."},
 			},
 			Blocks: []*blockSpec{
 				{Type: "token", Labels: []string{"name"}, Doc: "A named bearer token and what it may do. The name appears in logs and in the audit trail, never the value. Any number; names and values are unique.",

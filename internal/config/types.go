@@ -42,6 +42,10 @@ type ServerConfig struct {
 type APIConfig struct {
 	Listen string     // default "127.0.0.1:8081"; "unix:/path" for a socket
 	Tokens []APIToken // bearer tokens accepted: token blocks, then the tokens list
+	// AccessLog is the level API requests are logged at: "debug", "info"
+	// (default), "warn" or "off". Answers of 500 and above are always
+	// logged, at error.
+	AccessLog string
 }
 
 // APIToken is one bearer token of the API and what it may do.

@@ -77,7 +77,7 @@ func (d *Daemon) listen(cfg *config.Config) error {
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
 	d.apiSrv = &http.Server{
-		Handler:           d.apiHandler(),
+		Handler:           d.withAccessLog(d.apiHandler()),
 		ConnState:         d.apiConns.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -160,9 +160,16 @@ func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
 		checks["store"], code = "unreachable", http.StatusServiceUnavailable
 		d.log.Warn("readyz: store ping failed", "err", err)
 	}
-	status := "ready"
-	if code != http.StatusOK {
-		status = "not ready"
+	body := map[string]any{"checks": checks}
+	checks["store_writes"] = "ok"
+	if kind, reason, since, ok := d.wh.check(ctx); !ok {
+		checks["store_writes"], code = "failing: "+kind, http.StatusServiceUnavailable
+		body["store_writes_error"] = reason
+		body["store_writes_failing_since"] = since.UTC().Format(time.RFC3339)
 	}
-	httpapi.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
+	body["status"] = "ready"
+	if code != http.StatusOK {
+		body["status"] = "not ready"
+	}
+	httpapi.WriteJSON(w, code, body)
 }

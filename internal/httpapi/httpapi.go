@@ -62,15 +62,20 @@ func WriteProblem(w http.ResponseWriter, p *Problem) {
 }
 
 // WriteError writes err: a *Problem as itself, anything else as a 500 whose
-// detail does not expose the internal error text.
+// detail does not expose the internal error text but names the request ID
+// under which AccessLog logs it.
 func WriteError(w http.ResponseWriter, err error) {
+	id := noteError(w, err)
 	var p *Problem
 	if errors.As(err, &p) {
 		WriteProblem(w, p)
 		return
 	}
-	WriteProblem(w, NewProblem(http.StatusInternalServerError, "internal", "Internal error",
-		"The request could not be completed; see the daemon's log."))
+	detail := "The request could not be completed; see the daemon's log."
+	if id != "" {
+		detail = "The request could not be completed; the daemon's log has the error under request_id " + id + "."
+	}
+	WriteProblem(w, NewProblem(http.StatusInternalServerError, "internal", "Internal error", detail))
 }
 
 // WriteJSON writes v with the given status.
