@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
@@ -32,6 +33,10 @@ type IO struct {
 	// Reload receives a value for every SIGHUP (serve reloads its config).
 	// main owns the signal; nil means reloads never come.
 	Reload <-chan struct{}
+	// StoreLog, when set, receives the state store's warnings (serve sets
+	// the daemon's logger, so they come out in its format); nil: text on
+	// Stderr.
+	StoreLog *slog.Logger
 }
 
 // StdIO returns the real process streams; main adds Reload.

@@ -103,8 +103,10 @@ func serveWith(ctx context.Context, io IO, args []string, open storeOpener) int 
 		Logger:    log,
 		Stdout:    io.Stdout,
 		LookupEnv: io.LookupEnv,
-		OpenStore: func(ctx context.Context, cfg *config.Config, _ *slog.Logger) (state.Store, error) {
-			return open(ctx, io, cfg)
+		OpenStore: func(ctx context.Context, cfg *config.Config, log *slog.Logger) (state.Store, error) {
+			sio := io
+			sio.StoreLog = log // the store's warnings in the daemon's format
+			return open(ctx, sio, cfg)
 		},
 	}
 	var dev *devmode.Env

@@ -76,7 +76,14 @@ route "cp" {
 		}
 		return "", false
 	}}
-	failing := func(context.Context, IO, *config.Config) (state.Store, error) {
+	failing := func(_ context.Context, sio IO, _ *config.Config) (state.Store, error) {
+		// A store's own warnings (a stale lock taken over) go through the
+		// daemon's logger, in its format (JSON here: not a terminal).
+		if sio.StoreLog == nil {
+			t.Error("serve opened the store without its logger")
+		} else {
+			sio.StoreLog.Warn("state lock taken over (test)")
+		}
 		return nil, errors.New("open state store (test): disk on fire")
 	}
 	code := serveWith(context.Background(), io, []string{"-config", dir}, failing)
@@ -85,6 +92,13 @@ route "cp" {
 	}
 	if !strings.Contains(stderr.String(), "Error: open state store (test): disk on fire") {
 		t.Fatalf("stderr:\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), `"msg":"state lock taken over (test)"`) {
+		t.Errorf("the store's warning is not a JSON line of the daemon's log:\n%s", stderr.String())
+	}
+	if first, _, _ := strings.Cut(stderr.String(), "\n"); strings.Contains(stderr.String(), "stopping") ||
+		!strings.Contains(stderr.String(), `"msg":"serve could not start"`) || strings.Contains(first, "stopp") {
+		t.Errorf("a failed start should log its cause first and no draining:\n%s", stderr.String())
 	}
 	if strings.Contains(stderr.String(), "token-value") {
 		t.Fatalf("a secret reached stderr")

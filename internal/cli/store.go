@@ -24,7 +24,10 @@ type storeOpener func(ctx context.Context, io IO, cfg *config.Config) (state.Sto
 // to io.Stderr. openStore prints nothing itself: callers print
 // "Error: " + err and exit 1. The caller closes the store.
 func openStore(ctx context.Context, io IO, cfg *config.Config) (state.Store, error) {
-	log := slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := io.StoreLog
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	// open.Open's errors already say what was being opened (and never
 	// carry the DSN).
 	return open.Open(ctx, open.Options{

@@ -102,9 +102,12 @@ type Daemon struct {
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
 
-	started  bool
-	stopOnce sync.Once
-	stopErr  error
+	started bool
+	// failedStart: Start failed and logged why; Stop's own progress
+	// lines are then only debug.
+	failedStart bool
+	stopOnce    sync.Once
+	stopErr     error
 }
 
 // New checks o and returns a Daemon; it opens and starts nothing.
@@ -208,6 +211,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.bg, d.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
+			// The cause first; the clean-up after it is not news.
+			d.log.Error("serve could not start", "err", err)
+			d.failedStart = true
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.o.ShutdownTimeout)
 			_ = d.Stop(sctx)
 			cancel()
@@ -328,7 +334,11 @@ func (d *Daemon) stop(ctx context.Context) error {
 		d.log.Warn("systemd notify failed", "err", err)
 	}
 	d.m.up.Set(0)
-	d.log.Info("stopping: draining requests, schedules and deliveries")
+	progress := slog.LevelInfo
+	if d.failedStart {
+		progress = slog.LevelDebug
+	}
+	d.log.Log(ctx, progress, "stopping: draining requests, schedules and deliveries")
 	sctx, cancel := context.WithTimeout(ctx, d.o.ShutdownTimeout)
 	defer cancel()
 	var (
@@ -399,7 +409,7 @@ func (d *Daemon) stop(ctx context.Context) error {
 	if err != nil {
 		d.log.Error("stopped with errors", "err", err)
 	} else {
-		d.log.Info("stopped")
+		d.log.Log(ctx, progress, "stopped")
 	}
 	return err
 }

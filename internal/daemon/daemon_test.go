@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -543,7 +544,9 @@ func TestStartFailsCleanlyWhenPortTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := teststore.New(t)
-	d, err := New(Options{Config: cfg, OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return st, nil }})
+	logs := &syncBuffer{}
+	d, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) { return st, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,6 +556,44 @@ func TestStartFailsCleanlyWhenPortTaken(t *testing.T) {
 	}
 	if !st.Closed() {
 		t.Fatalf("store left open after a failed start")
+	}
+	checkStartFailureLog(t, logs.String(), "api.listen")
+}
+
+// TestStartFailsWhenStoreWillNotOpen: the opener's error is the first
+// thing logged, with nothing about stopping before it.
+func TestStartFailsWhenStoreWillNotOpen(t *testing.T) {
+	path := writeConfig(t, t.TempDir(), cfgParams{})
+	cfg, err := loadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	d, err := New(Options{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		OpenStore: func(context.Context, *config.Config, *slog.Logger) (state.Store, error) {
+			return nil, errors.New("sqlite: open state store /nowhere/state.db: directory /nowhere does not exist; create it first")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "/nowhere") {
+		t.Fatalf("err = %v, want the opener's error", err)
+	}
+	checkStartFailureLog(t, logs.String(), "/nowhere does not exist")
+}
+
+// checkStartFailureLog: the first line logged at info or above is the
+// error naming cause; the clean-up after it says nothing at info.
+func checkStartFailureLog(t *testing.T, logs, cause string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	if len(lines) == 0 || !strings.Contains(lines[0], `"level":"ERROR"`) || !strings.Contains(lines[0], cause) {
+		t.Fatalf("first log line %q; want the error naming %q\n%s", lines[0], cause, logs)
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "stopping:") || strings.Contains(l, `"msg":"stopped"`) {
+			t.Errorf("a failed start logs its clean-up at info: %s", l)
+		}
 	}
 }
 
