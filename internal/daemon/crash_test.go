@@ -177,8 +177,15 @@ func TestCrash(t *testing.T) {
 	sinkSrv := httptest.NewServer(sink)
 	defer sinkSrv.Close()
 
-	public, api := testkit.FreeAddr(t), testkit.FreeAddr(t)
-	cfg := fmt.Sprintf(`
+	// Every start listens on fresh ports: between a kill and the restart,
+	// another process on a loaded machine may take the old ones as the
+	// local end of a connection (bind: address already in use).
+	var public, api string
+	cfgPath := filepath.Join(dir, "finconnect.hcl")
+	writeCfg := func() {
+		t.Helper()
+		public, api = testkit.FreeAddr(t), testkit.FreeAddr(t)
+		cfg := fmt.Sprintf(`
 state {
   path = %q
 }
@@ -214,9 +221,9 @@ schedule "sync_payments" {
   cron = "@every 1h"
 }
 `, filepath.Join(dir, "finconnect.db"), public, api, sinkSrv.URL+"/events")
-	cfgPath := filepath.Join(dir, "finconnect.hcl")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	env := []string{
 		"CRASH_API_TOKEN=crash-token", "CRASH_CP_CLIENT=c", "CRASH_CP_KEY=k", "CRASH_CP_CHECKSUM=" + checksumKey,
@@ -224,6 +231,7 @@ schedule "sync_payments" {
 		"NOTIFY_SOCKET=", "FINCONNECT_CONFIG=",
 	}
 
+	writeCfg()
 	p := startServe(t, bin, cfgPath, env)
 	if ok, out := p.waitReady(t, api); !ok {
 		t.Fatalf("serve exited:\n%s", out)
@@ -297,6 +305,7 @@ schedule "sync_payments" {
 	sink.mu.Lock()
 	sink.slow = true
 	sink.mu.Unlock()
+	writeCfg()
 	p = startServe(t, bin, cfgPath, env)
 	if ok, out := p.waitReady(t, api); !ok {
 		t.Fatalf("restart 1 exited:\n%s", out)
@@ -316,6 +325,7 @@ schedule "sync_payments" {
 	// 4. Restart; everything acked must arrive. The killed process's
 	// leases (2 minutes) are released at start because its PID is gone
 	// from this host, so this must not take anywhere near 2 minutes.
+	writeCfg()
 	p = startServe(t, bin, cfgPath, env)
 	if ok, out := p.waitReady(t, api); !ok {
 		t.Fatalf("restart 2 exited:\n%s", out)
