@@ -189,3 +189,14 @@ func (s healthStore) RecordAttempt(ctx context.Context, r state.AttemptResult) e
 func (s healthStore) ReplayEvent(ctx context.Context, id string, now time.Time) error {
 	return s.seen(s.Store.ReplayEvent(ctx, id, now))
 }
+
+// ClaimDuePayments claims through the store when it can (see
+// state.SyncClaimer), else lists the due payments.
+func (s healthStore) ClaimDuePayments(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]state.Payment, error) {
+	c, ok := s.Store.(state.SyncClaimer)
+	if !ok {
+		return s.Store.DuePayments(ctx, now, limit)
+	}
+	p, err := c.ClaimDuePayments(ctx, now, lease, limit)
+	return p, s.seen(err)
+}

@@ -53,7 +53,7 @@ func (s *Service) Sync(ctx context.Context) error {
 	defer s.syncMu.Unlock()
 	var errs []error
 	for range syncMaxRounds {
-		due, err := s.store.DuePayments(ctx, s.now().UTC(), s.syncBatch)
+		due, err := s.dueForSync(ctx, s.now().UTC(), s.syncBatch)
 		if err != nil {
 			return fmt.Errorf("sync payments: list due payments: %w", err)
 		}
