@@ -92,7 +92,10 @@ func AccessLog(next http.Handler, log *slog.Logger, o AccessLogOptions) http.Han
 				level, ok = slog.LevelError, true
 			}
 			if ok && log.Enabled(r.Context(), level) {
-				pattern := r.Pattern
+				pattern := rec.pattern // the innermost mux's, when Handle saw it
+				if pattern == "" {
+					pattern = r.Pattern
+				}
 				if pattern == "" {
 					pattern = "(no route)"
 				}
@@ -120,10 +123,11 @@ func AccessLog(next http.Handler, log *slog.Logger, o AccessLogOptions) http.Han
 // recorder notes the status, size and internal error of an answer.
 type recorder struct {
 	http.ResponseWriter
-	id     string
-	status int
-	bytes  int64
-	err    error
+	id      string
+	pattern string // the route pattern of the handler that answered
+	status  int
+	bytes   int64
+	err     error
 }
 
 func (rw *recorder) WriteHeader(code int) {
@@ -157,6 +161,26 @@ func noteError(w http.ResponseWriter, err error) string {
 			w = v.Unwrap()
 		default:
 			return ""
+		}
+	}
+}
+
+// notePattern records the route pattern of the request w answers, as the
+// innermost ServeMux set it: a middleware that passes a copy of the
+// request on (r.WithContext) keeps the outer one from seeing it.
+func notePattern(w http.ResponseWriter, pattern string) {
+	if pattern == "" {
+		return
+	}
+	for {
+		switch v := w.(type) {
+		case *recorder:
+			v.pattern = pattern
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = v.Unwrap()
+		default:
+			return
 		}
 	}
 }

@@ -117,6 +117,7 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // Handle adapts h to http.Handler.
 func Handle(h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		notePattern(w, r.Pattern)
 		if err := h(w, r); err != nil {
 			WriteError(w, err)
 		}
