@@ -10,3 +10,7 @@ import (
 func TestSyncClaimConformance(t *testing.T) {
 	statetest.RunSyncClaim(t, func(t *testing.T) state.Store { return openTest(t) })
 }
+
+func TestInitiationAfterSettleConformance(t *testing.T) {
+	statetest.RunInitiationAfterSettle(t, func(t *testing.T) state.Store { return openTest(t) })
+}

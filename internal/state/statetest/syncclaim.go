@@ -24,7 +24,7 @@ func RunSyncClaim(t *testing.T, open func(t *testing.T) state.Store) {
 		}
 		mk := func(id, status string, next time.Time) {
 			p := payment(id, "pesapal.ke", "R-"+id, t0)
-			p.Status, p.NextSyncAt = status, next
+			p.Status, p.NextSyncAt = state.PaymentStatus(status), next
 			createPayment(t, s, p)
 		}
 		mk("pay_late", "pending", t0.Add(-time.Minute))
