@@ -342,6 +342,20 @@ func (s *sandbox) count(t *testing.T, method, path, bodyHas string) int {
 	return n
 }
 
+// countOK counts recorded requests with this method and path that the
+// sandbox answered 2xx (it records a request once answered, also one
+// whose caller went away: that one is not 2xx).
+func (s *sandbox) countOK(t *testing.T, method, path string) int {
+	t.Helper()
+	n := 0
+	for _, r := range s.requests(t) {
+		if r.Method == method && strings.EqualFold(r.Path, path) && r.Status/100 == 2 {
+			n++
+		}
+	}
+	return n
+}
+
 // httpDo sends one request and returns the status and body. Headers are
 // name, value pairs.
 func httpDo(t *testing.T, method, url string, headers []string, body []byte) (int, []byte) {
