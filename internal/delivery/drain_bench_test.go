@@ -227,4 +227,3 @@ func drain(b *testing.B, st *drainStore, n int) float64 {
 	}
 	return float64(n) / elapsed.Seconds()
 }
-
