@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
@@ -98,14 +99,22 @@ func TestSyncTwoReplicasQueryEachPaymentOnce(t *testing.T) {
 	// Payments started through replica A: pending at the provider.
 	mux := http.NewServeMux()
 	a.RegisterAPI(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(httpapi.NewAuthenticator([]httpapi.Token{
+		{Name: "shop", Value: secret.New(testToken), Scopes: []string{config.ScopePayments}},
+	}).Require(mux))
 	t.Cleanup(srv.Close)
 	const n = 12
 	var refs []string
 	for i := range n {
 		ref := fmt.Sprintf("SYNCREP%02d", i)
 		body, _ := json.Marshal(paymentBody("clickpesa.tz", ref, phoneFor("clickpesa.tz", 0)))
-		resp, err := http.Post(srv.URL+"/v1/payments", "application/json", bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/payments", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,9 @@ func TestPayoutOutcomes(t *testing.T) {
 				t.Fatalf("create: %d %s", r.status, r.body)
 			}
 			m := r.object(t)
-			if m["status"] != "pending" || m["fee"] != "47.10" || m["receiver_name"] != fmt.Sprintf("SANDBOX RECEIVER 567%d", tc.digit) ||
+			// The webhook can be applied before the create call's answer is
+			// recorded (a loaded machine): the answer then says the outcome.
+			if m["status"] != "pending" && m["status"] != string(tc.final) || m["fee"] != "47.10" || m["receiver_name"] != fmt.Sprintf("SANDBOX RECEIVER 567%d", tc.digit) ||
 				m["balance"] == "" || !strings.HasPrefix(fmt.Sprint(m["id"]), "po_") || m["provider_reference"] == "" {
 				t.Errorf("create answer %s", r.body)
 			}
