@@ -259,3 +259,16 @@ func RequireScope(scope string, next http.Handler) http.Handler {
 		}
 	})
 }
+
+// Scoped is r with every handler registered behind RequireScope(scope),
+// for mounting a whole API that needs one scope.
+func Scoped(r Router, scope string) Router { return scopedRouter{r: r, scope: scope} }
+
+type scopedRouter struct {
+	r     Router
+	scope string
+}
+
+func (s scopedRouter) Handle(pattern string, h http.Handler) {
+	s.r.Handle(pattern, RequireScope(s.scope, h))
+}
