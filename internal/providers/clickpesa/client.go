@@ -289,6 +289,29 @@ func (r USSDPushRequest) payload(initiate bool) (map[string]any, error) {
 	return p, nil
 }
 
+// post sends the JSON payload p, which the caller built (buildErr is what
+// building it returned), to path with the checksum when one is configured.
+// A payload that could not be built or encoded is Permanent; an answer
+// other than 2xx is turned into an error by fail.
+func (c *Client) post(ctx context.Context, op, path string, p map[string]any, buildErr error, initiation bool,
+	fail func(op string, initiation bool, resp wire.Response) error) (wire.Response, error) {
+	if buildErr != nil {
+		return wire.Response{}, c.call.Err(opName(op), providers.Permanent, 0, "invalid_request", buildErr.Error(), nil)
+	}
+	body, err := c.body(p)
+	if err != nil {
+		return wire.Response{}, c.call.Err(opName(op), providers.Permanent, 0, "", "encode request", err)
+	}
+	resp, err := c.do(ctx, op, http.MethodPost, path, body, initiation)
+	if err != nil {
+		return resp, err
+	}
+	if resp.Status/100 != 2 {
+		return resp, fail(op, initiation, resp)
+	}
+	return resp, nil
+}
+
 // body marshals the payload and adds the checksum when a key is configured.
 func (c *Client) body(p map[string]any) ([]byte, error) {
 	delete(p, "checksum")
@@ -339,19 +362,9 @@ func (c *Client) PreviewUSSDPush(ctx context.Context, r USSDPushRequest) (pv Pre
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
 	p, err := r.payload(false)
-	if err != nil {
-		return Preview{}, c.call.Err(opName(op), providers.Permanent, 0, "invalid_request", err.Error(), nil)
-	}
-	body, err := c.body(p)
-	if err != nil {
-		return Preview{}, c.call.Err(opName(op), providers.Permanent, 0, "", "encode request", err)
-	}
-	resp, err := c.do(ctx, op, http.MethodPost, "/payments/preview-ussd-push-request", body, false)
+	resp, err := c.post(ctx, op, "/payments/preview-ussd-push-request", p, err, false, c.failure)
 	if err != nil {
 		return Preview{}, err
-	}
-	if resp.Status/100 != 2 {
-		return Preview{}, c.failure(op, false, resp)
 	}
 	var w struct {
 		ActiveMethods []struct {
@@ -400,19 +413,9 @@ func (c *Client) InitiateUSSDPush(ctx context.Context, r USSDPushRequest) (push 
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
 	p, err := r.payload(true)
-	if err != nil {
-		return USSDPush{}, c.call.Err(opName(op), providers.Permanent, 0, "invalid_request", err.Error(), nil)
-	}
-	body, err := c.body(p)
-	if err != nil {
-		return USSDPush{}, c.call.Err(opName(op), providers.Permanent, 0, "", "encode request", err)
-	}
-	resp, err := c.do(ctx, op, http.MethodPost, "/payments/initiate-ussd-push-request", body, true)
+	resp, err := c.post(ctx, op, "/payments/initiate-ussd-push-request", p, err, true, c.failure)
 	if err != nil {
 		return USSDPush{}, err
-	}
-	if resp.Status/100 != 2 {
-		return USSDPush{}, c.failure(op, true, resp)
 	}
 	var w struct {
 		ID                wire.String `json:"id"`

@@ -204,19 +204,9 @@ func (c *Client) PreviewMobileMoneyPayout(ctx context.Context, r MobileMoneyPayo
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
 	p, err := r.payload()
-	if err != nil {
-		return PayoutPreview{}, c.call.Err(opName(op), providers.Permanent, 0, "invalid_request", err.Error(), nil)
-	}
-	body, err := c.body(p)
-	if err != nil {
-		return PayoutPreview{}, c.call.Err(opName(op), providers.Permanent, 0, "", "encode request", err)
-	}
-	resp, err := c.do(ctx, op, http.MethodPost, "/payouts/preview-mobile-money-payout", body, false)
+	resp, err := c.post(ctx, op, "/payouts/preview-mobile-money-payout", p, err, false, c.payoutFailure)
 	if err != nil {
 		return PayoutPreview{}, err
-	}
-	if resp.Status/100 != 2 {
-		return PayoutPreview{}, c.payoutFailure(op, false, resp)
 	}
 	var w struct {
 		Amount          wire.String `json:"amount"`
@@ -253,19 +243,9 @@ func (c *Client) CreateMobileMoneyPayout(ctx context.Context, r MobileMoneyPayou
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
 	p, err := r.payload()
-	if err != nil {
-		return Payout{}, c.call.Err(opName(op), providers.Permanent, 0, "invalid_request", err.Error(), nil)
-	}
-	body, err := c.body(p)
-	if err != nil {
-		return Payout{}, c.call.Err(opName(op), providers.Permanent, 0, "", "encode request", err)
-	}
-	resp, err := c.do(ctx, op, http.MethodPost, "/payouts/create-mobile-money-payout", body, true)
+	resp, err := c.post(ctx, op, "/payouts/create-mobile-money-payout", p, err, true, c.payoutFailure)
 	if err != nil {
 		return Payout{}, err
-	}
-	if resp.Status/100 != 2 {
-		return Payout{}, c.payoutFailure(op, true, resp)
 	}
 	var w wirePayout
 	if json.Unmarshal(resp.Body, &w) != nil || w.ID == "" {
