@@ -175,10 +175,11 @@ func TestFailures(t *testing.T) {
 					t.Errorf("error %q holds %q", dl.LastError, s)
 				}
 			}
-			// A request the client gave up on may not have reached the
-			// receiver's handler at all on a loaded machine (timeout case);
-			// more than one is always wrong (redirects are not followed).
-			if n := len(rv.requests()); n > 1 || (n == 0 && c.name != "timeout") {
+			// A request the client already gave up on (timeout) reaches
+			// the receiver's handler when the server gets to it, which on
+			// a loaded machine can be after the attempt was recorded.
+			testkit.Eventually(t, "the receiver saw the request", func() bool { return len(rv.requests()) > 0 })
+			if n := len(rv.requests()); n != 1 {
 				t.Errorf("%d requests, want 1 (redirects are not followed)", n)
 			}
 		})
