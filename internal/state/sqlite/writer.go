@@ -103,10 +103,10 @@ func (s *Store) writer() {
 				break more
 			}
 		}
-		if again := s.commit(batch); len(again) > 0 {
+		if again, cause := s.commit(batch); len(again) > 0 {
 			// Each alone, so the write that lost the transaction cannot
 			// take the others down twice.
-			s.log.Warn("sqlite: a grouped write transaction was rolled back; running its writes again", "writes", len(again))
+			s.log.Warn("sqlite: a grouped write transaction was rolled back; running its writes again", "writes", len(again), "cause", cause)
 			for _, r := range again {
 				r.done <- s.commitOne(r)
 			}
@@ -115,14 +115,15 @@ func (s *Store) writer() {
 }
 
 // commit runs batch in one transaction and tells each write its outcome,
-// except the writes it returns: those succeeded in a transaction that
-// another write's interruption rolled back, or were not run in it, and
-// must run again (after commit returned: it holds the connection).
-func (s *Store) commit(batch []*writeReq) (again []*writeReq) {
+// except the writes it returns with the cause: those succeeded in a
+// transaction that another write's interruption rolled back, or were not
+// run in it, and must run again (after commit returned: it holds the
+// connection).
+func (s *Store) commit(batch []*writeReq) (again []*writeReq, cause error) {
 	if len(batch) == 1 {
 		r := batch[0]
 		r.done <- s.commitOne(r)
-		return nil
+		return nil, nil
 	}
 	// The transaction's own context never ends: a caller that gives up
 	// must not roll back the other callers' writes.
@@ -131,7 +132,7 @@ func (s *Store) commit(batch []*writeReq) (again []*writeReq) {
 		for _, r := range batch {
 			r.done <- fmt.Errorf("begin: %w", err)
 		}
-		return nil
+		return nil, nil
 	}
 	defer func() { _ = tx.Rollback() }()
 	ok := make([]*writeReq, 0, len(batch))
@@ -141,24 +142,25 @@ func (s *Store) commit(batch []*writeReq) (again []*writeReq) {
 			continue
 		}
 		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
-			return s.abort(err, ok, batch[i:])
+			return append(ok, batch[i:]...), err
 		}
 		ferr := r.fn(tx)
+		var err error
 		if ferr != nil {
-			if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
-				// The transaction is gone (SQLite rolled it back when
-				// fn's statement was interrupted): fn failed, and the
-				// writes before it must run again.
-				r.done <- ferr
-				return s.abort(err, ok, batch[i+1:])
-			}
+			_, err = tx.Exec("ROLLBACK TO w")
 		}
-		if _, err := tx.Exec("RELEASE w"); err != nil {
+		if err == nil {
+			_, err = tx.Exec("RELEASE w")
+		}
+		if err != nil {
+			// The transaction is gone (SQLite rolled it back when a
+			// statement was interrupted): the writes before this one must
+			// run again, and this one too unless it failed on its own.
 			if ferr != nil {
 				r.done <- ferr
-				return s.abort(err, ok, batch[i+1:])
+				return append(ok, batch[i+1:]...), err
 			}
-			return s.abort(err, ok, batch[i:])
+			return append(ok, batch[i:]...), err
 		}
 		if ferr != nil {
 			r.done <- ferr
@@ -170,19 +172,12 @@ func (s *Store) commit(batch []*writeReq) (again []*writeReq) {
 		for _, r := range ok {
 			r.done <- fmt.Errorf("commit: %w", err)
 		}
-		return nil
+		return nil, nil
 	}
 	for _, r := range ok {
 		r.done <- nil
 	}
-	return nil
-}
-
-// abort is commit's answer when the transaction was lost (cause): the
-// writes that had succeeded in it and those not yet run go again.
-func (s *Store) abort(cause error, succeeded, notRun []*writeReq) []*writeReq {
-	s.log.Warn("sqlite: grouped write transaction lost", "cause", cause)
-	return append(succeeded, notRun...)
+	return nil, nil
 }
 
 // commitOne runs one write in its own transaction.
