@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -291,6 +290,3 @@ func runForwarder(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		}
 	}
 }
-
-// itoa is strconv.Itoa, short.
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,7 @@ func (e *env) benchDelivery(ctx context.Context) (DeliveryReport, error) {
 	rep.Daemon = drainRate(arr)
 
 	p, err := startProc(ctx, "forwarder", nil, e.o.Self, "baseline-forwarder",
-		"-db", filepath.Join(e.dir, "forwarder.db"), "-url", e.sink.url("/forwarder"), "-n", itoa(n), "-concurrency", "4")
+		"-db", filepath.Join(e.dir, "forwarder.db"), "-url", e.sink.url("/forwarder"), "-n", strconv.Itoa(n), "-concurrency", "4")
 	if err != nil {
 		return rep, err
 	}
