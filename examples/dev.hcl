@@ -103,4 +103,11 @@ route "azampay" {
   }
 }
 
+payouts {
+  limit "TZS" {
+    max_per_payout = "500000"
+    max_per_24h    = "2000000"
+  }
+}
+
 schedule "sync_payments" { cron = "@every 10s" }

@@ -27,6 +27,22 @@ api {
   tokens = [env("FINCONNECT_API_TOKEN")]
 }
 
+# Guardrails of money going out (payouts, refunds paid as payouts). A token
+# needs the payouts scope to send payouts and refunds to refund; the audit
+# scope reads the trail of every such request (GET /v1/audit).
+payouts {
+  allowed_phone_prefixes = ["2556", "2557"]
+
+  limit "TZS" {
+    max_per_payout = "1000000"
+    max_per_24h    = "10000000"
+  }
+
+  limit "USD" {
+    max_per_24h = 5000
+  }
+}
+
 provider "pesapal" "ke" {
   environment     = "live"
   consumer_key    = env("PESAPAL_CONSUMER_KEY")

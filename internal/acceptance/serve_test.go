@@ -45,6 +45,8 @@ type serveEnv struct {
 	ipnURL        string // ipn "orders" url (default: this listener's /hooks/pesapal)
 	reconcileCron string // schedule "reconcile" (default: @every 1h)
 	fwdTimeout    string // every forward's timeout (default: 5s)
+	apiHCL        string // more of the api block (token blocks)
+	extraHCL      string // more top-level blocks (payouts)
 }
 
 // newServeEnv writes the configuration; the sandbox gets its dashboard
@@ -128,7 +130,7 @@ server {
 api {
   listen = %q
   tokens = [%s]
-}
+%s}
 
 provider "pesapal" "ke" {
   environment     = "sandbox"
@@ -160,7 +162,7 @@ ipn "orders" {
   url               = %q
   notification_type = "POST"
 }
-`, stateHCL, e.public, "http://"+e.public, e.api, tokens,
+`, stateHCL, e.public, "http://"+e.public, e.api, tokens, e.apiHCL,
 		e.sb.url+"/pesapal", e.sb.url+"/clickpesa", e.sb.url+"/azampay-auth", e.sb.url+"/azampay",
 		ipnURL)
 	for _, k := range providerKinds() {
@@ -190,7 +192,7 @@ schedule "refresh_keys" {
 schedule "sync_payments" {
   cron = %q
 }
-`, reconcileCron, e.syncCron)
+%s`, reconcileCron, e.syncCron, e.extraHCL)
 	return b.String()
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -135,6 +136,11 @@ func (d *decoder) decode(files []*srcFile) {
 	}
 	for _, fb := range byType["schedule"] {
 		d.decodeSchedule(fb.b, d.ctxs[fb.f])
+	}
+	for _, fb := range byType["payouts"] {
+		if d.singleton(fb.b) {
+			d.decodePayouts(fb.b, d.ctxs[fb.f])
+		}
 	}
 	d.checkIPNPaths()
 }
@@ -753,6 +759,114 @@ func (d *decoder) decodeSchedule(b *hcl.Block, ctx *hcl.EvalContext) {
 	case ScheduleSyncPayments:
 		d.cfg.Schedules.SyncPayments = v
 	}
+}
+
+// ---- payouts ----
+
+var (
+	currencyRE    = regexp.MustCompile(`^[A-Z]{3}$`)
+	limitAmountRE = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,2})?$`)
+	bankCodeRE    = regexp.MustCompile(`^[A-Za-z0-9]{2,20}$`)
+)
+
+func (d *decoder) decodePayouts(b *hcl.Block, ctx *hcl.EvalContext) {
+	spec := d.lang.top("payouts")
+	r := d.body(b, spec, "the payouts block", ctx)
+	pc := &d.cfg.Payouts
+	pc.DeclRange = b.DefRange
+	if list, sens, rg, ok := r.strList("allowed_phone_prefixes"); ok {
+		if len(list) == 0 {
+			d.errorf(rg, "No phone prefixes", "allowed_phone_prefixes is empty, so no mobile-money payout could be sent. List prefixes such as \"2557\", or remove the attribute to allow any number.")
+		}
+		for _, raw := range list {
+			p := strings.TrimPrefix(strings.TrimSpace(raw), "+")
+			if strings.HasPrefix(p, "0") {
+				p = "255" + p[1:]
+			}
+			if p == "" || len(p) > 12 || strings.Trim(p, "0123456789") != "" {
+				d.errorf(rg, "Invalid phone prefix", "%s is not a phone prefix: write the first digits of an international number, e.g. \"2557\" or \"255754\".", show(raw, sens))
+				continue
+			}
+			if contains(pc.AllowedPhonePrefixes, p) {
+				d.errorf(rg, "Duplicate phone prefix", "%s is listed twice; remove one.", show(raw, sens))
+				continue
+			}
+			pc.AllowedPhonePrefixes = append(pc.AllowedPhonePrefixes, p)
+		}
+	}
+	if list, sens, rg, ok := r.strList("allowed_banks"); ok {
+		if len(list) == 0 {
+			d.errorf(rg, "No banks", "allowed_banks is empty, so no bank payout could be sent. List bank codes such as \"CORUTZTZ\", or remove the attribute to allow any bank.")
+		}
+		for _, raw := range list {
+			code := strings.ToUpper(strings.TrimSpace(raw))
+			if !bankCodeRE.MatchString(code) {
+				d.errorf(rg, "Invalid bank code", "%s is not a bank code: write the provider's code of the bank (its BIC, letters and digits), e.g. \"CORUTZTZ\".", show(raw, sens))
+				continue
+			}
+			if contains(pc.AllowedBanks, code) {
+				d.errorf(rg, "Duplicate bank", "%s is listed twice; remove one.", show(raw, sens))
+				continue
+			}
+			pc.AllowedBanks = append(pc.AllowedBanks, code)
+		}
+	}
+	for _, lb := range r.blocks {
+		if lb.Type == "limit" {
+			d.decodePayoutLimit(lb, spec.Blocks[0], ctx)
+		}
+	}
+}
+
+func (d *decoder) decodePayoutLimit(b *hcl.Block, spec *blockSpec, ctx *hcl.EvalContext) {
+	cur := b.Labels[0]
+	what := fmt.Sprintf("limit %q", cur)
+	r := d.body(b, spec, what, ctx)
+	curOK := currencyRE.MatchString(cur)
+	if !curOK {
+		hint := ""
+		if currencyRE.MatchString(strings.ToUpper(cur)) {
+			hint = fmt.Sprintf(" (did you mean %q?)", strings.ToUpper(cur))
+		}
+		d.errorf(rng(b.LabelRanges[0]), "Invalid currency",
+			"%q is not a currency code%s: write the three upper-case letters of ISO 4217, e.g. limit \"TZS\".", cur, hint)
+	}
+	lim := PayoutLimit{Currency: cur, DeclRange: b.DefRange}
+	amount := func(name string) (string, *big.Rat) {
+		v, sens, rg, ok := r.strAt(name)
+		if !ok {
+			return "", nil
+		}
+		v = strings.TrimSpace(v)
+		a, good := new(big.Rat).SetString(v)
+		if !limitAmountRE.MatchString(v) || !good || a.Sign() <= 0 {
+			d.errorf(rng(rg), "Invalid amount", "%s is not an amount: write a decimal greater than 0 with at most 2 decimals, e.g. \"500000\".", show(v, sens))
+			return "", nil
+		}
+		return v, a
+	}
+	var perPayout, per24h *big.Rat
+	lim.MaxPerPayout, perPayout = amount("max_per_payout")
+	lim.MaxPer24h, per24h = amount("max_per_24h")
+	_, hasPer := r.attrs["max_per_payout"]
+	_, has24 := r.attrs["max_per_24h"]
+	if !hasPer && !has24 {
+		d.errorf(rng(b.DefRange), "Empty limit",
+			"%s limits nothing. Add max_per_payout, max_per_24h or both, e.g. max_per_24h = \"5000000\".", capitalize(what))
+	}
+	if perPayout != nil && per24h != nil && perPayout.Cmp(per24h) > 0 {
+		d.errorf(rng(r.attrs["max_per_payout"].Expr.Range()), "Limit above the daily limit",
+			"max_per_payout (%s) is more than max_per_24h (%s), so it could never be reached. Lower it, or raise max_per_24h.", lim.MaxPerPayout, lim.MaxPer24h)
+	}
+	if !curOK {
+		return
+	}
+	if first := d.cfg.Payouts.Limit(cur); first != nil {
+		d.errorf(rng(b.LabelRanges[0]), "Duplicate limit",
+			"A limit %q is already declared at %s; each currency has at most one. Merge the two blocks.", cur, at(first.DeclRange))
+		return
+	}
+	d.cfg.Payouts.Limits = append(d.cfg.Payouts.Limits, lim)
 }
 
 // checkIPNPaths warns about an ipn whose URL path no route of its provider

@@ -135,6 +135,18 @@ func specs() language {
 						{Name: "max_age", Type: "duration", Default: `"72h"`, Doc: "Measured from the event's creation."},
 					}},
 			}},
+		{Type: "payouts", Doc: "Guardrails of money going out: payouts, and refunds paid as payouts (docs/money-out.md). At most one. Without it any destination is allowed and nothing is limited.",
+			Attrs: []attrSpec{
+				{Name: "allowed_phone_prefixes", Type: "list(string)", Default: "any number", Doc: "The only mobile-money numbers a payout may go to, as international digits (`\"2557\"`, `\"255754\"`; `0…` is read as `255…`). A refund goes back to the payer's number and is not restricted by it."},
+				{Name: "allowed_banks", Type: "list(string)", Default: "any bank", Doc: "The only banks a bank payout may go to: the provider's bank codes (BIC, e.g. `\"CORUTZTZ\"`), compared without case."},
+			},
+			Blocks: []*blockSpec{
+				{Type: "limit", Labels: []string{"currency"}, Doc: "Limits of one currency (`limit \"TZS\"`), at most one block per currency. A payout over either limit is refused with 422 naming `amount` and what is left; nothing is stored or sent. The rolling total is checked and the payout stored in one atomic step of the state store, so concurrent requests and several replicas never exceed it.",
+					Attrs: []attrSpec{
+						{Name: "max_per_payout", Type: "amount", Default: "no limit", Doc: "The most one payout (or refund paid as a payout) may send: a decimal, string or number, e.g. `\"500000\"`."},
+						{Name: "max_per_24h", Type: "amount", Default: "no limit", Doc: "The most all payouts of the last 24 hours (rolling; failed ones do not count) may send together."},
+					}},
+			}},
 		{Type: "schedule", Labels: []string{"name"}, Doc: "The daemon's periodic jobs: `reconcile`, `refresh_keys`, `sync_payments`. Each at most once.",
 			Attrs: []attrSpec{
 				{Name: "cron", Type: "cron", Required: true, Default: "reconcile `*/15 * * * *`, refresh_keys `@hourly`, sync_payments `@every 1m`", Doc: "robfig/cron spec: 5 fields, or `@every 1m`, `@hourly`, …"},

@@ -12,6 +12,8 @@ const (
 	ScopeRefunds = "refunds"
 	// ScopePayouts: send and read payouts.
 	ScopePayouts = "payouts"
+	// ScopeAudit: read the audit trail of money-out requests.
+	ScopeAudit = "audit"
 	// ScopeReconciliation: read reconciliation runs and resolve differences.
 	ScopeReconciliation = "reconciliation"
 	// ScopeConsoleRead: sign in to the web console and look.
@@ -23,7 +25,7 @@ const (
 
 // Scopes returns every scope a token may be granted, in a stable order.
 func Scopes() []string {
-	return []string{ScopePayments, ScopeEvents, ScopeRefunds, ScopePayouts, ScopeReconciliation, ScopeConsoleRead, ScopeConsoleOperate}
+	return []string{ScopePayments, ScopeEvents, ScopeRefunds, ScopePayouts, ScopeAudit, ScopeReconciliation, ScopeConsoleRead, ScopeConsoleOperate}
 }
 
 // ListTokenScopes are the scopes of the tokens of the `tokens = [...]` list:
@@ -37,6 +39,7 @@ func scopesDoc() string {
 		ScopeEvents:         "read events and deliveries, replay events",
 		ScopeRefunds:        "refund and cancel payments",
 		ScopePayouts:        "send and read payouts",
+		ScopeAudit:          "read the audit trail of payouts, refunds and cancellations",
 		ScopeReconciliation: "read reconciliation runs, resolve differences",
 		ScopeConsoleRead:    "sign in to the console, read only",
 		ScopeConsoleOperate: "sign in to the console, read, replay and resolve",

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -23,6 +24,72 @@ type Config struct {
 	IPNs      []*IPN
 	Routes    []*Route
 	Schedules Schedules
+	// Payouts are the guardrails of money going out (payouts and refunds
+	// paid as payouts): per-currency limits and allowed destinations.
+	Payouts PayoutsConfig
+}
+
+// PayoutsConfig is the payouts block. The zero value allows any
+// destination and sets no limit.
+type PayoutsConfig struct {
+	// Limits are the per-currency limits, in declaration order, at most
+	// one per currency.
+	Limits []PayoutLimit
+	// AllowedPhonePrefixes, when not empty, are the only mobile-money
+	// numbers a payout may go to: international digits ("2557", "25565").
+	AllowedPhonePrefixes []string
+	// AllowedBanks, when not empty, are the only banks a bank payout may
+	// go to (bank codes as the provider names them, upper case).
+	AllowedBanks []string
+	DeclRange    hcl.Range
+}
+
+// PayoutLimit is one limit "CURRENCY" block: decimal strings, "" = none.
+type PayoutLimit struct {
+	Currency string
+	// MaxPerPayout is the most one payout may send.
+	MaxPerPayout string
+	// MaxPer24h is the most the payouts of the last 24 hours (rolling,
+	// all but failed ones) may send together.
+	MaxPer24h string
+	DeclRange hcl.Range
+}
+
+// Limit returns the limit of currency, or nil when it has none.
+func (c PayoutsConfig) Limit(currency string) *PayoutLimit {
+	for i := range c.Limits {
+		if c.Limits[i].Currency == currency {
+			return &c.Limits[i]
+		}
+	}
+	return nil
+}
+
+// PhoneAllowed reports whether a payout may go to phone (international
+// digits, "255712345678").
+func (c PayoutsConfig) PhoneAllowed(phone string) bool {
+	if len(c.AllowedPhonePrefixes) == 0 {
+		return true
+	}
+	for _, p := range c.AllowedPhonePrefixes {
+		if strings.HasPrefix(phone, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// BankAllowed reports whether a bank payout may go to bank.
+func (c PayoutsConfig) BankAllowed(bank string) bool {
+	if len(c.AllowedBanks) == 0 {
+		return true
+	}
+	for _, b := range c.AllowedBanks {
+		if strings.EqualFold(b, bank) {
+			return true
+		}
+	}
+	return false
 }
 
 // StateConfig is the state block.

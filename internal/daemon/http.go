@@ -119,7 +119,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	authed := http.NewServeMux()
 	routes := httpapi.NewRoutes(authed)
 	d.pay.RegisterAPI(routes)
-	d.payouts.RegisterAPI(httpapi.Scoped(routes, config.ScopePayouts))
+	d.payouts.RegisterAPI(routes) // scopes payouts and audit, refusals audited
 	delivery.RegisterAPI(routes, d.store, d.now, d.disp.Notify)
 	d.apiPatterns = append(open.Patterns(), routes.Patterns()...)
 	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

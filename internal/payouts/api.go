@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
@@ -24,11 +25,15 @@ const storeTimeout = 10 * time.Second
 // idemPrefix keeps payout Idempotency-Keys apart from payment ones.
 const idemPrefix = "payout:"
 
-// RegisterAPI mounts the payouts API on mux. Authentication is the caller's.
+// RegisterAPI mounts the payouts API (scope payouts) and the audit trail
+// (scope audit) on mux. Authentication is the caller's: mux serves
+// requests that carry an httpapi.Principal. A request to send a payout
+// refused for its token's scopes is audited too.
 func (s *Service) RegisterAPI(mux httpapi.Router) {
-	mux.Handle("POST /v1/payouts", httpapi.Handle(s.handleCreate))
-	mux.Handle("GET /v1/payouts/{id}", httpapi.Handle(s.handleGet))
-	mux.Handle("GET /v1/payouts", httpapi.Handle(s.handleList))
+	mux.Handle("POST /v1/payouts", s.guard(config.ScopePayouts, "payout.create", httpapi.Handle(s.handleCreate)))
+	mux.Handle("GET /v1/payouts/{id}", s.guard(config.ScopePayouts, "", httpapi.Handle(s.handleGet)))
+	mux.Handle("GET /v1/payouts", s.guard(config.ScopePayouts, "", httpapi.Handle(s.handleList)))
+	mux.Handle("GET /v1/audit", s.guard(config.ScopeAudit, "", httpapi.Handle(s.handleAudit)))
 }
 
 // answer is one response of POST /v1/payouts, kept to complete the
@@ -106,9 +111,13 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) (answer, json.R
 		return problemAnswer(p, "rejected"), nil
 	}
 	reqBody, _ := json.Marshal(req)
-	v, prob := validate(s.config(), req)
+	cfg := s.config()
+	v, prob := validate(cfg, req)
 	if prob != nil {
 		return problemAnswer(prob, "rejected"), reqBody
+	}
+	if prob := guardrails(cfg.Payouts, v.Order, false); prob != nil {
+		return problemAnswer(prob, "refused"), reqBody
 	}
 	prov, ok := s.providers(v.Provider)
 	if !ok {
@@ -181,6 +190,9 @@ func (s *Service) send(ctx context.Context, v validated, prov Provider, token st
 	log := s.log.With("provider", v.Provider, "reference", v.Reference)
 	if _, err := s.store.PayoutByReference(ctx, v.Provider, v.Reference); err == nil {
 		return s.referenceInUse(ctx, v), false
+	}
+	if prob := s.precheckLimit(ctx, v.Order); prob != nil {
+		return problemAnswer(prob, "refused"), false
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.previewTimeout)
 	pv, err := prov.Preview(pctx, v.Order)

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
 // tokenName is the name of the API token that made r, or "".
-func tokenName(r *http.Request) string { return "" }
+func tokenName(r *http.Request) string {
+	p, _ := httpapi.PrincipalFrom(r.Context())
+	return p.Name
+}
 
 // audit appends one money-out request and its answer to the audit trail.
 // A failure to write it is logged: the answer already stands.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/ingest"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
@@ -24,6 +25,14 @@ import (
 )
 
 const checksumKey = "payout-test-checksum-key"
+
+// API tokens of the harness: finance may pay out, auditor reads the audit
+// trail, shop only collects.
+const (
+	financeToken = "finance-token-value"
+	auditToken   = "audit-token-value"
+	shopToken    = "shop-token-value"
+)
 
 // clock is real time plus an offset a test moves forward.
 type clock struct {
@@ -59,6 +68,7 @@ type harnessOptions struct {
 	balance       string
 	createTimeout time.Duration
 	unsigned      bool // the provider has no checksum key
+	payouts       config.PayoutsConfig
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -98,7 +108,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			{Kind: "pesapal", Name: "ke", Environment: "sandbox", PesaPal: &config.PesaPalConfig{
 				ConsumerKey: secret.New("k"), ConsumerSecret: secret.New("s"), BaseURL: emu.URL() + "/pesapal"}},
 		},
-		Routes: []*config.Route{{Name: "cp", Provider: "clickpesa.tz", Path: "/hooks/clickpesa", Events: config.EventTypes()}},
+		Routes:  []*config.Route{{Name: "cp", Provider: "clickpesa.tz", Path: "/hooks/clickpesa", Events: config.EventTypes()}},
+		Payouts: o.payouts,
 	}
 	set, err := clients.New(h.cfg, clients.Options{})
 	if err != nil {
@@ -128,7 +139,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	hooks.Config.Handler = in.Handler()
 	mux := http.NewServeMux()
 	svc.RegisterAPI(mux)
-	h.api = httptest.NewServer(mux)
+	auth := httpapi.NewAuthenticator([]httpapi.Token{
+		{Name: "finance", Value: secret.New(financeToken), Scopes: []string{config.ScopePayouts}},
+		{Name: "auditor", Value: secret.New(auditToken), Scopes: []string{config.ScopeAudit}},
+		{Name: "shop", Value: secret.New(shopToken), Scopes: []string{config.ScopePayments}},
+	})
+	h.api = httptest.NewServer(auth.Require(mux))
 	t.Cleanup(h.api.Close)
 	return h
 }
@@ -149,6 +165,12 @@ func (r response) object(t testing.TB) map[string]any {
 
 func (h *harness) do(method, path, key string, body any) response {
 	h.t.Helper()
+	return h.doAs(financeToken, method, path, key, body)
+}
+
+// doAs is do with another API token.
+func (h *harness) doAs(token, method, path, key string, body any) response {
+	h.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, ok := body.([]byte)
@@ -164,6 +186,7 @@ func (h *harness) do(method, path, key string, body any) response {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)

@@ -30,9 +30,6 @@ func syncDelay(attempts int) time.Duration {
 	return 15 * time.Minute
 }
 
-// limit is the rolling limit CreatePayout enforces for currency.
-func (s *Service) limit(currency string) state.PayoutLimit { return state.PayoutLimit{} }
-
 // Sync asks the providers about every due payout (pending or unknown, its
 // next sync time passed), records what they say and reschedules the rest.
 // An unknown payout the provider has never heard of, once its create call

@@ -1,0 +1,161 @@
+package acceptance
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// moneyOutEnv is a serveEnv whose api block adds a finance token (payouts,
+// refunds) and an auditor token (audit), and whose configuration limits
+// TZS payouts.
+func moneyOutEnv(t *testing.T, extraHCL string) (e *serveEnv, finance, auditor string) {
+	t.Helper()
+	e = newServeEnv(t, "@every 1h", true, nil)
+	finance, auditor = canary(t, "finance-token"), canary(t, "audit-token")
+	e.env = append(e.env, "ACC_FINANCE_TOKEN="+finance, "ACC_AUDIT_TOKEN="+auditor)
+	e.canaries = append(e.canaries, finance, auditor)
+	e.apiHCL = `
+  token "finance" {
+    value  = env("ACC_FINANCE_TOKEN")
+    scopes = ["payouts", "refunds"]
+  }
+
+  token "auditor" {
+    value  = env("ACC_AUDIT_TOKEN")
+    scopes = ["audit"]
+  }
+`
+	e.extraHCL = extraHCL
+	writeFile(t, e.cfgFile, e.config(`env("ACC_API_TOKEN")`))
+	return e, finance, auditor
+}
+
+func payoutJSON(ref, phone, amount string) []byte {
+	return fmt.Appendf(nil, `{"provider":"clickpesa.tz","reference":%q,"amount":%q,"currency":"TZS","destination":{"type":"mobile_money","phone":%q}}`, ref, amount, phone)
+}
+
+// TestPayoutGuardrails: against the built binary and the emulator, a
+// collect-only token cannot pay out (403); a payout over max_per_payout or
+// to a number outside allowed_phone_prefixes is a 422 naming the field;
+// twenty concurrent payouts against max_per_24h never exceed it; every
+// request is in the audit trail, shown by GET /v1/audit (audit scope only)
+// and by `finconnectd audit`; `finconnectd payouts list` shows the payouts.
+func TestPayoutGuardrails(t *testing.T) {
+	t.Parallel()
+	e, finance, auditor := moneyOutEnv(t, `
+payouts {
+  allowed_phone_prefixes = ["2557"]
+
+  limit "TZS" {
+    max_per_payout = "3000"
+    max_per_24h    = 10000
+  }
+}
+`)
+	if r := runCLI(t, e.env, "validate", "-config", e.cfgDir); r.code != 0 {
+		t.Fatalf("validate:\n%s", r)
+	}
+	e.start()
+
+	code, _, body := e.call(http.MethodPost, "/v1/payouts", e.token, payoutJSON("ACCSCOPE1", "255712345670", "1000"))
+	if code != http.StatusForbidden {
+		t.Fatalf("collect-only token: %d %s, want 403", code, body)
+	}
+	for _, c := range []struct {
+		ref, phone, amount, typ, field, msg string
+	}{
+		{"ACCBIG1", "255712345670", "3000.50", "payout-limit", "amount", "limit of 3000 per payout"},
+		{"ACCDEST1", "255612345670", "100", "destination-not-allowed", "destination.phone", "not an allowed destination"},
+	} {
+		code, h, body := e.call(http.MethodPost, "/v1/payouts", finance, payoutJSON(c.ref, c.phone, c.amount))
+		p := wantProblem(t, c.ref, code, h, body, http.StatusUnprocessableEntity, c.typ)
+		if !strings.Contains(string(body), c.msg) || !containsField(p.fields(), c.field) {
+			t.Errorf("%s: %s does not name %s with %q", c.ref, body, c.field, c.msg)
+		}
+	}
+
+	var (
+		wg               sync.WaitGroup
+		mu               sync.Mutex
+		created, limited int
+		others           []string
+	)
+	start := make(chan struct{})
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			code, _, body := e.call(http.MethodPost, "/v1/payouts", finance, payoutJSON(fmt.Sprintf("ACCCAP%d", i), "255712345670", "1000"))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case code == http.StatusCreated:
+				created++
+			case code == http.StatusUnprocessableEntity && strings.Contains(string(body), "payout-limit") && strings.Contains(string(body), "0 left"):
+				limited++
+			default:
+				others = append(others, fmt.Sprintf("%d %s", code, body))
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(others) > 0 || created != 10 || limited != 10 {
+		t.Fatalf("created %d, limited %d (want 10 and 10); other answers %v", created, limited, others)
+	}
+	if n := e.sb.count(t, http.MethodPost, "/clickpesa/third-parties/payouts/create-mobile-money-payout", ""); n != 10 {
+		t.Errorf("the emulator received %d payout creations, want 10", n)
+	}
+
+	if code, _, _ := e.call(http.MethodGet, "/v1/audit", finance, nil); code != http.StatusForbidden {
+		t.Errorf("the payouts scope reads the audit trail: %d", code)
+	}
+	code, _, body = e.call(http.MethodGet, "/v1/audit?limit=1000", auditor, nil)
+	var trail struct {
+		Entries []struct {
+			Token, Action, Subject, Result string
+			Status                         int
+		}
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &trail) != nil {
+		t.Fatalf("audit: %d %s", code, body)
+	}
+	results := map[string]int{}
+	for _, en := range trail.Entries {
+		results[en.Token+" "+en.Result+" "+fmt.Sprint(en.Status)]++
+	}
+	want := map[string]int{"tokens[0] refused 403": 1, "finance refused 422": 12, "finance created 201": 10}
+	if fmt.Sprint(results) != fmt.Sprint(want) {
+		t.Errorf("audit trail %v, want %v", results, want)
+	}
+
+	r := runCLI(t, e.env, "payouts", "list", "-config", e.cfgDir, "-status", "pending", "-limit", "1000")
+	r2 := runCLI(t, e.env, "payouts", "list", "-config", e.cfgDir, "-json")
+	var listed struct{ Payouts []struct{ ID string } }
+	if r.code != 0 || r2.code != 0 || json.Unmarshal([]byte(r2.stdout), &listed) != nil || len(listed.Payouts) != 10 {
+		t.Errorf("payouts list:\n%s\n%s", r, r2)
+	}
+	if len(listed.Payouts) > 0 {
+		if r := runCLI(t, e.env, "payouts", "show", "-config", e.cfgDir, listed.Payouts[0].ID); r.code != 0 || !strings.Contains(r.stdout, "finance") {
+			t.Errorf("payouts show:\n%s", r)
+		}
+	}
+	if r := runCLI(t, e.env, "audit", "-config", e.cfgDir, "-token", "tokens[0]"); r.code != 0 || !strings.Contains(r.stdout, "refused") || !strings.Contains(r.stdout, "403") {
+		t.Errorf("audit:\n%s", r)
+	}
+	noCanaries(t, e.canaries, map[string]string{"serve": e.serve.output(), "audit": string(body)})
+}
+
+func containsField(fields []string, f string) bool {
+	for _, x := range fields {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
