@@ -37,6 +37,7 @@ type Store interface {
 	OutboxStore
 	PayoutStore
 	AuditStore
+	ReconStore
 	// Ping reports whether the store is reachable (readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -298,3 +298,7 @@ func TestSearchPathWithoutSchema(t *testing.T) {
 		t.Fatalf("error does not say how to fix it: %v", err)
 	}
 }
+
+func TestReconConformance(t *testing.T) {
+	statetest.RunRecon(t, func(t *testing.T) state.Store { return openTest(t) })
+}

@@ -145,6 +145,8 @@ ALTER TABLE deliveries SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_an
 ALTER TABLE events SET (autovacuum_analyze_scale_factor = 0.05);
 ANALYZE deliveries;
 ANALYZE events;`,
+		// Reconciliation runs, what they saw at the provider, differences.
+		5: reconSchema,
 	}
 }
 

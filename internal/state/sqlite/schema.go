@@ -126,6 +126,8 @@ CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
 		2: `ALTER TABLE lock ADD COLUMN scope TEXT NOT NULL DEFAULT '';`,
 		// Payouts and the append-only audit trail of money-out requests.
 		3: payoutsSchema,
+		// Reconciliation runs, what they saw at the provider, differences.
+		4: reconSchema,
 	}
 }
 

@@ -301,3 +301,7 @@ func TestMigratesLockScope(t *testing.T) {
 		t.Errorf("lock over an old row of a dead PID: %v, want *state.LockedError", err)
 	}
 }
+
+func TestReconConformance(t *testing.T) {
+	statetest.RunRecon(t, func(t *testing.T) state.Store { return openTemp(t) })
+}
