@@ -75,8 +75,8 @@ const runCols = `id, provider, from_at, to_at, status, phase, cursor, counters, 
 
 func scanRun(sc scanner) (state.ReconRun, error) {
 	var (
-		r                                        state.ReconRun
-		counters                                 string
+		r                                       state.ReconRun
+		counters                                string
 		from, to, lease, started, upd, finished int64
 	)
 	if err := sc.Scan(&r.ID, &r.Provider, &from, &to, &r.Status, &r.Phase, &r.Cursor, &counters, &r.Owner, &lease,
