@@ -33,9 +33,13 @@ var (
 
 type clickpesaState struct {
 	payments map[string]*cpPayment // by orderReference
+	rec      cpRecords             // lists, duplicates, divergences (clickpesa_recon.go)
 }
 
-func (s *clickpesaState) init() { s.payments = make(map[string]*cpPayment) }
+func (s *clickpesaState) init() {
+	s.payments = make(map[string]*cpPayment)
+	s.rec.init()
+}
 
 type cpPayment struct {
 	id         string
@@ -64,6 +68,8 @@ func (e *Emulator) routesClickPesa(mux *http.ServeMux) {
 	mux.HandleFunc("POST /clickpesa/third-parties/payments/preview-ussd-push-request", e.cpAuth(e.cpPreview))
 	mux.HandleFunc("POST /clickpesa/third-parties/payments/initiate-ussd-push-request", e.cpAuth(e.cpInitiate))
 	mux.HandleFunc("GET /clickpesa/third-parties/payments/{orderReference}", e.cpAuth(e.cpQuery))
+	mux.HandleFunc("GET /clickpesa/third-parties/payments/all", e.cpAuth(e.cpPaymentsAll))
+	mux.HandleFunc("GET /clickpesa/third-parties/account/statement", e.cpAuth(e.cpStatement))
 	e.routesClickPesaPayouts(mux)
 }
 
@@ -246,6 +252,7 @@ func (e *Emulator) cpInitiate(w http.ResponseWriter, r *http.Request, tok tokenI
 		return
 	}
 	e.cp.payments[p.orderRef] = p
+	e.cp.rec.addLocked(p)
 	delay := time.Duration(e.settings.Delay)
 	slow := time.Duration(e.settings.SlowAnswer)
 	e.mu.Unlock()
@@ -272,17 +279,25 @@ func (e *Emulator) cpCustomerAnswers(ref string) {
 		e.mu.Unlock()
 		return
 	}
-	p.updated = e.now()
+	if e.cp.rec.late[ref] {
+		e.mu.Unlock() // settles when a settle_late divergence says so
+		return
+	}
 	switch p.outcome {
 	case outcomeInsufficent:
-		p.status, p.message = "FAILED", "Insufficient balance"
+		e.cpSettleLocked(p, "FAILED")
+		p.message = "Insufficient balance"
 	case outcomeCancelled:
-		p.status, p.message = "FAILED", "Cancelled by user"
+		e.cpSettleLocked(p, "FAILED")
 	default:
-		p.status, p.message = "SUCCESS", "success"
-		p.paymentRef = strings.ToLower(randomCode(10))
+		e.cpSettleLocked(p, "SUCCESS")
 	}
-	e.cpQueueWebhookLocked(p, p.outcome.notifications())
+	n := p.outcome.notifications()
+	if e.cp.rec.dropNotify[ref] {
+		delete(e.cp.rec.dropNotify, ref)
+		n = 0
+	}
+	e.cpQueueWebhookLocked(p, n)
 	e.mu.Unlock()
 }
 
@@ -363,32 +378,17 @@ func compactJSON(v any) ([]byte, error) {
 func (e *Emulator) cpQuery(w http.ResponseWriter, r *http.Request, _ tokenInfo) {
 	ref := r.PathValue("orderReference")
 	e.mu.Lock()
-	p := e.cp.payments[ref]
-	var c cpPayment
-	if p != nil {
-		c = *p
+	var items []map[string]any
+	if p := e.cp.payments[ref]; p != nil {
+		items = append(items, cpItem(*p))
+		for _, x := range e.cp.rec.extra[ref] {
+			items = append(items, cpItem(*x))
+		}
 	}
 	e.mu.Unlock()
-	if p == nil {
+	if len(items) == 0 {
 		cpMessage(w, http.StatusNotFound, "Invalid or missing payment: "+ref)
 		return
 	}
-	var paymentRef any
-	if c.paymentRef != "" {
-		paymentRef = c.paymentRef
-	}
-	writeJSON(w, http.StatusOK, []map[string]any{{
-		"id":                 c.id,
-		"status":             c.status,
-		"paymentReference":   paymentRef,
-		"paymentPhoneNumber": c.phone,
-		"orderReference":     c.orderRef,
-		"collectedAmount":    json.Number(c.amount), // a number here, as documented
-		"collectedCurrency":  c.currency,
-		"message":            c.message,
-		"updatedAt":          cpTime(c.updated),
-		"createdAt":          cpTime(c.created),
-		"customer":           map[string]any{"customerName": "Sandbox Customer", "customerPhoneNumber": c.phone, "customerEmail": nil},
-		"clientId":           c.clientID,
-	}})
+	writeJSON(w, http.StatusOK, items)
 }

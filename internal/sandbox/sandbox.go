@@ -254,6 +254,8 @@ func New(o Options) (*Emulator, error) {
 	ctl.HandleFunc("GET /_sandbox/settings", e.handleGetSettings)
 	ctl.HandleFunc("POST /_sandbox/settings", e.handlePostSettings)
 	ctl.HandleFunc("POST /_sandbox/resend", e.handleResend)
+	ctl.HandleFunc("POST /_sandbox/clickpesa/divergence", e.handleDivergence)
+	ctl.HandleFunc("POST /_sandbox/clickpesa/bulk", e.handleBulk)
 	ctl.HandleFunc("GET /{$}", e.handleIndex)
 	ctl.Handle("/", e.record(e.withLatency(caseInsensitive(mux, aspNetPaths))))
 	e.handler = ctl

@@ -485,30 +485,11 @@ func (c *Client) queryPayments(ctx context.Context, orderReference string) (ps [
 		return nil, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "answer is not a JSON array", err)
 	}
 	for _, raw := range raws {
-		var w struct {
-			ID                 wire.String  `json:"id"`
-			Status             wire.String  `json:"status"`
-			PaymentReference   wire.String  `json:"paymentReference"`
-			PaymentPhoneNumber wire.String  `json:"paymentPhoneNumber"`
-			OrderReference     wire.String  `json:"orderReference"`
-			CollectedAmount    wire.String  `json:"collectedAmount"`
-			CollectedCurrency  wire.String  `json:"collectedCurrency"`
-			Message            wire.String  `json:"message"`
-			CreatedAt          wire.String  `json:"createdAt"`
-			UpdatedAt          wire.String  `json:"updatedAt"`
-			Customer           wireCustomer `json:"customer"`
-			ClientID           wire.String  `json:"clientId"`
-		}
-		if err := json.Unmarshal(raw, &w); err != nil {
+		p, err := parsePayment(raw)
+		if err != nil {
 			return nil, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable payment", err)
 		}
-		ps = append(ps, Payment{
-			ID: string(w.ID), Status: strings.ToUpper(string(w.Status)), PaymentReference: string(w.PaymentReference),
-			PaymentPhoneNumber: string(w.PaymentPhoneNumber), OrderReference: string(w.OrderReference),
-			CollectedAmount: string(w.CollectedAmount), CollectedCurrency: string(w.CollectedCurrency),
-			Message: string(w.Message), CreatedAt: string(w.CreatedAt), UpdatedAt: string(w.UpdatedAt),
-			Customer: w.Customer.normalize(), ClientID: string(w.ClientID), Raw: json.RawMessage(bytes.Clone(raw)),
-		})
+		ps = append(ps, p)
 	}
 	return ps, nil
 }
