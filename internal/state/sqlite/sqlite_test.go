@@ -275,10 +275,13 @@ func TestMigratesLockScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to version 1: what later migrations added goes.
-	for _, table := range []string{"payouts", "audit"} {
+	for _, table := range []string{"payouts", "audit", "recon_runs", "recon_seen", "recon_differences"} {
 		if _, err := db.Exec(`DROP TABLE IF EXISTS ` + table); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := db.Exec(`DROP INDEX IF EXISTS payments_provider_created`); err != nil {
+		t.Fatal(err)
 	}
 	for _, q := range []string{
 		`ALTER TABLE lock DROP COLUMN scope`,
