@@ -7,14 +7,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // moneyOutEnv is a serveEnv whose api block adds a finance token (payouts,
 // refunds) and an auditor token (audit), and whose configuration limits
 // TZS payouts.
-func moneyOutEnv(t *testing.T, extraHCL string) (e *serveEnv, finance, auditor string) {
+func moneyOutEnv(t *testing.T, extraHCL string, sandboxSettings map[string]any) (e *serveEnv, finance, auditor string) {
 	t.Helper()
-	e = newServeEnv(t, "@every 1h", true, nil)
+	e = newServeEnv(t, "@every 1h", true, sandboxSettings)
 	finance, auditor = canary(t, "finance-token"), canary(t, "audit-token")
 	e.env = append(e.env, "ACC_FINANCE_TOKEN="+finance, "ACC_AUDIT_TOKEN="+auditor)
 	e.canaries = append(e.canaries, finance, auditor)
@@ -55,7 +56,7 @@ payouts {
     max_per_24h    = 10000
   }
 }
-`)
+`, nil)
 	if r := runCLI(t, e.env, "validate", "-config", e.cfgDir); r.code != 0 {
 		t.Fatalf("validate:\n%s", r)
 	}
@@ -158,4 +159,60 @@ func containsField(fields []string, f string) bool {
 		}
 	}
 	return false
+}
+
+// TestCancelPendingPesaPalOrder: a pending PesaPal order is cancelled at
+// PesaPal (one CancelOrder) and becomes failed with payment.failed at the
+// operator's endpoint; cancelling it again is 409, a ClickPesa payment 422,
+// a payment that does not exist 404, a collect-only token 403; every
+// request is audited.
+func TestCancelPendingPesaPalOrder(t *testing.T) {
+	t.Parallel()
+	// The customers take a minute to answer: the orders stay pending.
+	e, finance, auditor := moneyOutEnv(t, "", map[string]any{"delay": "60s"})
+	e.apply()
+	e.start()
+	pp := e.pay("pesapal.ke", "ACC-CANCEL-1", "1500.00", "KES", "254712345670")
+	cp := e.pay("clickpesa.tz", "ACCCANCEL2", "1000", "TZS", "255712345670")
+
+	if code, _, body := e.call(http.MethodPost, "/v1/payments/"+pp.ID+"/cancel", e.token, nil); code != http.StatusForbidden {
+		t.Fatalf("collect-only token: %d %s", code, body)
+	}
+	code, _, body := e.call(http.MethodPost, "/v1/payments/"+pp.ID+"/cancel", finance, nil)
+	var got payment
+	if code != http.StatusOK || json.Unmarshal(body, &got) != nil || got.Status != "failed" {
+		t.Fatalf("cancel: %d %s, want 200 failed", code, body)
+	}
+	if n := e.sb.count(t, http.MethodPost, "/pesapal/api/Transactions/CancelOrder", pp.ProviderReference); n != 1 {
+		t.Errorf("%d CancelOrder calls, want 1", n)
+	}
+	eventually(t, 30*time.Second, "payment.failed delivered", func() bool {
+		got := e.sink.accepted("ACC-CANCEL-1")
+		return len(got) == 1 && got[0].Type == "payment.failed" && got[0].Path == "/pesapal"
+	})
+	for _, c := range []struct {
+		id     string
+		status int
+		typ    string
+	}{
+		{pp.ID, http.StatusConflict, "payment-not-cancellable"},
+		{cp.ID, http.StatusUnprocessableEntity, "cancel-not-supported"},
+		{"pay_nope", http.StatusNotFound, "not-found"},
+	} {
+		code, h, body := e.call(http.MethodPost, "/v1/payments/"+c.id+"/cancel", finance, nil)
+		wantProblem(t, "cancel "+c.id, code, h, body, c.status, c.typ)
+	}
+	code, _, body = e.call(http.MethodGet, "/v1/audit?action=payment.cancel", auditor, nil)
+	var trail struct {
+		Entries []struct{ Token, Subject, Result string }
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &trail) != nil || len(trail.Entries) != 5 {
+		t.Fatalf("audit: %d %s, want 5 entries", code, body)
+	}
+	if last := trail.Entries[len(trail.Entries)-1]; last.Token != "tokens[0]" || last.Result != "refused" || last.Subject != pp.ID {
+		t.Errorf("first entry %+v, want the collect-only token refused", last)
+	}
+	if e := trail.Entries[len(trail.Entries)-2]; e.Token != "finance" || e.Result != "cancelled" {
+		t.Errorf("second entry %+v, want the cancellation", e)
+	}
 }

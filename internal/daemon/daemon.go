@@ -24,6 +24,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/payouts"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/refunds"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -84,6 +85,7 @@ type Daemon struct {
 	disp     *delivery.Dispatcher
 	pay      *payments.Service
 	payouts  *payouts.Service
+	refunds  *refunds.Service
 	ingester *ingest.Ingester
 	sched    *scheduler
 
@@ -247,6 +249,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}); err != nil {
 		return fmt.Errorf("build payouts API: %w", err)
 	}
+	if d.refunds, err = refunds.New(refunds.Options{
+		Store: d.store, Settler: d.settler, Cancellers: d.canceller, Logger: d.log, Now: d.now,
+	}); err != nil {
+		return fmt.Errorf("build refunds API: %w", err)
+	}
 	if d.ingester, err = ingest.New(ingest.Options{
 		Config: cfg, Payers: d.payer, AzamPayKey: d.keys.key, Settler: d.settler, Store: d.store, Payouts: d.payouts,
 		Logger: d.log, Registerer: d.reg, Now: d.now,
@@ -313,6 +320,16 @@ func (d *Daemon) payoutProvider(id string) (payouts.Provider, bool) {
 		return nil, false
 	}
 	return payouts.ClickPesa(c), true
+}
+
+// canceller returns the current configuration's client that cancels
+// orders of a provider ID (PesaPal only).
+func (d *Daemon) canceller(id string) (refunds.Canceller, bool) {
+	c := d.set.Load().PesaPal(id)
+	if c == nil {
+		return nil, false
+	}
+	return c, true
 }
 
 // healthy is the readiness check: the store answers.

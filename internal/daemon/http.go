@@ -120,6 +120,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	routes := httpapi.NewRoutes(authed)
 	d.pay.RegisterAPI(routes)
 	d.payouts.RegisterAPI(routes) // scopes payouts and audit, refusals audited
+	d.refunds.RegisterAPI(routes) // scope refunds, refusals audited
 	delivery.RegisterAPI(routes, d.store, d.now, d.disp.Notify)
 	d.apiPatterns = append(open.Patterns(), routes.Patterns()...)
 	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

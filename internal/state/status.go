@@ -75,8 +75,8 @@ const (
 	// SourceReconciliation: the provider's own records, read by a
 	// reconciliation run (transaction lists, statements).
 	SourceReconciliation Source = "reconciliation"
-	// SourceRefund: the provider's answer to a refund or reversal
-	// finconnectd asked for.
+	// SourceRefund: the provider's answer to a refund, reversal or
+	// cancellation finconnectd asked for.
 	SourceRefund Source = "refund"
 )
 
