@@ -10,8 +10,12 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
 # Go tests may run the built binary (crash tests); they find it here.
 export FINCONNECTD_TEST_BINARY := $(CURDIR)/$(BIN)
+# The console's browser tests (internal/console/browsertest) drive Debian's
+# chromium. Under make they fail, not skip, when it is missing; a plain
+# `go test` skips them. FINCONNECTD_CHROMIUM may name another Chromium.
+export FINCONNECTD_BROWSER_TESTS := require
 
-.PHONY: help build run test check fmt fmt-check vet bench bench-go bench-http fuzz clean
+.PHONY: help build run test check fmt fmt-check vet bench bench-go bench-http fuzz clean browser-deps screenshots
 
 help: ## List targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,8 +26,26 @@ build: ## Build bin/finconnectd (static, version stamped)
 run: build ## Run the daemon on embedded defaults: emulator, dev config, temp store
 	$(BIN) serve -dev
 
-test: build vet fmt-check ## vet, gofmt check, and every test with -race
+test: build vet fmt-check browser-deps ## vet, gofmt check, and every test with -race
 	$(GO) test -race -count=1 -timeout 12m ./...
+
+# Never fails itself: when chromium cannot be installed (not root, no
+# apt-get, offline) it says so, and the browser tests then fail saying how
+# to install it.
+browser-deps: ## Install Debian's chromium for the console's browser tests, when missing
+	@if [ -n "$$FINCONNECTD_CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "browser-deps: chromium is missing and only root can install it: apt-get install chromium"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser-deps: chromium is missing and there is no apt-get; install Chromium and set FINCONNECTD_CHROMIUM"; exit 0; fi; \
+	echo "browser-deps: installing Debian's chromium for the console's browser tests"; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	{ $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	echo "browser-deps: could not install chromium (offline?); the console's browser tests fail until it is installed"
+
+screenshots: browser-deps ## Write docs/console/*.png: the console's main pages in headless Chromium
+	$(GO) test -count=1 -run '^TestScreenshots$$' ./internal/console/browsertest -args -screenshots=$(CURDIR)/docs/console
 
 check: test ## fmt check + vet + test
 

@@ -8,6 +8,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -211,7 +212,14 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if s != nil {
 		v.Who, v.CSRF, v.Operate = s.who.Name, s.csrf, s.who.Has(config.ScopeConsoleOperate)
 	}
-	t := c.tmpl[name]
+	var buf bytes.Buffer
+	if err := c.tmpl[name].ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		// A half-rendered page must not pass for a whole one.
+		c.o.Logger.Error("console: render", "page", name, "err", err)
+		buf.Reset()
+		status = http.StatusInternalServerError
+		buf.WriteString("<!doctype html><title>Error</title><p>The page could not be built; the daemon's log has the details.</p>")
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -219,9 +227,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
-	if err := t.ExecuteTemplate(w, "layout.html", v); err != nil {
-		c.o.Logger.Error("console: render", "page", name, "err", err)
-	}
+	_, _ = w.Write(buf.Bytes())
 }
 
 // secure reports whether the browser reached us over TLS (directly or

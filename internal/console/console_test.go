@@ -314,6 +314,11 @@ func TestReplay(t *testing.T) {
 		t.Errorf("read-only dead letters: the event must be listed without a replay button:\n%s", dead)
 	}
 	_, page := reader.get("/console/events/" + evID)
+	for _, w := range []string{"payment.succeeded", "HTTP 410", "order system retired"} {
+		if !strings.Contains(page, w) {
+			t.Errorf("event page: no %q", w)
+		}
+	}
 	code, body := reader.post("/console/events/"+evID+"/replay", url.Values{"csrf": {csrfOf(t, page)}})
 	if code != 403 || !strings.Contains(body, "console:operate") || status() != state.DeliveryDead {
 		t.Errorf("read-only replay: %d, delivery %s", code, status())

@@ -229,17 +229,13 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-type eventData struct {
-	eventDetail
-}
-
 func (c *Console) event(w http.ResponseWriter, r *http.Request) error {
 	ed, err := c.eventDetail(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	c.render(w, r, http.StatusOK, "event", sessionFrom(r), view{Title: "Event " + ed.Event.ID, Nav: "events",
-		Message: r.URL.Query().Get("done"), Data: eventData{eventDetail: ed}})
+		Message: r.URL.Query().Get("done"), Data: ed})
 	return nil
 }
 
