@@ -13,6 +13,8 @@
 //
 // This package has no non-test code and must not import anything from the
 // daemon's internals beyond what an operator's own code could use: the
-// signature check (internal/delivery) and, to forge notifications, the
-// ClickPesa checksum function.
+// signature check (internal/delivery), to forge notifications, the
+// ClickPesa checksum function, and the API's published OpenAPI document,
+// which every answer of the API calls is validated against
+// (internal/openapi/openapitest).
 package acceptance

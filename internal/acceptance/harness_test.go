@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/delivery"
+	"github.com/finconnectd/finconnectd/internal/openapi/openapitest"
 	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
@@ -380,7 +381,7 @@ func httpDoH(t *testing.T, method, url string, headers []string, body []byte) (i
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	c := &http.Client{Timeout: 90 * time.Second}
+	c := &http.Client{Timeout: 90 * time.Second, Transport: openapitest.Transport(t, nil)}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)

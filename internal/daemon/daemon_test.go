@@ -21,6 +21,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/delivery"
+	"github.com/finconnectd/finconnectd/internal/openapi/openapitest"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
@@ -276,7 +277,7 @@ func do(t testing.TB, method, url, token string, body []byte) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: openapitest.Transport(t, nil)}).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}

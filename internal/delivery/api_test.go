@@ -13,6 +13,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/openapi/openapitest"
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -62,7 +63,7 @@ func TestEventsAPI(t *testing.T) {
 		{Name: "ops", Value: secret.New("ops-token"), Scopes: []string{config.ScopeEvents}},
 		{Name: "shop", Value: secret.New("shop-token"), Scopes: []string{config.ScopePayments}},
 	})
-	srv := httptest.NewServer(auth.Require(mux))
+	srv := httptest.NewServer(openapitest.Check(t, auth.Require(mux)))
 	t.Cleanup(srv.Close)
 
 	doAs := func(token, method, path string) (int, string, []byte) {

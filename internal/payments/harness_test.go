@@ -13,6 +13,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
+	"github.com/finconnectd/finconnectd/internal/openapi/openapitest"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
@@ -146,10 +147,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.svc = svc
 	mux := http.NewServeMux()
 	svc.RegisterAPI(mux)
-	h.srv = httptest.NewServer(httpapi.NewAuthenticator([]httpapi.Token{
+	h.srv = httptest.NewServer(openapitest.Check(t, httpapi.NewAuthenticator([]httpapi.Token{
 		{Name: "shop", Value: secret.New(testToken), Scopes: []string{config.ScopePayments}},
 		{Name: "ops", Value: secret.New(eventsToken), Scopes: []string{config.ScopeEvents, config.ScopeConsoleOperate}},
-	}).Require(mux))
+	}).Require(mux)))
 	t.Cleanup(h.srv.Close)
 	return h
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -64,6 +65,9 @@ func (a answer) write(w http.ResponseWriter) {
 	ct := "application/json"
 	if a.status >= 400 {
 		ct = "application/problem+json"
+	}
+	if a.status == http.StatusCreated && a.payoutID != "" {
+		w.Header().Set("Location", "/v1/payouts/"+url.PathEscape(a.payoutID))
 	}
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Cache-Control", "no-store")

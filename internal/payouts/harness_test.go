@@ -15,6 +15,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/ingest"
+	"github.com/finconnectd/finconnectd/internal/openapi/openapitest"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
@@ -144,7 +145,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		{Name: "auditor", Value: secret.New(auditToken), Scopes: []string{config.ScopeAudit}},
 		{Name: "shop", Value: secret.New(shopToken), Scopes: []string{config.ScopePayments}},
 	})
-	h.api = httptest.NewServer(auth.Require(mux))
+	h.api = httptest.NewServer(openapitest.Check(t, auth.Require(mux)))
 	t.Cleanup(h.api.Close)
 	return h
 }
