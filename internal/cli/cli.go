@@ -76,6 +76,7 @@ func commands() map[string]command {
 		"serve":    {"Run the daemon (-dev: emulator and built-in config)", runServe},
 		"events":   {"The delivery log (list, show, replay), and test events to a route", runEvents},
 		"payments": {"Payments known to this installation (list, show)", runPayments},
+		"recon":    {"Reconcile payments with the providers' records (run, list, show, resolve, acknowledge)", runRecon},
 		"payouts":  {"Payouts known to this installation (list, show)", runPayouts},
 		"audit":    {"The audit trail of payouts, refunds and cancellations", runAudit},
 		"listen":   {"Receive, verify and print events, as a route's receiver would", runListen},

@@ -758,6 +758,8 @@ func (d *decoder) decodeSchedule(b *hcl.Block, ctx *hcl.EvalContext) {
 		d.cfg.Schedules.RefreshKeys = v
 	case ScheduleSyncPayments:
 		d.cfg.Schedules.SyncPayments = v
+	case ScheduleReconcilePayments:
+		d.cfg.Schedules.ReconcilePayments = v
 	}
 }
 

@@ -43,10 +43,13 @@ const (
 	ScheduleReconcile    = "reconcile"
 	ScheduleRefreshKeys  = "refresh_keys"
 	ScheduleSyncPayments = "sync_payments"
+	// ScheduleReconcilePayments: reconcile the previous day's payments
+	// with the providers' records (off unless declared).
+	ScheduleReconcilePayments = "reconcile_payments"
 )
 
 func scheduleNames() []string {
-	return []string{ScheduleReconcile, ScheduleRefreshKeys, ScheduleSyncPayments}
+	return []string{ScheduleReconcile, ScheduleRefreshKeys, ScheduleSyncPayments, ScheduleReconcilePayments}
 }
 
 // language is the set of block specs, in the order docs/configuration.md documents them.
@@ -120,7 +123,7 @@ func specs() language {
 			Attrs: []attrSpec{
 				{Name: "provider", Type: "reference", Required: true, Doc: "`provider.KIND.NAME`."},
 				{Name: "path", Type: "string", Required: true, Doc: "URL path served on `server.listen`; starts with `/`, unique."},
-				{Name: "events", Type: "list(string)", Default: "all", Doc: "Event types delivered: `payment.succeeded`, `payment.failed`, `payment.reversed`, `payment.pending`, `payout.succeeded`, `payout.failed`, `payout.reversed`."},
+				{Name: "events", Type: "list(string)", Default: "all", Doc: "Event types delivered: `payment.succeeded`, `payment.failed`, `payment.reversed`, `payment.pending`, `payout.succeeded`, `payout.failed`, `payout.reversed`, `reconciliation.difference`."},
 			},
 			Blocks: []*blockSpec{
 				{Type: "forward", Doc: "Where events are delivered (Standard Webhooks). Exactly one per route.",
@@ -147,9 +150,9 @@ func specs() language {
 						{Name: "max_per_24h", Type: "amount", Default: "no limit", Doc: "The most all payouts of the last 24 hours (rolling; failed ones do not count) may send together."},
 					}},
 			}},
-		{Type: "schedule", Labels: []string{"name"}, Doc: "The daemon's periodic jobs: `reconcile`, `refresh_keys`, `sync_payments`. Each at most once.",
+		{Type: "schedule", Labels: []string{"name"}, Doc: "The daemon's periodic jobs: `reconcile`, `refresh_keys`, `sync_payments`, `reconcile_payments` (each run reconciles every provider's payments of the previous day, in the daemon's local time, with the provider's records; see [reconciliation.md](reconciliation.md)). Each at most once.",
 			Attrs: []attrSpec{
-				{Name: "cron", Type: "cron", Required: true, Default: "reconcile `*/15 * * * *`, refresh_keys `@hourly`, sync_payments `@every 1m`", Doc: "robfig/cron spec: 5 fields, or `@every 1m`, `@hourly`, …"},
+				{Name: "cron", Type: "cron", Required: true, Default: "reconcile `*/15 * * * *`, refresh_keys `@hourly`, sync_payments `@every 1m`, reconcile_payments never", Doc: "robfig/cron spec: 5 fields, or `@every 1m`, `@hourly`, …"},
 			}},
 	}
 }

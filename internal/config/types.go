@@ -235,12 +235,15 @@ type Schedules struct {
 	Reconcile    string // default "*/15 * * * *"
 	RefreshKeys  string // default "@hourly"
 	SyncPayments string // default "@every 1m"
+	// ReconcilePayments reconciles every provider's payments of the day
+	// before with the provider's records; "" (the default) runs it never.
+	ReconcilePayments string
 }
 
 // EventTypes returns all event types, in a stable order.
 func EventTypes() []string {
 	return []string{"payment.succeeded", "payment.failed", "payment.reversed", "payment.pending",
-		"payout.succeeded", "payout.failed", "payout.reversed"}
+		"payout.succeeded", "payout.failed", "payout.reversed", "reconciliation.difference"}
 }
 
 // Provider returns the provider with the given ID ("pesapal.ke"), or nil.

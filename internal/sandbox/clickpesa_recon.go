@@ -256,8 +256,9 @@ func (e *Emulator) cpStatement(w http.ResponseWriter, r *http.Request, _ tokenIn
 //	kind               what happens
 //	drop_notification  Reference's settlement sends no webhook
 //	settle_amount      Reference settles (or, settled, is changed) with Amount, no webhook
-//	settle_late        Reference does not settle when the customer answers; sent again
-//	                   after that, it settles now with Status (SUCCESS), no webhook
+//	settle_late        Reference does not settle when the customer answers (sent
+//	                   before or while it is PROCESSING); sent again after that, it
+//	                   settles now with Status (SUCCESS), no webhook
 //	reverse            the successful payment Reference becomes REVERSED, no webhook
 //	foreign            a payment finconnectd never started: Reference, Amount, Status
 //	                   (SUCCESS), Phone, At (now)
@@ -311,8 +312,9 @@ func (e *Emulator) Diverge(d Divergence) (map[string]any, error) {
 		}
 		p.amount, p.updated = d.Amount, now
 	case "settle_late":
-		if err := need(); err != nil {
-			return nil, err
+		if p == nil { // before the payment: it will not settle by itself
+			e.cp.rec.late[d.Reference] = true
+			return map[string]any{"orderReference": d.Reference, "late": true}, nil
 		}
 		if p.status != "PROCESSING" {
 			return nil, fmt.Errorf("settle_late: %q has settled already (%s)", d.Reference, p.status)
