@@ -24,6 +24,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/payouts"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/recon"
 	"github.com/finconnectd/finconnectd/internal/refunds"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
@@ -239,6 +240,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("build event delivery: %w", err)
 	}
 	d.settler = settle.New(settle.Options{Store: d.store, Routes: cfg.Routes, Now: d.now, Notify: d.disp.Notify})
+	if err := d.reg.Register(recon.NewOpenDifferences(d.store)); err != nil {
+		return fmt.Errorf("register reconciliation metrics: %w", err)
+	}
 	if d.pay, err = payments.New(payments.Options{
 		Store: d.store, Config: cfg, Payers: d.payer, Settler: d.settler, Logger: d.log, Registerer: d.reg, Now: d.now,
 	}); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/recon"
 	"github.com/finconnectd/finconnectd/internal/reconcile"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -23,7 +24,7 @@ type scheduler struct {
 	mu   sync.Mutex
 	cron *cron.Cron
 
-	reconcileMu, keysMu, syncMu sync.Mutex
+	reconcileMu, keysMu, syncMu, reconMu sync.Mutex
 }
 
 func newScheduler(d *Daemon) *scheduler { return &scheduler{d: d} }
@@ -46,6 +47,7 @@ func (s *scheduler) build(sc config.Schedules) (*cron.Cron, error) {
 		{"reconcile", sc.Reconcile, func() { s.job("reconcile", &s.reconcileMu, s.d.reconcileJob) }},
 		{"refresh_keys", sc.RefreshKeys, func() { s.job("refresh_keys", &s.keysMu, s.d.refreshKeysJob) }},
 		{"sync_payments", sc.SyncPayments, func() { s.job("sync_payments", &s.syncMu, s.d.syncJob) }},
+		{"reconcile_payments", sc.ReconcilePayments, func() { s.job("reconcile_payments", &s.reconMu, s.d.reconcilePaymentsJob) }},
 	}
 	for _, j := range jobs {
 		if j.spec == "" {
@@ -212,4 +214,36 @@ func (d *Daemon) runReconcile(ctx context.Context, cfg *config.Config, schedule 
 // syncJob asks providers about payments and payouts still pending or unknown.
 func (d *Daemon) syncJob(ctx context.Context) error {
 	return errors.Join(d.pay.Sync(ctx), d.payouts.Sync(ctx))
+}
+
+// reconcilePaymentsJob reconciles every provider's payments of the day
+// before (local midnight to midnight) with the provider's records. A
+// provider another replica is reconciling is skipped; a run cut by the
+// job's deadline is resumed by the next one.
+func (d *Daemon) reconcilePaymentsJob(ctx context.Context) error {
+	cfg, set := d.cfg.Load(), d.set.Load()
+	if set == nil {
+		return nil
+	}
+	now := d.now()
+	to := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
+	from := to.AddDate(0, 0, -1)
+	eng := recon.New(recon.Options{
+		Store: d.store, Settler: d.settler, Payer: set.Payer, ClickPesa: set.ClickPesa,
+		Routes: func() []*config.Route { return cfg.Routes }, Now: d.now, Logger: d.log, Owner: d.owner, Notify: d.disp.Notify,
+	})
+	var errs []error
+	for _, id := range set.IDs() {
+		sum, err := eng.Run(ctx, id, from, to)
+		var busy *state.ReconBusyError
+		switch {
+		case errors.As(err, &busy):
+			d.log.Info("reconcile_payments: skipped, another process is reconciling this provider", "provider", id, "holder", busy.Run.Owner)
+		case err != nil:
+			errs = append(errs, err)
+		case sum.OpenTotal() > 0:
+			d.log.Warn("reconcile_payments: differences remain open", "provider", id, "open", sum.OpenTotal(), "healed", sum.Healed)
+		}
+	}
+	return errors.Join(errs...)
 }
