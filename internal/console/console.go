@@ -52,6 +52,9 @@ type Store interface {
 	EventDetail(ctx context.Context, id string) (state.Event, []state.Delivery, []state.Attempt, error)
 	ReplayEvent(ctx context.Context, id string, now time.Time) error
 	Stats(ctx context.Context) (state.QueueStats, error)
+	Payout(ctx context.Context, id string) (state.Payout, error)
+	ListPayouts(ctx context.Context, f state.PayoutFilter) ([]state.Payout, error)
+	ListAudit(ctx context.Context, f state.AuditFilter) ([]state.AuditEntry, error)
 }
 
 // Options configure the console.
@@ -116,6 +119,8 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("POST /console/signout", c.form(c.signout))
 	mux.Handle("GET /console/payments", c.page(c.payments))
 	mux.Handle("GET /console/payments/{id}", c.page(c.payment))
+	mux.Handle("GET /console/payouts", c.page(c.payouts))
+	mux.Handle("GET /console/payouts/{id}", c.page(c.payout))
 	mux.Handle("GET /console/events", c.page(c.events))
 	mux.Handle("GET /console/events/{id}", c.page(c.event))
 	mux.Handle("POST /console/events/{id}/replay", c.operate(c.replay))

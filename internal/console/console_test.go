@@ -410,3 +410,119 @@ func TestMaskPhone(t *testing.T) {
 		}
 	}
 }
+
+func TestPayoutsPages(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	at := h.clk.Now()
+	mobile := state.Payout{ID: "po_mobile1", Provider: "clickpesa.tz", Reference: "PO77", Status: state.PayoutSucceeded, Amount: "25000",
+		Currency: "TZS", Fee: "500", DestinationType: state.DestinationMobileMoney, Phone: testPhone, ReceiverName: "JOHN DOE",
+		Channel: "MPESA TANZANIA", Token: "finance", CreatedAt: at, UpdatedAt: at}
+	bank := state.Payout{ID: "po_bank1", Provider: "clickpesa.tz", Reference: "PO78", Status: state.PayoutPending, Amount: "900000",
+		Currency: "TZS", DestinationType: state.DestinationBank, AccountNumber: "0152998877665", AccountName: "Duka Ltd", Bank: "CORUTZTZ",
+		Token: "finance", CreatedAt: at.Add(time.Minute), UpdatedAt: at.Add(time.Minute)}
+	for _, p := range []state.Payout{mobile, bank} {
+		if err := h.st.CreatePayout(ctx, p, state.PayoutLimit{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.st.AppendAudit(ctx, state.AuditEntry{At: at, Token: "finance", Action: "payout.create", Subject: mobile.ID,
+		Request: []byte(`{"reference":"PO77"}`), Result: "created", Status: 201}); err != nil {
+		t.Fatal(err)
+	}
+	b := h.browser()
+	b.signIn(readToken)
+	tests := []struct {
+		path string
+		code int
+		want []string
+		not  []string
+	}{
+		{"/console/payouts", 200, []string{"PO77", "PO78", MaskPhone(testPhone), "CORUTZTZ " + MaskAccount(bank.AccountNumber), "2 payout(s)"}, []string{testPhone, bank.AccountNumber}},
+		{"/console/payouts?status=pending", 200, []string{"PO78"}, []string{"PO77"}},
+		{"/console/payouts?reference=PO77", 200, []string{"PO77"}, []string{"PO78"}},
+		{"/console/payouts?status=paid", 200, []string{"Unknown status", `aria-invalid="true"`}, []string{"PO77"}},
+		{"/console/payouts/po_mobile1", 200, []string{"PO77", "JOHN DOE", "MPESA TANZANIA", "payout.create", "created", "finance", MaskPhone(testPhone)}, []string{testPhone}},
+		{"/console/payouts/po_bank1", 200, []string{"PO78", "Duka Ltd", MaskAccount(bank.AccountNumber), "not known yet"}, []string{bank.AccountNumber}},
+		{"/console/payouts/po_nope", 404, []string{"no such item"}, nil},
+	}
+	for _, tt := range tests {
+		code, page := b.get(tt.path)
+		if code != tt.code {
+			t.Errorf("%s: %d", tt.path, code)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(page, w) {
+				t.Errorf("%s: no %q", tt.path, w)
+			}
+		}
+		for _, w := range tt.not {
+			if strings.Contains(page, w) {
+				t.Errorf("%s: %q should not be there", tt.path, w)
+			}
+		}
+	}
+}
+
+func TestMaskAccount(t *testing.T) {
+	for in, want := range map[string]string{"0152998877665": "•••••••••7665", "1234": "••••", "": ""} {
+		if got := MaskAccount(in); got != want {
+			t.Errorf("MaskAccount(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+var (
+	inputTag   = regexp.MustCompile(`<(input|select)\b[^>]*>`)
+	idAttr     = regexp.MustCompile(`\bid="([^"]+)"`)
+	tableOpen  = regexp.MustCompile(`<table\b[^>]*>\s*<caption`)
+	headingOne = regexp.MustCompile(`<h1[ >]`)
+)
+
+// TestAccessibleMarkup: on every page, each visible form field has a
+// label, each table a caption, and there is one h1, a skip link to main
+// and the page's language.
+func TestAccessibleMarkup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	payID, evID := h.payment("ORDER-5")
+	h.kill("orders")
+	b := h.browser()
+	_, signin := b.get("/console/signin")
+	b.signIn(operateToken)
+	pages := map[string]string{"/console/signin": signin}
+	for _, p := range []string{"/console/payments", "/console/payments?date=bad", "/console/payments/" + payID, "/console/events",
+		"/console/events?status=dead", "/console/events/" + evID, "/console/payouts", "/console/state", "/console/health"} {
+		code, page := b.get(p)
+		if code != 200 {
+			t.Fatalf("%s: %d", p, code)
+		}
+		pages[p] = page
+	}
+	for p, page := range pages {
+		for _, tag := range inputTag.FindAllString(page, -1) {
+			if strings.Contains(tag, `type="hidden"`) {
+				continue
+			}
+			id := idAttr.FindStringSubmatch(tag)
+			if id == nil || !strings.Contains(page, `<label for="`+id[1]+`"`) {
+				t.Errorf("%s: a form field without a label: %s", p, tag)
+			}
+		}
+		if n, c := strings.Count(page, "<table"), len(tableOpen.FindAllString(page, -1)); n != c {
+			t.Errorf("%s: %d tables, %d with a caption", p, n, c)
+		}
+		if n := len(headingOne.FindAllString(page, -1)); n != 1 {
+			t.Errorf("%s: %d h1 headings", p, n)
+		}
+		for _, w := range []string{`<html lang="en">`, `href="#main"`, `<main id="main"`, `name="viewport"`} {
+			if !strings.Contains(page, w) {
+				t.Errorf("%s: no %s", p, w)
+			}
+		}
+	}
+	if !strings.Contains(pages["/console/events?status=dead"], `href="/console/events?status=dead" aria-current="page"`) {
+		t.Error("the dead letters page is not marked current in the navigation")
+	}
+}

@@ -18,7 +18,8 @@ import (
 func urlEscape(s string) string { return url.QueryEscape(s) }
 
 var funcs = template.FuncMap{
-	"phone": MaskPhone,
+	"phone":   MaskPhone,
+	"account": MaskAccount,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"
@@ -27,6 +28,8 @@ var funcs = template.FuncMap{
 	},
 	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"ms":  func(d time.Duration) int64 { return d.Milliseconds() },
+	// hasPrefix tells payouts' events (their subject is a po_ ID) from payments'.
+	"hasPrefix": strings.HasPrefix,
 }
 
 // MaskPhone keeps the first four and last two digits of a phone number:
@@ -159,25 +162,34 @@ func (c *Console) payment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := paymentData{P: p}
-	// The events of a payment: the newest deliveries, grouped by event.
-	dels, err := c.o.Store.ListDeliveries(r.Context(), state.EventFilter{Limit: scanLimit})
-	if err != nil {
-		return fmt.Errorf("list deliveries: %w", err)
-	}
-	seen := map[string]bool{}
-	for _, dl := range dels {
-		if dl.Event.PaymentID != p.ID || seen[dl.EventID] {
-			continue
-		}
-		seen[dl.EventID] = true
-		ed, err := c.eventDetail(r.Context(), dl.EventID)
-		if err != nil {
-			return err
-		}
-		d.Events = append(d.Events, ed)
+	if d.Events, err = c.eventsOf(r.Context(), p.ID); err != nil {
+		return err
 	}
 	c.render(w, r, http.StatusOK, "payment", sessionFrom(r), view{Title: "Payment " + p.Reference, Nav: "payments", Data: d})
 	return nil
+}
+
+// eventsOf returns the events of a payment or payout, with their
+// deliveries and attempts, found among the newest scanLimit deliveries.
+func (c *Console) eventsOf(ctx context.Context, subjectID string) ([]eventDetail, error) {
+	dels, err := c.o.Store.ListDeliveries(ctx, state.EventFilter{Limit: scanLimit})
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	var out []eventDetail
+	seen := map[string]bool{}
+	for _, dl := range dels {
+		if dl.Event.PaymentID != subjectID || seen[dl.EventID] {
+			continue
+		}
+		seen[dl.EventID] = true
+		ed, err := c.eventDetail(ctx, dl.EventID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ed)
+	}
+	return out, nil
 }
 
 func (c *Console) eventDetail(ctx context.Context, id string) (eventDetail, error) {
@@ -221,11 +233,11 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) error {
 	default:
 		d.Error = "Unknown status."
 	}
-	title := "Events"
+	title, nav := "Events", "events"
 	if d.Status == state.DeliveryDead {
-		title = "Dead letters"
+		title, nav = "Dead letters", "dead"
 	}
-	c.render(w, r, http.StatusOK, "events", sessionFrom(r), view{Title: title, Nav: "events", Data: d})
+	c.render(w, r, http.StatusOK, "events", sessionFrom(r), view{Title: title, Nav: nav, Data: d})
 	return nil
 }
 

@@ -57,6 +57,24 @@ func TestScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	for i, po := range []state.Payout{
+		{ID: "po_screenshot1", Reference: "REFUND2042", Status: state.PayoutSucceeded, Amount: "4500", Fee: "250",
+			DestinationType: state.DestinationMobileMoney, Phone: "255754110022", ReceiverName: "ASHA MWINYI", Channel: "MPESA TANZANIA"},
+		{ID: "po_screenshot2", Reference: "SUPPLIER77", Status: state.PayoutPending, Amount: "1250000",
+			DestinationType: state.DestinationBank, Bank: "CORUTZTZ", AccountNumber: "0152998877665", AccountName: "Duka Supplies Ltd"},
+	} {
+		po.Provider, po.Currency, po.Token = "clickpesa.tz", "TZS", "finance"
+		po.CreatedAt = base.Add(time.Duration(100+i*30) * time.Minute)
+		po.UpdatedAt = po.CreatedAt
+		if err := s.st.CreatePayout(ctx, po, state.PayoutLimit{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.st.AppendAudit(ctx, state.AuditEntry{At: po.CreatedAt, Token: "finance", Action: "payout.create", Subject: po.ID,
+			Request: []byte(`{}`), Result: "created", Status: 201}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	tab := newTab(t)
 	shot := func(name, path string, wait chromedp.CSS) {
 		t.Helper()
@@ -72,8 +90,11 @@ func TestScreenshots(t *testing.T) {
 	shot("payment", "/console/payments/"+deadPay, "#events")
 	shot("dead-letters", "/console/events?status=dead", "table")
 	shot("event", "/console/events/"+deadEv, "form.action")
+	shot("payouts", "/console/payouts", "table")
+	shot("payout", "/console/payouts/po_screenshot1", "#audit")
 	shot("state", "/console/state", "table")
 	shot("health", "/console/health", "#main")
 	do(t, tab, "phone-sized screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	shot("payments-phone", "/console/payments", "table")
+	shot("payment-phone", "/console/payments/"+deadPay, "#events")
 }
