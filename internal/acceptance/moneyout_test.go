@@ -216,3 +216,76 @@ func TestCancelPendingPesaPalOrder(t *testing.T) {
 		t.Errorf("second entry %+v, want the cancellation", e)
 	}
 }
+
+// TestPesaPalRefund: a completed PesaPal payment is refunded through
+// PesaPal's RefundRequest (in full: it was mobile money); the refund is
+// pending until PesaPal reports the payment reversed, then succeeded, and
+// the payment refunded, with refund.succeeded and payment.refunded at the
+// operator's endpoint. A partial refund, a second refund, a refund of an
+// unpaid payment and a collect-only token are refused; a replayed
+// Idempotency-Key answers the first answer.
+func TestPesaPalRefund(t *testing.T) {
+	t.Parallel()
+	e, finance, auditor := moneyOutEnv(t, "", nil)
+	e.apply()
+	e.start()
+	pp := e.pay("pesapal.ke", "ACC-REFUND-1", "1500.00", "KES", "254712345670")
+	eventually(t, 60*time.Second, "the payment succeeded", func() bool {
+		code, _, body := e.call(http.MethodGet, "/v1/payments/"+pp.ID, e.token, nil)
+		var p payment
+		return code == http.StatusOK && json.Unmarshal(body, &p) == nil && p.Status == "succeeded"
+	})
+	refundPath := "/v1/payments/" + pp.ID + "/refunds"
+	if code, _, body := e.call(http.MethodPost, refundPath, e.token, []byte(`{"reference":"RF-1","reason":"returned"}`)); code != http.StatusForbidden {
+		t.Fatalf("collect-only token: %d %s", code, body)
+	}
+	code, h, body := e.call(http.MethodPost, refundPath, finance, []byte(`{"reference":"RF-PART","amount":"500","reason":"returned"}`))
+	if p := wantProblem(t, "partial", code, h, body, http.StatusUnprocessableEntity, "validation"); !strings.Contains(string(body), "only in full") {
+		t.Errorf("partial refund of mobile money: %+v", p)
+	}
+	req := []byte(`{"reference":"RF-1","reason":"customer returned the goods"}`)
+	code, _, body = e.call(http.MethodPost, refundPath, finance, req, "Idempotency-Key", "acc-refund-1")
+	var rf struct {
+		ID, Status, Amount, PaymentID string
+		Destination                   struct{ Type string }
+	}
+	if code != http.StatusCreated || json.Unmarshal(body, &rf) != nil || rf.Status != "pending" || rf.Amount != "1500.00" || rf.Destination.Type != "original" {
+		t.Fatalf("refund: %d %s", code, body)
+	}
+	code, _, again := e.call(http.MethodPost, refundPath, finance, req, "Idempotency-Key", "acc-refund-1")
+	if code != http.StatusOK || !strings.Contains(string(again), rf.ID) {
+		t.Errorf("replay: %d %s", code, again)
+	}
+	eventually(t, 60*time.Second, "refund.succeeded and payment.refunded delivered", func() bool {
+		var types []string
+		for _, r := range e.sink.all() {
+			if r.VerifyErr == "" && r.Answer/100 == 2 && (r.Data.Reference == "RF-1" || r.Data.Reference == "ACC-REFUND-1") {
+				types = append(types, r.Type)
+			}
+		}
+		return strings.Contains(strings.Join(types, " "), "refund.succeeded") && strings.Contains(strings.Join(types, " "), "payment.refunded")
+	})
+	code, _, body = e.call(http.MethodGet, "/v1/payments/"+pp.ID, e.token, nil)
+	if !strings.Contains(string(body), `"status":"refunded"`) {
+		t.Errorf("payment after the refund: %d %s", code, body)
+	}
+	if n := e.sb.count(t, http.MethodPost, "/pesapal/api/Transactions/RefundRequest", ""); n != 1 {
+		t.Errorf("%d RefundRequest calls, want 1", n)
+	}
+	code, _, _ = e.call(http.MethodPost, refundPath, finance, []byte(`{"reference":"RF-2","reason":"again"}`))
+	if code != http.StatusConflict {
+		t.Errorf("second refund: %d, want 409", code)
+	}
+	unpaid := e.pay("pesapal.ke", "ACC-REFUND-2", "10.00", "KES", "254712345671") // fails: insufficient funds
+	code, _, _ = e.call(http.MethodPost, "/v1/payments/"+unpaid.ID+"/refunds", finance, []byte(`{"reference":"RF-3","reason":"x"}`))
+	if code != http.StatusConflict {
+		t.Errorf("refund of an unpaid payment: %d, want 409", code)
+	}
+	code, _, body = e.call(http.MethodGet, "/v1/audit?action=refund.create", auditor, nil)
+	if code != http.StatusOK || strings.Count(string(body), `"action":"refund.create"`) != 6 {
+		t.Errorf("audit: %d %s", code, body)
+	}
+	if r := runCLI(t, e.env, "payouts", "list", "-config", e.cfgDir, "-payment", pp.ID); r.code != 0 || !strings.Contains(r.stdout, "RF-1") || !strings.Contains(r.stdout, "succeeded") {
+		t.Errorf("payouts list -payment:\n%s", r)
+	}
+}

@@ -352,6 +352,7 @@ func (d *decoder) decodeProvider(p *Provider, b *hcl.Block, ctx *hcl.EvalContext
 			c.ChecksumMethod = v
 		}
 		c.BaseURL = r.providerURL("base_url", base, live)
+		c.RefundByPayout, _ = r.boolean("refund_by_payout")
 		if !known && envOK && env == EnvSandbox && c.BaseURL == "" {
 			d.errorf(rng(envAttr.Expr.Range()), "ClickPesa has no sandbox",
 				"ClickPesa does not offer a sandbox environment. Point base_url at the emulator (finconnectd sandbox), e.g. base_url = \"http://127.0.0.1:9999/clickpesa\", or use environment = \"live\".")
@@ -373,6 +374,7 @@ func (d *decoder) decodeProvider(p *Provider, b *hcl.Block, ctx *hcl.EvalContext
 		if v, _, ok := r.enum("phone_format", []string{"local", "international"}); ok {
 			c.PhoneFormat = v
 		}
+		c.RefundByPayout, _ = r.boolean("refund_by_payout")
 		p.AzamPay = c
 	}
 }
@@ -1031,6 +1033,15 @@ func (r *attrReader) strList(name string) ([]string, bool, *hcl.Range, bool) {
 		out = append(out, el.AsString())
 	}
 	return out, sens, ar, true
+}
+
+// boolean reads a bool (true or false).
+func (r *attrReader) boolean(name string) (bool, bool) {
+	v, _, _, ok := r.eval(name, cty.Bool)
+	if !ok {
+		return false, false
+	}
+	return v.True(), true
 }
 
 func (r *attrReader) integer(name string) (int64, *hcl.Range, bool) {

@@ -100,6 +100,7 @@ func specs() language {
 				{Name: "checksum_key", Type: "secret", Sensitive: true, Default: "none: checksums off", Doc: "Checksum key: requests are signed and webhooks verified when set."},
 				{Name: "checksum_method", Type: "string", Default: `"canonical"`, Doc: "`canonical` or `legacy`: how the checksum is computed (docs/providers/clickpesa.md)."},
 				{Name: "base_url", Type: "url", Default: "`" + clickpesaLiveURL + "`", Doc: "Override, e.g. the emulator `http://127.0.0.1:9999/clickpesa`; required for `sandbox`."},
+				{Name: "refund_by_payout", Type: "bool", Default: "`false`", Doc: "ClickPesa has no refund of a collection: with `true`, `POST /v1/payments/{id}/refunds` pays the payer back as a mobile-money payout to the number that paid (the `payouts` limits apply)."},
 			}},
 		{Type: "provider", Labels: []string{"kind", "name"}, Kind: KindAzamPay, Doc: "An AzamPay account (Tanzania). Its callback public key is the state resource `key.azampay.NAME`.",
 			Attrs: []attrSpec{
@@ -112,6 +113,7 @@ func specs() language {
 				{Name: "base_url", Type: "url", Default: "sandbox `" + azampaySandboxURL + "`, live `" + azampayLiveURL + "`", Doc: "Checkout base URL; e.g. `http://127.0.0.1:9999/azampay`."},
 				{Name: "public_key_url", Type: "url", Default: "`base_url` + `" + azampayPublicKeyPath + "`", Doc: "Where the callback-signing public key is fetched."},
 				{Name: "phone_format", Type: "string", Default: `"local"`, Doc: "`local` (07…) or `international` (2557…): the phone form sent to AzamPay."},
+				{Name: "refund_by_payout", Type: "bool", Default: "`false`", Doc: "AzamPay has no refund of a checkout: with `true`, refunds are to be paid back as a disbursement to the payer's number. AzamPay disbursement is not available yet, so refunds of AzamPay payments are refused either way (docs/money-out.md)."},
 			}},
 		{Type: "ipn", Labels: []string{"name"}, Doc: "A PesaPal IPN endpoint that `apply` registers at PesaPal (state address `ipn.NAME`).",
 			Attrs: []attrSpec{
@@ -123,7 +125,7 @@ func specs() language {
 			Attrs: []attrSpec{
 				{Name: "provider", Type: "reference", Required: true, Doc: "`provider.KIND.NAME`."},
 				{Name: "path", Type: "string", Required: true, Doc: "URL path served on `server.listen`; starts with `/`, unique."},
-				{Name: "events", Type: "list(string)", Default: "all", Doc: "Event types delivered: `payment.succeeded`, `payment.failed`, `payment.reversed`, `payment.pending`, `payout.succeeded`, `payout.failed`, `payout.reversed`, `reconciliation.difference`."},
+				{Name: "events", Type: "list(string)", Default: "all", Doc: "Event types delivered: `payment.succeeded`, `payment.failed`, `payment.reversed`, `payment.pending`, `payment.refunded`, `payment.partially_refunded`, `payout.succeeded`, `payout.failed`, `payout.reversed`, `refund.succeeded`, `refund.failed`, `reconciliation.difference`."},
 			},
 			Blocks: []*blockSpec{
 				{Type: "forward", Doc: "Where events are delivered (Standard Webhooks). Exactly one per route.",

@@ -166,6 +166,9 @@ type ClickPesaConfig struct {
 	ChecksumKey    secret.Value // optional; zero means checksums off
 	ChecksumMethod string       // "canonical" (default) | "legacy"
 	BaseURL        string       // resolved
+	// RefundByPayout lets POST /v1/payments/{id}/refunds pay a ClickPesa
+	// payment back as a payout to the payer's number.
+	RefundByPayout bool
 }
 
 // AzamPayConfig holds AzamPay settings.
@@ -178,6 +181,9 @@ type AzamPayConfig struct {
 	BaseURL      string // resolved checkout base URL
 	PublicKeyURL string // resolved; default BaseURL + "/azampay/v1/public-key?format=Pem"
 	PhoneFormat  string // "local" (07...) default | "international" (2557...)
+	// RefundByPayout lets refunds of AzamPay payments be paid back as a
+	// disbursement to the payer's number.
+	RefundByPayout bool
 }
 
 // IPN is one ipn block: a PesaPal IPN registration.
@@ -243,7 +249,9 @@ type Schedules struct {
 // EventTypes returns all event types, in a stable order.
 func EventTypes() []string {
 	return []string{"payment.succeeded", "payment.failed", "payment.reversed", "payment.pending",
-		"payout.succeeded", "payout.failed", "payout.reversed", "reconciliation.difference"}
+		"payment.refunded", "payment.partially_refunded",
+		"payout.succeeded", "payout.failed", "payout.reversed", "refund.succeeded", "refund.failed",
+		"reconciliation.difference"}
 }
 
 // Provider returns the provider with the given ID ("pesapal.ke"), or nil.

@@ -243,15 +243,19 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.reg.Register(recon.NewOpenDifferences(d.store)); err != nil {
 		return fmt.Errorf("register reconciliation metrics: %w", err)
 	}
-	if d.pay, err = payments.New(payments.Options{
-		Store: d.store, Config: cfg, Payers: d.payer, Settler: d.settler, Logger: d.log, Registerer: d.reg, Now: d.now,
-	}); err != nil {
-		return fmt.Errorf("build pay API: %w", err)
-	}
 	if d.payouts, err = payouts.New(payouts.Options{
-		Store: d.store, Config: cfg, Providers: d.payoutProvider, Notify: d.disp.Notify, Logger: d.log, Now: d.now,
+		Store: d.store, Config: cfg, Providers: d.payoutProvider, Refunders: d.refunder, Settler: d.settler,
+		Notify: d.disp.Notify, Logger: d.log, Now: d.now,
 	}); err != nil {
 		return fmt.Errorf("build payouts API: %w", err)
+	}
+	// Payment statements pass through the refunds in flight: PesaPal
+	// shows an approved refund as the payment reversed.
+	paymentSettler := d.payouts.RefundAware(d.settler)
+	if d.pay, err = payments.New(payments.Options{
+		Store: d.store, Config: cfg, Payers: d.payer, Settler: paymentSettler, Logger: d.log, Registerer: d.reg, Now: d.now,
+	}); err != nil {
+		return fmt.Errorf("build pay API: %w", err)
 	}
 	if d.refunds, err = refunds.New(refunds.Options{
 		Store: d.store, Settler: d.settler, Cancellers: d.canceller, Logger: d.log, Now: d.now,
@@ -259,7 +263,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("build refunds API: %w", err)
 	}
 	if d.ingester, err = ingest.New(ingest.Options{
-		Config: cfg, Payers: d.payer, AzamPayKey: d.keys.key, Settler: d.settler, Store: d.store, Payouts: d.payouts,
+		Config: cfg, Payers: d.payer, AzamPayKey: d.keys.key, Settler: paymentSettler, Store: d.store, Payouts: d.payouts,
 		Logger: d.log, Registerer: d.reg, Now: d.now,
 	}); err != nil {
 		return fmt.Errorf("build webhook ingest: %w", err)
@@ -324,6 +328,16 @@ func (d *Daemon) payoutProvider(id string) (payouts.Provider, bool) {
 		return nil, false
 	}
 	return payouts.ClickPesa(c), true
+}
+
+// refunder returns the current configuration's client that refunds
+// collections of a provider ID itself (PesaPal only).
+func (d *Daemon) refunder(id string) (payouts.Refunder, bool) {
+	c := d.set.Load().PesaPal(id)
+	if c == nil {
+		return nil, false
+	}
+	return payouts.PesaPal(c), true
 }
 
 // canceller returns the current configuration's client that cancels

@@ -35,6 +35,7 @@ func (s *Service) RegisterAPI(mux httpapi.Router) {
 	mux.Handle("GET /v1/payouts/{id}", s.guard(config.ScopePayouts, "", httpapi.Handle(s.handleGet)))
 	mux.Handle("GET /v1/payouts", s.guard(config.ScopePayouts, "", httpapi.Handle(s.handleList)))
 	mux.Handle("GET /v1/audit", s.guard(config.ScopeAudit, "", httpapi.Handle(s.handleAudit)))
+	s.registerRefunds(mux)
 }
 
 // answer is one response of POST /v1/payouts, kept to complete the
@@ -45,6 +46,7 @@ type answer struct {
 	payoutID string
 	result   string // audit result
 	detail   string
+	subject  string // audited subject when no payout was stored (a refund's payment)
 }
 
 func jsonAnswer(status int, v any, payoutID, result string) answer {
@@ -164,15 +166,22 @@ func storeProblem() *httpapi.Problem {
 
 // replay answers a request whose Idempotency-Key was already claimed.
 func (s *Service) replay(ctx context.Context, rec state.IdempotencyRecord, v validated) answer {
+	return s.replayWith(ctx, rec, v.hash(), v.Provider, v.Reference)
+}
+
+// replayWith answers a request whose Idempotency-Key was already claimed,
+// hash being the request's; provider and reference find what a first
+// request that died in the middle wrote.
+func (s *Service) replayWith(ctx context.Context, rec state.IdempotencyRecord, hash, provider, reference string) answer {
 	switch {
-	case rec.RequestHash != v.hash():
+	case rec.RequestHash != hash:
 		return problemAnswer(httpapi.NewProblem(http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency-Key reused",
 			"This Idempotency-Key was first used with a different request body; use a new key for a new payout."), "rejected")
 	case !rec.Done:
 		if s.now().Sub(rec.CreatedAt) > s.createTimeout+s.previewTimeout+time.Minute {
 			// The first request died between claim and completion (a
 			// crash): answer with the payout if it was written.
-			if p, err := s.store.PayoutByReference(ctx, v.Provider, v.Reference); err == nil {
+			if p, err := s.store.PayoutByReference(ctx, provider, reference); err == nil {
 				a := jsonAnswer(http.StatusOK, View(p), p.ID, "replayed")
 				return a
 			}
@@ -211,14 +220,21 @@ func (s *Service) send(ctx context.Context, v validated, prov Provider, token st
 		ID: newPayoutID(), Provider: v.Provider, Reference: v.Reference, Status: state.PayoutPending,
 		Amount: v.Amount, Currency: v.Currency, Fee: pv.Fee, DestinationType: v.Type, Phone: v.Phone,
 		AccountNumber: v.AccountNumber, AccountName: v.AccountName, Bank: v.Bank, ReceiverName: pv.ReceiverName,
-		Channel: pv.Channel, Description: v.Description, Token: token,
+		Channel: pv.Channel, Description: v.Description, Token: token, PaymentID: v.PaymentID,
 		CreatedAt: now, UpdatedAt: now, NextSyncAt: now.Add(syncDelay(0)),
 	}
-	if err := s.store.CreatePayout(ctx, p, s.limit(v.Currency)); err != nil {
-		var le *state.LimitError
+	lim := s.limit(v.Currency)
+	lim.RefundOf = v.RefundOf
+	if err := s.store.CreatePayout(ctx, p, lim); err != nil {
+		var (
+			le *state.LimitError
+			re *state.RefundError
+		)
 		switch {
 		case errors.As(err, &le):
 			return problemAnswer(limitProblem(le), "refused"), false
+		case errors.As(err, &re):
+			return problemAnswer(refundProblem(re), "refused"), false
 		case errors.Is(err, state.ErrConflict):
 			return s.referenceInUse(ctx, v), false
 		}

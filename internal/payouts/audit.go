@@ -18,8 +18,12 @@ func tokenName(r *http.Request) string {
 // audit appends one money-out request and its answer to the audit trail.
 // A failure to write it is logged: the answer already stands.
 func (s *Service) audit(r *http.Request, action string, req json.RawMessage, a answer) {
+	subject := a.payoutID
+	if subject == "" {
+		subject = a.subject
+	}
 	e := state.AuditEntry{
-		At: s.now().UTC(), Token: tokenName(r), Action: action, Subject: a.payoutID, Request: req,
+		At: s.now().UTC(), Token: tokenName(r), Action: action, Subject: subject, Request: req,
 		Result: a.result, Status: a.status, Detail: a.detail,
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)

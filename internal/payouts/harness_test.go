@@ -70,6 +70,7 @@ type harnessOptions struct {
 	createTimeout time.Duration
 	unsigned      bool // the provider has no checksum key
 	payouts       config.PayoutsConfig
+	refunds       bool // the ClickPesa provider sets refund_by_payout
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -99,7 +100,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		_ = emu.Stop(ctx)
 	})
 	h.emu = emu
-	cp := &config.ClickPesaConfig{ClientID: secret.New("id"), APIKey: secret.New("key"), BaseURL: emu.URL() + "/clickpesa"}
+	cp := &config.ClickPesaConfig{ClientID: secret.New("id"), APIKey: secret.New("key"), BaseURL: emu.URL() + "/clickpesa", RefundByPayout: o.refunds}
 	if !o.unsigned {
 		cp.ChecksumKey = secret.New(checksumKey)
 	}
@@ -116,8 +117,16 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	settler := settle.New(settle.Options{Store: h.store, Routes: h.cfg.Routes})
 	svc, err := New(Options{
-		Store: h.store, Config: h.cfg, Now: h.clock.Now, CreateTimeout: o.createTimeout,
+		Store: h.store, Config: h.cfg, Now: h.clock.Now, CreateTimeout: o.createTimeout, Settler: settler,
+		Refunders: func(id string) (Refunder, bool) {
+			c := set.PesaPal(id)
+			if c == nil {
+				return nil, false
+			}
+			return PesaPal(c), true
+		},
 		Providers: func(id string) (Provider, bool) {
 			c := set.ClickPesa(id)
 			if c == nil {
@@ -132,7 +141,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	h.svc = svc
 	in, err := ingest.New(ingest.Options{
 		Config: h.cfg, Payers: set.Payer, Store: h.store, Payouts: svc,
-		Settler: settle.New(settle.Options{Store: h.store, Routes: h.cfg.Routes}),
+		Settler: svc.RefundAware(settler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +150,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	mux := http.NewServeMux()
 	svc.RegisterAPI(mux)
 	auth := httpapi.NewAuthenticator([]httpapi.Token{
-		{Name: "finance", Value: secret.New(financeToken), Scopes: []string{config.ScopePayouts}},
+		{Name: "finance", Value: secret.New(financeToken), Scopes: []string{config.ScopePayouts, config.ScopeRefunds}},
 		{Name: "auditor", Value: secret.New(auditToken), Scopes: []string{config.ScopeAudit}},
 		{Name: "shop", Value: secret.New(shopToken), Scopes: []string{config.ScopePayments}},
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
+	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -124,4 +125,60 @@ func errorCode(err error) string {
 		return pe.Code
 	}
 	return ""
+}
+
+// Refunder is a provider's own refund of a collection (PesaPal's
+// RefundRequest): the money goes back through the way it came, not as a
+// payout.
+type Refunder interface {
+	// Refund asks the provider to refund amount of payment p; by and
+	// reason are recorded with the provider. A success means the request
+	// was received (Outcome status pending), not that money moved.
+	Refund(ctx context.Context, p state.Payment, amount, by, reason string) (Outcome, error)
+	// QueryRefund asks about the refund of payment p: succeeded once the
+	// provider reports the payment reversed, pending while it still
+	// reports it completed.
+	QueryRefund(ctx context.Context, p state.Payment) (Outcome, error)
+}
+
+// PesaPal adapts a PesaPal client to Refunder.
+func PesaPal(c *pesapal.Client) Refunder { return pesaPal{c} }
+
+type pesaPal struct{ c *pesapal.Client }
+
+func (p pesaPal) Refund(ctx context.Context, pay state.Payment, amount, by, reason string) (Outcome, error) {
+	resp, err := p.c.RefundRequest(ctx, pesapal.RefundRequest{ConfirmationCode: pay.ConfirmationCode, Amount: amount, Username: by, Remarks: reason})
+	if err != nil {
+		return Outcome{}, err
+	}
+	msg := strings.TrimSpace(resp.Message)
+	if msg == "" {
+		msg = "refund requested"
+	}
+	return Outcome{Status: state.PayoutPending, Message: msg, Raw: resp.Raw}, nil
+}
+
+func (p pesaPal) QueryRefund(ctx context.Context, pay state.Payment) (Outcome, error) {
+	st, err := p.c.QueryPayment(ctx, providers.PaymentQuery{Reference: pay.Reference, ProviderReference: pay.ProviderReference})
+	if err != nil {
+		return Outcome{}, err
+	}
+	out := Outcome{Status: state.PayoutPending, Message: st.Message, Raw: st.Raw, Amount: st.Amount, Currency: st.Currency}
+	if st.Status == providers.StatusReversed {
+		out.Status = state.PayoutSucceeded
+	}
+	return out, nil
+}
+
+// refundsInFull reports whether a PesaPal payment made with method may
+// only be refunded in full: PesaPal refunds cards in part, mobile money
+// only in full.
+func refundsInFull(method string) bool {
+	m := strings.ToLower(method)
+	for _, card := range []string{"visa", "master", "card", "amex", "american express"} {
+		if strings.Contains(m, card) {
+			return false
+		}
+	}
+	return true
 }

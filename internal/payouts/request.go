@@ -63,6 +63,9 @@ type validated struct {
 	Provider    string
 	Kind        string
 	Description string
+	// PaymentID and RefundOf (the payment's amount) are set for a refund.
+	PaymentID string
+	RefundOf  string
 }
 
 // hash identifies the normalized request, for Idempotency-Key reuse checks.

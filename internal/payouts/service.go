@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
@@ -30,6 +31,15 @@ type Store interface {
 	ReleaseIdempotencyKey(ctx context.Context, key string) error
 	AppendAudit(ctx context.Context, e state.AuditEntry) error
 	ListAudit(ctx context.Context, f state.AuditFilter) ([]state.AuditEntry, error)
+	Payment(ctx context.Context, id string) (state.Payment, error)
+	PaymentByReference(ctx context.Context, provider, reference string) (state.Payment, error)
+}
+
+// PaymentSettler applies a statement about a payment through the store's
+// transition rule (settle.Settler does): refunds move the payment to
+// partially_refunded or refunded with it.
+type PaymentSettler interface {
+	Apply(ctx context.Context, st settle.Statement) (state.StatusResult, error)
 }
 
 // Options wire a Service.
@@ -39,6 +49,12 @@ type Options struct {
 	// Providers returns the payout client of a provider ID, or false when
 	// that provider cannot pay out.
 	Providers func(providerID string) (Provider, bool)
+	// Refunders returns the refund client of a provider ID whose
+	// collections are refunded by the provider itself (PesaPal), or false.
+	// Nil: none.
+	Refunders func(providerID string) (Refunder, bool)
+	// Settler moves a refunded payment's status; nil refuses refunds.
+	Settler PaymentSettler
 	// Notify is called after a change emitted an event (wakes delivery).
 	Notify func()
 	Logger *slog.Logger
@@ -57,6 +73,8 @@ type Options struct {
 type Service struct {
 	store     Store
 	providers func(string) (Provider, bool)
+	refunders func(string) (Refunder, bool)
+	settler   PaymentSettler
 	notify    func()
 	log       *slog.Logger
 	now       func() time.Time
@@ -84,11 +102,14 @@ func New(o Options) (*Service, error) {
 		return nil, fmt.Errorf("payouts: missing options: %s", strings.Join(missing, ", "))
 	}
 	s := &Service{
-		store: o.Store, providers: o.Providers, notify: o.Notify, log: o.Logger, now: o.Now,
+		store: o.Store, providers: o.Providers, refunders: o.Refunders, settler: o.Settler, notify: o.Notify, log: o.Logger, now: o.Now,
 		createTimeout: o.CreateTimeout, previewTimeout: o.PreviewTimeout, syncBatch: o.SyncBatch,
 	}
 	if s.notify == nil {
 		s.notify = func() {}
+	}
+	if s.refunders == nil {
+		s.refunders = func(string) (Refunder, bool) { return nil, false }
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -220,7 +241,13 @@ func (s *Service) apply(ctx context.Context, c state.PayoutChange) (state.Payout
 	if res.EventID != "" {
 		s.notify()
 		s.log.Info("payout status changed", "payout_id", res.Payout.ID, "provider", res.Payout.Provider,
-			"reference", res.Payout.Reference, "status", res.Payout.Status, "event_id", res.EventID)
+			"reference", res.Payout.Reference, "status", res.Payout.Status, "payment_id", res.Payout.PaymentID, "event_id", res.EventID)
+	}
+	if res.Payout.PaymentID != "" && res.Payout.Status == state.PayoutSucceeded {
+		// Idempotent: a payment already refunded stays so (Same).
+		if err := s.settleRefunded(ctx, res.Payout.PaymentID); err != nil {
+			s.log.Error("record the refunded payment", "payment_id", res.Payout.PaymentID, "payout_id", res.Payout.ID, "error", err)
+		}
 	}
 	return res, nil
 }

@@ -72,6 +72,11 @@ func (s *Service) syncOne(ctx context.Context, p state.Payout) (state.Payout, er
 		}
 		return p, nil
 	}
+	if p.PaymentID != "" {
+		if rf, ok := s.refunders(p.Provider); ok {
+			return s.syncRefund(ctx, p, rf, reschedule)
+		}
+	}
 	prov, ok := s.providers(p.Provider)
 	if !ok {
 		return reschedule(fmt.Errorf("no payout client for %s", p.Provider))

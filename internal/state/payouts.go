@@ -30,6 +30,9 @@ const (
 const (
 	DestinationMobileMoney = "mobile_money"
 	DestinationBank        = "bank"
+	// DestinationOriginal: a refund the provider pays back the way the
+	// payment came (PesaPal's refund), not a payout.
+	DestinationOriginal = "original"
 )
 
 // Payout is one payout. Amount is what the receiver gets; Fee what the
@@ -77,6 +80,23 @@ type PayoutLimit struct {
 	MaxPerWindow string
 	// Window is how far back payouts count (default 24 h).
 	Window time.Duration
+	// RefundOf, for a payout that refunds a payment (PaymentID set), is
+	// the payment's amount: the payment's refunds (all but failed ones)
+	// and this one may not take more than it. "" = not checked.
+	RefundOf string
+}
+
+// RefundError is CreatePayout's refusal of a refund that would take the
+// payment's refunds past the payment's amount. Nothing was stored.
+type RefundError struct {
+	PaymentID string
+	Amount    string // the payment's amount
+	Refunded  string // what its refunds (all but failed ones) already take
+	Left      string // what may still be refunded (never negative)
+}
+
+func (e *RefundError) Error() string {
+	return fmt.Sprintf("refund over payment %s's amount of %s: %s already refunded, %s left", e.PaymentID, e.Amount, e.Refunded, e.Left)
 }
 
 // LimitError is CreatePayout's refusal: the payout would take the
@@ -142,7 +162,10 @@ type PayoutStore interface {
 	// reference) exists, and with *LimitError when p.Amount plus the
 	// amounts of the currency's payouts created within lim.Window (all
 	// but failed ones) exceeds lim.MaxPerWindow; the check and the insert
-	// are one atomic step, also across processes sharing the store.
+	// are one atomic step, also across processes sharing the store. A
+	// refund (p.PaymentID set, lim.RefundOf set) that would take the
+	// payment's refunds past lim.RefundOf is refused with *RefundError,
+	// in the same atomic step.
 	CreatePayout(ctx context.Context, p Payout, lim PayoutLimit) error
 	Payout(ctx context.Context, id string) (Payout, error)
 	PayoutByReference(ctx context.Context, provider, reference string) (Payout, error)

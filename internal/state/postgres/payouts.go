@@ -109,15 +109,32 @@ func (s *Store) CreatePayout(ctx context.Context, p state.Payout, lim state.Payo
 		return fmt.Errorf("postgres: %w", err)
 	}
 	err = s.write(ctx, func(tx pgx.Tx) error {
-		if lim.MaxPerWindow != "" {
+		if lim.MaxPerWindow != "" || (lim.RefundOf != "" && p.PaymentID != "") {
+			// One lock per currency serialises both checks: a payment's
+			// refunds are all in its currency.
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '.payouts.' || $1, 0))`, p.Currency); err != nil {
 				return fmt.Errorf("lock the %s payout limit: %w", p.Currency, err)
 			}
+		}
+		if lim.MaxPerWindow != "" {
 			used, err := payoutAmounts(ctx, tx, p.Currency, rules.PayoutWindowStart(lim, p.CreatedAt))
 			if err != nil {
 				return fmt.Errorf("read payouts within the limit window: %w", err)
 			}
 			if err := rules.CheckPayoutLimit(lim, p.Currency, p.Amount, used); err != nil {
+				return err
+			}
+		}
+		if lim.RefundOf != "" && p.PaymentID != "" {
+			used, err := queryAll(ctx, tx, func(r pgx.Row) (string, error) {
+				var a string
+				err := r.Scan(&a)
+				return a, err
+			}, `SELECT amount FROM payouts WHERE payment_id = $1 AND status <> 'failed'`, p.PaymentID)
+			if err != nil {
+				return fmt.Errorf("read the refunds of payment %s: %w", p.PaymentID, err)
+			}
+			if err := rules.CheckRefund(lim, p, used); err != nil {
 				return err
 			}
 		}

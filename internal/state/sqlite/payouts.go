@@ -111,6 +111,19 @@ func (s *Store) CreatePayout(ctx context.Context, p state.Payout, lim state.Payo
 				return err
 			}
 		}
+		if lim.RefundOf != "" && p.PaymentID != "" {
+			used, err := queryAll(ctx, tx, func(r scanner) (string, error) {
+				var a string
+				err := r.Scan(&a)
+				return a, err
+			}, `SELECT amount FROM payouts WHERE payment_id = ? AND status <> 'failed'`, p.PaymentID)
+			if err != nil {
+				return fmt.Errorf("read the refunds of payment %s: %w", p.PaymentID, err)
+			}
+			if err := rules.CheckRefund(lim, p, used); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO payouts (`+payoutCols+`)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			p.ID, p.Provider, p.Reference, p.Status, p.Amount, p.Currency, p.Fee, p.DestinationType, p.Phone, p.AccountNumber,

@@ -27,6 +27,8 @@ func RunPayouts(t *testing.T, open Opener, open2 func(t *testing.T, first state.
 		{"PayoutNotificationDuplicate", testPayoutDuplicate},
 		{"DuePayouts", testDuePayouts},
 		{"PayoutLimit", testPayoutLimit},
+		{"RefundCap", testRefundCap},
+		{"RefundEvents", testRefundEvents},
 		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
@@ -36,10 +38,18 @@ func RunPayouts(t *testing.T, open Opener, open2 func(t *testing.T, first state.
 		s := open(t)
 		testConcurrentLimit(t, s, s)
 	})
+	t.Run("ConcurrentRefundsOfOnePayment", func(t *testing.T) {
+		s := open(t)
+		testConcurrentRefunds(t, s, s)
+	})
 	if open2 != nil {
 		t.Run("ConcurrentPayoutsAgainstLimitTwoStores", func(t *testing.T) {
 			s := open(t)
 			testConcurrentLimit(t, s, open2(t, s))
+		})
+		t.Run("ConcurrentRefundsOfOnePaymentTwoStores", func(t *testing.T) {
+			s := open(t)
+			testConcurrentRefunds(t, s, open2(t, s))
 		})
 	}
 }
@@ -357,5 +367,107 @@ func testAudit(t *testing.T, open Opener) {
 	}
 	if err := s.AppendAudit(ctx(t), state.AuditEntry{}); err == nil {
 		t.Error("an entry without action was stored")
+	}
+}
+
+func refund(id, ref, amount string) state.Payout {
+	p := payout(id, "clickpesa.tz", ref, amount)
+	p.PaymentID = "pay_r"
+	return p
+}
+
+// testRefundCap: a payment's refunds (all but failed ones) never take more
+// than the payment's amount; the refusal stores nothing and says what is
+// left.
+func testRefundCap(t *testing.T, open Opener) {
+	s := open(t)
+	lim := state.PayoutLimit{RefundOf: "1000"}
+	check(t, s.CreatePayout(ctx(t), refund("r1", "R1", "600"), lim), "first refund")
+	failed := refund("rf", "RF", "300")
+	failed.Status = state.PayoutFailed
+	check(t, s.CreatePayout(ctx(t), failed, lim), "a failed refund") // does not count
+	other := payout("o1", "clickpesa.tz", "O1", "900")
+	check(t, s.CreatePayout(ctx(t), other, lim), "a payout that refunds nothing is not capped")
+	err := s.CreatePayout(ctx(t), refund("r2", "R2", "400.50"), lim)
+	var re *state.RefundError
+	if !errors.As(err, &re) {
+		t.Fatalf("over the payment: err = %v, want *state.RefundError", err)
+	}
+	if re.Left != "400.00" || re.Refunded != "600.00" || re.Amount != "1000" || re.PaymentID != "pay_r" {
+		t.Errorf("refund error = %+v, want 600.00 refunded and 400.00 left of 1000", re)
+	}
+	if _, err := s.Payout(ctx(t), "r2"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("the refused refund was stored (err %v)", err)
+	}
+	check(t, s.CreatePayout(ctx(t), refund("r3", "R3", "400"), lim), "refund up to the payment's amount")
+	list, err := s.ListPayouts(ctx(t), state.PayoutFilter{PaymentID: "pay_r"})
+	check(t, err, "list refunds")
+	if len(list) != 3 {
+		t.Errorf("%d refunds listed for the payment, want 3", len(list))
+	}
+}
+
+// testRefundEvents: a refund (a payout with PaymentID) reaching succeeded
+// or failed emits refund.succeeded or refund.failed, not payout.*.
+func testRefundEvents(t *testing.T, open Opener) {
+	s := open(t)
+	createPayout(t, s, refund("r1", "R1", "100"))
+	createPayout(t, s, refund("r2", "R2", "100"))
+	for id, st := range map[string]string{"r1": state.PayoutSucceeded, "r2": state.PayoutFailed} {
+		res, err := s.ApplyPayoutStatus(ctx(t), state.PayoutChange{ID: id, Status: st, Now: t0.Add(time.Minute)})
+		check(t, err, "settle "+id)
+		if res.EventID == "" {
+			t.Errorf("%s %s: no event", id, st)
+			continue
+		}
+		ev, _, _, err := s.EventDetail(ctx(t), res.EventID)
+		check(t, err, "read event of "+id)
+		if ev.Type != "refund."+st || ev.PaymentID != id {
+			t.Errorf("%s %s: event %+v, want refund.%s", id, st, ev, st)
+		}
+	}
+}
+
+// testConcurrentRefunds: twenty refunds of 100 of one payment of 1000, at
+// once, through two stores (or one): exactly ten are taken.
+func testConcurrentRefunds(t *testing.T, s1, s2 state.Store) {
+	lim := state.PayoutLimit{RefundOf: "1000"}
+	var (
+		wg              sync.WaitGroup
+		mu              sync.Mutex
+		created, capped int
+		others          []error
+	)
+	start := make(chan struct{})
+	for i := range 20 {
+		s := s1
+		if i%2 == 1 {
+			s = s2
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := s.CreatePayout(context.Background(), refund(fmt.Sprintf("po_r%d", i), fmt.Sprintf("R%d", i), "100"), lim)
+			var re *state.RefundError
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case errors.As(err, &re):
+				capped++
+			default:
+				others = append(others, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(others) > 0 {
+		t.Fatalf("unexpected errors: %v", others)
+	}
+	if created != 10 || capped != 10 {
+		t.Errorf("created %d, refused %d; want 10 and 10", created, capped)
 	}
 }

@@ -119,6 +119,51 @@ func CheckPayoutLimit(lim state.PayoutLimit, currency, amount string, used []str
 	}
 }
 
+// CheckRefund decides whether refund p fits lim.RefundOf given the
+// amounts of the payment's other refunds (used): nil, or a
+// *state.RefundError.
+func CheckRefund(lim state.PayoutLimit, p state.Payout, used []string) error {
+	if lim.RefundOf == "" || p.PaymentID == "" {
+		return nil
+	}
+	maxR, err := ParseAmount(lim.RefundOf)
+	if err != nil {
+		return fmt.Errorf("refund limit of payment %s: %w", p.PaymentID, err)
+	}
+	usedR, dec, err := SumAmounts(used)
+	if err != nil {
+		return fmt.Errorf("sum the refunds of payment %s: %w", p.PaymentID, err)
+	}
+	amt, err := ParseAmount(p.Amount)
+	if err != nil {
+		return err
+	}
+	dec = max(dec, scale(lim.RefundOf), scale(p.Amount))
+	if new(big.Rat).Add(usedR, amt).Cmp(maxR) <= 0 {
+		return nil
+	}
+	left := new(big.Rat).Sub(maxR, usedR)
+	if left.Sign() < 0 {
+		left.SetInt64(0)
+	}
+	return &state.RefundError{PaymentID: p.PaymentID, Amount: lim.RefundOf, Refunded: FormatAmount(usedR, dec), Left: FormatAmount(left, dec)}
+}
+
+// PayoutEventTypeOf is the event payout p entering its status emits, or
+// "": a refund (PaymentID set) emits refund.succeeded or refund.failed (a
+// reversed refund did not stay done: refund.failed), other payouts
+// payout.<status>.
+func PayoutEventTypeOf(p state.Payout) string {
+	t := PayoutEventType(p.Status)
+	if t == "" || p.PaymentID == "" {
+		return t
+	}
+	if p.Status == state.PayoutSucceeded {
+		return "refund.succeeded"
+	}
+	return "refund.failed"
+}
+
 // PayoutWindowStart is the creation time after which payouts count
 // against lim at now.
 func PayoutWindowStart(lim state.PayoutLimit, now time.Time) time.Time {
@@ -276,7 +321,7 @@ func ApplyPayoutStatus(ctx context.Context, tx PayoutTx, c state.PayoutChange) (
 		return res, fmt.Errorf("update payout %s: %w", p.ID, err)
 	}
 	res.Payout, res.Changed = updated, moved
-	eventType := PayoutEventType(updated.Status)
+	eventType := PayoutEventTypeOf(updated)
 	if !moved || eventType == "" {
 		return res, nil
 	}
