@@ -170,6 +170,19 @@ type Notification struct {
 	DedupKey   string // e.g. provider reference + status; unique per provider
 	Body       []byte
 	ReceivedAt time.Time
+	// PaymentID is the payment it was about, once ApplyStatus found or
+	// created it ("" for a payout's, or one that matched no payment).
+	PaymentID string
+}
+
+// StatusEntry is one change of a payment's status.
+type StatusEntry struct {
+	PaymentID      string
+	From           PaymentStatus // "" when the statement created the payment
+	To             PaymentStatus
+	Source         Source
+	NotificationID string // the notification that said so, when one did
+	At             time.Time
 }
 
 // StatusChange is a verified statement about a payment's status, from a
@@ -245,6 +258,15 @@ type PaymentStore interface {
 	DuePayments(ctx context.Context, now time.Time, limit int) ([]Payment, error)
 	ScheduleSync(ctx context.Context, id string, next time.Time, attempts int) error
 	ApplyStatus(ctx context.Context, c StatusChange) (StatusResult, error)
+	// PaymentHistory lists the status changes of a payment, oldest first
+	// (at most 1,000).
+	// ApplyStatus and RecordInitiation record one in the transaction that
+	// changes the status (a payment created by a statement: From is "").
+	PaymentHistory(ctx context.Context, id string) ([]StatusEntry, error)
+	// PaymentNotifications lists the provider notifications an ApplyStatus
+	// recorded for a payment (its duplicates excepted), oldest first (at
+	// most 1,000).
+	PaymentNotifications(ctx context.Context, id string) ([]Notification, error)
 
 	// ClaimIdempotencyKey stores key as in flight and returns (rec, true), or
 	// returns the existing record and false.

@@ -263,6 +263,8 @@ func TestMigratesLockScope(t *testing.T) {
 		`DROP TABLE IF EXISTS ` + schema + `.recon_runs`,
 		`DROP TABLE IF EXISTS ` + schema + `.recon_seen`,
 		`DROP TABLE IF EXISTS ` + schema + `.recon_differences`,
+		`DROP TABLE IF EXISTS ` + schema + `.payment_history`,
+		`ALTER TABLE ` + schema + `.notifications DROP COLUMN payment_id`,
 		`DROP INDEX IF EXISTS ` + schema + `.payments_provider_created`,
 		`ALTER TABLE ` + schema + `.state_lock DROP COLUMN scope`,
 		`DELETE FROM ` + schema + `.schema_migrations WHERE version > 1`,

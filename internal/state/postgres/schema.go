@@ -147,6 +147,9 @@ ANALYZE deliveries;
 ANALYZE events;`,
 		// Reconciliation runs, what they saw at the provider, differences.
 		5: reconSchema,
+		// Which payment a notification was about, and each payment's
+		// status changes (the console shows both).
+		6: historySchema,
 	}
 }
 

@@ -128,6 +128,9 @@ CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
 		3: payoutsSchema,
 		// Reconciliation runs, what they saw at the provider, differences.
 		4: reconSchema,
+		// Which payment a notification was about, and each payment's
+		// status changes (the console shows both).
+		5: historySchema,
 	}
 }
 

@@ -275,7 +275,7 @@ func TestMigratesLockScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to version 1: what later migrations added goes.
-	for _, table := range []string{"payouts", "audit", "recon_runs", "recon_seen", "recon_differences"} {
+	for _, table := range []string{"payouts", "audit", "recon_runs", "recon_seen", "recon_differences", "payment_history"} {
 		if _, err := db.Exec(`DROP TABLE IF EXISTS ` + table); err != nil {
 			t.Fatal(err)
 		}
@@ -285,6 +285,8 @@ func TestMigratesLockScope(t *testing.T) {
 	}
 	for _, q := range []string{
 		`ALTER TABLE lock DROP COLUMN scope`,
+		`DROP INDEX IF EXISTS notifications_payment`,
+		`ALTER TABLE notifications DROP COLUMN payment_id`,
 		`DELETE FROM schema_migrations WHERE version > 1`,
 		fmt.Sprintf(`INSERT INTO lock (id, lock_id, host, pid, operation, since) VALUES (1, 'old', '%s', %d, 'apply', 0)`, host, dead.Process.Pid),
 	} {

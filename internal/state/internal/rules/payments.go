@@ -211,6 +211,8 @@ type InitiationTx interface {
 	PaymentByID(ctx context.Context, id string) (state.Payment, bool, error)
 	// UpdatePayment is StatusTx's.
 	UpdatePayment(ctx context.Context, p state.Payment) error
+	// InsertStatusEntry is StatusTx's.
+	InsertStatusEntry(ctx context.Context, e state.StatusEntry) error
 }
 
 // RecordInitiation carries out in (checked by CheckInitiation) on payment
@@ -230,6 +232,12 @@ func RecordInitiation(ctx context.Context, tx InitiationTx, id string, in state.
 	}
 	if err := tx.UpdatePayment(ctx, updated); err != nil {
 		return state.Payment{}, fmt.Errorf("update payment: %w", err)
+	}
+	if updated.Status != p.Status {
+		e := state.StatusEntry{PaymentID: id, From: p.Status, To: updated.Status, Source: state.SourceInitiation, At: now}
+		if err := tx.InsertStatusEntry(ctx, e); err != nil {
+			return state.Payment{}, fmt.Errorf("record the status change: %w", err)
+		}
 	}
 	return updated, nil
 }
@@ -312,6 +320,10 @@ type StatusTx interface {
 	InsertEvent(ctx context.Context, e state.Event) error
 	// InsertDelivery stores d with no lease.
 	InsertDelivery(ctx context.Context, d state.Delivery) error
+	// LinkNotification records which payment notification id was about.
+	LinkNotification(ctx context.Context, id, paymentID string) error
+	// InsertStatusEntry appends e to its payment's status history.
+	InsertStatusEntry(ctx context.Context, e state.StatusEntry) error
 }
 
 // ApplyStatus carries out c (checked by CheckStatusChange) inside the
@@ -330,8 +342,10 @@ type StatusTx interface {
 // than duplicated.
 func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.StatusResult, error) {
 	var res state.StatusResult
+	var ntf string // the notification recorded, to link to the payment
 	if c.Notification != nil {
 		n := Notification(c.Provider, *c.Notification, c.Now)
+		ntf = n.ID
 		dup, err := tx.InsertNotification(ctx, n)
 		if err != nil {
 			return state.StatusResult{}, fmt.Errorf("record notification %s: %w", n.ID, err)
@@ -368,6 +382,9 @@ func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.
 			return state.StatusResult{}, err
 		}
 		if inserted {
+			if err := record(ctx, tx, c, ntf, "", created); err != nil {
+				return state.StatusResult{}, err
+			}
 			res.Payment, res.Outcome, res.Changed = created, outcome, true
 			return emit(ctx, tx, c, res, false)
 		}
@@ -387,8 +404,33 @@ func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.
 			return state.StatusResult{}, fmt.Errorf("update payment %s: %w", p.ID, err)
 		}
 	}
+	if err := record(ctx, tx, c, ntf, p.Status, updated); err != nil {
+		return state.StatusResult{}, err
+	}
 	res.Payment, res.Outcome, res.Changed = updated, outcome, outcome == state.Moved
 	return emit(ctx, tx, c, res, true)
+}
+
+// record links the notification ntf (if any) to payment p and appends the
+// change from status from to p's history when the status moved.
+func record(ctx context.Context, tx StatusTx, c state.StatusChange, ntf string, from state.PaymentStatus, p state.Payment) error {
+	if ntf != "" {
+		if err := tx.LinkNotification(ctx, ntf, p.ID); err != nil {
+			return fmt.Errorf("link notification %s to payment %s: %w", ntf, p.ID, err)
+		}
+	}
+	if p.Status == from {
+		return nil
+	}
+	src := c.Source
+	if src == "" {
+		src = state.SourceNotification
+	}
+	e := state.StatusEntry{PaymentID: p.ID, From: from, To: p.Status, Source: src, NotificationID: ntf, At: c.Now}
+	if err := tx.InsertStatusEntry(ctx, e); err != nil {
+		return fmt.Errorf("record the status change of payment %s: %w", p.ID, err)
+	}
+	return nil
 }
 
 func findPayment(ctx context.Context, tx StatusTx, c state.StatusChange, lock bool) (p state.Payment, found bool, err error) {

@@ -330,6 +330,21 @@ type fakeTx struct {
 	// raceInsert makes the next InsertPayment lose to a concurrent creator.
 	raceInsert *state.Payment
 	updates    int
+	links      map[string]string // notification -> payment
+	history    []state.StatusEntry
+}
+
+func (f *fakeTx) LinkNotification(_ context.Context, id, paymentID string) error {
+	if f.links == nil {
+		f.links = map[string]string{}
+	}
+	f.links[id] = paymentID
+	return nil
+}
+
+func (f *fakeTx) InsertStatusEntry(_ context.Context, e state.StatusEntry) error {
+	f.history = append(f.history, e)
+	return nil
 }
 
 func (f *fakeTx) InsertNotification(_ context.Context, n state.Notification) (bool, error) {
@@ -684,4 +699,49 @@ func TestMigrate(t *testing.T) {
 func withScope(li state.LockInfo, scope string) state.LockInfo {
 	li.Scope = scope
 	return li
+}
+
+// TestStatusHistory: ApplyStatus links each recorded notification to its
+// payment and appends a history entry exactly when the status moves.
+func TestStatusHistory(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	f := &fakeTx{dedup: map[string]bool{}}
+	change := func(id, dedup string, st state.PaymentStatus, src state.Source) state.StatusChange {
+		return state.StatusChange{Provider: "p", Reference: "r", Status: st, Source: src, CreateIfMissing: true, Now: now,
+			Amount: "1000", Currency: "TZS", Notification: &state.Notification{ID: id, DedupKey: dedup, Route: "orders"}}
+	}
+	steps := []struct {
+		c    state.StatusChange
+		want int // history length after the step
+	}{
+		{change("ntf_1", "k1", state.StatusPending, state.SourceNotification), 1},   // created pending
+		{change("ntf_2", "k2", state.StatusPending, state.SourceNotification), 1},   // same status: linked, no entry
+		{change("ntf_3", "k3", state.StatusSucceeded, state.SourceNotification), 2}, // moved
+		{change("ntf_4", "k3", state.StatusSucceeded, state.SourceNotification), 2}, // duplicate: nothing
+		{change("ntf_5", "k5", state.StatusPending, state.SourceStatusQuery), 2},    // refused by Transition
+	}
+	for i, st := range steps {
+		if _, err := ApplyStatus(ctx, f, st.c); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if len(f.history) != st.want {
+			t.Fatalf("step %d: %d history entries, want %d: %+v", i, len(f.history), st.want, f.history)
+		}
+	}
+	first, second := f.history[0], f.history[1]
+	if first.From != "" || first.To != state.StatusPending || first.Source != state.SourceNotification || first.NotificationID != "ntf_1" {
+		t.Errorf("creation entry %+v", first)
+	}
+	if second.From != state.StatusPending || second.To != state.StatusSucceeded || second.NotificationID != "ntf_3" || !second.At.Equal(now) {
+		t.Errorf("move entry %+v", second)
+	}
+	for _, id := range []string{"ntf_1", "ntf_2", "ntf_3", "ntf_5"} {
+		if f.links[id] != first.PaymentID {
+			t.Errorf("notification %s linked to %q, want %q", id, f.links[id], first.PaymentID)
+		}
+	}
+	if _, ok := f.links["ntf_4"]; ok {
+		t.Error("a duplicate notification was linked")
+	}
 }
