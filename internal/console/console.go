@@ -52,6 +52,8 @@ type Store interface {
 	EventDetail(ctx context.Context, id string) (state.Event, []state.Delivery, []state.Attempt, error)
 	ReplayEvent(ctx context.Context, id string, now time.Time) error
 	Stats(ctx context.Context) (state.QueueStats, error)
+	PaymentHistory(ctx context.Context, id string) ([]state.StatusEntry, error)
+	PaymentNotifications(ctx context.Context, id string) ([]state.Notification, error)
 	Payout(ctx context.Context, id string) (state.Payout, error)
 	ListPayouts(ctx context.Context, f state.PayoutFilter) ([]state.Payout, error)
 	ListAudit(ctx context.Context, f state.AuditFilter) ([]state.AuditEntry, error)

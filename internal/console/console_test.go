@@ -526,3 +526,49 @@ func TestAccessibleMarkup(t *testing.T) {
 		t.Error("the dead letters page is not marked current in the navigation")
 	}
 }
+
+func TestPaymentHistoryAndNotifications(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	at := h.clk.Now()
+	if err := h.st.CreatePayment(ctx, state.Payment{ID: "pay_hist", Provider: "clickpesa.tz", Reference: "ORDER-H1", Status: state.StatusPending,
+		Amount: "1000", Currency: "TZS", Phone: testPhone, CreatedAt: at, UpdatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	body := `{"event":"PAYMENT RECEIVED","data":{"orderReference":"ORDER-H1","customer":{"customerPhoneNumber":"` + testPhone + `"}},"checksum":"c4f3b2a1deadbeef"}`
+	if _, err := h.st.ApplyStatus(ctx, state.StatusChange{Provider: "clickpesa.tz", Reference: "ORDER-H1", Status: state.StatusSucceeded,
+		Source: state.SourceNotification, Amount: "1000", Currency: "TZS", Now: at.Add(time.Minute),
+		Notification: &state.Notification{ID: "ntf_h1", Route: "orders", DedupKey: "ORDER-H1:ok", Body: []byte(body), ReceivedAt: at.Add(time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	b := h.browser()
+	b.signIn(readToken)
+	code, page := b.get("/console/payments/pay_hist")
+	if code != 200 {
+		t.Fatal(code)
+	}
+	for _, w := range []string{"Status history", "created through the pay API", "a provider notification", `href="#ntf-ntf_h1"`,
+		`id="ntf-ntf_h1"`, "PAYMENT RECEIVED", MaskPhone(testPhone), `(hidden)`} {
+		if !strings.Contains(page, w) {
+			t.Errorf("payment page: no %q", w)
+		}
+	}
+	for _, w := range []string{testPhone, "c4f3b2a1deadbeef"} {
+		if strings.Contains(page, w) {
+			t.Errorf("payment page shows %q", w)
+		}
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"phone":"255712345678","checksum":"abc"}`:   `{"phone":"2557••••••78","checksum":"(hidden)"}`,
+		`OrderTrackingId=abc&signature=xyz&amount=10`: `OrderTrackingId=abc&signature="(hidden)"&amount=10`,
+		`{"Token": "t0k3n", "amount": 1000}`:          `{"Token": "(hidden)", "amount": 1000}`,
+	} {
+		if got := excerpt([]byte(in)); got != want {
+			t.Errorf("excerpt(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -152,8 +153,80 @@ type attemptRow struct {
 }
 
 type paymentData struct {
-	P      state.Payment
-	Events []eventDetail
+	P             state.Payment
+	History       []historyRow
+	Notifications []notificationRow
+	Events        []eventDetail
+}
+
+// historyRow is one line of a payment's status history.
+type historyRow struct {
+	At             time.Time
+	From, To       string
+	Source         string
+	NotificationID string
+}
+
+// history is the payment's creation followed by each status change. A
+// payment created by a statement has its first change as its creation.
+func history(p state.Payment, entries []state.StatusEntry) []historyRow {
+	rows := make([]historyRow, 0, len(entries)+1)
+	if len(entries) == 0 || entries[0].From != "" {
+		first := p.Status
+		if len(entries) > 0 {
+			first = entries[0].From
+		}
+		rows = append(rows, historyRow{At: p.CreatedAt, To: string(first), Source: "created through the pay API"})
+	}
+	for _, e := range entries {
+		rows = append(rows, historyRow{At: e.At, From: string(e.From), To: string(e.To), Source: sourceText(e.Source), NotificationID: e.NotificationID})
+	}
+	return rows
+}
+
+func sourceText(s state.Source) string {
+	switch s {
+	case state.SourceInitiation:
+		return "the provider's answer to the initiation"
+	case state.SourceNotification:
+		return "a provider notification"
+	case state.SourceStatusQuery:
+		return "sync (a status query)"
+	case state.SourceRefresh:
+		return "a refresh (GET ?refresh=true)"
+	case state.SourceReconciliation:
+		return "reconciliation with the provider's records"
+	case state.SourceRefund:
+		return "a refund or cancellation"
+	}
+	return string(s)
+}
+
+// notificationRow is a provider notification as the console shows it.
+type notificationRow struct {
+	state.Notification
+	Excerpt string
+}
+
+var (
+	longDigits  = regexp.MustCompile(`\d{9,}`)
+	signedValue = regexp.MustCompile(`(?i)("?(?:checksum|signature|secret|token|password|hash)"?\s*[:=]\s*)("[^"]*"|[^&,}\s]*)`)
+)
+
+// excerpt is a notification body fit for the page: phone-like numbers
+// masked, checksums and anything named like a secret hidden, at most 600
+// bytes.
+func excerpt(body []byte) string {
+	s := string(body)
+	if len(s) > 4096 {
+		s = s[:4096]
+	}
+	s = signedValue.ReplaceAllString(s, `${1}"(hidden)"`)
+	s = longDigits.ReplaceAllStringFunc(s, MaskPhone)
+	if len(s) > 600 {
+		s = strings.ToValidUTF8(s[:600], "") + "…"
+	}
+	return s
 }
 
 func (c *Console) payment(w http.ResponseWriter, r *http.Request) error {
@@ -162,6 +235,18 @@ func (c *Console) payment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := paymentData{P: p}
+	entries, err := c.o.Store.PaymentHistory(r.Context(), p.ID)
+	if err != nil {
+		return fmt.Errorf("read the status history: %w", err)
+	}
+	d.History = history(p, entries)
+	ntfs, err := c.o.Store.PaymentNotifications(r.Context(), p.ID)
+	if err != nil {
+		return fmt.Errorf("read the notifications: %w", err)
+	}
+	for _, n := range ntfs {
+		d.Notifications = append(d.Notifications, notificationRow{Notification: n, Excerpt: excerpt(n.Body)})
+	}
 	if d.Events, err = c.eventsOf(r.Context(), p.ID); err != nil {
 		return err
 	}
