@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,6 +175,7 @@ func TestCancelPendingPesaPalOrder(t *testing.T) {
 	e.start()
 	pp := e.pay("pesapal.ke", "ACC-CANCEL-1", "1500.00", "KES", "254712345670")
 	cp := e.pay("clickpesa.tz", "ACCCANCEL2", "1000", "TZS", "255712345670")
+	byCLI := e.pay("pesapal.ke", "ACC-CANCEL-3", "20.00", "KES", "254712345670")
 
 	if code, _, body := e.call(http.MethodPost, "/v1/payments/"+pp.ID+"/cancel", e.token, nil); code != http.StatusForbidden {
 		t.Fatalf("collect-only token: %d %s", code, body)
@@ -202,18 +204,27 @@ func TestCancelPendingPesaPalOrder(t *testing.T) {
 		code, h, body := e.call(http.MethodPost, "/v1/payments/"+c.id+"/cancel", finance, nil)
 		wantProblem(t, "cancel "+c.id, code, h, body, c.status, c.typ)
 	}
-	code, _, body = e.call(http.MethodGet, "/v1/audit?action=payment.cancel", auditor, nil)
+	// The CLI asks the daemon found through the configuration's api.listen.
+	cliEnv := append(slices.Clone(e.env), "FINCONNECT_API_TOKEN="+finance)
+	if r := runCLI(t, cliEnv, "payments", "cancel", "-config", e.cfgDir, byCLI.ID); r.code != 0 || !strings.Contains(r.stdout, "cancelled: failed") {
+		t.Errorf("payments cancel:\n%s", r)
+	}
+	if r := runCLI(t, cliEnv, "payments", "cancel", "-config", e.cfgDir, byCLI.ID); r.code != 1 || !strings.Contains(r.stderr, "cannot be cancelled") {
+		t.Errorf("payments cancel again:\n%s", r)
+	}
+	code, _, body = e.call(http.MethodGet, "/v1/audit?action=payment.cancel&limit=5", auditor, nil)
 	var trail struct {
 		Entries []struct{ Token, Subject, Result string }
 	}
 	if code != http.StatusOK || json.Unmarshal(body, &trail) != nil || len(trail.Entries) != 5 {
 		t.Fatalf("audit: %d %s, want 5 entries", code, body)
 	}
-	if last := trail.Entries[len(trail.Entries)-1]; last.Token != "tokens[0]" || last.Result != "refused" || last.Subject != pp.ID {
-		t.Errorf("first entry %+v, want the collect-only token refused", last)
+	if first := trail.Entries[1]; first.Token != "finance" || first.Result != "cancelled" || first.Subject != byCLI.ID {
+		t.Errorf("entry %+v, want the CLI's cancellation", first)
 	}
-	if e := trail.Entries[len(trail.Entries)-2]; e.Token != "finance" || e.Result != "cancelled" {
-		t.Errorf("second entry %+v, want the cancellation", e)
+	code, _, body = e.call(http.MethodGet, "/v1/audit?action=payment.cancel&token=tokens[0]", auditor, nil)
+	if code != http.StatusOK || !strings.Contains(string(body), `"result":"refused"`) {
+		t.Errorf("the collect-only token's refusal is not audited: %s", body)
 	}
 }
 
@@ -272,9 +283,9 @@ func TestPesaPalRefund(t *testing.T) {
 	if n := e.sb.count(t, http.MethodPost, "/pesapal/api/Transactions/RefundRequest", ""); n != 1 {
 		t.Errorf("%d RefundRequest calls, want 1", n)
 	}
-	code, _, _ = e.call(http.MethodPost, refundPath, finance, []byte(`{"reference":"RF-2","reason":"again"}`))
-	if code != http.StatusConflict {
-		t.Errorf("second refund: %d, want 409", code)
+	cliEnv := append(slices.Clone(e.env), "FINCONNECT_API_TOKEN="+finance)
+	if r := runCLI(t, cliEnv, "payments", "refund", "-config", e.cfgDir, "-reference", "RF-2", "-reason", "again", pp.ID); r.code != 1 || !strings.Contains(r.stderr, "(409)") {
+		t.Errorf("second refund by the CLI:\n%s", r)
 	}
 	unpaid := e.pay("pesapal.ke", "ACC-REFUND-2", "10.00", "KES", "254712345671") // fails: insufficient funds
 	code, _, _ = e.call(http.MethodPost, "/v1/payments/"+unpaid.ID+"/refunds", finance, []byte(`{"reference":"RF-3","reason":"x"}`))

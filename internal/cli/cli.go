@@ -75,7 +75,7 @@ func commands() map[string]command {
 		"state":    {"Inspect or forget state entries (list, show, rm, force-unlock)", runState},
 		"serve":    {"Run the daemon (-dev: emulator and built-in config)", runServe},
 		"events":   {"The delivery log (list, show, replay), and test events to a route", runEvents},
-		"payments": {"Payments known to this installation (list, show)", runPayments},
+		"payments": {"Payments known to this installation (list, show); refund, cancel", runPayments},
 		"recon":    {"Reconcile payments with the providers' records (run, list, show, resolve, acknowledge)", runRecon},
 		"payouts":  {"Payouts known to this installation (list, show)", runPayouts},
 		"audit":    {"The audit trail of payouts, refunds and cancellations", runAudit},

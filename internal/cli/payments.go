@@ -18,11 +18,21 @@ import (
 const paymentsUsage = `Usage: finconnectd payments list [-config PATH | -dev] [-status S] [-provider P] [-reference R]
                              [-limit N] [-cursor C] [-all] [-json]
        finconnectd payments show [-config PATH | -dev] [-json] ID
+       finconnectd payments refund [-config PATH | -api URL] -reference R -reason TEXT [-amount A]
+                             [-idempotency-key K] [-json] ID
+       finconnectd payments cancel [-config PATH | -api URL] [-json] ID
 
-Payments known to this installation, read from the state store (no provider
-is asked; the daemon's sync_payments schedule and GET /v1/payments/{id}?refresh=true
-do that). Newest first, a page of -limit at a time: -json gives the next
-page's next_cursor for -cursor, and -all reads every page.
+list and show read the payments known to this installation from the state
+store (no provider is asked; the daemon's sync_payments schedule and
+GET /v1/payments/{id}?refresh=true do that). Newest first, a page of -limit
+at a time: -json gives the next page's next_cursor for -cursor, and -all
+reads every page.
+
+refund and cancel ask the running daemon (POST /v1/payments/{id}/refunds,
+POST /v1/payments/{id}/cancel), which checks, stores, audits and sends. Its
+address: -api, else $FINCONNECT_API_URL, else $API, else the configuration's
+api.listen. The token (scope refunds) comes from $FINCONNECT_API_TOKEN, else
+$TOKEN: never from a flag. serve -dev's banner exports API and TOKEN.
 
 Flags:
 `
@@ -34,6 +44,8 @@ Examples:
   finconnectd payments list -provider clickpesa.tz -json
   finconnectd payments list -status succeeded -all -json | jq -r '.payments[].id'
   finconnectd payments show pay_2x7q...
+  finconnectd payments refund -reference RF1001 -reason "damaged item" -amount 4000 pay_2x7q...
+  finconnectd payments cancel pay_2x7q...
 `
 
 // paymentsArgs are the parsed flags of payments list / show.
@@ -49,6 +61,12 @@ type paymentsArgs struct {
 	Cursor    string
 	All       bool
 	JSON      bool
+	// refund, cancel
+	API       string
+	RefundRef string
+	Amount    string
+	Reason    string
+	IdemKey   string
 }
 
 // parsePaymentsArgs parses `payments SUB [flags] [ID]`; flags may follow
@@ -60,21 +78,28 @@ func parsePaymentsArgs(args []string, stdout, stderr io.Writer) (paymentsArgs, e
 	fs.BoolVar(&a.Dev, "dev", false, "read the store of the running 'finconnectd serve -dev' instead of a configuration's")
 	fs.StringVar(&a.Status, "status", "", "list: only payments in this status (pending, succeeded, failed, reversed, unknown)")
 	fs.StringVar(&a.Provider, "provider", "", "list: only this provider ID, e.g. clickpesa.tz")
-	fs.StringVar(&a.Reference, "reference", "", "list: only this merchant reference")
 	fs.IntVar(&a.Limit, "limit", 100, "list: at most this many payments (with -all: a page)")
 	fs.StringVar(&a.Cursor, "cursor", "", "list: start at this page (a next_cursor of -json or of the API)")
 	fs.BoolVar(&a.All, "all", false, "list: every page, not only the first")
 	fs.BoolVar(&a.JSON, "json", false, "print JSON instead of text")
+	fs.StringVar(&a.API, "api", "", "refund, cancel: the daemon's API URL (default $FINCONNECT_API_URL, $API, else the configuration's api.listen)")
+	fs.StringVar(&a.RefundRef, "reference", "", "list: only this merchant reference; refund: the refund's own unique reference")
+	fs.StringVar(&a.Amount, "amount", "", "refund: what to pay back (default everything not refunded yet)")
+	fs.StringVar(&a.Reason, "reason", "", "refund: why (required)")
+	fs.StringVar(&a.IdemKey, "idempotency-key", "", "refund: an Idempotency-Key, so that running it again is safe")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), paymentsUsage)
 		fs.PrintDefaults()
 		fmt.Fprint(fs.Output(), paymentsExamples)
 	}
-	sub, positional, err := parseSubcommand(fs, "payments", []string{"list", "show"}, args, stdout, stderr)
+	sub, positional, err := parseSubcommand(fs, "payments", []string{"list", "show", "refund", "cancel"}, args, stdout, stderr)
 	if err != nil {
 		return a, err
 	}
 	a.Sub = sub
+	if a.Sub == "list" {
+		a.Reference, a.RefundRef = a.RefundRef, ""
+	}
 	if a.Dev && a.Config != "" {
 		fmt.Fprintf(stderr, "finconnectd payments %s: -dev reads the serve -dev store; drop -config\n", a.Sub)
 		return a, errors.New("-dev with -config")
@@ -95,12 +120,30 @@ func parsePaymentsArgs(args []string, stdout, stderr io.Writer) (paymentsArgs, e
 			fmt.Fprintf(stderr, "finconnectd payments list: -limit must be from 1 to %d\n", maxPageLimit)
 			return a, errors.New("bad -limit")
 		}
-	case "show":
+	case "show", "refund", "cancel":
 		if len(positional) != 1 {
-			fmt.Fprintln(stderr, "finconnectd payments show: give exactly one payment ID (pay_...)")
+			fmt.Fprintf(stderr, "finconnectd payments %s: give exactly one payment ID (pay_...)\n", a.Sub)
 			return a, errors.New("missing ID")
 		}
 		a.ID = positional[0]
+	}
+	if a.Sub == "refund" {
+		switch {
+		case a.RefundRef == "":
+			fmt.Fprintln(stderr, "finconnectd payments refund: -reference is required: your unique reference for this refund")
+			return a, errors.New("missing -reference")
+		case strings.TrimSpace(a.Reason) == "":
+			fmt.Fprintln(stderr, "finconnectd payments refund: -reason is required: why the payment is refunded")
+			return a, errors.New("missing -reason")
+		}
+	}
+	if a.Sub != "refund" && (a.Amount != "" || a.Reason != "" || a.IdemKey != "" || (a.Sub != "list" && a.RefundRef != "")) {
+		fmt.Fprintf(stderr, "finconnectd payments %s: -amount, -reason, -idempotency-key and -reference are for refund\n", a.Sub)
+		return a, errors.New("refund flags")
+	}
+	if a.API != "" && a.Sub != "refund" && a.Sub != "cancel" {
+		fmt.Fprintf(stderr, "finconnectd payments %s: -api is for refund and cancel\n", a.Sub)
+		return a, errors.New("-api")
 	}
 	return a, nil
 }
@@ -117,6 +160,9 @@ func runPaymentsWith(ctx context.Context, io IO, args []string, open storeOpener
 	}
 	if err != nil {
 		return ExitError
+	}
+	if a.Sub == "refund" || a.Sub == "cancel" {
+		return runMoneyOut(ctx, io, a)
 	}
 	st, ok := existingStore(ctx, io, a.Config, a.Dev, open)
 	if !ok {
