@@ -375,6 +375,10 @@ func (d *decoder) decodeProvider(p *Provider, b *hcl.Block, ctx *hcl.EvalContext
 			c.PhoneFormat = v
 		}
 		c.RefundByPayout, _ = r.boolean("refund_by_payout")
+		c.CallbackProof = ProofSignatureOrQuery
+		if v, _, ok := r.enum("callback_proof", []string{ProofSignatureOrQuery, ProofSignature, ProofQuery}); ok {
+			c.CallbackProof = v
+		}
 		p.AzamPay = c
 	}
 }

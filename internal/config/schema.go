@@ -114,6 +114,7 @@ func specs() language {
 				{Name: "public_key_url", Type: "url", Default: "`base_url` + `" + azampayPublicKeyPath + "`", Doc: "Where the callback-signing public key is fetched."},
 				{Name: "phone_format", Type: "string", Default: `"local"`, Doc: "`local` (07…) or `international` (2557…): the phone form sent to AzamPay."},
 				{Name: "refund_by_payout", Type: "bool", Default: "`false`", Doc: "AzamPay has no refund of a checkout: with `true`, refunds are to be paid back as a disbursement to the payer's number. AzamPay disbursement is not available yet, so refunds of AzamPay payments are refused either way (docs/money-out.md)."},
+				{Name: "callback_proof", Type: "string", Default: `"signature_or_query"`, Doc: "What proves a callback: `signature_or_query` (a signature that verifies and matches the stored payment; an unsigned callback is confirmed with a status query), `signature` (unsigned callbacks are refused with 401) or `query` (every callback is confirmed with a status query). A signature that is present and wrong is always 401."},
 			}},
 		{Type: "ipn", Labels: []string{"name"}, Doc: "A PesaPal IPN endpoint that `apply` registers at PesaPal (state address `ipn.NAME`).",
 			Attrs: []attrSpec{

@@ -184,7 +184,17 @@ type AzamPayConfig struct {
 	// RefundByPayout lets refunds of AzamPay payments be paid back as a
 	// disbursement to the payer's number.
 	RefundByPayout bool
+	// CallbackProof is what proves a callback: ProofSignatureOrQuery
+	// (default), ProofSignature or ProofQuery.
+	CallbackProof string
 }
+
+// AzamPay callback proof modes (AzamPayConfig.CallbackProof).
+const (
+	ProofSignatureOrQuery = "signature_or_query"
+	ProofSignature        = "signature"
+	ProofQuery            = "query"
+)
 
 // IPN is one ipn block: a PesaPal IPN registration.
 type IPN struct {

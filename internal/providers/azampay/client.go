@@ -416,7 +416,7 @@ func (c *Client) MNOCheckout(ctx context.Context, r CheckoutRequest) (res Checko
 	}
 	jerr := json.Unmarshal(resp.Body, &w)
 	if resp.Status/100 == 2 && jerr == nil && (w.Success == nil || *w.Success) && w.TransactionID != "" {
-		return CheckoutResponse{Success: true, TransactionID: string(w.TransactionID), Message: string(w.Message), Raw: json.RawMessage(bytes.Clone(resp.Body))}, nil
+		return CheckoutResponse{Success: true, TransactionID: string(w.TransactionID), Message: string(w.Message), Raw: providers.WithoutCredentials(resp.Body)}, nil
 	}
 	if resp.Status/100 == 2 && (jerr != nil || w.Success == nil || *w.Success) {
 		return CheckoutResponse{}, c.call.Err(opName(op), providers.UnknownOutcome, resp.Status, "", "answer carries no transactionId", nil)
@@ -554,7 +554,7 @@ func (c *Client) transactionStatus(ctx context.Context, transactionID, provider 
 	if env.Success != nil && !*env.Success {
 		return TransactionStatus{}, c.call.Err(opName(op), providers.Permanent, resp.Status, "", string(env.Message), nil)
 	}
-	ts = TransactionStatus{TransactionID: transactionID, Raw: json.RawMessage(bytes.Clone(resp.Body))}
+	ts = TransactionStatus{TransactionID: transactionID, Raw: providers.WithoutCredentials(resp.Body)}
 	data := bytes.TrimSpace(env.Data)
 	switch {
 	case len(data) > 0 && data[0] == '"':

@@ -381,7 +381,7 @@ func (c *Client) PreviewUSSDPush(ctx context.Context, r USSDPushRequest) (pv Pre
 	if err := json.Unmarshal(resp.Body, &w); err != nil {
 		return Preview{}, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable answer", err)
 	}
-	pv.Raw = json.RawMessage(bytes.Clone(resp.Body))
+	pv.Raw = providers.WithoutCredentials(resp.Body)
 	for _, m := range w.ActiveMethods {
 		pv.ActiveMethods = append(pv.ActiveMethods, Method{Name: string(m.Name), Status: string(m.Status), Fee: string(m.Fee)})
 	}
@@ -433,7 +433,7 @@ func (c *Client) InitiateUSSDPush(ctx context.Context, r USSDPushRequest) (push 
 	return USSDPush{
 		ID: string(w.ID), Status: string(w.Status), Channel: string(w.Channel), OrderReference: string(w.OrderReference),
 		CollectedAmount: string(w.CollectedAmount), CollectedCurrency: string(w.CollectedCurrency),
-		CreatedAt: string(w.CreatedAt), ClientID: string(w.ClientID), Raw: json.RawMessage(bytes.Clone(resp.Body)),
+		CreatedAt: string(w.CreatedAt), ClientID: string(w.ClientID), Raw: providers.WithoutCredentials(resp.Body),
 	}, nil
 }
 

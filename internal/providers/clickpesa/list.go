@@ -1,7 +1,6 @@
 package clickpesa
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -159,6 +158,6 @@ func parsePayment(raw json.RawMessage) (Payment, error) {
 		PaymentPhoneNumber: string(w.PaymentPhoneNumber), OrderReference: string(w.OrderReference),
 		CollectedAmount: string(w.CollectedAmount), CollectedCurrency: string(w.CollectedCurrency),
 		Message: string(w.Message), CreatedAt: string(w.CreatedAt), UpdatedAt: string(w.UpdatedAt),
-		Customer: w.Customer.normalize(), ClientID: string(w.ClientID), Raw: json.RawMessage(bytes.Clone(raw)),
+		Customer: w.Customer.normalize(), ClientID: string(w.ClientID), Raw: providers.WithoutCredentials(raw),
 	}, nil
 }

@@ -149,7 +149,7 @@ func (w wirePayout) payout(raw []byte) Payout {
 		Amount: string(w.Amount), Fee: string(w.Fee), Currency: string(w.Currency), Channel: string(w.Channel),
 		ChannelProvider: string(w.ChannelProvider), TransferType: first(w.TransferType, w.SettlementType),
 		Notes: string(w.Notes), CreatedAt: string(w.CreatedAt), UpdatedAt: string(w.UpdatedAt), ClientID: string(w.ClientID),
-		Raw: json.RawMessage(bytes.Clone(raw)),
+		Raw: providers.WithoutCredentials(raw),
 	}
 	if w.Order != nil {
 		p.OrderAmount = string(w.Order.Amount)
@@ -225,7 +225,7 @@ func (c *Client) PreviewMobileMoneyPayout(ctx context.Context, r MobileMoneyPayo
 	}
 	pv = PayoutPreview{
 		Total: string(w.Amount), Fee: string(w.Fee), Balance: string(w.Balance), ChannelProvider: string(w.ChannelProvider),
-		FeeBearer: string(w.FeeBearer), Raw: json.RawMessage(bytes.Clone(resp.Body)),
+		FeeBearer: string(w.FeeBearer), Raw: providers.WithoutCredentials(resp.Body),
 	}
 	if w.Receiver != nil {
 		pv.ReceiverName, pv.ReceiverAccount, pv.ReceiverAmount = string(w.Receiver.AccountName), string(w.Receiver.AccountNumber), string(w.Receiver.Amount)
@@ -399,7 +399,7 @@ func ParsePayoutWebhook(body []byte) (PayoutWebhook, error) {
 	if err := json.Unmarshal(w.Data, &d); err != nil {
 		return PayoutWebhook{}, fmt.Errorf("%w: data: %v", ErrInvalidWebhook, err)
 	}
-	out := PayoutWebhook{Event: strings.ToUpper(event), Payout: d.payout(w.Data), Raw: json.RawMessage(bytes.Clone(trimmed))}
+	out := PayoutWebhook{Event: strings.ToUpper(event), Payout: d.payout(w.Data), Raw: providers.WithoutCredentials(trimmed)}
 	if d.Refund != nil {
 		out.Message = string(d.Refund.Message)
 	}

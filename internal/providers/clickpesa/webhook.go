@@ -111,7 +111,7 @@ func ParseWebhook(body []byte) (Webhook, error) {
 		Event:          event,
 		Checksum:       string(w.Checksum),
 		ChecksumMethod: string(w.ChecksumMethod),
-		Raw:            json.RawMessage(bytes.Clone(trimmed)),
+		Raw:            providers.WithoutCredentials(trimmed),
 		Data: WebhookData{
 			ID:                first(d.ID, d.PaymentID),
 			Status:            strings.ToUpper(strings.TrimSpace(string(d.Status))),

@@ -296,7 +296,7 @@ func (w wireIPN) registration(raw []byte) IPNRegistration {
 		NotificationTypeDescription: strings.ToUpper(string(w.IPNNotificationTypeDescription)),
 		IPNStatus:                   int(w.IPNStatus),
 		IPNStatusDescription:        string(w.IPNStatusDecription),
-		Raw:                         json.RawMessage(bytes.Clone(raw)),
+		Raw:                         providers.WithoutCredentials(raw),
 	}
 	if r.IPNStatusDescription == "" {
 		r.IPNStatusDescription = string(w.IPNStatusDescription)

@@ -1,7 +1,6 @@
 package pesapal
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -124,7 +123,7 @@ func (c *Client) SubmitOrder(ctx context.Context, req SubmitOrderRequest) (res S
 			OrderTrackingID:   string(w.OrderTrackingID),
 			MerchantReference: string(w.MerchantReference),
 			RedirectURL:       string(w.RedirectURL),
-			Raw:               json.RawMessage(bytes.Clone(resp.Body)),
+			Raw:               providers.WithoutCredentials(resp.Body),
 		}, nil
 	}
 	if jerr != nil {
@@ -219,10 +218,10 @@ func (c *Client) getTransactionStatus(ctx context.Context, trackingID string) (t
 		Currency:                 string(w.Currency),
 		ErrorCode:                w.Error.Code,
 		ErrorMessage:             w.Error.Message,
-		Raw:                      json.RawMessage(bytes.Clone(resp.Body)),
+		Raw:                      providers.WithoutCredentials(resp.Body),
 	}
 	if len(w.SubscriptionInfo) > 0 && string(w.SubscriptionInfo) != "null" {
-		ts.SubscriptionInfo = json.RawMessage(bytes.Clone(w.SubscriptionInfo))
+		ts.SubscriptionInfo = providers.WithoutCredentials(w.SubscriptionInfo)
 	}
 	if w.StatusCode != nil {
 		ts.StatusCode = int(*w.StatusCode)
@@ -314,7 +313,7 @@ func (c *Client) simple(ctx context.Context, op, path string, body []byte) (sr S
 	if resp.Status/100 != 2 || !env.ok() {
 		return SimpleResponse{}, c.failure(op, false, resp, env)
 	}
-	return SimpleResponse{Status: string(env.Status), Message: string(env.Message), Raw: json.RawMessage(bytes.Clone(resp.Body))}, nil
+	return SimpleResponse{Status: string(env.Status), Message: string(env.Message), Raw: providers.WithoutCredentials(resp.Body)}, nil
 }
 
 // countryCodes maps a phone's international prefix to the ISO country

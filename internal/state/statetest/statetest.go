@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"ApplyStatusCreate", testApplyStatusCreate},
 		{"ApplyStatusNotFound", testApplyStatusNotFound},
 		{"ApplyStatusChange", testApplyStatusChange},
+		{"ApplyStatusBindsProviderReference", testApplyStatusBindsProviderReference},
 		{"ApplyStatusDuplicate", testApplyStatusDuplicate},
 		{"ApplyStatusByProviderReference", testApplyStatusByProviderReference},
 		{"ApplyStatusPayloadError", testApplyStatusPayloadError},
@@ -907,6 +908,38 @@ func testApplyStatusByProviderReference(t *testing.T, open Opener) {
 	check(t, err, "payment")
 	if other.Status != "pending" {
 		t.Errorf("another payment changed to %s", other.Status)
+	}
+}
+
+// testApplyStatusBindsProviderReference: a notification naming our
+// reference but another provider reference than the payment's is a
+// mismatch that changes nothing (it is about another transaction, or
+// forged); the provider's own answer to a query is not bound this way (a
+// provider may hold several transactions for one reference).
+func testApplyStatusBindsProviderReference(t *testing.T, open Opener) {
+	s := open(t)
+	rec := &recorder{}
+	p := payment("pay_1", "azampay.tz", "R1", t0)
+	p.ProviderReference = "TX-1"
+	createPayment(t, s, p)
+	c := change("azampay.tz", "R1", "succeeded", rec, "erp")
+	c.ProviderReference = "TX-2"
+	c.Notification = notification("ntf_1", "azampay.tz", "TX-2:succeeded")
+	_, err := s.ApplyStatus(ctx(t), c)
+	wantErrIs(t, err, state.ErrMismatch, "notification naming provider reference TX-2 for a TX-1 payment")
+	if got, err := s.Payment(ctx(t), "pay_1"); err != nil || got.Status != "pending" || rec.n() != 0 {
+		t.Fatalf("after the mismatch: %+v, %v, %d payloads; want nothing changed", got, err, rec.n())
+	}
+	// The refused notification was not recorded: the genuine one is not a duplicate.
+	c.ProviderReference = "TX-1"
+	c.Notification = notification("ntf_2", "azampay.tz", "TX-2:succeeded")
+	if res := apply(t, s, c); !res.Changed || res.Duplicate {
+		t.Fatalf("the matching notification: %+v", res)
+	}
+	q := change("azampay.tz", "R1", "succeeded", rec, "erp")
+	q.Source, q.ProviderReference = state.SourceStatusQuery, "TX-9"
+	if res := apply(t, s, q); res.Changed || res.EventID != "" {
+		t.Fatalf("a query answer with another transaction: %+v", res)
 	}
 }
 

@@ -79,7 +79,9 @@ func movesMoney(s state.PaymentStatus) bool {
 // money of its currency (the statement's, else the payment's): otherwise
 // the error wraps state.ErrInvalid. A statement of succeeded or reversed
 // about a stored payment must name the payment's amount and currency when
-// it names any: otherwise the error wraps state.ErrMismatch.
+// it names any, and a notification about a payment that has a provider
+// reference must name that one when it names any: otherwise the error
+// wraps state.ErrMismatch.
 func CheckClaims(p state.Payment, found bool, c state.StatusChange) error {
 	cur := c.Currency
 	if cur == "" && found {
@@ -97,6 +99,10 @@ func CheckClaims(p state.Payment, found bool, c state.StatusChange) error {
 		if _, err := money.Parse(c.Amount, cur); err != nil {
 			return fmt.Errorf("amount: %w (%w)", err, state.ErrInvalid)
 		}
+	}
+	if found && c.Source == state.SourceNotification && p.ProviderReference != "" &&
+		c.ProviderReference != "" && c.ProviderReference != p.ProviderReference {
+		return fmt.Errorf("provider reference %q, the payment's is %q: %w", c.ProviderReference, p.ProviderReference, state.ErrMismatch)
 	}
 	if !found || !movesMoney(c.Status) {
 		return nil
