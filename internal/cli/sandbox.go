@@ -60,6 +60,7 @@ func parseSandboxArgs(args []string, stderr io.Writer, lookupEnv func(string) (s
 	fs.StringVar(&s.ClickPesaChecksumMethod, "clickpesa-checksum-method", s.ClickPesaChecksumMethod,
 		"checksum method for webhooks and for requests without checksumMethod: canonical or legacy")
 	fs.StringVar(&s.AzamPayCallback, "azampay-callback", "", "URL AzamPay callbacks are POSTed to (none when empty)")
+	fs.BoolVar(&s.AzamPayUnsigned, "azampay-unsigned", false, "send AzamPay callbacks without a signature (as for accounts AzamPay does not sign for)")
 	durationVar(fs, &s.Delay, "delay", "how long the customer takes to answer the prompt")
 	durationVar(fs, &s.TokenTTL, "token-ttl", "token lifetime for every provider (0: each provider's documented lifetime)")
 	durationVar(fs, &s.Latency, "latency", "added to every answer, for benchmarks")

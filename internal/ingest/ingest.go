@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,12 +56,18 @@ type Options struct {
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 
-	// RateLimit is how many unverified notifications (PesaPal IPNs,
-	// unsigned ClickPesa webhooks) per second one route may turn into
-	// provider status queries (default 5), with bursts of RateBurst
-	// (default 20). Notifications beyond get 429.
+	// RateLimit is how many unverified notifications about payments this
+	// installation does not hold (or whose provider reference differs) per
+	// second one route may turn into provider status queries (default 5),
+	// with bursts of RateBurst (default 20). Notifications beyond get 429.
 	RateLimit float64
 	RateBurst int
+	// KnownRateLimit and KnownRateBurst are the separate budget of
+	// unverified notifications about payments we hold (default 50/s,
+	// bursts of 100): a flood of made-up ids never delays the IPN of a
+	// payment finconnectd is waiting for.
+	KnownRateLimit float64
+	KnownRateBurst int
 	// QueryTimeout bounds one confirming status query (default 20 s).
 	QueryTimeout time.Duration
 
@@ -79,9 +86,9 @@ type Ingester struct {
 	store    Store
 	log      *slog.Logger
 	now      func() time.Time
-	rate     float64
-	burst    int
-	qTimeout time.Duration
+	rate, knownRate   float64
+	burst, knownBurst int
+	qTimeout          time.Duration
 
 	snap    atomic.Pointer[snapshot]
 	flights flights
@@ -98,7 +105,8 @@ type snapshot struct {
 type routeInfo struct {
 	route    *config.Route
 	provider *config.Provider
-	limit    *bucket
+	unknown  *bucket // budget for notifications about payments we do not hold
+	known    *bucket // budget for notifications about payments we hold
 }
 
 // New checks o and returns an Ingester; it starts nothing.
@@ -127,9 +135,11 @@ func New(o Options) (*Ingester, error) {
 		store:    o.Store,
 		log:      o.Logger,
 		now:      o.Now,
-		rate:     o.RateLimit,
-		burst:    o.RateBurst,
-		qTimeout: o.QueryTimeout,
+		rate:       o.RateLimit,
+		burst:      o.RateBurst,
+		knownRate:  o.KnownRateLimit,
+		knownBurst: o.KnownRateBurst,
+		qTimeout:   o.QueryTimeout,
 	}
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
@@ -142,6 +152,12 @@ func New(o Options) (*Ingester, error) {
 	}
 	if in.burst <= 0 {
 		in.burst = 20
+	}
+	if in.knownRate <= 0 {
+		in.knownRate = 50
+	}
+	if in.knownBurst <= 0 {
+		in.knownBurst = 100
 	}
 	if in.qTimeout <= 0 {
 		in.qTimeout = 20 * time.Second
@@ -193,10 +209,10 @@ func (in *Ingester) SetConfig(cfg *config.Config) {
 	if cfg == nil {
 		return
 	}
-	old := map[string]*bucket{}
+	old := map[string]*routeInfo{}
 	if s := in.snap.Load(); s != nil {
 		for _, ri := range s.byPath {
-			old[ri.route.Name] = ri.limit
+			old[ri.route.Name] = ri
 		}
 	}
 	s := &snapshot{byPath: map[string]*routeInfo{}}
@@ -205,11 +221,14 @@ func (in *Ingester) SetConfig(cfg *config.Config) {
 		if p == nil {
 			continue // validation guarantees one; never serve a route without
 		}
-		b := old[r.Name]
-		if b == nil {
-			b = newBucket(in.rate, in.burst, in.now())
+		ri := &routeInfo{route: r, provider: p}
+		if prev := old[r.Name]; prev != nil {
+			ri.unknown, ri.known = prev.unknown, prev.known
+		} else {
+			ri.unknown = newBucket(in.rate, in.burst, in.now())
+			ri.known = newBucket(in.knownRate, in.knownBurst, in.now())
 		}
-		s.byPath[r.Path] = &routeInfo{route: r, provider: p, limit: b}
+		s.byPath[r.Path] = ri
 	}
 	in.snap.Store(s)
 }
@@ -355,14 +374,15 @@ func (in *Ingester) handle(ctx context.Context, ri *routeInfo, w http.ResponseWr
 var errRateLimited = errors.New("too many unverified notifications")
 
 // confirm asks the provider about a payment an unverified notification
-// names: coalesced per payment, rate limited per route for new queries.
-func (in *Ingester) confirm(ctx context.Context, ri *routeInfo, key string, q providers.PaymentQuery) (providers.PaymentStatus, error) {
+// names: coalesced per payment, rate limited per route for new queries
+// from the budget b (ri.known or ri.unknown).
+func (in *Ingester) confirm(ctx context.Context, ri *routeInfo, b *bucket, key string, q providers.PaymentQuery) (providers.PaymentStatus, error) {
 	payer, ok := in.payers(ri.provider.ID())
 	if !ok {
 		return providers.PaymentStatus{}, fmt.Errorf("no client for %s", ri.provider.Block())
 	}
 	st, _, err := in.flights.do(ctx, ri.provider.ID()+"\x00"+key, in.qTimeout,
-		func() bool { return ri.limit.take(in.now()) },
+		func() bool { return b.take(in.now()) },
 		func(ctx context.Context) (providers.PaymentStatus, error) { return payer.QueryPayment(ctx, q) })
 	return st, err
 }
@@ -384,7 +404,41 @@ func confirmFailure(err error) result {
 type verified struct {
 	st       providers.PaymentStatus
 	dedupRef string // provider reference (or our reference) the dedup key starts with
-	body     []byte // stored notification body (secrets removed)
+	body     []byte // stored notification body (credentials are removed on the way in)
+	// source is what proves st: state.SourceNotification when the
+	// notification's own proof (a signature, a checksum) bound to the
+	// stored payment does; state.SourceStatusQuery when the provider's
+	// answer to our status query does.
+	source state.Source
+}
+
+// lookup finds the stored payment a notification names by our reference.
+func (in *Ingester) lookup(ctx context.Context, ri *routeInfo, reference string) (state.Payment, bool, error) {
+	if reference == "" {
+		return state.Payment{}, false, nil
+	}
+	p, err := in.store.PaymentByReference(ctx, ri.provider.ID(), reference)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return state.Payment{}, false, nil
+	case err != nil:
+		return state.Payment{}, false, fmt.Errorf("look up payment %s: %w", reference, err)
+	}
+	return p, true, nil
+}
+
+// budget is the rate budget of a notification about p (found: we hold it)
+// naming providerRef: the known budget only when it names a payment we
+// hold and does not contradict its provider reference.
+func (ri *routeInfo) budget(p state.Payment, found bool, providerRef string) *bucket {
+	if found && (p.ProviderReference == "" || providerRef == "" || p.ProviderReference == providerRef) {
+		return ri.known
+	}
+	return ri.unknown
+}
+
+func storeFailure(err error) result {
+	return reject(http.StatusInternalServerError, "store_error", "The notification could not be checked; retry later.", err)
 }
 
 // apply checks a verified statement against the stored payment and
@@ -403,26 +457,36 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 	if dedup == "" {
 		dedup = v.st.Reference
 	}
+	body := providers.WithoutCredentials(v.body)
+	if body == nil {
+		body = json.RawMessage("{}")
+	}
 	ntf := &state.Notification{
 		ID:         newID("ntf_"),
 		Route:      ri.route.Name,
 		Provider:   pid,
 		DedupKey:   dedup + ":" + string(v.st.Status),
-		Body:       v.body,
+		Body:       body,
 		ReceivedAt: in.now().UTC(),
 	}
+	source := v.source
+	if source == "" {
+		source = state.SourceNotification
+	}
 	sr, err := in.settler.Apply(ctx, settle.Statement{
-		ProviderID:      pid,
-		Status:          v.st,
-		Source:          state.SourceNotification,
-		Notification:    ntf,
-		CreateIfMissing: v.st.Reference != "",
+		ProviderID:   pid,
+		Status:       v.st,
+		Source:       source,
+		Notification: ntf,
+		// Only the provider's own answer to a status query may bring a
+		// payment this installation does not hold into being.
+		CreateIfMissing: source == state.SourceStatusQuery && v.st.Reference != "",
 	})
 	switch {
 	case errors.Is(err, state.ErrInvalid):
 		return fail(reject(http.StatusBadRequest, "malformed", "The notified amount or currency is not valid money.", err))
 	case errors.Is(err, state.ErrMismatch):
-		return fail(reject(http.StatusUnprocessableEntity, "mismatch", "The notified amount or currency differs from the payment's.", err))
+		return fail(reject(http.StatusUnprocessableEntity, "mismatch", "The notified provider reference, amount or currency differs from the payment's.", err))
 	case errors.Is(err, state.ErrNotFound):
 		// Authentic, but about no payment we have and nothing to create
 		// it from: acknowledge so the provider stops, change nothing.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/state"
@@ -23,6 +24,7 @@ func TestClickPesaSigned(t *testing.T) {
 	h := newHarness(t, harnessOptions{signedClickPesa: true})
 	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORD1", Status: "pending", Amount: "1000.00", Currency: "TZS"})
 	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORD2", Status: "pending", Amount: "1000", Currency: "TZS"})
+	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORD4", ProviderReference: "CP-OTHER", Status: "pending", Amount: "1000", Currency: "TZS"})
 
 	good := clickPesaBody(t, checksumKey, "ORD1", "SUCCESS", "1000")
 	tampered := bytes.Replace(good, []byte(`"1000"`), []byte(`"1"`), 1)
@@ -46,7 +48,8 @@ func TestClickPesaSigned(t *testing.T) {
 		{"amount mismatch", "POST", "/hooks/clickpesa", clickPesaBody(t, checksumKey, "ORD2", "SUCCESS", "999.99"), 422, 1, "rejected"},
 		{"GET not allowed", "GET", "/hooks/clickpesa", nil, 405, 1, "rejected"},
 		{"unknown path", "POST", "/hooks/nope", good, 404, 1, ""},
-		{"new payment is recorded", "POST", "/hooks/clickpesa", clickPesaBody(t, checksumKey, "ORD3", "SUCCESS", "500"), 200, 2, "accepted"},
+		{"another transaction than the payment's", "POST", "/hooks/clickpesa", clickPesaBody(t, checksumKey, "ORD4", "SUCCESS", "1000"), 422, 1, "rejected"},
+		{"unknown reference the provider does not know", "POST", "/hooks/clickpesa", clickPesaBody(t, checksumKey, "ORD3", "SUCCESS", "500"), 404, 1, "rejected"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,10 +69,10 @@ func TestClickPesaSigned(t *testing.T) {
 	if p.Status != "pending" {
 		t.Fatalf("ORD2 status = %s after rejected notifications, want pending", p.Status)
 	}
-	if got := testutil.ToFloat64(h.in.received.WithLabelValues("cp")); got != 11 {
-		t.Fatalf("received{cp} = %v, want 11", got)
+	if got := testutil.ToFloat64(h.in.received.WithLabelValues("cp")); got != 12 {
+		t.Fatalf("received{cp} = %v, want 12", got)
 	}
-	for reason, want := range map[string]float64{"bad_signature": 3, "malformed": 1, "too_large": 1, "mismatch": 1, "method": 1} {
+	for reason, want := range map[string]float64{"bad_signature": 3, "malformed": 1, "too_large": 1, "mismatch": 2, "method": 1, "unknown_payment": 1} {
 		if got := testutil.ToFloat64(h.in.rejected.WithLabelValues("cp", reason)); got != want {
 			t.Errorf("rejected{cp,%s} = %v, want %v", reason, got, want)
 		}
@@ -86,6 +89,7 @@ func lastLine(s string) string {
 
 func TestStoreFailureIsNotAcked(t *testing.T) {
 	h := newHarness(t, harnessOptions{signedClickPesa: true})
+	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORD9", Status: "pending", Amount: "1000", Currency: "TZS"})
 	h.store.SetOutage(true)
 	body := clickPesaBody(t, checksumKey, "ORD9", "SUCCESS", "1000")
 	if code, b := h.send("POST", "/hooks/clickpesa", "application/json", body); code != 500 {
@@ -122,8 +126,8 @@ func TestAzamPay(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	priv := newRSAKey(t)
 	rotated := newRSAKey(t)
-	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZ1", Status: "pending", Amount: "1000", Currency: "TZS"})
-	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZ2", Status: "pending", Amount: "1000", Currency: "TZS"})
+	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZ1", ProviderReference: "AZ-AZ1", Status: "pending", Amount: "1000", Currency: "TZS"})
+	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZ2", ProviderReference: "AZ-AZ2", Status: "pending", Amount: "1000", Currency: "TZS"})
 
 	t.Run("signed callback accepted, credentials not stored", func(t *testing.T) {
 		h.setKeys(&priv.PublicKey, nil, nil)
@@ -160,9 +164,26 @@ func TestAzamPay(t *testing.T) {
 			t.Fatalf("forged callback changed the payment: %+v", p)
 		}
 	})
-	t.Run("unsigned rejected", func(t *testing.T) {
-		if code, _ := h.send("POST", "/hooks/azampay", "application/json", azamPayBody(t, nil, "AZ2", "success", "1000", nil)); code != 401 {
-			t.Fatalf("code = %d, want 401", code)
+	t.Run("unsigned is confirmed with the provider, which does not know it", func(t *testing.T) {
+		if code, b := h.send("POST", "/hooks/azampay", "application/json", azamPayBody(t, nil, "AZ2", "success", "1000", nil)); code != 404 {
+			t.Fatalf("code = %d (%s), want 404", code, b)
+		}
+		if p, _ := h.store.ByRef("azampay.tz", "AZ2"); p.Status != "pending" {
+			t.Fatalf("unsigned callback changed the payment: %+v", p)
+		}
+	})
+	t.Run("unsigned refused when signatures are required", func(t *testing.T) {
+		cfg := *h.cfg
+		cfg.Providers = append(cfg.Providers[:0:0], h.cfg.Providers...)
+		az := *cfg.Providers[2]
+		azc := *az.AzamPay
+		azc.CallbackProof = config.ProofSignature
+		az.AzamPay = &azc
+		cfg.Providers[2] = &az
+		h.in.SetConfig(&cfg)
+		defer h.in.SetConfig(h.cfg)
+		if code, b := h.send("POST", "/hooks/azampay", "application/json", azamPayBody(t, nil, "AZ2", "success", "1000", nil)); code != 401 {
+			t.Fatalf("code = %d (%s), want 401", code, b)
 		}
 	})
 	t.Run("rotated key verifies after refetch", func(t *testing.T) {
@@ -296,11 +317,8 @@ func TestPesaPalQueriesCoalescedAndRateLimited(t *testing.T) {
 		}()
 	}
 	eventually(t, "the first query to start", func() bool { return payer.calls.Load() == 1 })
-	// Wait until every request is parked on the one query: the handler
-	// counts a notification as received before it joins.
-	eventually(t, "all requests received", func() bool {
-		return testutil.ToFloat64(h.in.received.WithLabelValues("pp")) == n
-	})
+	// Wait until every other request is parked on the one query.
+	eventually(t, "all requests joined the query", func() bool { return h.in.flights.joined.Load() == n-1 })
 	close(payer.release)
 	wg.Wait()
 	if got := payer.calls.Load(); got != 1 {
@@ -359,6 +377,7 @@ func TestReload(t *testing.T) {
 	moved.Path = "/hooks/cp2"
 	cfg.Routes[1] = &moved
 	h.in.SetConfig(&cfg)
+	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORDR", Status: "pending", Amount: "1", Currency: "TZS"})
 	body := clickPesaBody(t, checksumKey, "ORDR", "SUCCESS", "1")
 	if code, _ := h.send("POST", "/hooks/clickpesa", "application/json", body); code != 404 {
 		t.Fatalf("old path: code %d, want 404", code)

@@ -1,17 +1,18 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
+	"github.com/finconnectd/finconnectd/internal/state"
 )
 
 // pesapal handles an IPN: ids only, never trusted, confirmed with
@@ -29,7 +30,11 @@ func (in *Ingester) pesapal(ctx context.Context, ri *routeInfo, r *http.Request,
 		}
 		return res
 	}
-	st, err := in.confirm(ctx, ri, ipn.OrderTrackingID, providers.PaymentQuery{
+	p, found, err := in.lookup(ctx, ri, ipn.OrderMerchantReference)
+	if err != nil {
+		return withAck(storeFailure(err))
+	}
+	st, err := in.confirm(ctx, ri, ri.budget(p, found, ipn.OrderTrackingID), ipn.OrderTrackingID, providers.PaymentQuery{
 		ProviderReference: ipn.OrderTrackingID,
 		Reference:         ipn.OrderMerchantReference,
 	})
@@ -45,12 +50,14 @@ func (in *Ingester) pesapal(ctx context.Context, ri *routeInfo, r *http.Request,
 		"OrderMerchantReference": ipn.OrderMerchantReference,
 		"OrderNotificationType":  ipn.OrderNotificationType,
 	})
-	return withAck(in.apply(ctx, ri, verified{st: st, dedupRef: ipn.OrderTrackingID, body: stored}))
+	return withAck(in.apply(ctx, ri, verified{st: st, dedupRef: ipn.OrderTrackingID, body: stored, source: state.SourceStatusQuery}))
 }
 
-// clickpesa handles a webhook: with a checksum key the checksum over the
-// raw body is the proof and the webhook's own status is trusted; without
-// one the webhook is a hint confirmed by querying the order reference.
+// clickpesa handles a webhook. With a checksum key, a checksum that
+// verifies over the raw body proves the webhook's own statement about a
+// payment we hold (bound to it: same provider reference, amount and
+// currency). Anything else (no checksum key, or a reference we do not
+// hold) is a hint confirmed by querying the order reference.
 func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) result {
 	cfg := ri.provider.ClickPesa
 	signed := cfg != nil && !cfg.ChecksumKey.IsZero()
@@ -86,86 +93,132 @@ func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) r
 		Message:           d.Message,
 		Raw:               wh.Raw,
 	}
-	if !signed {
-		if d.OrderReference == "" {
-			return reject(http.StatusBadRequest, "malformed", "An unsigned webhook must name its orderReference to be confirmed.", nil)
-		}
-		confirmed, err := in.confirm(ctx, ri, d.OrderReference, providers.PaymentQuery{Reference: d.OrderReference})
+	if d.OrderReference == "" {
+		return reject(http.StatusBadRequest, "malformed", "The webhook names no orderReference.", nil)
+	}
+	p, found, err := in.lookup(ctx, ri, d.OrderReference)
+	if err != nil {
+		res := storeFailure(err)
+		res.st = st
+		return res
+	}
+	source := state.SourceNotification
+	if !signed || !found {
+		confirmed, err := in.confirm(ctx, ri, ri.budget(p, found, d.ID), d.OrderReference, providers.PaymentQuery{Reference: d.OrderReference})
 		if err != nil {
 			res := confirmFailure(err)
 			res.st = st
 			return res
 		}
-		st = confirmed
+		st, source = confirmed, state.SourceStatusQuery
 	}
-	dedup := st.ProviderReference
-	if dedup == "" {
-		dedup = st.Reference
-	}
-	return in.apply(ctx, ri, verified{st: st, dedupRef: dedup, body: body})
+	return in.apply(ctx, ri, verified{st: st, dedupRef: firstOf(st.ProviderReference, st.Reference), body: body, source: source})
 }
 
-// azampay handles a callback: the RSA signature over utilityref +
-// externalreference + transactionstatus + operator with the provider's
-// public key from state, fetched afresh once when it does not verify.
+// azampay handles a callback. AzamPay signs utilityref +
+// externalreference + transactionstatus + operator with no separators and
+// does not sign the amount, so a signature proves only those four values
+// as one string: moving characters between utilityref and
+// externalreference keeps it valid. A signed callback is therefore proof
+// only when utilityref names a payment we hold whose transaction id (stored
+// from the checkout answer) is exactly externalreference; the amount is
+// then checked against the payment's. Every other callback (unsigned, for
+// accounts AzamPay does not sign for; about a payment we do not hold or
+// whose transaction id we do not know yet; or on a provider configured
+// with callback_proof = "query") is confirmed with the collection status
+// query, and the provider's answer must name the same payment. A
+// signature that is present and does not verify is always 401; with
+// callback_proof = "signature" a missing one is too.
 func (in *Ingester) azampay(ctx context.Context, ri *routeInfo, body []byte) result {
 	c, err := azampay.ParseCallback(body)
 	if err != nil {
 		return reject(http.StatusBadRequest, "malformed", "Not an AzamPay callback: "+err.Error(), nil)
 	}
+	mode := config.ProofSignatureOrQuery
+	if cfg := ri.provider.AzamPay; cfg != nil && cfg.CallbackProof != "" {
+		mode = cfg.CallbackProof
+	}
+	signed := c.Signature != ""
+	switch {
+	case signed:
+		if res, ok := in.verifyAzamPay(ctx, ri, c); !ok {
+			return res
+		}
+	case mode == config.ProofSignature:
+		return reject(http.StatusUnauthorized, "unsigned", "The callback carries no signature and this provider requires one (callback_proof = \"signature\").", nil)
+	}
+	st := providers.PaymentStatus{
+		Status:            azampay.MapStatus(c.TransactionStatus),
+		Reference:         c.UtilityRef,
+		ProviderReference: firstOf(c.ExternalReference, c.Reference, c.TransID),
+		Amount:            c.Amount,
+		Phone:             c.MSISDN,
+		ConfirmationCode:  c.MNOReference,
+		Message:           c.Message,
+		Raw:               body,
+	}
+	p, found, err := in.lookup(ctx, ri, c.UtilityRef)
+	if err != nil {
+		res := storeFailure(err)
+		res.st = st
+		return res
+	}
+	if signed && mode != config.ProofQuery && found && p.ProviderReference != "" && c.ExternalReference == p.ProviderReference {
+		return in.apply(ctx, ri, verified{st: st, dedupRef: st.ProviderReference, body: body, source: state.SourceNotification})
+	}
+
+	// Confirm with the provider. For a payment we hold whose transaction id
+	// we know, ask about that transaction, whatever the callback names.
+	txID, mno := st.ProviderReference, c.Operator
+	if found && p.ProviderReference != "" {
+		txID = p.ProviderReference
+	}
+	if found && p.MNO != "" {
+		mno = p.MNO
+	}
+	if txID == "" {
+		return reject(http.StatusBadRequest, "malformed", "The callback names no transaction to confirm it with.", nil)
+	}
+	confirmed, err := in.confirm(ctx, ri, ri.budget(p, found, st.ProviderReference), txID, providers.PaymentQuery{ProviderReference: txID, MNO: mno})
+	if err != nil {
+		res := confirmFailure(err)
+		res.st = st
+		return res
+	}
+	// The provider's record must be the payment the callback names.
+	switch {
+	case confirmed.Reference == "" && found && txID == p.ProviderReference:
+		confirmed.Reference = p.Reference // asked about the stored payment's own transaction
+	case confirmed.Reference != c.UtilityRef:
+		res := reject(http.StatusUnprocessableEntity, "mismatch", "The provider's record of this transaction is not the payment the callback names.", nil)
+		res.st = st
+		return res
+	}
+	return in.apply(ctx, ri, verified{st: confirmed, dedupRef: firstOf(confirmed.ProviderReference, txID), body: body, source: state.SourceStatusQuery})
+}
+
+// verifyAzamPay checks a callback's signature with the provider's public
+// key from state, fetched afresh once when it does not verify (rotation).
+func (in *Ingester) verifyAzamPay(ctx context.Context, ri *routeInfo, c azampay.Callback) (result, bool) {
 	id := ri.provider.ID()
 	key, err := in.azamKey(ctx, id, false)
 	refetched := false
 	if err != nil || key == nil {
 		refetched = true
 		if key, err = in.azamKey(ctx, id, true); err != nil || key == nil {
-			return reject(http.StatusServiceUnavailable, "key_unavailable", "The provider's public key is not available; retry later.", err)
+			return reject(http.StatusServiceUnavailable, "key_unavailable", "The provider's public key is not available; retry later.", err), false
 		}
 	}
 	if err := azampay.VerifyCallback(key, c); err != nil {
 		if refetched {
-			return reject(http.StatusUnauthorized, "bad_signature", "The signature does not verify.", nil)
+			return reject(http.StatusUnauthorized, "bad_signature", "The signature does not verify.", nil), false
 		}
 		fresh, ferr := in.azamKey(ctx, id, true)
 		if ferr != nil || fresh == nil || azampay.VerifyCallback(fresh, c) != nil {
-			return reject(http.StatusUnauthorized, "bad_signature", "The signature does not verify.", nil)
+			return reject(http.StatusUnauthorized, "bad_signature", "The signature does not verify.", nil), false
 		}
 	}
-	clean := withoutCredentials(body)
-	st := providers.PaymentStatus{
-		Status:            azampay.MapStatus(c.TransactionStatus),
-		Reference:         c.UtilityRef,
-		ProviderReference: firstOf(c.Reference, c.TransID, c.ExternalReference),
-		Amount:            c.Amount,
-		Phone:             c.MSISDN,
-		ConfirmationCode:  c.MNOReference,
-		Message:           c.Message,
-		Raw:               clean,
-	}
-	return in.apply(ctx, ri, verified{st: st, dedupRef: firstOf(st.ProviderReference, c.UtilityRef), body: clean})
-}
-
-// withoutCredentials drops the credential fields AzamPay may add to a
-// callback (user, password for optional callback basic auth) so they are
-// never stored or forwarded.
-func withoutCredentials(body []byte) json.RawMessage {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return json.RawMessage("{}")
-	}
-	for k := range m {
-		switch strings.ToLower(k) {
-		case "user", "password", "username", "secret", "token":
-			delete(m, k)
-		}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return json.RawMessage("{}")
-	}
-	return json.RawMessage(bytes.TrimSpace(buf.Bytes()))
+	return result{}, true
 }
 
 func firstOf(vs ...string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/providers"
@@ -49,6 +50,9 @@ type flight struct {
 type flights struct {
 	mu sync.Mutex
 	m  map[string]*flight
+	// joined counts callers that joined a query already in flight (tests
+	// wait on it).
+	joined atomic.Int64
 }
 
 // do runs query once for key while it is in flight; callers arriving
@@ -62,6 +66,7 @@ func (f *flights) do(ctx context.Context, key string, timeout time.Duration, sta
 	f.mu.Lock()
 	if fl, ok := f.m[key]; ok {
 		f.mu.Unlock()
+		f.joined.Add(1)
 		select {
 		case <-fl.done:
 			return fl.st, true, fl.err

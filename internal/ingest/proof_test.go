@@ -2,7 +2,17 @@ package ingest
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
 	"testing"
+
+	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/sandbox"
 
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -60,5 +70,172 @@ func TestControlCharacters(t *testing.T) {
 	}
 	if n := h.store.EventCount(); n != 0 {
 		t.Fatalf("events = %d, want 0", n)
+	}
+}
+
+// callbackRecorder sits between the emulator and the ingester: it keeps
+// each AzamPay callback body by utilityref and forwards it.
+type callbackRecorder struct {
+	mu     sync.Mutex
+	bodies map[string][]byte
+	next   string
+}
+
+func (c *callbackRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	ref, _ := m["utilityref"].(string)
+	c.mu.Lock()
+	c.bodies[ref] = b
+	c.mu.Unlock()
+	resp, err := http.Post(c.next, "application/json", bytes.NewReader(b))
+	if err != nil {
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	resp.Body.Close()
+	w.WriteHeader(resp.StatusCode)
+}
+
+func (c *callbackRecorder) body(ref string) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bodies[ref]
+}
+
+// TestAzamPayBoundaryShift: AzamPay's signature covers utilityref +
+// externalreference + transactionstatus + operator with no separators, so
+// moving characters from externalreference to utilityref keeps a genuine
+// signature valid while naming another payment. Such a callback must
+// neither settle that payment (which failed) nor create a new one.
+func TestAzamPayBoundaryShift(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	rec := &callbackRecorder{bodies: map[string][]byte{}, next: h.srv.URL + "/hooks/azampay"}
+	proxy := httptest.NewServer(rec)
+	t.Cleanup(proxy.Close)
+	h.emu.UpdateSettings(func(s *sandbox.Settings) { s.AzamPayCallback = proxy.URL })
+	payer, _ := h.set.Payer("azampay.tz")
+	ctx := context.Background()
+
+	initiate := func(ref, phone string) providers.PaymentResult {
+		t.Helper()
+		res, err := payer.InitiatePayment(ctx, providers.PaymentRequest{Reference: ref, Amount: "1000", Currency: "TZS", Phone: phone, MNO: "Tigo"})
+		if err != nil {
+			t.Fatalf("initiate %s: %v", ref, err)
+		}
+		h.store.Put(state.Payment{Provider: "azampay.tz", Reference: ref, ProviderReference: res.ProviderReference, Status: "pending", Amount: "1000", Currency: "TZS"})
+		return res
+	}
+	// A succeeds (phone ending 0); B, named so that a shifted A callback
+	// names it, fails (ending 1: insufficient funds).
+	a := initiate("SHIFTA", "255712345670")
+	refB := "SHIFTA" + a.ProviderReference[:1]
+	initiate(refB, "255712345671")
+	for ref, want := range map[string]state.PaymentStatus{"SHIFTA": "succeeded", refB: "failed"} {
+		eventually(t, ref+" "+string(want), func() bool {
+			p, _ := h.store.ByRef("azampay.tz", ref)
+			return p.Status == want && rec.body(ref) != nil
+		})
+	}
+	genuine := rec.body("SHIFTA")
+	shift := func(n int) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(genuine, &m); err != nil {
+			t.Fatalf("callback: %v", err)
+		}
+		m["utilityref"] = "SHIFTA" + a.ProviderReference[:n]
+		m["externalreference"] = a.ProviderReference[n:]
+		b, _ := json.Marshal(m)
+		return b
+	}
+	events := h.store.EventCount()
+
+	// Onto B: the provider's record of B decides, and B failed.
+	code, body := h.send("POST", "/hooks/azampay", "application/json", shift(1))
+	if code == http.StatusUnauthorized {
+		t.Fatalf("the shifted callback's signature did not verify (%s): the test no longer forges anything", body)
+	}
+	if p, _ := h.store.ByRef("azampay.tz", refB); p.Status != "failed" {
+		t.Fatalf("the shifted callback moved %s to %s (answer %d %s)", refB, p.Status, code, body)
+	}
+	// Onto a reference nobody started: the provider does not know that
+	// transaction, so nothing is created.
+	code, body = h.send("POST", "/hooks/azampay", "application/json", shift(2))
+	if code != http.StatusNotFound {
+		t.Fatalf("shifted onto an unknown reference: %d %s, want 404", code, body)
+	}
+	if _, ok := h.store.ByRef("azampay.tz", "SHIFTA"+a.ProviderReference[:2]); ok {
+		t.Fatal("a payment was created from a shifted callback")
+	}
+	if n := h.store.EventCount(); n != events {
+		t.Fatalf("events %d → %d after the forgeries, want none", events, n)
+	}
+	// The genuine callback, again, is a duplicate.
+	if code, body := h.send("POST", "/hooks/azampay", "application/json", genuine); code != http.StatusOK {
+		t.Fatalf("genuine callback again: %d %s", code, body)
+	}
+	if n := h.store.EventCount(); n != events {
+		t.Fatalf("the genuine callback again emitted an event")
+	}
+}
+
+// TestAzamPayUnsignedConfirmedByQuery: an account AzamPay does not sign
+// callbacks for still settles its payments, each through the collection
+// status query; the clientId AzamPay echoes is stored nowhere.
+func TestAzamPayUnsignedConfirmedByQuery(t *testing.T) {
+	h := newHarness(t, harnessOptions{settings: sandbox.Settings{AzamPayUnsigned: true}})
+	payer, _ := h.set.Payer("azampay.tz")
+	res, err := payer.InitiatePayment(context.Background(), providers.PaymentRequest{
+		Reference: "AZUNS1", Amount: "2500", Currency: "TZS", Phone: "255712345670", MNO: "Tigo"})
+	if err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZUNS1", ProviderReference: res.ProviderReference, Status: "pending", Amount: "2500", Currency: "TZS"})
+	eventually(t, "payment.succeeded", func() bool {
+		p, _ := h.store.ByRef("azampay.tz", "AZUNS1")
+		return p.Status == "succeeded" && len(h.store.EventsOf(p.ID)) == 1
+	})
+	p, _ := h.store.ByRef("azampay.tz", "AZUNS1")
+	for _, e := range h.store.EventsOf(p.ID) {
+		if bytes.Contains(e.Payload, []byte("clientId")) || bytes.Contains(e.Payload, []byte(`"signature"`)) {
+			t.Fatalf("event forwards a credential: %s", e.Payload)
+		}
+	}
+	for _, n := range h.store.Notifications() {
+		if bytes.Contains(n.Body, []byte("clientId")) {
+			t.Fatalf("stored notification holds the clientId: %s", n.Body)
+		}
+	}
+	if bytes.Contains(p.Raw, []byte("clientId")) {
+		t.Fatalf("payment raw holds the clientId: %s", p.Raw)
+	}
+}
+
+// TestUnknownFloodDoesNotStarveKnown: IPNs naming tracking ids nobody
+// holds spend their own budget; the IPN of a payment we wait for is
+// confirmed from another.
+func TestUnknownFloodDoesNotStarveKnown(t *testing.T) {
+	h := newHarness(t, harnessOptions{rate: 0.001, burst: 1})
+	rel := make(chan struct{})
+	close(rel)
+	h.payers = map[string]providers.Payer{"pesapal.ke": &countingPayer{release: rel, st: providers.PaymentStatus{
+		Status: providers.StatusSucceeded, Reference: "KNOWN1", Amount: "10", Currency: "KES"}}}
+	h.store.Put(state.Payment{Provider: "pesapal.ke", Reference: "KNOWN1", ProviderReference: "TK", Status: "pending", Amount: "10", Currency: "KES"})
+	limited := 0
+	for i := range 5 {
+		code, _ := h.send("GET", "/hooks/pesapal?OrderTrackingId=FLOOD"+strconv.Itoa(i)+"&OrderMerchantReference=NOPE"+strconv.Itoa(i), "", nil)
+		if code == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited < 4 {
+		t.Fatalf("%d of 5 unknown IPNs limited, want at least 4 (burst 1)", limited)
+	}
+	if code, b := h.send("GET", "/hooks/pesapal?OrderTrackingId=TK&OrderMerchantReference=KNOWN1", "", nil); code != http.StatusOK {
+		t.Fatalf("the known payment's IPN: %d %s, want 200", code, b)
+	}
+	if p, _ := h.store.ByRef("pesapal.ke", "KNOWN1"); p.Status != "succeeded" {
+		t.Fatalf("known payment %s, want succeeded", p.Status)
 	}
 }

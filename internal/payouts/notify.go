@@ -2,13 +2,13 @@ package payouts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
 
+	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -42,19 +42,13 @@ func mismatch(p state.Payout, out Outcome) string {
 	return ""
 }
 
-// withoutChecksum is a webhook body without its checksum fields.
+// withoutChecksum is a webhook body without its checksum or any echoed
+// credential.
 func withoutChecksum(body []byte) []byte {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return []byte("{}")
+	if b := providers.WithoutCredentials(body); b != nil {
+		return b
 	}
-	delete(m, "checksum")
-	delete(m, "checksumMethod")
-	b, err := json.Marshal(m)
-	if err != nil {
-		return []byte("{}")
-	}
-	return b
+	return []byte("{}")
 }
 
 func parseAmount(s string) (*big.Rat, bool) {

@@ -15,7 +15,7 @@ var credentialKeys = map[string]bool{
 	"user": true, "username": true, "password": true, "secret": true,
 	"token": true, "accesstoken": true, "authorization": true,
 	"consumerkey": true, "consumersecret": true,
-	"signature": true, "checksum": true,
+	"signature": true, "checksum": true, "checksummethod": true,
 }
 
 // IsCredentialKey reports whether a JSON key names a credential or proof

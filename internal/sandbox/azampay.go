@@ -337,7 +337,7 @@ func (e *Emulator) azCallbackBody(t azTxn) ([]byte, error) {
 	if t.mnoReference != "" {
 		mno = t.mnoReference
 	}
-	return compactJSON(map[string]any{
+	body := map[string]any{
 		"msisdn":               t.msisdn,
 		"amount":               t.amount,
 		"message":              t.message,
@@ -353,7 +353,11 @@ func (e *Emulator) azCallbackBody(t azTxn) ([]byte, error) {
 		"clientId":             t.clientID,
 		"additionalProperties": additional,
 		"signature":            base64.StdEncoding.EncodeToString(sig),
-	})
+	}
+	if e.settings.AzamPayUnsigned {
+		delete(body, "signature")
+	}
+	return compactJSON(body)
 }
 
 // azStatusBody is the collection status answer: the callback's fields under

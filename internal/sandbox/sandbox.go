@@ -65,6 +65,9 @@ type Settings struct {
 	ClickPesaChecksumKey    string   `json:"clickpesa-checksum-key"`
 	ClickPesaChecksumMethod string   `json:"clickpesa-checksum-method"` // canonical (default) | legacy
 	AzamPayCallback         string   `json:"azampay-callback"`
+	// AzamPayUnsigned sends callbacks without a signature, as AzamPay
+	// does for some accounts.
+	AzamPayUnsigned bool `json:"azampay-unsigned"`
 	Delay                   Duration `json:"delay"`       // customer answer delay, default 2s
 	TokenTTL                Duration `json:"token-ttl"`   // 0 = each provider's documented lifetime
 	Latency                 Duration `json:"latency"`     // added to every answer

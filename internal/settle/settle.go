@@ -109,7 +109,9 @@ func (s *Settler) Apply(ctx context.Context, st Statement) (state.StatusResult, 
 		}
 		s.mu.RUnlock()
 	}
-	raw := st.Status.Raw
+	// What providers send may echo credentials (client ids, signatures):
+	// none of it is stored or forwarded.
+	raw := providers.WithoutCredentials(st.Status.Raw)
 	res, err := s.store.ApplyStatus(ctx, state.StatusChange{
 		Provider:          st.ProviderID,
 		Reference:         st.Status.Reference,
