@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/delivery"
+	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/sqlite"
 	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
@@ -232,16 +234,17 @@ schedule "sync_payments" {
 	}
 
 	writeCfg()
-	p := startServe(t, bin, cfgPath, env)
-	if ok, out := p.waitReady(t, api); !ok {
-		t.Fatalf("serve exited:\n%s", out)
-	}
-
 	const n = 60
 	refs := make([]string, n)
 	for i := range refs {
 		refs[i] = fmt.Sprintf("CRASH-%03d", i)
 	}
+	seedSQLite(t, filepath.Join(dir, "finconnect.db"), refs)
+	p := startServe(t, bin, cfgPath, env)
+	if ok, out := p.waitReady(t, api); !ok {
+		t.Fatalf("serve exited:\n%s", out)
+	}
+
 	var (
 		mu    sync.Mutex
 		acked = map[string]bool{}
@@ -374,4 +377,24 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// seedSQLite stores pending 1000 TZS ClickPesa payments in the SQLite
+// store at path before the daemon opens it: a signed webhook is proof only
+// about a payment the store holds.
+func seedSQLite(t *testing.T, path string, refs []string) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer s.Close()
+	for i, ref := range refs {
+		p := state.Payment{ID: fmt.Sprintf("pay_seed%03d", i), Provider: "clickpesa.tz", Reference: ref,
+			Status: state.StatusPending, Amount: "1000", Currency: "TZS"}
+		if err := s.CreatePayment(ctx, p); err != nil {
+			t.Fatalf("seed %s: %v", ref, err)
+		}
+	}
 }

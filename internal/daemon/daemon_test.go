@@ -286,6 +286,14 @@ func do(t testing.TB, method, url, token string, body []byte) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// seed stores pending ClickPesa payments of amount TZS: a signed webhook
+// is proof only about a payment the store holds.
+func (r *running) seed(amount string, refs ...string) {
+	for _, ref := range refs {
+		r.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: ref, Status: state.StatusPending, Amount: amount, Currency: "TZS"})
+	}
+}
+
 func signedWebhook(t testing.TB, ref, status, amount string) []byte {
 	t.Helper()
 	m := map[string]any{"event": "PAYMENT RECEIVED", "data": map[string]any{
@@ -308,6 +316,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 
 func TestServe(t *testing.T) {
 	r := startDaemon(t, runOptions{})
+	r.seed("1000", "ORD1", "ORD2", "ORD3", "ORD4")
 	tests := []struct {
 		name, method, url, token string
 		body                     []byte
@@ -387,6 +396,7 @@ func TestReadyzWhenStoreDown(t *testing.T) {
 
 func TestReload(t *testing.T) {
 	r := startDaemon(t, runOptions{})
+	r.seed("5", "R1", "R2", "R3")
 	dir := filepath.Dir(r.cfg)
 
 	// A good config: the route moves, its forward moves to another sink, a
@@ -601,6 +611,11 @@ func checkStartFailureLog(t *testing.T, logs, cause string) {
 func TestGracefulShutdownUnderLoad(t *testing.T) {
 	r := startDaemon(t, runOptions{})
 	const workers, per = 8, 25
+	for w := range workers {
+		for i := range per {
+			r.seed("10", fmt.Sprintf("L%d-%d", w, i))
+		}
+	}
 	var (
 		mu    sync.Mutex
 		acked []string

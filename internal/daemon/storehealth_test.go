@@ -12,6 +12,7 @@ import (
 // again readyz's probe makes it ready.
 func TestReadyzWhenWritesFail(t *testing.T) {
 	r := startDaemon(t, runOptions{})
+	r.seed("1000", "RDY1")
 	ready := func() (int, map[string]any) {
 		t.Helper()
 		code, body := do(t, "GET", r.api("/readyz"), "", nil)
