@@ -79,13 +79,13 @@ type Options struct {
 // Ingester is the handler of every route path. Safe for concurrent use;
 // SetConfig swaps routes without disturbing requests in flight.
 type Ingester struct {
-	payers   func(string) (providers.Payer, bool)
-	payouts  PayoutSettler
-	azamKey  KeySource
-	settler  Settler
-	store    Store
-	log      *slog.Logger
-	now      func() time.Time
+	payers            func(string) (providers.Payer, bool)
+	payouts           PayoutSettler
+	azamKey           KeySource
+	settler           Settler
+	store             Store
+	log               *slog.Logger
+	now               func() time.Time
 	rate, knownRate   float64
 	burst, knownBurst int
 	qTimeout          time.Duration
@@ -128,13 +128,13 @@ func New(o Options) (*Ingester, error) {
 		return nil, fmt.Errorf("ingest: missing options: %s", strings.Join(missing, ", "))
 	}
 	in := &Ingester{
-		payers:   o.Payers,
-		azamKey:  o.AzamPayKey,
-		payouts:  o.Payouts,
-		settler:  o.Settler,
-		store:    o.Store,
-		log:      o.Logger,
-		now:      o.Now,
+		payers:     o.Payers,
+		azamKey:    o.AzamPayKey,
+		payouts:    o.Payouts,
+		settler:    o.Settler,
+		store:      o.Store,
+		log:        o.Logger,
+		now:        o.Now,
 		rate:       o.RateLimit,
 		burst:      o.RateBurst,
 		knownRate:  o.KnownRateLimit,

@@ -61,17 +61,17 @@ func (d Duration) String() string { return time.Duration(d).String() }
 // Settings are what a real provider keeps in its dashboard, plus the
 // emulator's own knobs. JSON names are the flag names of `finconnectd sandbox`.
 type Settings struct {
-	ClickPesaWebhook        string   `json:"clickpesa-webhook"`
-	ClickPesaChecksumKey    string   `json:"clickpesa-checksum-key"`
-	ClickPesaChecksumMethod string   `json:"clickpesa-checksum-method"` // canonical (default) | legacy
-	AzamPayCallback         string   `json:"azampay-callback"`
+	ClickPesaWebhook        string `json:"clickpesa-webhook"`
+	ClickPesaChecksumKey    string `json:"clickpesa-checksum-key"`
+	ClickPesaChecksumMethod string `json:"clickpesa-checksum-method"` // canonical (default) | legacy
+	AzamPayCallback         string `json:"azampay-callback"`
 	// AzamPayUnsigned sends callbacks without a signature, as AzamPay
 	// does for some accounts.
-	AzamPayUnsigned bool `json:"azampay-unsigned"`
-	Delay                   Duration `json:"delay"`       // customer answer delay, default 2s
-	TokenTTL                Duration `json:"token-ttl"`   // 0 = each provider's documented lifetime
-	Latency                 Duration `json:"latency"`     // added to every answer
-	SlowAnswer              Duration `json:"slow-answer"` // outcome 6, default 60s
+	AzamPayUnsigned bool     `json:"azampay-unsigned"`
+	Delay           Duration `json:"delay"`       // customer answer delay, default 2s
+	TokenTTL        Duration `json:"token-ttl"`   // 0 = each provider's documented lifetime
+	Latency         Duration `json:"latency"`     // added to every answer
+	SlowAnswer      Duration `json:"slow-answer"` // outcome 6, default 60s
 	// ClickPesaBalance is the merchant's TZS balance payouts draw on
 	// (default DefaultClickPesaBalance); setting it resets the balance.
 	ClickPesaBalance string `json:"clickpesa-balance"`
