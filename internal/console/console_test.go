@@ -542,6 +542,11 @@ func TestPaymentHistoryAndNotifications(t *testing.T) {
 		Notification: &state.Notification{ID: "ntf_h1", Route: "orders", DedupKey: "ORDER-H1:ok", Body: []byte(body), ReceivedAt: at.Add(time.Minute)}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := h.st.CreatePayout(ctx, state.Payout{ID: "po_refund1", Provider: "clickpesa.tz", Reference: "RF1", Status: state.PayoutPending,
+		Amount: "400", Currency: "TZS", DestinationType: state.DestinationMobileMoney, Phone: testPhone, PaymentID: "pay_hist",
+		CreatedAt: at.Add(2 * time.Minute), UpdatedAt: at.Add(2 * time.Minute)}, state.PayoutLimit{}); err != nil {
+		t.Fatal(err)
+	}
 	b := h.browser()
 	b.signIn(readToken)
 	code, page := b.get("/console/payments/pay_hist")
@@ -549,7 +554,7 @@ func TestPaymentHistoryAndNotifications(t *testing.T) {
 		t.Fatal(code)
 	}
 	for _, w := range []string{"Status history", "created through the pay API", "a provider notification", `href="#ntf-ntf_h1"`,
-		`id="ntf-ntf_h1"`, "PAYMENT RECEIVED", MaskPhone(testPhone), `(hidden)`} {
+		`id="ntf-ntf_h1"`, "PAYMENT RECEIVED", MaskPhone(testPhone), `(hidden)`, "Refunds", `href="/console/payouts/po_refund1"`, "400 TZS"} {
 		if !strings.Contains(page, w) {
 			t.Errorf("payment page: no %q", w)
 		}

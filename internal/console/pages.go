@@ -156,6 +156,7 @@ type paymentData struct {
 	P             state.Payment
 	History       []historyRow
 	Notifications []notificationRow
+	Refunds       []state.Payout
 	Events        []eventDetail
 }
 
@@ -246,6 +247,9 @@ func (c *Console) payment(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, n := range ntfs {
 		d.Notifications = append(d.Notifications, notificationRow{Notification: n, Excerpt: excerpt(n.Body)})
+	}
+	if d.Refunds, err = c.o.Store.ListPayouts(r.Context(), state.PayoutFilter{PaymentID: p.ID, Limit: pageSize}); err != nil {
+		return fmt.Errorf("list the refunds: %w", err)
 	}
 	if d.Events, err = c.eventsOf(r.Context(), p.ID); err != nil {
 		return err
