@@ -163,10 +163,22 @@ func TestMakeRunFlow(t *testing.T) {
 	p.waitHTTP(t, apiURL+"/readyz", 30*time.Second)
 
 	var curls []string
+	var payoutLine, lookupLine, refundLine string
 	for _, l := range strings.Split(banner, "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "curl ") {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "PAY=$("):
+			lookupLine = l
+		case strings.HasPrefix(l, "curl ") && strings.Contains(l, "/v1/payouts"):
+			payoutLine = l
+		case strings.HasPrefix(l, "curl ") && strings.Contains(l, "$PAY"):
+			refundLine = l
+		case strings.HasPrefix(l, "curl "):
 			curls = append(curls, l)
 		}
+	}
+	if payoutLine == "" || lookupLine == "" || refundLine == "" {
+		t.Fatalf("the banner lacks the payout or the refund lines:\n%s", banner)
 	}
 	type started struct{ id, ref, provider string }
 	var posts []started
@@ -203,10 +215,50 @@ func TestMakeRunFlow(t *testing.T) {
 		want := fmt.Sprintf("event sink: payment.succeeded %s reference %s (%s) - signature verified", s.id, s.ref, s.provider)
 		p.waitOutput(t, want, 30*time.Second)
 	}
+
+	// The payout and refund lines, pasted once the payments succeeded.
+	moneyOut := func(line string) map[string]any {
+		t.Helper()
+		req, err := parseCurl(expand.Replace(line))
+		if err != nil {
+			t.Fatalf("banner curl line: %v", err)
+		}
+		code, resp := httpDo(t, req.method, req.url, req.headers, []byte(req.body))
+		var got map[string]any
+		if code != http.StatusCreated || json.Unmarshal(resp, &got) != nil {
+			t.Fatalf("%s\nanswered %d %s; want 201", line, code, resp)
+		}
+		return got
+	}
+	po := moneyOut(payoutLine)
+	// PAY=$(curl ... | grep -o 'pay_[a-z0-9]*' | head -n 1): run the curl, then the grep.
+	inner, _, ok := strings.Cut(strings.TrimPrefix(lookupLine, "PAY=$("), " | grep -o 'pay_[a-z0-9]*' | head -n 1)")
+	if !ok {
+		t.Fatalf("unexpected lookup line %q", lookupLine)
+	}
+	lreq, err := parseCurl(expand.Replace(inner))
+	if err != nil {
+		t.Fatalf("lookup line: %v", err)
+	}
+	_, list := httpDo(t, lreq.method, lreq.url, lreq.headers, nil)
+	payID := regexp.MustCompile(`pay_[a-z0-9]*`).FindString(string(list))
+	if payID == "" {
+		t.Fatalf("the lookup found no payment: %s", list)
+	}
+	rf := moneyOut(strings.ReplaceAll(refundLine, "$PAY", payID))
+	p.waitOutput(t, fmt.Sprintf("event sink: payout.succeeded %s reference DEMOPAYOUT1 (clickpesa.tz) - signature verified", po["id"]), 30*time.Second)
+	p.waitOutput(t, fmt.Sprintf("event sink: refund.succeeded %s reference DEMOREFUND1 (clickpesa.tz) - signature verified", rf["id"]), 30*time.Second)
+	p.waitOutput(t, fmt.Sprintf("event sink: payment.partially_refunded %s reference DEMOCLICKPESA1 (clickpesa.tz) - signature verified", payID), 30*time.Second)
+
 	if out := p.output(); strings.Contains(out, "signature not verified") {
 		t.Errorf("the dev sink rejected a signature")
-	} else if n := strings.Count(out, "signature verified"); n != len(posts) {
-		t.Errorf("the dev sink reported %d events, want each of the %d once", n, len(posts))
+	} else if n := strings.Count(out, "signature verified"); n != len(posts)+3 {
+		t.Errorf("the dev sink reported %d events, want each of the %d payments' and the payout's, refund's and refunded payment's once", n, len(posts))
+	}
+	for _, args := range [][]string{{"payouts", "list", "-dev"}, {"audit", "-dev"}} {
+		if r := runCLI(t, env, args...); r.code != 0 || !strings.Contains(r.stdout, "DEMOPAYOUT1") && !strings.Contains(r.stdout, "refund.create") {
+			t.Errorf("%v:\n%s", args, r)
+		}
 	}
 	// The CLI reads the running daemon's store with -dev.
 	r := runCLI(t, env, "payments", "list", "-dev")

@@ -269,6 +269,9 @@ provider "clickpesa" "tz" {
   api_key      = env("FINCONNECT_DEV_PROVIDER_SECRET")
   checksum_key = env("FINCONNECT_DEV_CHECKSUM_KEY")
   base_url     = %s
+
+  # ClickPesa has no refund of a collection: refunds are payouts to the payer.
+  refund_by_payout = true
 }
 
 provider "azampay" "tz" {
@@ -285,6 +288,14 @@ ipn "orders" {
   provider          = provider.pesapal.ke
   url               = %s
   notification_type = "POST"
+}
+
+# Guardrails of money going out (payouts and refunds).
+payouts {
+  limit "TZS" {
+    max_per_payout = "1000000"
+    max_per_24h    = "5000000"
+  }
 }
 `, q(p.StatePath), q(p.PublicListen), q(public), q(p.APIListen), allScopes(),
 		q(p.EmulatorURL+"/pesapal"), q(p.EmulatorURL+"/clickpesa"),
@@ -382,6 +393,13 @@ func (e *Env) Banner() string {
 	for _, c := range DemoPayments() {
 		fmt.Fprintf(&b, "  %s\n\n", c.Curl())
 	}
+	b.WriteString("Pay out, then refund the ClickPesa payment above once it has succeeded (a refund is a payout to\n" +
+		"the payer; payout.succeeded, refund.succeeded and payment.partially_refunded follow):\n\n")
+	fmt.Fprintf(&b, "  %s\n\n", DemoPayout())
+	fmt.Fprintf(&b, "  %s\n", DemoRefundLookup())
+	fmt.Fprintf(&b, "  %s\n\n", DemoRefund())
+	b.WriteString("  finconnectd payouts list -dev\n")
+	b.WriteString("  finconnectd audit -dev\n\n")
 	b.WriteString("List payments, through the API or straight from this daemon's store:\n\n")
 	b.WriteString("  curl -sS -H \"Authorization: Bearer $TOKEN\" \"$API/v1/payments\"\n")
 	b.WriteString("  finconnectd payments list -dev\n")
@@ -421,6 +439,22 @@ func (e *Env) ExportLine() string {
 // the token in $TOKEN (see ExportLine).
 func (d DemoPayment) Curl() string {
 	return fmt.Sprintf(`curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '%s' "$API/v1/payments"`, d.Body())
+}
+
+// DemoPayout is the banner's payout: 5000 TZS through ClickPesa to a
+// number ending in 0 (paid).
+func DemoPayout() string {
+	return `curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"provider":"clickpesa.tz","reference":"DEMOPAYOUT1","amount":"5000","currency":"TZS","destination":{"type":"mobile_money","phone":"255712345670"}}' "$API/v1/payouts"`
+}
+
+// DemoRefundLookup sets PAY to the ID of the banner's ClickPesa payment.
+func DemoRefundLookup() string {
+	return `PAY=$(curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/payments?provider=clickpesa.tz&reference=DEMOCLICKPESA1" | grep -o 'pay_[a-z0-9]*' | head -n 1)`
+}
+
+// DemoRefund refunds 400 of the payment in $PAY (see DemoRefundLookup).
+func DemoRefund() string {
+	return `curl -sS -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"reference":"DEMOREFUND1","amount":"400","reason":"demo refund"}' "$API/v1/payments/$PAY/refunds"`
 }
 
 // noteFallback records that the preferred address was taken when the

@@ -172,6 +172,7 @@ func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
 	var ev struct {
 		Type string `json:"type"`
 		Data struct {
+			ID        string `json:"id"` // a payout's or refund's
 			PaymentID string `json:"payment_id"`
 			Provider  string `json:"provider"`
 			Reference string `json:"reference"`
@@ -204,7 +205,11 @@ func (s *Sink) handle(w http.ResponseWriter, r *http.Request) {
 		}
 	case s.stdout != nil:
 		level = slog.LevelDebug
-		fmt.Fprintf(s.stdout, "event sink: %s %s reference %s (%s) - signature verified\n", clean(ev.Type), clean(ev.Data.PaymentID), clean(ev.Data.Reference), clean(ev.Data.Provider))
+		subject := ev.Data.PaymentID
+		if strings.HasPrefix(ev.Data.ID, "po_") {
+			subject = ev.Data.ID // a payout or refund: its own ID
+		}
+		fmt.Fprintf(s.stdout, "event sink: %s %s reference %s (%s) - signature verified\n", clean(ev.Type), clean(subject), clean(ev.Data.Reference), clean(ev.Data.Provider))
 	}
 	s.log.Log(r.Context(), level, "event sink: received event, signature verified", "webhook_id", id, "type", ev.Type,
 		"payment_id", ev.Data.PaymentID, "provider", ev.Data.Provider, "reference", ev.Data.Reference, "status", ev.Data.Status)
