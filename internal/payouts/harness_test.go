@@ -71,6 +71,7 @@ type harnessOptions struct {
 	unsigned      bool // the provider has no checksum key
 	payouts       config.PayoutsConfig
 	refunds       bool // the ClickPesa provider sets refund_by_payout
+	quiet         bool // the emulator settles nothing for an hour (benchmarks)
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -86,6 +87,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 	if !o.unsigned {
 		settings.ClickPesaChecksumKey = checksumKey
+	}
+	if o.quiet {
+		settings.Delay = sandbox.Duration(time.Hour)
 	}
 	emu, err := sandbox.New(sandbox.Options{Settings: settings, IPNRetry: []time.Duration{20 * time.Millisecond, 50 * time.Millisecond}})
 	if err != nil {
