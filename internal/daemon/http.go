@@ -20,6 +20,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/openapi"
+	"github.com/finconnectd/finconnectd/internal/recon"
 )
 
 // Server limits. Webhook handlers may wait for a provider status query
@@ -122,6 +123,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	d.payouts.RegisterAPI(routes) // scopes payouts and audit, refusals audited
 	d.refunds.RegisterAPI(routes) // scope refunds, refusals audited
 	delivery.RegisterAPI(routes, d.store, d.now, d.disp.Notify)
+	recon.RegisterAPI(routes, recon.APIOptions{Store: d.store, Now: d.now, Logger: d.log}) // scope reconciliation
 	d.apiPatterns = append(open.Patterns(), routes.Patterns()...)
 	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.auth.Load().Require(authed).ServeHTTP(w, r)

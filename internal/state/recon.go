@@ -153,6 +153,15 @@ type WindowFilter struct {
 	SkipNotified bool
 }
 
+// ReconRunFilter selects reconciliation runs, newest first; zero fields
+// match everything.
+type ReconRunFilter struct {
+	Provider string
+	Limit    int // 0 = 100
+	// After is a run ID: list only the ones after it.
+	After string
+}
+
 // Difference is one thing a run found that differs between our records
 // and the provider's. Ours and Theirs are both sides' records, as JSON,
 // without credentials.
@@ -215,8 +224,9 @@ type ReconStore interface {
 	// ErrConflict when r.Owner no longer holds it.
 	FinishReconRun(ctx context.Context, r ReconRun, status, errText string, now time.Time) (ReconRun, error)
 	ReconRun(ctx context.Context, id string) (ReconRun, error)
-	// ListReconRuns lists runs newest first (provider "" = all).
-	ListReconRuns(ctx context.Context, provider string, limit int) ([]ReconRun, error)
+	// ListReconRuns lists runs newest first (see ReconRunFilter).
+	// ErrNotFound when f.After names no run.
+	ListReconRuns(ctx context.Context, f ReconRunFilter) ([]ReconRun, error)
 
 	// RecordSeen remembers the provider transactions run has read (again:
 	// recording one twice is harmless) and returns, among the references

@@ -252,13 +252,25 @@ func (s *Store) ReconRun(ctx context.Context, id string) (state.ReconRun, error)
 }
 
 // ListReconRuns lists runs newest first.
-func (s *Store) ListReconRuns(ctx context.Context, provider string, limit int) ([]state.ReconRun, error) {
-	var a args
-	q := `SELECT ` + runCols + ` FROM recon_runs`
-	if provider != "" {
-		q += ` WHERE provider = ` + a.add(provider)
+func (s *Store) ListReconRuns(ctx context.Context, f state.ReconRunFilter) ([]state.ReconRun, error) {
+	var (
+		a     args
+		where []string
+	)
+	if f.Provider != "" {
+		where = append(where, `provider = `+a.add(f.Provider))
 	}
-	q += ` ORDER BY started_at DESC, seq DESC LIMIT ` + a.add(rules.Limit(limit))
+	if f.After != "" {
+		if err := s.mustExist(ctx, "recon_runs", f.After); err != nil {
+			return nil, fmt.Errorf("postgres: list reconciliation runs after %s: %w", f.After, err)
+		}
+		where = append(where, `(started_at, seq) < (SELECT started_at, seq FROM recon_runs WHERE id = `+a.add(f.After)+`)`)
+	}
+	q := `SELECT ` + runCols + ` FROM recon_runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY started_at DESC, seq DESC LIMIT ` + a.add(rules.Limit(f.Limit))
 	out, err := queryAll(ctx, s.pool, scanRun, q, a...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list reconciliation runs: %w", err)

@@ -240,14 +240,28 @@ func (s *Store) ReconRun(ctx context.Context, id string) (state.ReconRun, error)
 }
 
 // ListReconRuns lists runs newest first.
-func (s *Store) ListReconRuns(ctx context.Context, provider string, limit int) ([]state.ReconRun, error) {
-	q, args := `SELECT `+runCols+` FROM recon_runs`, []any{}
-	if provider != "" {
-		q += ` WHERE provider = ?`
-		args = append(args, provider)
+func (s *Store) ListReconRuns(ctx context.Context, f state.ReconRunFilter) ([]state.ReconRun, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Provider != "" {
+		where = append(where, `provider = ?`)
+		args = append(args, f.Provider)
+	}
+	if f.After != "" {
+		if err := s.mustExist(ctx, "recon_runs", f.After); err != nil {
+			return nil, fmt.Errorf("sqlite: list reconciliation runs after %s: %w", f.After, err)
+		}
+		where = append(where, `(started_at, rowid) < (SELECT started_at, rowid FROM recon_runs WHERE id = ?)`)
+		args = append(args, f.After)
+	}
+	q := `SELECT ` + runCols + ` FROM recon_runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY started_at DESC, rowid DESC LIMIT ?`
-	out, err := queryAll(ctx, s.r, scanRun, q, append(args, rules.Limit(limit))...)
+	out, err := queryAll(ctx, s.r, scanRun, q, append(args, rules.Limit(f.Limit))...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list reconciliation runs: %w", err)
 	}

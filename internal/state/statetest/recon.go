@@ -97,11 +97,21 @@ func testStartReconRun(t *testing.T, open Opener) {
 	if old.Status != state.RunAbandoned {
 		t.Errorf("replaced run status = %q, want %q", old.Status, state.RunAbandoned)
 	}
-	runs, err := s.ListReconRuns(ctx(t), "clickpesa.tz", 10)
+	runs, err := s.ListReconRuns(ctx(t), state.ReconRunFilter{Provider: "clickpesa.tz", Limit: 10})
 	check(t, err, "list runs")
 	if got := idsOf(runs, func(r state.ReconRun) string { return r.ID }); !slices.Equal(got, []string{fresh.ID, r.ID}) {
 		t.Errorf("runs = %v, want newest first [%s %s]", got, fresh.ID, r.ID)
 	}
+	page, err := s.ListReconRuns(ctx(t), state.ReconRunFilter{Provider: "clickpesa.tz", After: fresh.ID, Limit: 1})
+	check(t, err, "list runs after the newest")
+	if got := idsOf(page, func(r state.ReconRun) string { return r.ID }); !slices.Equal(got, []string{r.ID}) {
+		t.Errorf("runs after %s = %v, want [%s]", fresh.ID, got, r.ID)
+	}
+	if others, err := s.ListReconRuns(ctx(t), state.ReconRunFilter{Provider: "azampay.tz"}); err != nil || len(others) != 0 {
+		t.Errorf("runs of another provider = %v, %v; want none", others, err)
+	}
+	_, err = s.ListReconRuns(ctx(t), state.ReconRunFilter{After: "rcn_nope"})
+	wantErrIs(t, err, state.ErrNotFound, "list runs after an unknown run")
 	_, _, err = s.StartReconRun(ctx(t), state.ReconStart{Provider: "x", Owner: "a", From: winTo, To: winFrom, Lease: time.Minute})
 	wantErrIs(t, err, state.ErrInvalid, "an empty window")
 }
