@@ -2,7 +2,8 @@
 // listener: server-rendered HTML (html/template) over the store, with its
 // stylesheet embedded, nothing loaded from elsewhere and no JavaScript.
 // Staff sign in with an API token that has console:read (look) or
-// console:operate (look and replay); the session lives in an HttpOnly,
+// console:operate (look, replay events, resolve and acknowledge
+// reconciliation differences); the session lives in an HttpOnly,
 // SameSite=Strict cookie, and every form that changes something carries a
 // CSRF token. Every action is logged with the name of the token behind it.
 package console
@@ -57,6 +58,11 @@ type Store interface {
 	Payout(ctx context.Context, id string) (state.Payout, error)
 	ListPayouts(ctx context.Context, f state.PayoutFilter) ([]state.Payout, error)
 	ListAudit(ctx context.Context, f state.AuditFilter) ([]state.AuditEntry, error)
+	ListDifferences(ctx context.Context, f state.DifferenceFilter) ([]state.Difference, error)
+	Difference(ctx context.Context, id string) (state.Difference, error)
+	SetDifferenceState(ctx context.Context, id, newState, by, note string, now time.Time) (state.Difference, error)
+	ReconRun(ctx context.Context, id string) (state.ReconRun, error)
+	ListReconRuns(ctx context.Context, provider string, limit int) ([]state.ReconRun, error)
 }
 
 // Options configure the console.
@@ -126,6 +132,10 @@ func (c *Console) Register(mux *http.ServeMux) {
 	mux.Handle("GET /console/events", c.page(c.events))
 	mux.Handle("GET /console/events/{id}", c.page(c.event))
 	mux.Handle("POST /console/events/{id}/replay", c.operate(c.replay))
+	mux.Handle("GET /console/differences", c.page(c.differences))
+	mux.Handle("GET /console/differences/{id}", c.page(c.difference))
+	mux.Handle("POST /console/differences/{id}/resolve", c.operate(c.setDifference(state.DiffResolved)))
+	mux.Handle("POST /console/differences/{id}/acknowledge", c.operate(c.setDifference(state.DiffAcknowledged)))
 	mux.Handle("GET /console/state", c.page(c.stateResources))
 	mux.Handle("GET /console/health", c.page(c.health))
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {

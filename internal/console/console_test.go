@@ -474,7 +474,7 @@ func TestMaskAccount(t *testing.T) {
 }
 
 var (
-	inputTag   = regexp.MustCompile(`<(input|select)\b[^>]*>`)
+	inputTag   = regexp.MustCompile(`<(input|select|textarea)\b[^>]*>`)
 	idAttr     = regexp.MustCompile(`\bid="([^"]+)"`)
 	tableOpen  = regexp.MustCompile(`<table\b[^>]*>\s*<caption`)
 	headingOne = regexp.MustCompile(`<h1[ >]`)
@@ -488,12 +488,15 @@ func TestAccessibleMarkup(t *testing.T) {
 	h := newHarness(t, nil)
 	payID, evID := h.payment("ORDER-5")
 	h.kill("orders")
+	_, diffs := h.reconRun(time.Date(2026, 2, 27, 0, 0, 0, 0, time.UTC), state.Difference{Class: state.DiffUnknownToUs, Key: "k1",
+		Reference: "ORDER-X", Detail: "unknown", Theirs: []byte(theirJSON)})
 	b := h.browser()
 	_, signin := b.get("/console/signin")
 	b.signIn(operateToken)
 	pages := map[string]string{"/console/signin": signin}
 	for _, p := range []string{"/console/payments", "/console/payments?date=bad", "/console/payments/" + payID, "/console/events",
-		"/console/events?status=dead", "/console/events/" + evID, "/console/payouts", "/console/state", "/console/health"} {
+		"/console/events?status=dead", "/console/events/" + evID, "/console/payouts", "/console/state", "/console/health",
+		"/console/differences", "/console/differences?from=bad", "/console/differences/" + diffs[0].ID} {
 		code, page := b.get(p)
 		if code != 200 {
 			t.Fatalf("%s: %d", p, code)

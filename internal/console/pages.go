@@ -31,6 +31,8 @@ var funcs = template.FuncMap{
 	"ms":  func(d time.Duration) int64 { return d.Milliseconds() },
 	// hasPrefix tells payouts' events (their subject is a po_ ID) from payments'.
 	"hasPrefix": strings.HasPrefix,
+	"classText": classText,
+	"span":      span,
 }
 
 // MaskPhone keeps the first four and last two digits of a phone number:

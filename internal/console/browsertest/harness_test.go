@@ -206,3 +206,32 @@ func (s *site) waitDelivery(eventID, status string) {
 		return s.deliveryStatus(eventID) == status
 	})
 }
+
+// reconRun records a finished reconciliation run of clickpesa.tz over the
+// day from, with the differences given, and returns them as stored.
+func (s *site) reconRun(from time.Time, diffs ...state.Difference) []state.Difference {
+	s.t.Helper()
+	ctx := context.Background()
+	run, _, err := s.st.StartReconRun(ctx, state.ReconStart{Provider: "clickpesa.tz", From: from, To: from.AddDate(0, 0, 1),
+		Owner: "browsertest", Lease: time.Minute, Now: s.now})
+	if err != nil {
+		s.t.Fatalf("start a reconciliation run: %v", err)
+	}
+	var out []state.Difference
+	for i, d := range diffs {
+		d.RunID, d.Provider, d.CreatedAt = run.ID, "clickpesa.tz", s.now.Add(time.Duration(i)*time.Second)
+		got, _, err := s.st.RecordDifference(ctx, d, nil)
+		if err != nil {
+			s.t.Fatalf("record difference %s: %v", d.Key, err)
+		}
+		out = append(out, got)
+	}
+	run.Counters = state.ReconCounters{ProviderCalls: 1, ProviderItems: 6, OurPayments: 6, Matched: 6 - len(diffs), Differences: len(diffs)}
+	if err := s.st.CheckpointReconRun(ctx, run, time.Minute, s.now); err != nil {
+		s.t.Fatalf("checkpoint the run: %v", err)
+	}
+	if _, err := s.st.FinishReconRun(ctx, run, state.RunDone, "", s.now.Add(4*time.Second)); err != nil {
+		s.t.Fatalf("finish the run: %v", err)
+	}
+	return out
+}

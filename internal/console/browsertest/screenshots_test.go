@@ -14,7 +14,8 @@ import (
 
 // TestScreenshots writes PNGs of the console's main pages into the
 // directory -screenshots names (make screenshots: docs/console), over a
-// small store: payments in each status, delivered events and a dead one.
+// small store: payments in each status, delivered events and a dead one,
+// payouts, and a reconciliation run with its differences.
 // Without the flag it does nothing.
 func TestScreenshots(t *testing.T) {
 	if *screenshotDir == "" {
@@ -75,6 +76,8 @@ func TestScreenshots(t *testing.T) {
 		}
 	}
 
+	diffs := s.reconRun(base.Truncate(24*time.Hour).AddDate(0, 0, -1), someDifferences()...)
+
 	tab := newTab(t)
 	shot := func(name, path string, wait chromedp.CSS) {
 		t.Helper()
@@ -92,6 +95,8 @@ func TestScreenshots(t *testing.T) {
 	shot("event", "/console/events/"+deadEv, "form.action")
 	shot("payouts", "/console/payouts", "table")
 	shot("payout", "/console/payouts/po_screenshot1", "#audit")
+	shot("differences", "/console/differences", "table")
+	shot("difference", "/console/differences/"+diffs[0].ID, "#evidence")
 	shot("state", "/console/state", "table")
 	shot("health", "/console/health", "#main")
 	do(t, tab, "phone-sized screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
