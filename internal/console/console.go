@@ -62,7 +62,7 @@ type Store interface {
 	Difference(ctx context.Context, id string) (state.Difference, error)
 	SetDifferenceState(ctx context.Context, id, newState, by, note string, now time.Time) (state.Difference, error)
 	ReconRun(ctx context.Context, id string) (state.ReconRun, error)
-	ListReconRuns(ctx context.Context, provider string, limit int) ([]state.ReconRun, error)
+	ListReconRuns(ctx context.Context, f state.ReconRunFilter) ([]state.ReconRun, error)
 }
 
 // Options configure the console.

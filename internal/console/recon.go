@@ -77,7 +77,7 @@ func (c *Console) differences(w http.ResponseWriter, r *http.Request) error {
 			d.Next = next.Encode()
 		}
 	}
-	if d.Runs, err = c.o.Store.ListReconRuns(r.Context(), q.Provider, 10); err != nil {
+	if d.Runs, err = c.o.Store.ListReconRuns(r.Context(), state.ReconRunFilter{Provider: q.Provider, Limit: 10}); err != nil {
 		return fmt.Errorf("list reconciliation runs: %w", err)
 	}
 	c.render(w, r, http.StatusOK, "differences", sessionFrom(r), view{Title: "Reconciliation differences", Nav: "differences", Data: d})
