@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	udiff "github.com/aymanbagabas/go-udiff"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -291,140 +292,11 @@ func pathErr(err error) error {
 
 // ---- unified diff ----
 
-type diffOp struct {
-	kind byte // ' ', '-', '+'
-	a, b int  // line index in old (for ' ' and '-') and new (for ' ' and '+')
-}
-
-// maxDiffCells bounds the LCS table; beyond it the differing middle is shown
-// as one replacement.
-const maxDiffCells = 4_000_000
-
-// splitLines splits s into lines without their newlines.
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-}
-
-// lineDiff returns the edit script from a to b (longest common subsequence).
-func lineDiff(a, b []string) []diffOp {
-	var ops []diffOp
-	pre := 0
-	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
-		ops = append(ops, diffOp{' ', pre, pre})
-		pre++
-	}
-	suf := 0
-	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
-		suf++
-	}
-	am, bm := a[pre:len(a)-suf], b[pre:len(b)-suf]
-	n, m := len(am), len(bm)
-	if n*m > maxDiffCells {
-		for i := range am {
-			ops = append(ops, diffOp{'-', pre + i, pre})
-		}
-		for j := range bm {
-			ops = append(ops, diffOp{'+', pre + n, pre + j})
-		}
-	} else {
-		// lcs[i][j] = LCS length of am[i:], bm[j:]
-		lcs := make([][]int32, n+1)
-		for i := range lcs {
-			lcs[i] = make([]int32, m+1)
-		}
-		for i := n - 1; i >= 0; i-- {
-			for j := m - 1; j >= 0; j-- {
-				if am[i] == bm[j] {
-					lcs[i][j] = lcs[i+1][j+1] + 1
-				} else {
-					lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-				}
-			}
-		}
-		i, j := 0, 0
-		for i < n || j < m {
-			switch {
-			case i < n && j < m && am[i] == bm[j]:
-				ops = append(ops, diffOp{' ', pre + i, pre + j})
-				i++
-				j++
-			case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
-				ops = append(ops, diffOp{'-', pre + i, pre + j})
-				i++
-			default:
-				ops = append(ops, diffOp{'+', pre + i, pre + j})
-				j++
-			}
-		}
-	}
-	for k := 0; k < suf; k++ {
-		ops = append(ops, diffOp{' ', len(a) - suf + k, len(b) - suf + k})
-	}
-	return ops
-}
-
 // unifiedDiff renders the change from old to new as a unified diff with
 // three lines of context; "" when they are equal.
 func unifiedDiff(oldName, newName, old, new string) string {
 	if old == new {
 		return ""
 	}
-	a, b := splitLines(old), splitLines(new)
-	ops := lineDiff(a, b)
-	const ctx = 3
-	var out strings.Builder
-	fmt.Fprintf(&out, "--- %s\n+++ %s\n", oldName, newName)
-	for i := 0; i < len(ops); {
-		if ops[i].kind == ' ' {
-			i++
-			continue
-		}
-		// A hunk: from ctx lines before this change to ctx lines after the
-		// last change that is at most 2*ctx equal lines away.
-		start := max(i-ctx, 0)
-		end := i
-		for k := i; k < len(ops); k++ {
-			if ops[k].kind != ' ' {
-				end = k
-				continue
-			}
-			if k-end > 2*ctx {
-				break
-			}
-		}
-		stop := min(end+ctx+1, len(ops))
-		var aStart, bStart, aLen, bLen int
-		aStart, bStart = ops[start].a, ops[start].b
-		var body strings.Builder
-		for _, op := range ops[start:stop] {
-			switch op.kind {
-			case ' ':
-				aLen++
-				bLen++
-				body.WriteString(" " + a[op.a] + "\n")
-			case '-':
-				aLen++
-				body.WriteString("-" + a[op.a] + "\n")
-			case '+':
-				bLen++
-				body.WriteString("+" + b[op.b] + "\n")
-			}
-		}
-		fmt.Fprintf(&out, "@@ -%s +%s @@\n%s", hunkRange(aStart, aLen), hunkRange(bStart, bLen), body.String())
-		i = stop
-	}
-	return out.String()
-}
-
-func hunkRange(start, n int) string {
-	if n == 0 {
-		return fmt.Sprintf("%d,0", start)
-	}
-	if n == 1 {
-		return fmt.Sprintf("%d", start+1)
-	}
-	return fmt.Sprintf("%d,%d", start+1, n)
+	return udiff.Unified(oldName, newName, old, new)
 }

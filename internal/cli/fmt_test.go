@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	udiff "github.com/aymanbagabas/go-udiff"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -184,31 +185,17 @@ func BenchmarkFmtExamples(b *testing.B) {
 	}
 }
 
-// FuzzLineDiff: the edit script reproduces both sides, and formatting any
+// FuzzUnifiedDiff: applying the diff to old gives new, and formatting any
 // input with fmt never panics.
-func FuzzLineDiff(f *testing.F) {
+func FuzzUnifiedDiff(f *testing.F) {
 	f.Add(cfgUgly, cfgPretty)
 	f.Add("", "a\n")
 	f.Add("a\nb\nc\n", "c\nb\na")
 	f.Fuzz(func(t *testing.T, old, new string) {
-		a, b := splitLines(old), splitLines(new)
-		var gotA, gotB []string
-		for _, op := range lineDiff(a, b) {
-			switch op.kind {
-			case ' ':
-				if a[op.a] != b[op.b] {
-					t.Fatalf("equal op on different lines %q %q", a[op.a], b[op.b])
-				}
-				gotA = append(gotA, a[op.a])
-				gotB = append(gotB, b[op.b])
-			case '-':
-				gotA = append(gotA, a[op.a])
-			case '+':
-				gotB = append(gotB, b[op.b])
-			}
-		}
-		if strings.Join(gotA, "\n") != strings.Join(a, "\n") || strings.Join(gotB, "\n") != strings.Join(b, "\n") {
-			t.Fatal("edit script does not reproduce its inputs")
+		edits := udiff.Lines(old, new)
+		got, err := udiff.Apply(old, edits)
+		if err != nil || got != new {
+			t.Fatalf("the edits do not turn old into new: %v", err)
 		}
 		_ = unifiedDiff("a", "b", old, new)
 		_ = cfgRun(t, nil, t.TempDir(), old, "fmt", "-diff", "-")

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // logLines are the JSON lines of the daemon's log with msg.
@@ -57,7 +59,7 @@ func TestAccessLog(t *testing.T) {
 	find := func(id string) map[string]any {
 		t.Helper()
 		var found map[string]any
-		eventually(t, "the access log line of "+id, func() bool {
+		testkit.Eventually(t, "the access log line of "+id, func() bool {
 			for _, m := range logLines(t, r.logs.String(), "api request") {
 				if m["request_id"] == id {
 					found = m

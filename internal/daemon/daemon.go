@@ -308,7 +308,7 @@ func (d *Daemon) sched0(ctx context.Context, cfg *config.Config) {
 }
 
 func (d *Daemon) clientOptions() clients.Options {
-	return clients.Options{HTTPClient: d.o.HTTPClient, Observer: d.m.observe, Logger: d.log}
+	return clients.Options{HTTPClient: d.o.HTTPClient, Observer: d.m.observe}
 }
 
 // payer returns the current configuration's client for a provider.

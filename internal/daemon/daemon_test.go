@@ -309,11 +309,6 @@ func signedWebhook(t testing.TB, ref, status, amount string) []byte {
 	return b
 }
 
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, what, cond)
-}
-
 func TestServe(t *testing.T) {
 	r := startDaemon(t, runOptions{})
 	r.seed("1000", "ORD1", "ORD2", "ORD3", "ORD4")
@@ -353,12 +348,12 @@ func TestServe(t *testing.T) {
 		t.Fatalf("events = %d, want 1", r.store.EventCount())
 	}
 	ev := r.store.EventsFor("ORD1")[0]
-	eventually(t, "the event at the sink", func() bool {
+	testkit.Eventually(t, "the event at the sink", func() bool {
 		ids, _ := r.sink.received()
 		return len(ids) == 1 && ids[0] == ev.ID
 	})
 	// The sink has answered; the attempt is recorded just after.
-	eventually(t, "the delivery recorded as delivered at the first attempt", func() bool {
+	testkit.Eventually(t, "the delivery recorded as delivered at the first attempt", func() bool {
 		d, err := r.store.ListDeliveries(context.Background(), state.EventFilter{Route: "cp"})
 		return err == nil && len(d) == 1 && d[0].Status == state.DeliveryDelivered && d[0].Attempts == 1
 	})
@@ -404,7 +399,7 @@ func TestReload(t *testing.T) {
 	sink2 := newSink(t)
 	writeConfig(t, dir, cfgParams{path: "/hooks/cp-v2", tokens: `[env("API_TOKEN"), env("API_TOKEN2")]`, forward: sink2.url()})
 	r.reload <- struct{}{}
-	eventually(t, "the new route", func() bool {
+	testkit.Eventually(t, "the new route", func() bool {
 		code, _ := do(t, "POST", r.public("/hooks/cp-v2"), "", signedWebhook(t, "R1", "SUCCESS", "5"))
 		return code == 200
 	})
@@ -419,7 +414,7 @@ func TestReload(t *testing.T) {
 	if len(r1) != 1 {
 		t.Fatalf("events for R1 = %d, want 1", len(r1))
 	}
-	eventually(t, "R1's event at the new forward", func() bool {
+	testkit.Eventually(t, "R1's event at the new forward", func() bool {
 		ids, _ := sink2.received()
 		return len(ids) == 1 && ids[0] == r1[0].ID
 	})
@@ -432,7 +427,7 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.reload <- struct{}{}
-	eventually(t, "the failed reload to be logged", func() bool {
+	testkit.Eventually(t, "the failed reload to be logged", func() bool {
 		return strings.Contains(r.logs.String(), "config reload failed")
 	})
 	if code, _ := do(t, "POST", r.public("/hooks/cp-v2"), "", signedWebhook(t, "R3", "SUCCESS", "5")); code != 200 {

@@ -13,6 +13,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // TestDevModeEndToEnd runs the daemon on the dev environment (emulator,
@@ -49,7 +50,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, nil) }()
-	eventually(t, "the API to answer", func() bool {
+	testkit.Eventually(t, "the API to answer", func() bool {
 		return d.APIAddr() != "" && strings.Contains(stdout.String(), "dev mode")
 	})
 	if _, err := st.Resource(ctx, "ipn.orders"); err != nil {
@@ -65,7 +66,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 		}
 	}
 	for _, p := range devmode.DemoPayments() {
-		eventually(t, p.Provider+" payment.succeeded", func() bool {
+		testkit.Eventually(t, p.Provider+" payment.succeeded", func() bool {
 			evs := st.EventsFor(p.Reference)
 			for _, e := range evs {
 				if e.Type == "payment.succeeded" {
@@ -94,7 +95,7 @@ func TestDevModeEndToEnd(t *testing.T) {
 	}
 	// Every event reaches the dev sink, which verifies its Standard
 	// Webhooks signature before it logs it.
-	eventually(t, "every delivery delivered", func() bool {
+	testkit.Eventually(t, "every delivery delivered", func() bool {
 		dl, err := st.ListDeliveries(ctx, state.EventFilter{Limit: 1000})
 		if err != nil || len(dl) < len(devmode.DemoPayments()) {
 			return false

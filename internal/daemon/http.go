@@ -26,12 +26,12 @@ import (
 // Server limits. Webhook handlers may wait for a provider status query
 // (20 s) and the store; pay API initiations for a provider (45 s).
 const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	publicWriteTimout = 60 * time.Second
-	apiWriteTimeout   = 90 * time.Second
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 64 << 10
+	readHeaderTimeout  = 5 * time.Second
+	readTimeout        = 30 * time.Second
+	publicWriteTimeout = 60 * time.Second
+	apiWriteTimeout    = 90 * time.Second
+	idleTimeout        = 120 * time.Second
+	maxHeaderBytes     = 64 << 10
 
 	// Past publicMaxInFlight webhooks at once, a webhook waits up to
 	// admissionWait for a slot, then gets 503 with Retry-After (package
@@ -72,7 +72,7 @@ func (d *Daemon) listen(cfg *config.Config) error {
 		ConnState:         d.publicConns.track,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		WriteTimeout:      publicWriteTimout,
+		WriteTimeout:      publicWriteTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),

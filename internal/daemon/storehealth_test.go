@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // TestReadyzWhenWritesFail: the store answers pings but refuses writes
@@ -48,7 +50,7 @@ func TestReadyzWhenWritesFail(t *testing.T) {
 	}
 
 	r.store.SetWriteOutage(false)
-	eventually(t, "ready again once writes go through", func() bool { code, _ := ready(); return code == 200 })
+	testkit.Eventually(t, "ready again once writes go through", func() bool { code, _ := ready(); return code == 200 })
 	if !metric("finconnectd_store_writable 1") {
 		t.Fatal("finconnectd_store_writable not back to 1")
 	}

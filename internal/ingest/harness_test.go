@@ -192,12 +192,6 @@ func (h *harness) send(method, path, contentType string, body []byte) (int, []by
 	return resp.StatusCode, b
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, what, cond)
-}
-
 // clickPesaBody builds a PAYMENT webhook, signed with key when key != "".
 func clickPesaBody(t testing.TB, key, ref, status, amount string) []byte {
 	t.Helper()

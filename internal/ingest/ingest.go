@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
@@ -105,8 +106,8 @@ type snapshot struct {
 type routeInfo struct {
 	route    *config.Route
 	provider *config.Provider
-	unknown  *bucket // budget for notifications about payments we do not hold
-	known    *bucket // budget for notifications about payments we hold
+	unknown  *rate.Limiter // budget for notifications about payments we do not hold
+	known    *rate.Limiter // budget for notifications about payments we hold
 }
 
 // New checks o and returns an Ingester; it starts nothing.
@@ -225,8 +226,8 @@ func (in *Ingester) SetConfig(cfg *config.Config) {
 		if prev := old[r.Name]; prev != nil {
 			ri.unknown, ri.known = prev.unknown, prev.known
 		} else {
-			ri.unknown = newBucket(in.rate, in.burst, in.now())
-			ri.known = newBucket(in.knownRate, in.knownBurst, in.now())
+			ri.unknown = newLimiter(in.rate, in.burst)
+			ri.known = newLimiter(in.knownRate, in.knownBurst)
 		}
 		s.byPath[r.Path] = ri
 	}
@@ -376,13 +377,13 @@ var errRateLimited = errors.New("too many unverified notifications")
 // confirm asks the provider about a payment an unverified notification
 // names: coalesced per payment, rate limited per route for new queries
 // from the budget b (ri.known or ri.unknown).
-func (in *Ingester) confirm(ctx context.Context, ri *routeInfo, b *bucket, key string, q providers.PaymentQuery) (providers.PaymentStatus, error) {
+func (in *Ingester) confirm(ctx context.Context, ri *routeInfo, b *rate.Limiter, key string, q providers.PaymentQuery) (providers.PaymentStatus, error) {
 	payer, ok := in.payers(ri.provider.ID())
 	if !ok {
 		return providers.PaymentStatus{}, fmt.Errorf("no client for %s", ri.provider.Block())
 	}
 	st, _, err := in.flights.do(ctx, ri.provider.ID()+"\x00"+key, in.qTimeout,
-		func() bool { return b.take(in.now()) },
+		func() bool { return b.AllowN(in.now(), 1) },
 		func(ctx context.Context) (providers.PaymentStatus, error) { return payer.QueryPayment(ctx, q) })
 	return st, err
 }
@@ -430,7 +431,7 @@ func (in *Ingester) lookup(ctx context.Context, ri *routeInfo, reference string)
 // budget is the rate budget of a notification about p (found: we hold it)
 // naming providerRef: the known budget only when it names a payment we
 // hold and does not contradict its provider reference.
-func (ri *routeInfo) budget(p state.Payment, found bool, providerRef string) *bucket {
+func (ri *routeInfo) budget(p state.Payment, found bool, providerRef string) *rate.Limiter {
 	if found && (p.ProviderReference == "" || providerRef == "" || p.ProviderReference == providerRef) {
 		return ri.known
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func TestClickPesaSigned(t *testing.T) {
@@ -114,7 +115,7 @@ func TestClickPesaFromEmulator(t *testing.T) {
 				Reference: "ORDEMU1", Amount: "1000", Currency: "TZS", Phone: "255712345670"}); err != nil {
 				t.Fatalf("initiate: %v", err)
 			}
-			eventually(t, "payment.succeeded", func() bool {
+			testkit.Eventually(t, "payment.succeeded", func() bool {
 				p, _ := h.store.ByRef("clickpesa.tz", "ORDEMU1")
 				return p.Status == "succeeded" && len(h.store.EventsOf(p.ID)) == 1
 			})
@@ -215,7 +216,7 @@ func TestAzamPayFromEmulator(t *testing.T) {
 		Reference: "AZEMU1", Amount: "2500", Currency: "TZS", Phone: "255712345670", MNO: "Tigo"}); err != nil {
 		t.Fatalf("initiate: %v", err)
 	}
-	eventually(t, "payment.succeeded", func() bool {
+	testkit.Eventually(t, "payment.succeeded", func() bool {
 		p, _ := h.store.ByRef("azampay.tz", "AZEMU1")
 		return p.Status == "succeeded" && len(h.store.EventsOf(p.ID)) == 1
 	})
@@ -236,7 +237,7 @@ func TestPesaPalFromEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("initiate: %v", err)
 	}
-	eventually(t, "payment.succeeded", func() bool {
+	testkit.Eventually(t, "payment.succeeded", func() bool {
 		p, _ := h.store.ByRef("pesapal.ke", "PP1")
 		return p.Status == "succeeded" && len(h.store.EventsOf(p.ID)) == 1
 	})
@@ -316,9 +317,9 @@ func TestPesaPalQueriesCoalescedAndRateLimited(t *testing.T) {
 			codes[i], _ = h.send("GET", "/hooks/pesapal?OrderTrackingId=T1&OrderMerchantReference=PPC", "", nil)
 		}()
 	}
-	eventually(t, "the first query to start", func() bool { return payer.calls.Load() == 1 })
+	testkit.Eventually(t, "the first query to start", func() bool { return payer.calls.Load() == 1 })
 	// Wait until every other request is parked on the one query.
-	eventually(t, "all requests joined the query", func() bool { return h.in.flights.joined.Load() == n-1 })
+	testkit.Eventually(t, "all requests joined the query", func() bool { return h.in.flights.joined.Load() == n })
 	close(payer.release)
 	wg.Wait()
 	if got := payer.calls.Load(); got != 1 {

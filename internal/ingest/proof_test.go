@@ -13,6 +13,7 @@ import (
 
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -133,7 +134,7 @@ func TestAzamPayBoundaryShift(t *testing.T) {
 	refB := "SHIFTA" + a.ProviderReference[:1]
 	initiate(refB, "255712345671")
 	for ref, want := range map[string]state.PaymentStatus{"SHIFTA": "succeeded", refB: "failed"} {
-		eventually(t, ref+" "+string(want), func() bool {
+		testkit.Eventually(t, ref+" "+string(want), func() bool {
 			p, _ := h.store.ByRef("azampay.tz", ref)
 			return p.Status == want && rec.body(ref) != nil
 		})
@@ -192,7 +193,7 @@ func TestAzamPayUnsignedConfirmedByQuery(t *testing.T) {
 		t.Fatalf("initiate: %v", err)
 	}
 	h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZUNS1", ProviderReference: res.ProviderReference, Status: "pending", Amount: "2500", Currency: "TZS"})
-	eventually(t, "payment.succeeded", func() bool {
+	testkit.Eventually(t, "payment.succeeded", func() bool {
 		p, _ := h.store.ByRef("azampay.tz", "AZUNS1")
 		return p.Status == "succeeded" && len(h.store.EventsOf(p.ID)) == 1
 	})

@@ -2,10 +2,8 @@ package reconcile
 
 import (
 	"context"
-	"crypto/rsa"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
@@ -17,16 +15,10 @@ type (
 		GetIPNList(ctx context.Context) ([]pesapal.IPNRegistration, error)
 		RegisterIPN(ctx context.Context, url, notificationType string) (pesapal.IPNRegistration, error)
 	}
-	keySource interface {
-		FetchPublicKey(ctx context.Context) ([]byte, *rsa.PublicKey, error)
-	}
-	// cachedToken is a client's token through its cache; when a client
-	// offers it, a credential check costs no extra token request.
+	// cachedToken is a client's token through its cache: a credential check
+	// costs a token request only when none is cached.
 	cachedToken interface {
 		Token(ctx context.Context) (string, error)
-	}
-	tokenFetcher interface {
-		GenerateToken(ctx context.Context) (string, time.Time, error)
 	}
 )
 
@@ -37,34 +29,21 @@ func NewRemote(set *clients.Set) Remote { return &clientRemote{set: set} }
 
 type clientRemote struct{ set *clients.Set }
 
-// CheckCredentials obtains a token. PesaPal and AzamPay prove their
-// credentials with the refresh call that follows (GetIpnList, the public key)
-// through their token cache, so no second token is requested for them
-// unless the client exposes its cached token; ClickPesa asks for a token.
+// CheckCredentials obtains a token through the provider client's cache.
 func (r *clientRemote) CheckCredentials(ctx context.Context, providerID string) error {
-	var c any
-	if p := r.set.PesaPal(providerID); p != nil {
-		c = p
-	} else if a := r.set.AzamPay(providerID); a != nil {
-		c = a
-	} else if cp := r.set.ClickPesa(providerID); cp != nil {
-		c = cp
-	} else {
+	var c cachedToken
+	switch {
+	case r.set.PesaPal(providerID) != nil:
+		c = r.set.PesaPal(providerID)
+	case r.set.AzamPay(providerID) != nil:
+		c = r.set.AzamPay(providerID)
+	case r.set.ClickPesa(providerID) != nil:
+		c = r.set.ClickPesa(providerID)
+	default:
 		return fmt.Errorf("no client for provider %q", providerID)
 	}
-	if t, ok := c.(cachedToken); ok {
-		_, err := t.Token(ctx)
-		return err
-	}
-	switch c.(type) {
-	case ipnRegistry, keySource:
-		return nil
-	}
-	if t, ok := c.(tokenFetcher); ok {
-		_, _, err := t.GenerateToken(ctx)
-		return err
-	}
-	return nil
+	_, err := c.Token(ctx)
+	return err
 }
 
 func (r *clientRemote) pesapal(providerID string) (ipnRegistry, error) {

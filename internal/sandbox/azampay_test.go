@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/providers/azampay"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func azTokenFor(t testing.TB, e *Emulator) string {
@@ -252,7 +253,7 @@ func TestAzamPayOutcomes(t *testing.T) {
 				Data    map[string]any `json:"data"`
 				Success bool           `json:"success"`
 			}
-			eventually(t, "final status", func() bool {
+			testkit.Eventually(t, "final status", func() bool {
 				call(t, "GET", e.URL()+"/azampay/api/v1/partner/gettransactionstatus?transactionId="+txID+"&provider=Tigo", azHeaders(tok), nil).decode(t, &st)
 				return st.Data["transactionstatus"] != "pending"
 			})
@@ -270,7 +271,7 @@ func TestAzamPayOutcomes(t *testing.T) {
 			if got := queued(logs, "callback "+ext); got != tc.hooks {
 				t.Errorf("%d callbacks queued, want %d", got, tc.hooks)
 			}
-			eventually(t, "callbacks acknowledged", func() bool { return acked(logs, "callback "+ext) == tc.hooks })
+			testkit.Eventually(t, "callbacks acknowledged", func() bool { return acked(logs, "callback "+ext) == tc.hooks })
 			if got := s.count(); got != tc.hooks {
 				t.Errorf("sink got %d, want %d", got, tc.hooks)
 			}
@@ -322,7 +323,7 @@ func TestAzamPayCallbackRetry(t *testing.T) {
 	e := startEmulator(t, Options{Settings: Settings{AzamPayCallback: s.srv.URL}, Logger: slogTo(logs)})
 	tok := azTokenFor(t, e)
 	call(t, "POST", e.URL()+"/azampay/azampay/mno/checkout", azHeaders(tok), azCheckoutBody("E1", "0712345670"))
-	eventually(t, "acknowledged", func() bool { return strings.Contains(logs.String(), "sandbox notification acknowledged") })
+	testkit.Eventually(t, "acknowledged", func() bool { return strings.Contains(logs.String(), "sandbox notification acknowledged") })
 	if got := s.count(); got != 2 {
 		t.Errorf("tries = %d, want 2", got)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func cpPayoutCall(t testing.TB, e *Emulator, tok, op string, body any) answer {
@@ -153,12 +155,12 @@ func TestClickPesaPayoutOutcomes(t *testing.T) {
 			if m["status"] != "AUTHORIZED" || m["amount"] != "2094.20" || m["fee"] != "94.20" || m["orderReference"] != ref {
 				t.Errorf("create answer %s", a.body)
 			}
-			eventually(t, "final status", func() bool {
+			testkit.Eventually(t, "final status", func() bool {
 				_, p := cpPayoutStatus(t, e, tok, ref)
 				return p["status"] == tc.final
 			})
 			var got []string
-			eventually(t, "webhooks", func() bool {
+			testkit.Eventually(t, "webhooks", func() bool {
 				got = got[:0]
 				for _, r := range s.all() {
 					var w map[string]any
@@ -201,7 +203,7 @@ func TestClickPesaPayoutSlowAnswer(t *testing.T) {
 		t.Fatalf("a late answer came at once: %d", resp.StatusCode)
 	}
 	// The payout was created all the same: only a query tells.
-	eventually(t, "payout created despite the lost answer", func() bool {
+	testkit.Eventually(t, "payout created despite the lost answer", func() bool {
 		st, p := cpPayoutStatus(t, e, tok, "SLOW1")
 		return st == 200 && p["status"] == "SUCCESS"
 	})

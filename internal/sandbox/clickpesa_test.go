@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func cpTokenFor(t testing.TB, e *Emulator) string {
@@ -302,7 +304,7 @@ func TestClickPesaOutcomes(t *testing.T) {
 				}
 				id := str(a.object(t)["id"])
 				var list []map[string]any
-				eventually(t, "final status", func() bool {
+				testkit.Eventually(t, "final status", func() bool {
 					cpQueryRef(t, e, tok, ref).decode(t, &list)
 					return list[0]["status"] != "PROCESSING"
 				})
@@ -312,7 +314,7 @@ func TestClickPesaOutcomes(t *testing.T) {
 				if got := queued(logs, "webhook "+ref); got != tc.wantHooks {
 					t.Errorf("%d webhooks queued, want %d", got, tc.wantHooks)
 				}
-				eventually(t, "webhooks acknowledged", func() bool { return acked(logs, "webhook "+ref) == tc.wantHooks })
+				testkit.Eventually(t, "webhooks acknowledged", func() bool { return acked(logs, "webhook "+ref) == tc.wantHooks })
 				if got := s.count(); got != tc.wantHooks {
 					t.Errorf("sink got %d, want %d", got, tc.wantHooks)
 				}
@@ -375,7 +377,7 @@ func TestClickPesaWebhookRetry(t *testing.T) {
 	e := startEmulator(t, Options{Settings: Settings{ClickPesaWebhook: s.srv.URL}, Logger: slogTo(logs)})
 	tok := cpTokenFor(t, e)
 	cpPush(t, e, tok, "initiate-ussd-push-request", map[string]any{"amount": "100", "currency": "TZS", "orderReference": "R1", "phoneNumber": "255712345670"})
-	eventually(t, "acknowledged", func() bool { return strings.Contains(logs.String(), "sandbox notification acknowledged") })
+	testkit.Eventually(t, "acknowledged", func() bool { return strings.Contains(logs.String(), "sandbox notification acknowledged") })
 	if got := s.count(); got != 3 {
 		t.Errorf("tries = %d, want 3", got)
 	}

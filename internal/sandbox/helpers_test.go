@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"github.com/finconnectd/finconnectd/internal/testkit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // startEmulator runs an emulator on 127.0.0.1:0 with fast customer answers.
@@ -112,12 +113,6 @@ func call(t testing.TB, method, url string, header map[string]string, body any) 
 		t.Fatal(err)
 	}
 	return answer{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, what, cond)
 }
 
 // sink is a notification receiver on 127.0.0.1 that records what it gets.

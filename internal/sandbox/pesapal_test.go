@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func ppToken(t testing.TB, e *Emulator) string {
@@ -286,7 +288,7 @@ func TestPesaPalOutcomes(t *testing.T) {
 					t.Errorf("redirect_url = %q, want %q", got, want)
 				}
 				var st map[string]any
-				eventually(t, "final status", func() bool {
+				testkit.Eventually(t, "final status", func() bool {
 					_, st = ppStatus(t, e, tok, id)
 					return st["status_code"] != json.Number("0")
 				})
@@ -303,7 +305,7 @@ func TestPesaPalOutcomes(t *testing.T) {
 				if got := queued(logs, "ipn "+id); got != tc.wantIPNs {
 					t.Errorf("%d IPNs queued, want %d", got, tc.wantIPNs)
 				}
-				eventually(t, "IPNs acknowledged", func() bool { return acked(logs, "ipn "+id) == tc.wantIPNs })
+				testkit.Eventually(t, "IPNs acknowledged", func() bool { return acked(logs, "ipn "+id) == tc.wantIPNs })
 				if got := s.count(); got != tc.wantIPNs {
 					t.Errorf("sink got %d, want %d", got, tc.wantIPNs)
 				}
@@ -381,7 +383,7 @@ func TestPesaPalRefund(t *testing.T) {
 	ipn := ppRegister(t, e, tok, s.srv.URL, "POST")
 	id := str(ppSubmit(t, e, tok, ppOrderBody("ORD-R", ipn, "0712345670")).object(t)["order_tracking_id"])
 	var st map[string]any
-	eventually(t, "completed", func() bool { _, st = ppStatus(t, e, tok, id); return st["status_code"] == json.Number("1") })
+	testkit.Eventually(t, "completed", func() bool { _, st = ppStatus(t, e, tok, id); return st["status_code"] == json.Number("1") })
 	code := str(st["confirmation_code"])
 	refund := e.URL() + "/pesapal/api/Transactions/RefundRequest"
 	tests := []struct {
@@ -401,11 +403,11 @@ func TestPesaPalRefund(t *testing.T) {
 			t.Errorf("%s: %d %s", tc.name, a.status, a.body)
 		}
 	}
-	eventually(t, "reversed", func() bool { _, st = ppStatus(t, e, tok, id); return st["status_code"] == json.Number("3") })
+	testkit.Eventually(t, "reversed", func() bool { _, st = ppStatus(t, e, tok, id); return st["status_code"] == json.Number("3") })
 	if st["payment_status_description"] != "Reversed" {
 		t.Errorf("reversed: %v", st)
 	}
-	eventually(t, "IPN for the reversal", func() bool { return s.count() == 2 })
+	testkit.Eventually(t, "IPN for the reversal", func() bool { return s.count() == 2 })
 	if c := call(t, "POST", e.URL()+"/pesapal/api/Transactions/CancelOrder", auth, map[string]string{"order_tracking_id": id}).object(t); c["status"] != "500" {
 		t.Errorf("cancel after completion: %v", c)
 	}
@@ -438,7 +440,7 @@ func TestPesaPalIPNRetry(t *testing.T) {
 			tok := ppToken(t, e)
 			ipn := ppRegister(t, e, tok, s.srv.URL, "POST")
 			ppSubmit(t, e, tok, ppOrderBody("ORD-X", ipn, "0712345670"))
-			eventually(t, "delivery finished", func() bool {
+			testkit.Eventually(t, "delivery finished", func() bool {
 				return strings.Contains(logs.String(), "sandbox notification acknowledged") ||
 					strings.Contains(logs.String(), "sandbox notification given up")
 			})

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // TestResend: the admin hook sends a notification even for outcome 3, which
@@ -21,11 +23,11 @@ func TestResend(t *testing.T) {
 	pt := ppToken(t, e)
 	ipn := ppRegister(t, e, pt, s.srv.URL, "POST")
 	id := str(ppSubmit(t, e, pt, ppOrderBody("RS-1", ipn, "0712345673")).object(t)["order_tracking_id"])
-	eventually(t, "pesapal settled", func() bool { _, st := ppStatus(t, e, pt, id); return st["status_code"] == json.Number("1") })
+	testkit.Eventually(t, "pesapal settled", func() bool { _, st := ppStatus(t, e, pt, id); return st["status_code"] == json.Number("1") })
 
 	ct := cpTokenFor(t, e)
 	cpPush(t, e, ct, "initiate-ussd-push-request", map[string]any{"amount": "5", "currency": "TZS", "orderReference": "RS1", "phoneNumber": "255712345673"})
-	eventually(t, "clickpesa settled", func() bool {
+	testkit.Eventually(t, "clickpesa settled", func() bool {
 		var list []map[string]any
 		cpQueryRef(t, e, ct, "RS1").decode(t, &list)
 		return list[0]["status"] == "SUCCESS"
@@ -33,7 +35,7 @@ func TestResend(t *testing.T) {
 
 	at := azTokenFor(t, e)
 	call(t, "POST", e.URL()+"/azampay/azampay/mno/checkout", azHeaders(at), azCheckoutBody("RS-1", "0712345673"))
-	eventually(t, "azampay settled", func() bool {
+	testkit.Eventually(t, "azampay settled", func() bool {
 		var st struct {
 			Data map[string]any `json:"data"`
 		}
@@ -61,7 +63,7 @@ func TestResend(t *testing.T) {
 			t.Errorf("resend %s %s: %d, want %d", tc.provider, tc.id, got, tc.want)
 		}
 	}
-	eventually(t, "four notifications", func() bool { return s.count() == 4 })
+	testkit.Eventually(t, "four notifications", func() bool { return s.count() == 4 })
 
 	// A payment still pending has nothing to say yet.
 	e.UpdateSettings(func(s *Settings) { s.Delay = Duration(time.Hour) })

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func TestSettingsEndpoint(t *testing.T) {
@@ -144,7 +146,7 @@ func TestStopEndsEverything(t *testing.T) {
 	tok := str(call(t, "POST", e.URL()+"/clickpesa/third-parties/generate-token", map[string]string{"client-id": "c", "api-key": "k"}, nil).object(t)["token"])
 	// One payment whose webhook is refused (a retry waits an hour) ...
 	cpPush(t, e, tok, "initiate-ussd-push-request", map[string]any{"amount": "1", "currency": "TZS", "orderReference": "A1", "phoneNumber": "255712345670"})
-	eventually(t, "first webhook", func() bool { return s.count() == 1 })
+	testkit.Eventually(t, "first webhook", func() bool { return s.count() == 1 })
 	// ... and one slow answer in flight.
 	slowDone := make(chan int, 1)
 	go func() {
@@ -159,7 +161,7 @@ func TestStopEndsEverything(t *testing.T) {
 		resp.Body.Close()
 		slowDone <- resp.StatusCode
 	}()
-	eventually(t, "slow payment exists", func() bool {
+	testkit.Eventually(t, "slow payment exists", func() bool {
 		return call(t, "GET", e.URL()+"/clickpesa/third-parties/payments/A2", map[string]string{"Authorization": tok}, nil).status == 200
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -175,7 +177,7 @@ func TestStopEndsEverything(t *testing.T) {
 		t.Error("Start after Stop succeeded")
 	}
 	http.DefaultClient.CloseIdleConnections()
-	eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+3 })
+	testkit.Eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before+3 })
 }
 
 func TestDurationJSON(t *testing.T) {
@@ -247,7 +249,7 @@ func TestSlowAnswerClientTimesOut(t *testing.T) {
 		e.mu.Lock()
 		id := e.pp.byRef["SLOW-1"]
 		e.mu.Unlock()
-		eventually(t, "completed", func() bool { _, st := ppStatus(t, e, tok, id); return st["status_code"] == json.Number("1") })
+		testkit.Eventually(t, "completed", func() bool { _, st := ppStatus(t, e, tok, id); return st["status_code"] == json.Number("1") })
 	})
 	t.Run("clickpesa", func(t *testing.T) {
 		tok := cpTokenFor(t, e)
@@ -255,7 +257,7 @@ func TestSlowAnswerClientTimesOut(t *testing.T) {
 			map[string]any{"amount": "10", "currency": "TZS", "orderReference": "SLOW1", "phoneNumber": "255712345676"}); err == nil {
 			t.Fatal("slow answer arrived")
 		}
-		eventually(t, "success", func() bool {
+		testkit.Eventually(t, "success", func() bool {
 			var list []map[string]any
 			cpQueryRef(t, e, tok, "SLOW1").decode(t, &list)
 			return len(list) == 1 && list[0]["status"] == "SUCCESS"
@@ -266,7 +268,7 @@ func TestSlowAnswerClientTimesOut(t *testing.T) {
 		if err := post(e.URL()+"/azampay/azampay/mno/checkout", azHeaders(tok), azCheckoutBody("SLOW-1", "0712345676")); err == nil {
 			t.Fatal("slow answer arrived")
 		}
-		eventually(t, "success", func() bool {
+		testkit.Eventually(t, "success", func() bool {
 			var st struct {
 				Data map[string]any `json:"data"`
 			}

@@ -10,7 +10,6 @@ package clients
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sort"
 
@@ -28,8 +27,6 @@ type Options struct {
 	HTTPClient *http.Client
 	// Observer is told about every provider call, for metrics.
 	Observer providers.CallObserver
-	// Logger is kept for future diagnostics; clients never log secrets.
-	Logger *slog.Logger
 }
 
 // Set holds the clients of one configuration, by provider ID ("pesapal.ke").

@@ -11,6 +11,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func newAzamPay(t testing.TB, e *sandbox.Emulator, mut ...func(*azampay.Options)) *azampay.Client {
@@ -117,7 +118,7 @@ func TestAzamPayOutcomesAndCallbacks(t *testing.T) {
 				return n
 			}
 			if tt.callbacks > 0 {
-				eventually(t, "callbacks", func() bool { return matching() >= tt.callbacks })
+				testkit.Eventually(t, "callbacks", func() bool { return matching() >= tt.callbacks })
 			}
 			if got := matching(); got != tt.callbacks {
 				t.Fatalf("callbacks %d, want %d", got, tt.callbacks)

@@ -10,6 +10,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func TestClickPesaPayouts(t *testing.T) {
@@ -46,14 +47,14 @@ func TestClickPesaPayouts(t *testing.T) {
 					if po.Status != "AUTHORIZED" || po.OrderReference != ref || po.Fee != "47.10" || po.Amount != "1047.10" || po.OrderAmount != "1000.00" || po.ID == "" {
 						t.Errorf("create = %+v", po)
 					}
-					eventually(t, "final status "+tt.want, func() bool {
+					testkit.Eventually(t, "final status "+tt.want, func() bool {
 						got, err := c.QueryPayout(ctx, ref)
 						return err == nil && clickpesa.MapPayoutStatus(got.Status) == tt.want
 					})
 				})
 			}
 			// Every payout webhook parses and verifies with the key.
-			eventually(t, "payout webhooks", func() bool { return len(rcv.notices("/clickpesa/hook")) >= 4 })
+			testkit.Eventually(t, "payout webhooks", func() bool { return len(rcv.notices("/clickpesa/hook")) >= 4 })
 			for _, n := range rcv.notices("/clickpesa/hook") {
 				if err := clickpesa.VerifyChecksum(n.Body, []byte(key)); err != nil {
 					t.Errorf("webhook %s: %v", n.Body, err)

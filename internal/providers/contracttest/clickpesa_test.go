@@ -11,6 +11,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func newClickPesa(t testing.TB, e *sandbox.Emulator, mut ...func(*clickpesa.Options)) *clickpesa.Client {
@@ -109,7 +110,7 @@ func TestClickPesaOutcomesAndWebhooks(t *testing.T) {
 						return n
 					}
 					if tt.webhooks > 0 {
-						eventually(t, "webhooks", func() bool { return matching() >= tt.webhooks })
+						testkit.Eventually(t, "webhooks", func() bool { return matching() >= tt.webhooks })
 					}
 					if got := matching(); got != tt.webhooks {
 						t.Fatalf("webhooks %d, want %d", got, tt.webhooks)

@@ -146,17 +146,11 @@ func requests(e *sandbox.Emulator, suffix string) []sandbox.Request {
 	return out
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, what, cond)
-}
-
 // settle polls QueryPayment until the status leaves pending.
 func settle(t testing.TB, p providers.Payer, q providers.PaymentQuery) providers.PaymentStatus {
 	t.Helper()
 	var st providers.PaymentStatus
-	eventually(t, "payment "+q.Reference+" to settle", func() bool {
+	testkit.Eventually(t, "payment "+q.Reference+" to settle", func() bool {
 		var err error
 		st, err = p.QueryPayment(context.Background(), q)
 		if err != nil {

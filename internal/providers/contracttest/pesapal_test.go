@@ -11,6 +11,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 func newPesaPal(t testing.TB, e *sandbox.Emulator, mut ...func(*pesapal.Options)) *pesapal.Client {
@@ -138,7 +139,7 @@ func TestPesaPalOutcomes(t *testing.T) {
 				return n
 			}
 			if tt.ipns > 0 {
-				eventually(t, "IPNs", func() bool { return matching() >= tt.ipns })
+				testkit.Eventually(t, "IPNs", func() bool { return matching() >= tt.ipns })
 			}
 			if got := matching(); got != tt.ipns {
 				t.Fatalf("IPNs %d, want %d", got, tt.ipns)
@@ -190,7 +191,7 @@ func TestPesaPalRefundCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := settle(t, c, providers.PaymentQuery{ProviderReference: paid.ProviderReference})
-	eventually(t, "GET IPN", func() bool { return len(rcv.notices("/pesapal/ipn")) > 0 })
+	testkit.Eventually(t, "GET IPN", func() bool { return len(rcv.notices("/pesapal/ipn")) > 0 })
 	if n := rcv.notices("/pesapal/ipn")[0]; n.Method != "GET" || !strings.Contains(n.Query, "OrderTrackingId=") {
 		t.Fatalf("GET IPN %+v", n)
 	}
