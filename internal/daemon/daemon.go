@@ -154,7 +154,6 @@ func New(o Options) (*Daemon, error) {
 	// can see (same host, boot and PID namespace); it recognises them by
 	// this name (delivery.OwnerDead).
 	d.owner = delivery.LocalOwner()
-	d.keys = newKeyCache(d)
 	return d, nil
 }
 
@@ -228,6 +227,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err // the opener names the store and what failed
 	}
 	d.store = d.wh.watch(st)
+	d.keys = newKeyCache(d.store, d.set.Load, d.now)
 	set, err := clients.New(cfg, d.clientOptions())
 	if err != nil {
 		return fmt.Errorf("build provider clients: %w", err)
@@ -278,7 +278,15 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.disp.Start(d.bg); err != nil {
 		return fmt.Errorf("start event delivery: %w", err)
 	}
-	d.sched = newScheduler(d)
+	d.sched = newScheduler(schedulerOptions{
+		Log: d.log, Background: d.bg, Timeout: d.o.JobTimeout, Now: d.now, LastRun: d.m.scheduleLast,
+		Jobs: map[string]func(context.Context) error{
+			"reconcile":          d.reconcileJob,
+			"refresh_keys":       d.refreshKeysJob,
+			"sync_payments":      d.syncJob,
+			"reconcile_payments": d.reconcilePaymentsJob,
+		},
+	})
 	if err := d.sched.start(cfg.Schedules); err != nil {
 		return fmt.Errorf("start schedules: %w", err)
 	}

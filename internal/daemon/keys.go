@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/reconcile"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -20,14 +21,17 @@ const refetchEvery = 30 * time.Second
 // plan/apply and refresh_keys, cached; on a verification failure a fresh
 // copy from the provider, at most once per refetchEvery per provider.
 type keyCache struct {
-	d       *Daemon
+	store   state.StateStore    // where plan/apply and refresh_keys record keys
+	clients func() *clients.Set // the current provider clients (reload swaps them)
+	now     func() time.Time
+
 	mu      sync.Mutex
 	keys    map[string]*rsa.PublicKey
 	fetched map[string]time.Time
 }
 
-func newKeyCache(d *Daemon) *keyCache {
-	return &keyCache{d: d, keys: map[string]*rsa.PublicKey{}, fetched: map[string]time.Time{}}
+func newKeyCache(store state.StateStore, clients func() *clients.Set, now func() time.Time) *keyCache {
+	return &keyCache{store: store, clients: clients, now: now, keys: map[string]*rsa.PublicKey{}, fetched: map[string]time.Time{}}
 }
 
 // reset forgets cached keys (state may hold newer ones).
@@ -44,7 +48,7 @@ func (k *keyCache) key(ctx context.Context, providerID string, refetch bool) (*r
 		if key := k.keys[providerID]; key != nil {
 			return key, nil
 		}
-		key, err := reconcile.AzamPayKey(ctx, k.d.store, providerID)
+		key, err := reconcile.AzamPayKey(ctx, k.store, providerID)
 		if err == nil {
 			k.keys[providerID] = key
 			return key, nil
@@ -54,7 +58,7 @@ func (k *keyCache) key(ctx context.Context, providerID string, refetch bool) (*r
 		}
 		// Never applied: fall through to the provider.
 	}
-	now := k.d.now()
+	now := k.now()
 	if last, ok := k.fetched[providerID]; ok && now.Sub(last) < refetchEvery {
 		if key := k.keys[providerID]; key != nil {
 			return key, nil
@@ -62,7 +66,7 @@ func (k *keyCache) key(ctx context.Context, providerID string, refetch bool) (*r
 		return nil, fmt.Errorf("azampay key of %s: fetched %s ago without success; not asking again yet", providerID, now.Sub(last).Round(time.Second))
 	}
 	k.fetched[providerID] = now
-	set := k.d.set.Load()
+	set := k.clients()
 	if set == nil {
 		return nil, fmt.Errorf("azampay key of %s: no clients", providerID)
 	}

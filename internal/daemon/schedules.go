@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/finconnectd/finconnectd/internal/config"
@@ -17,19 +18,48 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-// scheduler runs the three schedules. A run never overlaps itself, also
-// across a reload that replaces the cron (each job holds its own mutex).
+// scheduler runs the schedules of the configuration. A run never overlaps
+// itself, also across a reload that replaces the cron: each job holds its
+// own mutex for as long as the scheduler lives.
 type scheduler struct {
-	d    *Daemon
+	log     *slog.Logger
+	bg      context.Context // runs end when it does
+	timeout time.Duration   // bounds one run
+	now     func() time.Time
+	lastRun *prometheus.GaugeVec // finconnectd_schedule_last_success_timestamp_seconds{schedule}
+	jobs    map[string]*scheduledJob
+
 	mu   sync.Mutex
 	cron *cron.Cron
-
-	reconcileMu, keysMu, syncMu, reconMu sync.Mutex
 }
 
-func newScheduler(d *Daemon) *scheduler { return &scheduler{d: d} }
+// scheduledJob is one schedule's work and the mutex that keeps its runs
+// from overlapping.
+type scheduledJob struct {
+	mu  sync.Mutex
+	run func(ctx context.Context) error
+}
 
-// cronLogger adapts slog to cron's logger (skips are logged at info).
+// schedulerOptions are a scheduler's dependencies.
+type schedulerOptions struct {
+	Log        *slog.Logger
+	Background context.Context
+	Timeout    time.Duration
+	Now        func() time.Time
+	LastRun    *prometheus.GaugeVec
+	// Jobs is the work of each schedule, by its name in the configuration.
+	Jobs map[string]func(ctx context.Context) error
+}
+
+func newScheduler(o schedulerOptions) *scheduler {
+	s := &scheduler{log: o.Log, bg: o.Background, timeout: o.Timeout, now: o.Now, lastRun: o.LastRun, jobs: map[string]*scheduledJob{}}
+	for name, run := range o.Jobs {
+		s.jobs[name] = &scheduledJob{run: run}
+	}
+	return s
+}
+
+// cronLogger adapts slog to cron's logger.
 type cronLogger struct{ log *slog.Logger }
 
 func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
@@ -38,23 +68,25 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 }
 
 func (s *scheduler) build(sc config.Schedules) (*cron.Cron, error) {
-	cl := cronLogger{s.d.log}
-	c := cron.New(cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl)), cron.WithLogger(cl))
-	jobs := []struct {
-		name, spec string
-		run        func()
-	}{
-		{"reconcile", sc.Reconcile, func() { s.job("reconcile", &s.reconcileMu, s.d.reconcileJob) }},
-		{"refresh_keys", sc.RefreshKeys, func() { s.job("refresh_keys", &s.keysMu, s.d.refreshKeysJob) }},
-		{"sync_payments", sc.SyncPayments, func() { s.job("sync_payments", &s.syncMu, s.d.syncJob) }},
-		{"reconcile_payments", sc.ReconcilePayments, func() { s.job("reconcile_payments", &s.reconMu, s.d.reconcilePaymentsJob) }},
+	cl := cronLogger{s.log}
+	c := cron.New(cron.WithChain(cron.Recover(cl)), cron.WithLogger(cl))
+	specs := []struct{ name, spec string }{
+		{"reconcile", sc.Reconcile},
+		{"refresh_keys", sc.RefreshKeys},
+		{"sync_payments", sc.SyncPayments},
+		{"reconcile_payments", sc.ReconcilePayments},
 	}
-	for _, j := range jobs {
-		if j.spec == "" {
+	for _, sp := range specs {
+		if sp.spec == "" {
 			continue
 		}
-		if _, err := c.AddFunc(j.spec, j.run); err != nil {
-			return nil, fmt.Errorf("schedule %q (%s): %w", j.name, j.spec, err)
+		j := s.jobs[sp.name]
+		if j == nil {
+			return nil, fmt.Errorf("schedule %q: no job", sp.name)
+		}
+		name := sp.name
+		if _, err := c.AddFunc(sp.spec, func() { s.job(name, j) }); err != nil {
+			return nil, fmt.Errorf("schedule %q (%s): %w", sp.name, sp.spec, err)
 		}
 	}
 	return c, nil
@@ -108,20 +140,22 @@ func (s *scheduler) stop(ctx context.Context) error {
 	}
 }
 
-// job runs one schedule's work unless its previous run is still going.
-func (s *scheduler) job(name string, mu *sync.Mutex, run func(ctx context.Context) error) {
-	if !mu.TryLock() {
-		s.d.log.Info("schedule skipped: the previous run is still going", "schedule", name)
+// job runs one schedule's work unless its previous run is still going
+// (the only overlap guard: cron's own SkipIfStillRunning would not see a
+// run started by the cron a reload replaced).
+func (s *scheduler) job(name string, j *scheduledJob) {
+	if !j.mu.TryLock() {
+		s.log.Info("schedule skipped: the previous run is still going", "schedule", name)
 		return
 	}
-	defer mu.Unlock()
-	ctx, cancel := context.WithTimeout(s.d.bg, s.d.o.JobTimeout)
+	defer j.mu.Unlock()
+	ctx, cancel := context.WithTimeout(s.bg, s.timeout)
 	defer cancel()
-	if err := run(ctx); err != nil {
-		s.d.log.Error("schedule failed", "schedule", name, "err", err)
+	if err := j.run(ctx); err != nil {
+		s.log.Error("schedule failed", "schedule", name, "err", err)
 		return
 	}
-	s.d.m.scheduleLast.WithLabelValues(name).Set(float64(s.d.now().Unix()))
+	s.lastRun.WithLabelValues(name).Set(float64(s.now().Unix()))
 }
 
 // reconcileJob is plan + apply under the state lock (the CLI's code and lock).

@@ -3,7 +3,7 @@ package daemon
 import (
 	"context"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,20 +47,23 @@ func TestReconcileScheduleSkipsWhenLocked(t *testing.T) {
 func TestScheduleRunsNeverOverlap(t *testing.T) {
 	r := startDaemon(t, runOptions{})
 	s := r.d.sched
-	var mu sync.Mutex
-	entered := make(chan struct{})
+	var runs atomic.Int32
+	entered := make(chan struct{}, 2)
 	release := make(chan struct{})
-	go s.job("sync_payments", &mu, func(context.Context) error {
-		close(entered)
+	j := &scheduledJob{run: func(context.Context) error {
+		runs.Add(1)
+		entered <- struct{}{}
 		<-release
 		return nil
-	})
+	}}
+	done := make(chan struct{})
+	go func() { s.job("sync_payments", j); close(done) }()
 	<-entered
-	ran := false
-	s.job("sync_payments", &mu, func(context.Context) error { ran = true; return nil })
+	s.job("sync_payments", j) // the first run is going: skipped, returns at once
 	close(release)
-	if ran {
-		t.Fatalf("second run started while the first was going")
+	<-done
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("%d runs, want 1: the second started while the first was going", n)
 	}
 	if !strings.Contains(r.logs.String(), "schedule skipped") {
 		t.Fatalf("no skip line")
