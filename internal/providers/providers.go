@@ -197,3 +197,15 @@ func IsAuth(err error) bool { return KindOf(err) == Auth }
 
 // IsPermanent reports whether the provider rejected the request itself.
 func IsPermanent(err error) bool { return KindOf(err) == Permanent }
+
+// CodeNotFound is the Code of a Permanent error by which a provider says
+// it has no record of what a status query asked about, whatever its own
+// wording (AzamPay's 404, PesaPal's unknown order tracking id).
+const CodeNotFound = "not_found"
+
+// IsNotFound reports whether the provider said it has no record of the
+// payment a status query asked about.
+func IsNotFound(err error) bool {
+	var pe *Error
+	return errors.As(err, &pe) && pe.Kind == Permanent && pe.Code == CodeNotFound
+}

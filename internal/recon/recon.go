@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -369,16 +368,11 @@ func parseKeyset(s string) (time.Time, string) {
 
 // notAtProvider classifies a payment of ours the provider has no record of.
 func (x *run) notAtProvider(ctx context.Context, p state.Payment) error {
-	var class state.DiffClass
-	switch p.Status {
-	case state.StatusFailed:
+	class := classifyMissing(p)
+	if class == "" {
 		x.row(&p, providers.PaymentStatus{}, "", "matched")
 		x.r.Counters.Matched++
-		return nil // never reached the provider, or refused by it
-	case state.StatusUnknown:
-		class = state.DiffStuckUnknown
-	default:
-		class = state.DiffMissingAtProvider
+		return nil
 	}
 	x.row(&p, providers.PaymentStatus{}, "", string(class))
 	return x.record(ctx, state.Difference{Class: class, Key: string(class) + ":" + p.Reference, Reference: p.Reference,
@@ -413,9 +407,8 @@ func (x *run) queries(ctx context.Context) error {
 		}
 		x.r.Counters.ProviderCalls++
 		st, err := x.payer.QueryPayment(ctx, providers.PaymentQuery{Reference: p.Reference, ProviderReference: p.ProviderReference, MNO: p.MNO})
-		var pe *providers.Error
 		switch {
-		case errors.As(err, &pe) && pe.Kind == providers.Permanent && (pe.HTTPStatus == http.StatusNotFound || pe.Code == "not_found"):
+		case providers.IsNotFound(err):
 			return x.notAtProvider(ctx, p)
 		case err != nil:
 			x.e.o.Logger.Warn("reconciliation: status query failed; the payment is left for the next run",
@@ -436,65 +429,102 @@ func (x *run) queries(ctx context.Context) error {
 // ---------------------------------------------------------------------------
 // Matching one transaction.
 
-// compare matches the provider's transaction theirs (its own status word
-// raw) with our payment p (nil: we have none).
-func (x *run) compare(ctx context.Context, p *state.Payment, theirs providers.PaymentStatus, raw string) error {
+// verdict is what comparing one transaction of each side concludes.
+type verdict struct {
+	// Class is the difference, "" when the two sides match.
+	Class state.DiffClass
+	// Heal: the provider's answer proves its status; apply it.
+	Heal bool
+	// Want is the status the provider's answer states, in our terms.
+	Want state.PaymentStatus
+}
+
+// classify compares our payment p (nil: we hold none) with the provider's
+// transaction theirs. It decides only; compare acts.
+func classify(p *state.Payment, theirs providers.PaymentStatus) verdict {
 	if p == nil {
+		return verdict{Class: state.DiffUnknownToUs}
+	}
+	want := state.PaymentStatus(theirs.Status)
+	if p.ProviderReference != "" && theirs.ProviderReference != "" && p.ProviderReference != theirs.ProviderReference {
+		// Another transaction of the reference: RecordSeen finds the duplicate.
+		return verdict{Want: want}
+	}
+	moved := theirs.Status == providers.StatusSucceeded || theirs.Status == providers.StatusReversed
+	if moved && !sameMoney(*p, theirs) {
+		return verdict{Class: state.DiffAmountDiffers, Want: want}
+	}
+	v := verdict{Class: state.DiffStatusDiffers, Want: want}
+	switch p.Status {
+	case state.StatusPending, state.StatusUnknown:
+		v.Heal = want == state.StatusSucceeded || want == state.StatusFailed
+		if want == state.StatusPending {
+			if p.Status == state.StatusPending {
+				return verdict{Want: want}
+			}
+			v.Class = state.DiffStuckUnknown
+		}
+	case state.StatusFailed:
+		if want == state.StatusFailed {
+			return verdict{Want: want}
+		}
+		v.Heal = want == state.StatusSucceeded
+	case state.StatusSucceeded:
+		if want == state.StatusSucceeded {
+			return verdict{Want: want}
+		}
+		if want == state.StatusReversed {
+			v.Heal, v.Class = true, state.DiffReversedAfterSuccess
+		}
+	case state.StatusReversed:
+		if want == state.StatusReversed {
+			return verdict{Want: want}
+		}
+	case state.StatusRefunded, state.StatusPartiallyRefunded:
+		if want == state.StatusSucceeded || want == state.StatusReversed {
+			return verdict{Want: want}
+		}
+	}
+	return v
+}
+
+// classifyMissing is the class of our payment p when the provider has no
+// record of it ("" when that is a match: a failed payment never got there
+// or was refused).
+func classifyMissing(p state.Payment) state.DiffClass {
+	switch p.Status {
+	case state.StatusFailed:
+		return ""
+	case state.StatusUnknown:
+		return state.DiffStuckUnknown
+	}
+	return state.DiffMissingAtProvider
+}
+
+// compare matches the provider's transaction theirs (its own status word
+// raw) with our payment p (nil: we have none), and records what differs
+// or heals what the provider proves.
+func (x *run) compare(ctx context.Context, p *state.Payment, theirs providers.PaymentStatus, raw string) error {
+	v := classify(p, theirs)
+	switch {
+	case v.Class == "":
+		return x.matched(p, theirs, raw)
+	case v.Class == state.DiffUnknownToUs:
 		x.row(nil, theirs, raw, string(state.DiffUnknownToUs))
 		return x.record(ctx, state.Difference{Class: state.DiffUnknownToUs, Key: "unknown_to_us:" + theirs.Reference + ":" + theirs.ProviderReference,
 			Reference: theirs.Reference, ProviderTxn: theirs.ProviderReference, Theirs: theirSide(theirs),
 			Detail: fmt.Sprintf("the provider holds a %s transaction of %s %s we never started", raw, theirs.Amount, theirs.Currency)})
-	}
-	if p.ProviderReference != "" && theirs.ProviderReference != "" && p.ProviderReference != theirs.ProviderReference {
-		// Another transaction of the reference: RecordSeen finds the duplicate.
-		x.row(p, theirs, raw, "matched")
-		return nil
-	}
-	moved := theirs.Status == providers.StatusSucceeded || theirs.Status == providers.StatusReversed
-	if moved && !sameMoney(*p, theirs) {
+	case v.Class == state.DiffAmountDiffers:
 		x.row(p, theirs, raw, string(state.DiffAmountDiffers))
 		return x.record(ctx, state.Difference{Class: state.DiffAmountDiffers, Key: "amount_differs:" + p.Reference,
 			Reference: p.Reference, PaymentID: p.ID, ProviderTxn: theirs.ProviderReference, Ours: ourSide(*p), Theirs: theirSide(theirs),
 			Detail: fmt.Sprintf("we hold %s %s; the provider %s %s", p.Amount, p.Currency, theirs.Amount, theirs.Currency)})
 	}
-	want := state.PaymentStatus(theirs.Status)
-	var heal bool
-	class := state.DiffStatusDiffers
-	switch p.Status {
-	case state.StatusPending, state.StatusUnknown:
-		heal = want == state.StatusSucceeded || want == state.StatusFailed
-		if want == state.StatusPending {
-			if p.Status == state.StatusPending {
-				return x.matched(p, theirs, raw)
-			}
-			class = state.DiffStuckUnknown
-		}
-	case state.StatusFailed:
-		if want == state.StatusFailed {
-			return x.matched(p, theirs, raw)
-		}
-		heal = want == state.StatusSucceeded
-	case state.StatusSucceeded:
-		if want == state.StatusSucceeded {
-			return x.matched(p, theirs, raw)
-		}
-		if want == state.StatusReversed {
-			heal, class = true, state.DiffReversedAfterSuccess
-		}
-	case state.StatusReversed:
-		if want == state.StatusReversed {
-			return x.matched(p, theirs, raw)
-		}
-	case state.StatusRefunded, state.StatusPartiallyRefunded:
-		if want == state.StatusSucceeded || want == state.StatusReversed {
-			return x.matched(p, theirs, raw)
-		}
-	}
-	key := fmt.Sprintf("%s:%s:%s:%s", class, p.Reference, p.Status, want)
-	detail := fmt.Sprintf("we hold it as %s; the provider says %s (%s)", p.Status, want, raw)
-	if !heal {
-		x.row(p, theirs, raw, string(class))
-		return x.record(ctx, state.Difference{Class: class, Key: key, Reference: p.Reference, PaymentID: p.ID,
+	key := fmt.Sprintf("%s:%s:%s:%s", v.Class, p.Reference, p.Status, v.Want)
+	detail := fmt.Sprintf("we hold it as %s; the provider says %s (%s)", p.Status, v.Want, raw)
+	if !v.Heal {
+		x.row(p, theirs, raw, string(v.Class))
+		return x.record(ctx, state.Difference{Class: v.Class, Key: key, Reference: p.Reference, PaymentID: p.ID,
 			ProviderTxn: theirs.ProviderReference, Ours: ourSide(*p), Theirs: theirSide(theirs), Detail: detail})
 	}
 	res, err := x.e.o.Settler.Apply(ctx, settle.Statement{ProviderID: x.r.Provider, Status: theirs, Source: state.SourceReconciliation})
@@ -507,7 +537,7 @@ func (x *run) compare(ctx context.Context, p *state.Payment, theirs providers.Pa
 	x.sum.Healed++
 	x.r.Counters.Healed++
 	x.row(&res.Payment, theirs, raw, "healed")
-	return x.record(ctx, state.Difference{Class: class, Key: key, Reference: p.Reference, PaymentID: p.ID,
+	return x.record(ctx, state.Difference{Class: v.Class, Key: key, Reference: p.Reference, PaymentID: p.ID,
 		ProviderTxn: theirs.ProviderReference, Ours: ourSide(*p), Theirs: theirSide(theirs), State: state.DiffHealed,
 		Detail: detail + "; applied: " + string(p.Status) + " → " + string(res.Payment.Status)})
 }

@@ -30,11 +30,13 @@ var (
 type azampayState struct {
 	txns       map[string]*azTxn // by transactionId
 	byExternal map[string]string // externalId -> transactionId
+	div        slowDivergences   // by externalId (recon_divergence.go)
 }
 
 func (s *azampayState) init() {
 	s.txns = make(map[string]*azTxn)
 	s.byExternal = make(map[string]string)
+	s.div.init()
 }
 
 type azTxn struct {
@@ -295,7 +297,11 @@ func (e *Emulator) azCustomerAnswers(id string) {
 		t.status, t.message = "success", "Transaction successful"
 		t.mnoReference = "MP" + t.updated.UTC().Format("060102.1504") + "." + randomCode(6)
 	}
-	e.azQueueCallbackLocked(t, t.outcome.notifications())
+	amount, drop := e.az.div.settle(t.externalID, t.amount)
+	t.amount = amount
+	if !drop {
+		e.azQueueCallbackLocked(t, t.outcome.notifications())
+	}
 	e.mu.Unlock()
 }
 

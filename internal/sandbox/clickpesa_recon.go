@@ -263,6 +263,8 @@ func (e *Emulator) cpStatement(w http.ResponseWriter, r *http.Request, _ tokenIn
 //	foreign            a payment finconnectd never started: Reference, Amount, Status
 //	                   (SUCCESS), Phone, At (now)
 //	duplicate          another SUCCESS transaction of the existing Reference
+//	forget             ClickPesa has no record of Reference any more (its query
+//	                   and its list do not show it)
 type Divergence struct {
 	Kind      string    `json:"kind"`
 	Reference string    `json:"reference"`
@@ -365,8 +367,16 @@ func (e *Emulator) Diverge(d Divergence) (map[string]any, error) {
 		}
 		e.cp.rec.addLocked(np)
 		p = np
+	case "forget":
+		if err := need(); err != nil {
+			return nil, err
+		}
+		delete(e.cp.payments, d.Reference)
+		delete(e.cp.rec.extra, d.Reference)
+		e.cp.rec.all = slices.DeleteFunc(e.cp.rec.all, func(x *cpPayment) bool { return x.orderRef == d.Reference })
+		return map[string]any{"orderReference": d.Reference, "forgotten": true}, nil
 	default:
-		return nil, fmt.Errorf("unknown divergence kind %q (drop_notification, settle_amount, settle_late, reverse, foreign, duplicate)", d.Kind)
+		return nil, fmt.Errorf("unknown divergence kind %q (drop_notification, settle_amount, settle_late, reverse, foreign, duplicate, forget)", d.Kind)
 	}
 	return cpItem(*p), nil
 }

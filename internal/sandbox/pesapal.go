@@ -41,6 +41,7 @@ type pesapalState struct {
 	orders   map[string]*ppOrder // by order_tracking_id
 	byRef    map[string]string   // merchant reference -> tracking id
 	byCode   map[string]string   // confirmation code -> tracking id
+	div      slowDivergences     // by merchant reference (recon_divergence.go)
 }
 
 func (s *pesapalState) init() {
@@ -48,6 +49,7 @@ func (s *pesapalState) init() {
 	s.orders = make(map[string]*ppOrder)
 	s.byRef = make(map[string]string)
 	s.byCode = make(map[string]string)
+	s.div.init()
 }
 
 type ppIPN struct {
@@ -399,7 +401,11 @@ func (e *Emulator) ppCustomerAnswers(trackingID string) {
 		o.confirmationCode = randomCode(10)
 		e.pp.byCode[o.confirmationCode] = o.trackingID
 	}
-	e.ppNotifyLocked(o, o.outcome.notifications())
+	amount, drop := e.pp.div.settle(o.ref, o.amount.String())
+	o.amount = json.Number(amount)
+	if !drop {
+		e.ppNotifyLocked(o, o.outcome.notifications())
+	}
 	e.mu.Unlock()
 }
 

@@ -259,6 +259,8 @@ func New(o Options) (*Emulator, error) {
 	ctl.HandleFunc("POST /_sandbox/resend", e.handleResend)
 	ctl.HandleFunc("POST /_sandbox/clickpesa/divergence", e.handleDivergence)
 	ctl.HandleFunc("POST /_sandbox/clickpesa/bulk", e.handleBulk)
+	ctl.HandleFunc("POST /_sandbox/pesapal/divergence", e.handleDivergencePesaPal)
+	ctl.HandleFunc("POST /_sandbox/azampay/divergence", e.handleDivergenceAzamPay)
 	ctl.HandleFunc("GET /{$}", e.handleIndex)
 	ctl.Handle("/", e.record(e.withLatency(caseInsensitive(mux, aspNetPaths))))
 	e.handler = ctl

@@ -3,6 +3,7 @@ package pesapal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -162,6 +163,12 @@ type TransactionStatus struct {
 
 // PendingCode is the error code PesaPal returns while a payment is not yet made.
 const PendingCode = "payment_details_not_found"
+
+// UnknownTrackingIDCode is the error code of GetTransactionStatus for an
+// order tracking id PesaPal has no order for (as the emulator answers;
+// PesaPal does not document it). QueryPayment reports it as
+// providers.CodeNotFound.
+const UnknownTrackingIDCode = "invalid_order_tracking_id"
 
 type wireStatus struct {
 	envelope
@@ -375,6 +382,12 @@ func (c *Client) QueryPayment(ctx context.Context, q providers.PaymentQuery) (pr
 		return providers.PaymentStatus{}, c.call.Err("get transaction status", providers.Permanent, 0, "", "pesapal needs the order tracking id (provider reference) to query a payment", nil)
 	}
 	ts, err := c.GetTransactionStatus(ctx, q.ProviderReference)
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.Kind == providers.Permanent && strings.EqualFold(pe.Code, UnknownTrackingIDCode) {
+		nf := *pe
+		nf.Code = providers.CodeNotFound // PesaPal has no record of the order
+		return providers.PaymentStatus{}, &nf
+	}
 	if err != nil {
 		return providers.PaymentStatus{}, err
 	}
