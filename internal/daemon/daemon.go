@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/finconnectd/finconnectd/internal/cancel"
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
@@ -25,7 +26,6 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/recon"
-	"github.com/finconnectd/finconnectd/internal/refunds"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -86,7 +86,7 @@ type Daemon struct {
 	disp     *delivery.Dispatcher
 	pay      *payments.Service
 	payouts  *payouts.Service
-	refunds  *refunds.Service
+	cancels  *cancel.Service
 	ingester *ingest.Ingester
 	sched    *scheduler
 
@@ -257,10 +257,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}); err != nil {
 		return fmt.Errorf("build pay API: %w", err)
 	}
-	if d.refunds, err = refunds.New(refunds.Options{
+	if d.cancels, err = cancel.New(cancel.Options{
 		Store: d.store, Settler: d.settler, Cancellers: d.canceller, Logger: d.log, Now: d.now,
 	}); err != nil {
-		return fmt.Errorf("build refunds API: %w", err)
+		return fmt.Errorf("build cancellation API: %w", err)
 	}
 	if d.ingester, err = ingest.New(ingest.Options{
 		Config: cfg, Payers: d.payer, AzamPayKey: d.keys.key, Settler: paymentSettler, Store: d.store, Payouts: d.payouts,
@@ -350,7 +350,7 @@ func (d *Daemon) refunder(id string) (payouts.Refunder, bool) {
 
 // canceller returns the current configuration's client that cancels
 // orders of a provider ID (PesaPal only).
-func (d *Daemon) canceller(id string) (refunds.Canceller, bool) {
+func (d *Daemon) canceller(id string) (cancel.Canceller, bool) {
 	c := d.set.Load().PesaPal(id)
 	if c == nil {
 		return nil, false

@@ -121,7 +121,7 @@ func (d *Daemon) apiHandler() http.Handler {
 	routes := httpapi.NewRoutes(authed)
 	d.pay.RegisterAPI(routes)
 	d.payouts.RegisterAPI(routes) // scopes payouts and audit, refusals audited
-	d.refunds.RegisterAPI(routes) // scope refunds, refusals audited
+	d.cancels.RegisterAPI(routes) // scope refunds, refusals audited
 	delivery.RegisterAPI(routes, d.store, d.now, d.disp.Notify)
 	recon.RegisterAPI(routes, recon.APIOptions{Store: d.store, Now: d.now, Logger: d.log}) // scope reconciliation
 	d.apiPatterns = append(open.Patterns(), routes.Patterns()...)

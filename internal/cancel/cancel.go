@@ -1,4 +1,4 @@
-package refunds
+package cancel
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package refunds
+package cancel
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func New(o Options) (*Service, error) {
 		missing = append(missing, "Cancellers")
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("refunds: missing options: %s", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("cancel: missing options: %s", strings.Join(missing, ", "))
 	}
 	s := &Service{store: o.Store, settler: o.Settler, cancellers: o.Cancellers, log: o.Logger, now: o.Now, callTimeout: o.CallTimeout}
 	if s.log == nil {
