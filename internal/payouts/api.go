@@ -32,6 +32,7 @@ const idemPrefix = "payout:"
 // refused for its token's scopes is audited too.
 func (s *Service) RegisterAPI(mux httpapi.Router) {
 	mux.Handle("POST /v1/payouts", s.guard(config.ScopePayouts, "payout.create", httpapi.Handle(s.handleCreate)))
+	mux.Handle("POST /v1/payouts/preview", s.guard(config.ScopePayouts, "", httpapi.Handle(s.handlePreview)))
 	mux.Handle("GET /v1/payouts/{id}", s.guard(config.ScopePayouts, "", httpapi.Handle(s.handleGet)))
 	mux.Handle("GET /v1/payouts", s.guard(config.ScopePayouts, "", httpapi.Handle(s.handleList)))
 	mux.Handle("GET /v1/audit", s.guard(config.ScopeAudit, "", httpapi.Handle(s.handleAudit)))
@@ -330,6 +331,9 @@ func (s *Service) previewRefused(ctx context.Context, v validated, err error) an
 		return problemAnswer(p, "rejected")
 	case errorCode(err) == clickpesa.CodeReferenceUsed:
 		return s.referenceInUse(ctx, v)
+	case errorCode(err) == clickpesa.CodeUnknownBank:
+		return problemAnswer(httpapi.ValidationProblem([]httpapi.FieldError{{Field: "destination.bank",
+			Message: fmt.Sprintf("%s is not a bank %s pays to (%s)", v.Bank, v.Provider, providerMessage(err))}}), "rejected")
 	case providers.IsPermanent(err):
 		return problemAnswer(httpapi.NewProblem(http.StatusUnprocessableEntity, "provider-rejected", "Provider rejected the payout",
 			fmt.Sprintf("%s refused the payout: %s. Nothing was sent.", v.Provider, providerMessage(err))), "rejected")

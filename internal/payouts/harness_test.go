@@ -232,7 +232,8 @@ func (h *harness) get(id string) Payout {
 func (h *harness) creates(reference string) int {
 	n := 0
 	for _, r := range h.emu.Requests() {
-		if strings.HasSuffix(r.Path, "/payouts/create-mobile-money-payout") && strings.Contains(r.Body, `"`+reference+`"`) {
+		if (strings.HasSuffix(r.Path, "/payouts/create-mobile-money-payout") || strings.HasSuffix(r.Path, "/payouts/create-bank-payout")) &&
+			strings.Contains(r.Body, `"`+reference+`"`) {
 			n++
 		}
 	}

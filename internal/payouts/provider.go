@@ -33,6 +33,12 @@ type Preview struct {
 	Balance      string // the balance it would be taken from
 	ReceiverName string
 	Channel      string
+	// Bank payouts: whether the bank resolved the account holder's name
+	// (RESOLVED, UNAVAILABLE), how the money is sent (ACH, RTGS) and when
+	// it should arrive.
+	NameLookup       string
+	TransferType     string
+	EstimatedArrival string
 }
 
 // Outcome is a provider's statement about a payout (create answer, status
@@ -71,7 +77,20 @@ func (p clickPesa) order(o Order) clickpesa.MobileMoneyPayout {
 	return clickpesa.MobileMoneyPayout{Amount: o.Amount, Currency: o.Currency, OrderReference: o.Reference, PhoneNumber: o.Phone}
 }
 
+func (p clickPesa) bank(o Order) clickpesa.BankPayout {
+	return clickpesa.BankPayout{Amount: o.Amount, Currency: o.Currency, OrderReference: o.Reference,
+		AccountNumber: o.AccountNumber, AccountName: o.AccountName, BIC: o.Bank}
+}
+
 func (p clickPesa) Preview(ctx context.Context, o Order) (Preview, error) {
+	if o.Type == state.DestinationBank {
+		pv, err := p.c.PreviewBankPayout(ctx, p.bank(o))
+		if err != nil {
+			return Preview{}, err
+		}
+		return Preview{Fee: money2(pv.Fee), Total: money2(pv.Total), Balance: money2(pv.Balance), ReceiverName: pv.ReceiverName,
+			Channel: pv.ChannelProvider, NameLookup: pv.NameLookup, TransferType: pv.TransferType, EstimatedArrival: pv.EstimatedArrival}, nil
+	}
 	pv, err := p.c.PreviewMobileMoneyPayout(ctx, p.order(o))
 	if err != nil {
 		return Preview{}, err
@@ -98,6 +117,13 @@ func cpOutcome(po clickpesa.Payout) Outcome {
 }
 
 func (p clickPesa) Create(ctx context.Context, o Order) (Outcome, error) {
+	if o.Type == state.DestinationBank {
+		po, err := p.c.CreateBankPayout(ctx, p.bank(o))
+		if err != nil {
+			return Outcome{}, err
+		}
+		return cpOutcome(po), nil
+	}
 	po, err := p.c.CreateMobileMoneyPayout(ctx, p.order(o))
 	if err != nil {
 		return Outcome{}, err

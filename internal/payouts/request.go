@@ -39,9 +39,13 @@ type RequestDestination struct {
 const (
 	maxIdempotencyKey = 255
 	maxDescription    = 255
+	maxAccountName    = 100
 )
 
-var amountRE = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,2})?$`)
+var (
+	amountRE   = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,2})?$`)
+	bankCodeRE = regexp.MustCompile(`^[A-Z0-9]{8}([A-Z0-9]{3})?$`)
+)
 
 // payoutCurrencies are the balances a provider kind pays out from.
 func payoutCurrencies(kind string) []string {
@@ -135,7 +139,7 @@ func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
 	d := r.Destination
 	switch {
 	case d == nil:
-		errs.add("destination", "is required: {\"type\": \"mobile_money\", \"phone\": \"2557XXXXXXXX\"}")
+		errs.add("destination", "is required: {\"type\": \"mobile_money\", \"phone\": \"2557XXXXXXXX\"} or {\"type\": \"bank\", \"bank\": \"CORUTZTZ\", \"account_number\": \"…\", \"account_name\": \"…\"}")
 	case d.Type == state.DestinationMobileMoney:
 		v.Type = state.DestinationMobileMoney
 		v.Phone = clickpesa.Phone(d.Phone)
@@ -151,7 +155,31 @@ func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
 			}
 		}
 	case d.Type == state.DestinationBank:
-		errs.add("destination.type", "bank payouts are not available yet; use mobile_money")
+		v.Type = state.DestinationBank
+		v.AccountNumber = strings.TrimSpace(d.AccountNumber)
+		v.AccountName = strings.TrimSpace(d.AccountName)
+		v.Bank = strings.ToUpper(strings.TrimSpace(d.Bank))
+		switch {
+		case v.Bank == "":
+			errs.add("destination.bank", "is required for a bank payout: the bank's code (BIC, e.g. CORUTZTZ)")
+		case !bankCodeRE.MatchString(v.Bank):
+			errs.add("destination.bank", "%q is not a bank code: the bank's BIC, 8 or 11 letters and digits (e.g. CORUTZTZ)", d.Bank)
+		}
+		switch {
+		case v.AccountNumber == "":
+			errs.add("destination.account_number", "is required for a bank payout")
+		case !clickpesa.IsAccountNumber(v.AccountNumber):
+			errs.add("destination.account_number", "must be 6 to 20 digits")
+		}
+		switch {
+		case v.AccountName == "":
+			errs.add("destination.account_name", "is required for a bank payout: the account holder's name")
+		case len(v.AccountName) > maxAccountName:
+			errs.add("destination.account_name", "must be at most %d characters", maxAccountName)
+		}
+		if d.Phone != "" {
+			errs.add("destination.phone", "is for mobile_money payouts; a bank payout takes bank, account_number and account_name")
+		}
 	default:
 		errs.add("destination.type", "must be mobile_money or bank")
 	}

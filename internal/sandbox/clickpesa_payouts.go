@@ -92,6 +92,7 @@ func (e *Emulator) routesClickPesaPayouts(mux *http.ServeMux) {
 	mux.HandleFunc("POST /clickpesa/third-parties/payouts/create-mobile-money-payout", e.cpAuth(e.cpPayoutCreate))
 	mux.HandleFunc("GET /clickpesa/third-parties/payouts/{orderReference}", e.cpAuth(e.cpPayoutQuery))
 	mux.HandleFunc("GET /clickpesa/third-parties/account/balance", e.cpAuth(e.cpBalance))
+	e.routesClickPesaBank(mux)
 }
 
 // cpPayoutRequest is the body of preview and create (mobile money).
