@@ -91,6 +91,7 @@ func (e *Emulator) routesClickPesaPayouts(mux *http.ServeMux) {
 	mux.HandleFunc("POST /clickpesa/third-parties/payouts/preview-mobile-money-payout", e.cpAuth(e.cpPayoutPreview))
 	mux.HandleFunc("POST /clickpesa/third-parties/payouts/create-mobile-money-payout", e.cpAuth(e.cpPayoutCreate))
 	mux.HandleFunc("GET /clickpesa/third-parties/payouts/{orderReference}", e.cpAuth(e.cpPayoutQuery))
+	mux.HandleFunc("GET /clickpesa/third-parties/payouts/all", e.cpAuth(e.cpPayoutsAll))
 	mux.HandleFunc("GET /clickpesa/third-parties/account/balance", e.cpAuth(e.cpBalance))
 	e.routesClickPesaBank(mux)
 }

@@ -491,3 +491,65 @@ func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
+
+// cpPayoutsAll is GET /payouts/all: ClickPesa's list of payouts, with the
+// same window, order and paging as cpPaymentsAll (startDate, endDate as
+// whole EAT days, orderBy, skip, limit of at most cpMaxPageLimit) and the
+// filters status, orderReference, currency and channel. Items are shaped
+// as the payout query answers them.
+func (e *Emulator) cpPayoutsAll(w http.ResponseWriter, r *http.Request, _ tokenInfo) {
+	q := r.URL.Query()
+	from, to, err := cpListWindow(q)
+	if err != nil {
+		cpMessage(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	skip, limit := 0, 20
+	if s := q.Get("skip"); s != "" {
+		if skip, err = strconv.Atoi(s); err != nil || skip < 0 {
+			cpMessage(w, http.StatusBadRequest, "skip must be an integer >= 0")
+			return
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
+			cpMessage(w, http.StatusBadRequest, "limit must be an integer >= 1")
+			return
+		}
+	}
+	limit = min(limit, cpMaxPageLimit)
+	if sb := q.Get("sortBy"); sb != "" && sb != "createdAt" {
+		cpMessage(w, http.StatusBadRequest, "the emulator sorts by createdAt only")
+		return
+	}
+	desc := !strings.EqualFold(q.Get("orderBy"), "ASC")
+	status, ref := strings.ToUpper(q.Get("status")), q.Get("orderReference")
+	cur, channel := strings.ToUpper(q.Get("currency")), strings.ToUpper(q.Get("channel"))
+
+	e.mu.Lock()
+	window := make([]cpPayout, 0, len(e.cpo.payouts))
+	for _, p := range e.cpo.payouts {
+		if (!from.IsZero() && p.created.Before(from)) || (!to.IsZero() && !p.created.Before(to)) {
+			continue
+		}
+		if (status == "" || p.status == status) && (ref == "" || p.orderRef == ref) && (cur == "" || p.currency == cur) &&
+			(channel == "" || p.channel == channel) {
+			window = append(window, *p)
+		}
+	}
+	e.mu.Unlock()
+	slices.SortStableFunc(window, func(a, b cpPayout) int {
+		if c := a.created.Compare(b.created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.orderRef, b.orderRef)
+	})
+	if desc {
+		slices.Reverse(window)
+	}
+	page := make([]map[string]any, 0, min(limit, max(len(window)-skip, 0)))
+	for i := skip; i < len(window) && len(page) < limit; i++ {
+		page = append(page, cpPayoutJSON(window[i], true))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": page, "totalCount": len(window)})
+}

@@ -61,6 +61,48 @@ func listDates(from, to time.Time) (string, string) {
 // (Options.ReadRetries); an error from page stops the listing and is
 // returned.
 func (c *Client) ListPayments(ctx context.Context, o ListOptions, page func(ListPage) error) error {
+	return listWindow(ctx, c, o, "list_payments", "/payments/all", parsePayment,
+		func(p Payment) string { return p.CreatedAt },
+		func(items []Payment, read, next, total int, done bool) error {
+			return page(ListPage{Items: items, Read: read, Next: next, Done: done, TotalCount: total})
+		})
+}
+
+// PayoutPage is one page of ClickPesa's list of payouts.
+type PayoutPage struct {
+	// Items are the page's payouts created within the window, in creation
+	// order.
+	Items []Payout
+	// Read, Next, Done and TotalCount are as in ListPage.
+	Read       int
+	Next       int
+	Done       bool
+	TotalCount int
+}
+
+// ListPayouts reads every payout of the window (GET /payouts/all, oldest
+// first), one page at a time, as ListPayments reads payments.
+func (c *Client) ListPayouts(ctx context.Context, o ListOptions, page func(PayoutPage) error) error {
+	return listWindow(ctx, c, o, "list_payouts", "/payouts/all", parsePayout,
+		func(p Payout) string { return p.CreatedAt },
+		func(items []Payout, read, next, total int, done bool) error {
+			return page(PayoutPage{Items: items, Read: read, Next: next, Done: done, TotalCount: total})
+		})
+}
+
+func parsePayout(raw json.RawMessage) (Payout, error) {
+	var w wirePayout
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return Payout{}, err
+	}
+	return w.payout(raw), nil
+}
+
+// listWindow pages through one of ClickPesa's list endpoints over o's
+// window, oldest first, and hands each page's items created within the
+// window to page.
+func listWindow[T any](ctx context.Context, c *Client, o ListOptions, op, path string, parse func(json.RawMessage) (T, error),
+	created func(T) string, page func(items []T, read, next, total int, done bool) error) error {
 	size := o.PageSize
 	if size <= 0 {
 		size = DefaultPageSize
@@ -68,37 +110,39 @@ func (c *Client) ListPayments(ctx context.Context, o ListOptions, page func(List
 	start, end := listDates(o.From, o.To)
 	skip := o.Skip
 	for {
-		var p ListPage
+		var (
+			items       []T
+			read, total int
+		)
 		err := wire.Retry(ctx, c.retries, c.backoff, func() error {
 			var err error
-			p, err = c.listPage(ctx, start, end, skip, size)
+			items, read, total, err = listPage(ctx, c, op, path, start, end, skip, size, parse)
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		kept := p.Items[:0]
-		for _, it := range p.Items {
-			if at, err := time.Parse(time.RFC3339Nano, it.CreatedAt); err != nil || (!at.Before(o.From) && at.Before(o.To)) {
+		kept := items[:0]
+		for _, it := range items {
+			if at, err := time.Parse(time.RFC3339Nano, created(it)); err != nil || (!at.Before(o.From) && at.Before(o.To)) {
 				kept = append(kept, it) // an unreadable date is the caller's to judge
 			}
 		}
-		p.Items = kept
-		p.Next = skip + p.Read
-		p.Done = p.Read == 0 || p.Next >= p.TotalCount
-		if err := page(p); err != nil {
+		next := skip + read
+		done := read == 0 || next >= total
+		if err := page(kept, read, next, total, done); err != nil {
 			return err
 		}
-		if p.Done {
+		if done {
 			return nil
 		}
-		skip = p.Next
+		skip = next
 	}
 }
 
 // listPage makes one attempt at one page.
-func (c *Client) listPage(ctx context.Context, start, end string, skip, limit int) (p ListPage, err error) {
-	const op = "list_payments"
+func listPage[T any](ctx context.Context, c *Client, op, path, start, end string, skip, limit int,
+	parse func(json.RawMessage) (T, error)) (items []T, read, total int, err error) {
 	began := c.call.Start()
 	defer func() { c.call.Observe(op, began, err) }()
 	q := url.Values{}
@@ -108,30 +152,29 @@ func (c *Client) listPage(ctx context.Context, start, end string, skip, limit in
 	q.Set("orderBy", "ASC")
 	q.Set("skip", strconv.Itoa(skip))
 	q.Set("limit", strconv.Itoa(limit))
-	resp, err := c.do(ctx, op, http.MethodGet, "/payments/all?"+q.Encode(), nil, false)
+	resp, err := c.do(ctx, op, http.MethodGet, path+"?"+q.Encode(), nil, false)
 	if err != nil {
-		return ListPage{}, err
+		return nil, 0, 0, err
 	}
 	if resp.Status/100 != 2 {
-		return ListPage{}, c.failure(op, false, resp)
+		return nil, 0, 0, c.failure(op, false, resp)
 	}
 	var w struct {
 		Data       []json.RawMessage `json:"data"`
 		TotalCount wire.Int          `json:"totalCount"`
 	}
 	if err := json.Unmarshal(resp.Body, &w); err != nil {
-		return ListPage{}, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable page", err)
+		return nil, 0, 0, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable page", err)
 	}
-	p.TotalCount, p.Read = int(w.TotalCount), len(w.Data)
-	p.Items = make([]Payment, 0, len(w.Data))
+	items = make([]T, 0, len(w.Data))
 	for _, raw := range w.Data {
-		it, err := parsePayment(raw)
+		it, err := parse(raw)
 		if err != nil {
-			return ListPage{}, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable payment", err)
+			return nil, 0, 0, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable item", err)
 		}
-		p.Items = append(p.Items, it)
+		items = append(items, it)
 	}
-	return p, nil
+	return items, len(w.Data), int(w.TotalCount), nil
 }
 
 // parsePayment reads one payment of a query or list answer.
