@@ -63,6 +63,7 @@ type Store interface {
 	SetDifferenceState(ctx context.Context, id, newState, by, note string, now time.Time) (state.Difference, error)
 	ReconRun(ctx context.Context, id string) (state.ReconRun, error)
 	ListReconRuns(ctx context.Context, f state.ReconRunFilter) ([]state.ReconRun, error)
+	ListScheduleRuns(ctx context.Context, f state.ScheduleRunFilter) ([]state.ScheduleRun, error)
 }
 
 // Options configure the console.

@@ -33,6 +33,7 @@ var funcs = template.FuncMap{
 	"hasPrefix": strings.HasPrefix,
 	"classText": classText,
 	"span":      span,
+	"took":      func(from, to time.Time) string { return to.Sub(from).Round(time.Millisecond).String() },
 }
 
 // MaskPhone keeps the first four and last two digits of a phone number:
@@ -374,7 +375,16 @@ func secretish(k string) bool {
 
 type stateData struct {
 	Resources []resourceRow
-	Schedules []attr
+	Schedules []scheduleRow
+	// Runs are the newest schedule runs, every schedule together.
+	Runs []state.ScheduleRun
+}
+
+// scheduleRow is a schedule with its latest run and its latest success
+// among the runs the store keeps.
+type scheduleRow struct {
+	Name, Cron   string
+	Last, LastOK *state.ScheduleRun
 }
 
 func (c *Console) stateResources(w http.ResponseWriter, r *http.Request) error {
@@ -401,8 +411,26 @@ func (c *Console) stateResources(w http.ResponseWriter, r *http.Request) error {
 		d.Resources = append(d.Resources, row)
 	}
 	if cfg := c.o.Config(); cfg != nil {
-		d.Schedules = []attr{{config.ScheduleReconcile, cfg.Schedules.Reconcile},
-			{config.ScheduleRefreshKeys, cfg.Schedules.RefreshKeys}, {config.ScheduleSyncPayments, cfg.Schedules.SyncPayments}}
+		for _, sc := range []attr{{config.ScheduleReconcile, cfg.Schedules.Reconcile}, {config.ScheduleRefreshKeys, cfg.Schedules.RefreshKeys},
+			{config.ScheduleSyncPayments, cfg.Schedules.SyncPayments}, {config.ScheduleReconcilePayments, cfg.Schedules.ReconcilePayments}} {
+			row := scheduleRow{Name: sc.Key, Cron: sc.Value}
+			runs, err := c.o.Store.ListScheduleRuns(r.Context(), state.ScheduleRunFilter{Schedule: sc.Key, Limit: state.ScheduleRunsKept})
+			if err != nil {
+				return fmt.Errorf("list the runs of schedule %s: %w", sc.Key, err)
+			}
+			for i := range runs {
+				if row.Last == nil {
+					row.Last = &runs[i]
+				}
+				if row.LastOK == nil && runs[i].Outcome == state.ScheduleOK {
+					row.LastOK = &runs[i]
+				}
+			}
+			d.Schedules = append(d.Schedules, row)
+		}
+	}
+	if d.Runs, err = c.o.Store.ListScheduleRuns(r.Context(), state.ScheduleRunFilter{Limit: 20}); err != nil {
+		return fmt.Errorf("list schedule runs: %w", err)
 	}
 	c.render(w, r, http.StatusOK, "state", sessionFrom(r), view{Title: "State and schedules", Nav: "state", Data: d})
 	return nil

@@ -280,6 +280,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	d.sched = newScheduler(schedulerOptions{
 		Log: d.log, Background: d.bg, Timeout: d.o.JobTimeout, Now: d.now, LastRun: d.m.scheduleLast,
+		Runs: d.store, Owner: d.owner,
 		Jobs: map[string]func(context.Context) error{
 			"reconcile":          d.reconcileJob,
 			"refresh_keys":       d.refreshKeysJob,

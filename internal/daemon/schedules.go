@@ -27,6 +27,8 @@ type scheduler struct {
 	timeout time.Duration   // bounds one run
 	now     func() time.Time
 	lastRun *prometheus.GaugeVec // finconnectd_schedule_last_success_timestamp_seconds{schedule}
+	runs    state.ScheduleStore
+	owner   string
 	jobs    map[string]*scheduledJob
 
 	mu   sync.Mutex
@@ -47,12 +49,17 @@ type schedulerOptions struct {
 	Timeout    time.Duration
 	Now        func() time.Time
 	LastRun    *prometheus.GaugeVec
+	// Runs records each run (the console shows them); Owner names this
+	// process in the records.
+	Runs  state.ScheduleStore
+	Owner string
 	// Jobs is the work of each schedule, by its name in the configuration.
 	Jobs map[string]func(ctx context.Context) error
 }
 
 func newScheduler(o schedulerOptions) *scheduler {
-	s := &scheduler{log: o.Log, bg: o.Background, timeout: o.Timeout, now: o.Now, lastRun: o.LastRun, jobs: map[string]*scheduledJob{}}
+	s := &scheduler{log: o.Log, bg: o.Background, timeout: o.Timeout, now: o.Now, lastRun: o.LastRun,
+		runs: o.Runs, owner: o.Owner, jobs: map[string]*scheduledJob{}}
 	for name, run := range o.Jobs {
 		s.jobs[name] = &scheduledJob{run: run}
 	}
@@ -142,10 +149,13 @@ func (s *scheduler) stop(ctx context.Context) error {
 
 // job runs one schedule's work unless its previous run is still going
 // (the only overlap guard: cron's own SkipIfStillRunning would not see a
-// run started by the cron a reload replaced).
+// run started by the cron a reload replaced), and records what the run
+// came to.
 func (s *scheduler) job(name string, j *scheduledJob) {
+	start := s.now()
 	if !j.mu.TryLock() {
 		s.log.Info("schedule skipped: the previous run is still going", "schedule", name)
+		s.record(state.ScheduleRun{Schedule: name, StartedAt: start, Outcome: state.ScheduleSkipped, Detail: "the previous run was still going"})
 		return
 	}
 	defer j.mu.Unlock()
@@ -153,9 +163,25 @@ func (s *scheduler) job(name string, j *scheduledJob) {
 	defer cancel()
 	if err := j.run(ctx); err != nil {
 		s.log.Error("schedule failed", "schedule", name, "err", err)
+		s.record(state.ScheduleRun{Schedule: name, StartedAt: start, Outcome: state.ScheduleFailed, Detail: err.Error()})
 		return
 	}
 	s.lastRun.WithLabelValues(name).Set(float64(s.now().Unix()))
+	s.record(state.ScheduleRun{Schedule: name, StartedAt: start, Outcome: state.ScheduleOK})
+}
+
+// record stores a schedule run; a store that cannot take it costs a
+// warning, not the schedule.
+func (s *scheduler) record(r state.ScheduleRun) {
+	if s.runs == nil {
+		return
+	}
+	r.Owner, r.FinishedAt = s.owner, s.now()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.bg), 10*time.Second)
+	defer cancel()
+	if err := s.runs.RecordScheduleRun(ctx, r, 0); err != nil {
+		s.log.Warn("schedule run not recorded", "schedule", r.Schedule, "err", err)
+	}
 }
 
 // reconcileJob is plan + apply under the state lock (the CLI's code and lock).

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -120,5 +121,39 @@ func TestNewLogger(t *testing.T) {
 				t.Fatalf("json = %v, want %v: %s", got, tc.json, b.String())
 			}
 		})
+	}
+}
+
+// TestScheduleRunsRecorded: every run of a schedule is recorded in the
+// store with its outcome (ok, failed with the error, skipped) and the
+// process that ran it.
+func TestScheduleRunsRecorded(t *testing.T) {
+	r := startDaemon(t, runOptions{})
+	s := r.d.sched
+	ok := &scheduledJob{run: func(context.Context) error { return nil }}
+	s.job("refresh_keys", ok)
+	s.job("refresh_keys", &scheduledJob{run: func(context.Context) error {
+		return errors.New("refresh token of provider \"clickpesa\" \"tz\": HTTP 503")
+	}})
+	ok.mu.Lock()
+	s.job("refresh_keys", ok) // its previous run is going: skipped
+	ok.mu.Unlock()
+	runs, err := r.store.ListScheduleRuns(context.Background(), state.ScheduleRunFilter{Schedule: "refresh_keys"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ outcome, detail string }{
+		{state.ScheduleSkipped, "the previous run was still going"},
+		{state.ScheduleFailed, `refresh token of provider "clickpesa" "tz": HTTP 503`},
+		{state.ScheduleOK, ""},
+	}
+	if len(runs) != len(want) {
+		t.Fatalf("%d runs recorded, want %d: %+v", len(runs), len(want), runs)
+	}
+	for i, w := range want {
+		got := runs[i]
+		if got.Outcome != w.outcome || got.Detail != w.detail || got.Owner != r.d.owner || got.FinishedAt.Before(got.StartedAt) {
+			t.Errorf("run %d = %+v, want %s %q by %s", i, got, w.outcome, w.detail, r.d.owner)
+		}
 	}
 }

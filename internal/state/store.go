@@ -38,6 +38,7 @@ type Store interface {
 	PayoutStore
 	AuditStore
 	ReconStore
+	ScheduleStore
 	// Ping reports whether the store is reachable (readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -76,6 +76,21 @@ func TestScreenshots(t *testing.T) {
 		}
 	}
 
+	for i, r := range []state.ScheduleRun{
+		{Schedule: "reconcile", Outcome: state.ScheduleOK},
+		{Schedule: "refresh_keys", Outcome: state.ScheduleOK},
+		{Schedule: "sync_payments", Outcome: state.ScheduleOK},
+		{Schedule: "sync_payments", Outcome: state.ScheduleFailed, Detail: `sync: provider "clickpesa" "tz": query ORDER-2046: HTTP 503 Service Unavailable`},
+		{Schedule: "reconcile_payments", Outcome: state.ScheduleOK},
+		{Schedule: "sync_payments", Outcome: state.ScheduleOK},
+	} {
+		r.Owner = "shop-1/finconnectd.service/812/k2f9"
+		r.StartedAt = base.Add(time.Duration(i*7) * time.Minute)
+		r.FinishedAt = r.StartedAt.Add(time.Duration(180+i*97) * time.Millisecond)
+		if err := s.st.RecordScheduleRun(ctx, r, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	diffs := s.reconRun(base.Truncate(24*time.Hour).AddDate(0, 0, -1), someDifferences()...)
 
 	tab := newTab(t)

@@ -264,6 +264,7 @@ func TestMigratesLockScope(t *testing.T) {
 		`DROP TABLE IF EXISTS ` + schema + `.recon_seen`,
 		`DROP TABLE IF EXISTS ` + schema + `.recon_differences`,
 		`DROP TABLE IF EXISTS ` + schema + `.payment_history`,
+		`DROP TABLE IF EXISTS ` + schema + `.schedule_runs`,
 		`ALTER TABLE ` + schema + `.notifications DROP COLUMN payment_id`,
 		`DROP INDEX IF EXISTS ` + schema + `.payments_provider_created`,
 		`ALTER TABLE ` + schema + `.state_lock DROP COLUMN scope`,

@@ -150,6 +150,8 @@ ANALYZE events;`,
 		// Which payment a notification was about, and each payment's
 		// status changes (the console shows both).
 		6: historySchema,
+		// The latest runs of each schedule (the console shows them).
+		7: schedulesSchema,
 	}
 }
 

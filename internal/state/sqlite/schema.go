@@ -131,6 +131,8 @@ CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
 		// Which payment a notification was about, and each payment's
 		// status changes (the console shows both).
 		5: historySchema,
+		// The latest runs of each schedule (the console shows them).
+		6: schedulesSchema,
 	}
 }
 

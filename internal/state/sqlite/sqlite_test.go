@@ -275,7 +275,7 @@ func TestMigratesLockScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to version 1: what later migrations added goes.
-	for _, table := range []string{"payouts", "audit", "recon_runs", "recon_seen", "recon_differences", "payment_history"} {
+	for _, table := range []string{"payouts", "audit", "recon_runs", "recon_seen", "recon_differences", "payment_history", "schedule_runs"} {
 		if _, err := db.Exec(`DROP TABLE IF EXISTS ` + table); err != nil {
 			t.Fatal(err)
 		}
