@@ -428,7 +428,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 		f.Limit = n
 	}
 	if len(errs) > 0 {
-		return httpapi.ValidationProblem(errs)
+		return httpapi.QueryProblem(errs)
 	}
 	list, err := s.store.ListPayouts(r.Context(), f)
 	if err != nil {

@@ -152,7 +152,7 @@ func (s *Service) handleAudit(w http.ResponseWriter, r *http.Request) error {
 		f.Limit = n
 	}
 	if len(errs) > 0 {
-		return httpapi.ValidationProblem(errs)
+		return httpapi.QueryProblem(errs)
 	}
 	list, err := s.store.ListAudit(r.Context(), f)
 	if err != nil {

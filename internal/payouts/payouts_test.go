@@ -246,7 +246,7 @@ func TestIdempotencyAndReference(t *testing.T) {
 	if r := h.do("GET", "/v1/payouts/po_nope", "", nil); r.status != 404 {
 		t.Errorf("missing payout: %d", r.status)
 	}
-	if r := h.do("GET", "/v1/payouts?status=paid", "", nil); r.status != 422 {
+	if r := h.do("GET", "/v1/payouts?status=paid", "", nil); r.status != http.StatusBadRequest {
 		t.Errorf("bad status filter: %d", r.status)
 	}
 	// The audit trail has every request, replays included.
