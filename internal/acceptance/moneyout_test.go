@@ -300,3 +300,64 @@ func TestPesaPalRefund(t *testing.T) {
 		t.Errorf("payouts list -payment:\n%s", r)
 	}
 }
+
+// TestAzamPayDisbursementEndToEnd: with the emulator's disbursement key
+// in a file read by file(), a payout through AzamPay is looked up
+// (receiver name), disbursed with a checksum the emulator verifies, and
+// settled by the sync schedule with payout.succeeded at the operator's
+// endpoint; an M-Pesa number is refused with nothing sent.
+func TestAzamPayDisbursementEndToEnd(t *testing.T) {
+	t.Parallel()
+	e, finance, _ := moneyOutEnv(t, "", nil)
+	e.syncCron = "@every 1s"
+	code, pemBytes := httpDo(t, http.MethodGet, e.sb.url+"/_sandbox/azampay/disbursement-key", nil, nil)
+	if code != http.StatusOK || !strings.Contains(string(pemBytes), "PUBLIC KEY") {
+		t.Fatalf("disbursement key: %d %s", code, pemBytes)
+	}
+	writeFile(t, e.cfgDir+"/azampay-disbursement.pem", string(pemBytes))
+	e.azHCL = fmt.Sprintf(`
+  disbursement_url     = %q
+  disbursement_key     = file("azampay-disbursement.pem")
+  disbursement_account = "255700000001"
+  disbursement_name    = "ACCEPTANCE LTD"
+`, e.sb.url+"/azampay-disbursement")
+	writeFile(t, e.cfgFile, e.config(`env("ACC_API_TOKEN")`))
+	if r := runCLI(t, e.env, "validate", "-config", e.cfgDir); r.code != 0 {
+		t.Fatalf("validate:\n%s", r)
+	}
+	e.start()
+
+	body := []byte(`{"provider":"azampay.tz","reference":"ACC-AZ-PO-1","amount":"850000","currency":"TZS","destination":{"type":"mobile_money","phone":"0781234560"}}`)
+	code, _, resp := e.call(http.MethodPost, "/v1/payouts", finance, body, "Idempotency-Key", "acc-az-1")
+	var po struct {
+		ID                string `json:"id"`
+		Status            string `json:"status"`
+		ProviderReference string `json:"provider_reference"`
+	}
+	if code != http.StatusCreated || json.Unmarshal(resp, &po) != nil || po.Status != "pending" || po.ProviderReference == "" {
+		t.Fatalf("disbursement: %d %s", code, resp)
+	}
+	if !strings.Contains(string(resp), `"receiver_name":"SANDBOX WALLET 4560"`) {
+		t.Errorf("no looked-up receiver name: %s", resp)
+	}
+	eventually(t, 120*time.Second, "payout.succeeded delivered", func() bool {
+		for _, r := range e.sink.accepted("ACC-AZ-PO-1") {
+			if r.Type == "payout.succeeded" && r.Path == "/azampay" {
+				return true
+			}
+		}
+		return false
+	})
+	if n := e.sb.count(t, http.MethodPost, "/azampay-disbursement/api/v1/azampay/disburse", "ACC-AZ-PO-1"); n != 1 {
+		t.Errorf("%d disburse calls, want 1", n)
+	}
+	code, h, resp := e.call(http.MethodPost, "/v1/payouts", finance,
+		[]byte(`{"provider":"azampay.tz","reference":"ACC-AZ-PO-2","amount":"1000","currency":"TZS","destination":{"type":"mobile_money","phone":"0754123450"}}`))
+	if p := wantProblem(t, "M-Pesa", code, h, resp, http.StatusUnprocessableEntity, "validation"); !containsField(p.fields(), "destination.phone") {
+		t.Errorf("M-Pesa number: %s", resp)
+	}
+	if n := e.sb.count(t, http.MethodPost, "/azampay-disbursement/api/v1/azampay/disburse", "ACC-AZ-PO-2"); n != 0 {
+		t.Errorf("a refused disbursement reached AzamPay")
+	}
+	noCanaries(t, e.canaries, map[string]string{"serve": e.serve.output()})
+}

@@ -46,6 +46,7 @@ type serveEnv struct {
 	reconcileCron string // schedule "reconcile" (default: @every 1h)
 	fwdTimeout    string // every forward's timeout (default: 5s)
 	apiHCL        string // more of the api block (token blocks)
+	azHCL         string // more of the azampay provider block (disbursement)
 	extraHCL      string // more top-level blocks (payouts)
 }
 
@@ -155,7 +156,7 @@ provider "azampay" "tz" {
   api_key       = env("ACC_AZ_KEY")
   auth_url      = %q
   base_url      = %q
-}
+%s}
 
 ipn "orders" {
   provider          = provider.pesapal.ke
@@ -163,7 +164,7 @@ ipn "orders" {
   notification_type = "POST"
 }
 `, stateHCL, e.public, "http://"+e.public, e.api, tokens, e.apiHCL,
-		e.sb.url+"/pesapal", e.sb.url+"/clickpesa", e.sb.url+"/azampay-auth", e.sb.url+"/azampay",
+		e.sb.url+"/pesapal", e.sb.url+"/clickpesa", e.sb.url+"/azampay-auth", e.sb.url+"/azampay", e.azHCL,
 		ipnURL)
 	for _, k := range providerKinds() {
 		name := map[string]string{"pesapal": "ke", "clickpesa": "tz", "azampay": "tz"}[k]

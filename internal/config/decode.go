@@ -1,6 +1,9 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"path/filepath"
@@ -378,6 +381,34 @@ func (d *decoder) decodeProvider(p *Provider, b *hcl.Block, ctx *hcl.EvalContext
 		c.CallbackProof = ProofSignatureOrQuery
 		if v, _, ok := r.enum("callback_proof", []string{ProofSignatureOrQuery, ProofSignature, ProofQuery}); ok {
 			c.CallbackProof = v
+		}
+		dsb := azampayDisburseSandboxURL
+		if live {
+			dsb = azampayDisburseLiveURL
+		}
+		c.DisbursementURL = r.providerURL("disbursement_url", dsb, live)
+		if k, ok := r.secret("disbursement_key"); ok {
+			if msg := checkPublicKeyPEM(k.Reveal()); msg != "" {
+				d.errorf(rng(r.attrs["disbursement_key"].Expr.Range()), "Invalid disbursement key", "%s", msg)
+			} else {
+				c.DisbursementKey = k
+			}
+		}
+		c.DisbursementAccount, _, _ = r.str("disbursement_account")
+		c.DisbursementAccount = strings.TrimSpace(c.DisbursementAccount)
+		c.DisbursementName, _, _ = r.str("disbursement_name")
+		if strings.TrimSpace(c.DisbursementName) == "" {
+			c.DisbursementName = c.AppName
+		}
+		c.DisbursementWallet = "azampesa"
+		if v, _, ok := r.enum("disbursement_wallet", []string{"azampesa", "tigo", "airtel"}); ok {
+			c.DisbursementWallet = v
+		}
+		_, hasKey := r.attrs["disbursement_key"]
+		_, hasAcct := r.attrs["disbursement_account"]
+		if hasKey != hasAcct {
+			d.errorf(rng(b.DefRange), "Incomplete disbursement settings",
+				"Payouts through %s need both disbursement_key and disbursement_account; add the missing one, or remove the other.", p.Block())
 		}
 		p.AzamPay = c
 	}
@@ -770,6 +801,25 @@ func (d *decoder) decodeSchedule(b *hcl.Block, ctx *hcl.EvalContext) {
 }
 
 // ---- payouts ----
+
+// checkPublicKeyPEM says what is wrong with an RSA public key in PEM, or "".
+func checkPublicKeyPEM(s string) string {
+	b, _ := pem.Decode([]byte(strings.TrimSpace(s)))
+	if b == nil {
+		return "The value is not a PEM block (-----BEGIN PUBLIC KEY-----); read the file AzamPay gave you with file(\"PATH\")."
+	}
+	if _, err := x509.ParsePKCS1PublicKey(b.Bytes); err == nil {
+		return ""
+	}
+	pub, err := x509.ParsePKIXPublicKey(b.Bytes)
+	if err != nil {
+		return "The PEM block is not a public key; use the disbursement public key AzamPay gave you."
+	}
+	if _, ok := pub.(*rsa.PublicKey); !ok {
+		return "The key is not an RSA key; AzamPay's disbursement checksums use RSA."
+	}
+	return ""
+}
 
 var (
 	currencyRE    = regexp.MustCompile(`^[A-Z]{3}$`)

@@ -13,7 +13,10 @@ const (
 	azampayAuthLiveURL    = "https://authenticator.azampay.co.tz"
 	azampaySandboxURL     = "https://sandbox.azampay.co.tz"
 	azampayLiveURL        = "https://checkout.azampay.co.tz"
-	azampayPublicKeyPath  = "/azampay/v1/public-key?format=Pem"
+	// AzamPay's disbursement hosts (it publishes the sandbox one only).
+	azampayDisburseSandboxURL = "https://api-disbursement-sandbox.azampay.co.tz"
+	azampayDisburseLiveURL    = "https://api-disbursement.azampay.co.tz"
+	azampayPublicKeyPath      = "/azampay/v1/public-key?format=Pem"
 )
 
 // Environments.

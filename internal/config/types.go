@@ -187,6 +187,19 @@ type AzamPayConfig struct {
 	// CallbackProof is what proves a callback: ProofSignatureOrQuery
 	// (default), ProofSignature or ProofQuery.
 	CallbackProof string
+	// Disbursement (payouts): the host, the merchant's disbursement public
+	// key (PEM) for request checksums, and the account money leaves from.
+	// Payouts through AzamPay need DisbursementKey and DisbursementAccount.
+	DisbursementURL     string // resolved
+	DisbursementKey     secret.Value
+	DisbursementAccount string
+	DisbursementName    string // default AppName
+	DisbursementWallet  string // azampesa (default) | tigo | airtel
+}
+
+// CanDisburse reports whether payouts may go out through this AzamPay account.
+func (c *AzamPayConfig) CanDisburse() bool {
+	return c != nil && !c.DisbursementKey.IsZero() && c.DisbursementAccount != ""
 }
 
 // AzamPay callback proof modes (AzamPayConfig.CallbackProof).

@@ -330,13 +330,18 @@ func (d *Daemon) payer(id string) (providers.Payer, bool) {
 }
 
 // payoutProvider returns the current configuration's payout client for a
-// provider ID (ClickPesa only).
+// provider ID: ClickPesa, or AzamPay with its disbursement settings.
 func (d *Daemon) payoutProvider(id string) (payouts.Provider, bool) {
-	c := d.set.Load().ClickPesa(id)
-	if c == nil {
-		return nil, false
+	set := d.set.Load()
+	if c := set.ClickPesa(id); c != nil {
+		return payouts.ClickPesa(c), true
 	}
-	return payouts.ClickPesa(c), true
+	if c := set.AzamPay(id); c != nil && c.CanDisburse() {
+		if p := d.cfg.Load().Provider(id); p != nil && p.AzamPay.CanDisburse() {
+			return payouts.AzamPay(c, p.AzamPay), true
+		}
+	}
+	return nil, false
 }
 
 // refunder returns the current configuration's client that refunds

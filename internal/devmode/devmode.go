@@ -191,6 +191,9 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		e.noteFallback("emulator", "", DefaultEmulatorAddr, strings.TrimPrefix(e.Emulator.URL(), "http://"))
 	}
 
+	// The emulator checks AzamPay disbursement checksums with its own key:
+	// its public half is the dev merchant's disbursement key.
+	secrets["FINCONNECT_DEV_AZAMPAY_DISBURSEMENT_KEY"] = string(e.Emulator.PublicKeyPEM())
 	e.Source = []byte(Source(SourceParams{
 		StatePath:    filepath.Join(e.Dir, storeFile),
 		PublicListen: public,
@@ -282,6 +285,12 @@ provider "azampay" "tz" {
   api_key       = env("FINCONNECT_DEV_AZAMPAY_API_KEY")
   auth_url      = %s
   base_url      = %s
+
+  # Payouts and refunds through AzamPay disbursement, from this account.
+  disbursement_url     = %s
+  disbursement_key     = env("FINCONNECT_DEV_AZAMPAY_DISBURSEMENT_KEY")
+  disbursement_account = "255700000001"
+  refund_by_payout     = true
 }
 
 ipn "orders" {
@@ -299,7 +308,7 @@ payouts {
 }
 `, q(p.StatePath), q(p.PublicListen), q(public), q(p.APIListen), allScopes(),
 		q(p.EmulatorURL+"/pesapal"), q(p.EmulatorURL+"/clickpesa"),
-		q(p.EmulatorURL+"/azampay-auth"), q(p.EmulatorURL+"/azampay"), q(public+"/hooks/pesapal"))
+		q(p.EmulatorURL+"/azampay-auth"), q(p.EmulatorURL+"/azampay"), q(p.EmulatorURL+"/azampay-disbursement"), q(public+"/hooks/pesapal"))
 	for _, r := range []struct{ name, provider string }{
 		{"pesapal", "provider.pesapal.ke"}, {"clickpesa", "provider.clickpesa.tz"}, {"azampay", "provider.azampay.tz"},
 	} {

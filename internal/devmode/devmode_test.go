@@ -3,6 +3,10 @@ package devmode
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -338,7 +342,16 @@ func TestSourceQuotesPaths(t *testing.T) {
 	odd := t.TempDir() + `/we"ird ${x} %{y} \dir/finconnect.db`
 	src := Source(SourceParams{StatePath: odd, PublicListen: "127.0.0.1:18080", APIListen: "127.0.0.1:18081",
 		EmulatorURL: "http://127.0.0.1:19999", SinkURL: "http://127.0.0.1:19998/events", SyncEvery: 10 * time.Second})
-	env := map[string]string{"FINCONNECT_DEV_WEBHOOK_SECRET": "whsec_ZGV2"}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"FINCONNECT_DEV_WEBHOOK_SECRET": "whsec_ZGV2",
+		"FINCONNECT_DEV_AZAMPAY_DISBURSEMENT_KEY": string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}
 	cfg, diags := config.NewLoader(func(k string) (string, bool) {
 		if v, ok := env[k]; ok {
 			return v, true

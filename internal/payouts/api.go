@@ -14,6 +14,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -246,7 +247,9 @@ func (s *Service) send(ctx context.Context, v validated, prov Provider, token st
 
 	// The provider call outlives a client that hangs up: its outcome must be recorded.
 	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.createTimeout)
-	out, callErr := prov.Create(callCtx, v.Order)
+	order := v.Order
+	order.ReceiverName = pv.ReceiverName
+	out, callErr := prov.Create(callCtx, order)
 	timedOut := callErr != nil && (isTimeout(callErr) || callCtx.Err() != nil)
 	cancel()
 
@@ -331,6 +334,9 @@ func (s *Service) previewRefused(ctx context.Context, v validated, err error) an
 		return problemAnswer(p, "rejected")
 	case errorCode(err) == clickpesa.CodeReferenceUsed:
 		return s.referenceInUse(ctx, v)
+	case errorCode(err) == azampay.CodeNameNotFound:
+		return problemAnswer(httpapi.ValidationProblem([]httpapi.FieldError{{Field: "destination.phone",
+			Message: fmt.Sprintf("%s has no wallet holder %s knows (%s)", v.Phone, v.Provider, providerMessage(err))}}), "rejected")
 	case errorCode(err) == clickpesa.CodeUnknownBank:
 		return problemAnswer(httpapi.ValidationProblem([]httpapi.FieldError{{Field: "destination.bank",
 			Message: fmt.Sprintf("%s is not a bank %s pays to (%s)", v.Bank, v.Provider, providerMessage(err))}}), "rejected")

@@ -113,6 +113,11 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			{Kind: "clickpesa", Name: "tz", ClickPesa: cp},
 			{Kind: "pesapal", Name: "ke", Environment: "sandbox", PesaPal: &config.PesaPalConfig{
 				ConsumerKey: secret.New("k"), ConsumerSecret: secret.New("s"), BaseURL: emu.URL() + "/pesapal"}},
+			{Kind: "azampay", Name: "tz", Environment: "sandbox", AzamPay: &config.AzamPayConfig{
+				AppName: "harness", ClientID: secret.New("id"), ClientSecret: secret.New("secret"), APIKey: secret.New("key"),
+				AuthURL: emu.URL() + "/azampay-auth", BaseURL: emu.URL() + "/azampay", PhoneFormat: "local",
+				DisbursementURL: emu.URL() + "/azampay-disbursement", DisbursementKey: secret.New(string(emu.PublicKeyPEM())),
+				DisbursementAccount: "255700000001", DisbursementName: "ACME LTD", DisbursementWallet: "azampesa", RefundByPayout: o.refunds}},
 		},
 		Routes:  []*config.Route{{Name: "cp", Provider: "clickpesa.tz", Path: "/hooks/clickpesa", Events: config.EventTypes()}},
 		Payouts: o.payouts,
@@ -132,11 +137,13 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			return PesaPal(c), true
 		},
 		Providers: func(id string) (Provider, bool) {
-			c := set.ClickPesa(id)
-			if c == nil {
-				return nil, false
+			if c := set.ClickPesa(id); c != nil {
+				return ClickPesa(c), true
 			}
-			return ClickPesa(c), true
+			if c := set.AzamPay(id); c != nil && c.CanDisburse() {
+				return AzamPay(c, h.cfg.Provider(id).AzamPay), true
+			}
+			return nil, false
 		},
 	})
 	if err != nil {

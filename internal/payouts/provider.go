@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/state"
@@ -24,6 +26,9 @@ type Order struct {
 	AccountNumber string
 	AccountName   string
 	Bank          string
+	// ReceiverName is the name the preview found (AzamPay sends it as the
+	// destination's full name).
+	ReceiverName string
 }
 
 // Preview is what a provider says a payout would be, before any money moves.
@@ -207,4 +212,64 @@ func refundsInFull(method string) bool {
 		}
 	}
 	return true
+}
+
+// AzamPay adapts an AzamPay client with disbursement to Provider: the
+// preview is a name lookup (AzamPay tells no fee or balance before), the
+// create a disbursement from the account cfg names, the query the
+// disbursement's status by AzamPay's pgReferenceId.
+func AzamPay(c *azampay.Client, cfg *config.AzamPayConfig) Provider {
+	return azamPay{c: c, src: azampay.Party{Wallet: cfg.DisbursementWallet, Account: cfg.DisbursementAccount, Name: cfg.DisbursementName}}
+}
+
+type azamPay struct {
+	c   *azampay.Client
+	src azampay.Party
+}
+
+func (p azamPay) Preview(ctx context.Context, o Order) (Preview, error) {
+	wallet := azampay.DisbursementWallet(o.Phone)
+	n, err := p.c.NameLookup(ctx, wallet, o.Phone)
+	if err != nil {
+		return Preview{}, err
+	}
+	return Preview{ReceiverName: n.Name, Channel: wallet}, nil
+}
+
+func (p azamPay) Create(ctx context.Context, o Order) (Outcome, error) {
+	wallet := azampay.DisbursementWallet(o.Phone)
+	d, err := p.c.Disburse(ctx, azampay.Disbursement{
+		Reference: o.Reference, Amount: o.Amount, Currency: o.Currency, Source: p.src,
+		Destination: azampay.Party{Wallet: wallet, Account: o.Phone, Name: o.ReceiverName},
+	})
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Status: state.PayoutPending, ProviderReference: d.PgReferenceID, Message: d.Message, Raw: d.Raw, Channel: wallet}, nil
+}
+
+func (p azamPay) Query(ctx context.Context, po state.Payout) (Outcome, error) {
+	if po.ProviderReference == "" {
+		// AzamPay is asked by its own pgReferenceId only: a disbursement
+		// whose answer never came cannot be asked about (and must never
+		// be taken for one AzamPay does not know).
+		return Outcome{}, &providers.Error{Provider: providers.AzamPay, Op: "disbursement status", Kind: providers.Retryable,
+			Message: "no pgReferenceId to ask about: AzamPay's callback or an operator settles this payout"}
+	}
+	wallet := po.Channel
+	if wallet == "" {
+		wallet = azampay.DisbursementWallet(po.Phone)
+	}
+	st, err := p.c.DisbursementStatus(ctx, po.ProviderReference, wallet)
+	if err != nil {
+		return Outcome{}, err
+	}
+	status := state.PayoutPending
+	switch st.Status {
+	case azampay.DisbursementSucceeded:
+		status = state.PayoutSucceeded
+	case azampay.DisbursementFailed:
+		status = state.PayoutFailed
+	}
+	return Outcome{Status: status, ProviderReference: po.ProviderReference, Message: st.Message, Raw: st.Raw, Channel: wallet}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
@@ -235,9 +236,32 @@ func (s *Service) validateRefund(ctx context.Context, cfg *config.Config, pay st
 		if v.Reference != "" && (len(v.Reference) > clickpesa.MaxReferenceLen || !isAlnum(v.Reference)) {
 			errs.add("reference", "must be 1 to %d letters and digits for ClickPesa", clickpesa.MaxReferenceLen)
 		}
+	case providers.AzamPay:
+		switch {
+		case !p.AzamPay.RefundByPayout:
+			return unprocessable("refunds-not-enabled", "Refunds not enabled",
+				fmt.Sprintf("AzamPay has no refund of a checkout; finconnectd pays it back as a disbursement to the payer, which %s does not allow. Set refund_by_payout = true (and the disbursement settings) in the provider block to allow it.", p.Block()))
+		case !p.AzamPay.CanDisburse():
+			return unprocessable("refunds-not-available", "Refunds not available",
+				fmt.Sprintf("%s has refund_by_payout but no disbursement settings (disbursement_key, disbursement_account); add them, or refund from the AzamPay portal.", p.Block()))
+		}
+		pr, ok := s.providers(pay.Provider)
+		if !ok {
+			return v, nil, nil, httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
+				fmt.Sprintf("No client is running for %s; check the daemon's log.", pay.Provider))
+		}
+		prov = pr
+		v.Kind = p.Kind
+		v.Type, v.Phone = state.DestinationMobileMoney, clickpesa.Phone(pay.Phone)
+		if !clickpesa.IsMobileNumber(v.Phone) || azampay.DisbursementWallet(v.Phone) == "" {
+			return unprocessable("payment-not-refundable", "No wallet to pay back",
+				fmt.Sprintf("Payment %s came from %q; AzamPay disburses only to Airtel and Tigo wallets: refund from the AzamPay portal.", pay.ID, pay.Phone))
+		}
+		if v.Reference != "" && (len(v.Reference) > azampay.MaxDisbursementReference || !refReference(v.Reference)) {
+			errs.add("reference", "must be 1 to %d letters, digits, '-' or '_' for AzamPay", azampay.MaxDisbursementReference)
+		}
 	default:
-		return unprocessable("refunds-not-available", "Refunds not available",
-			fmt.Sprintf("%s has no refund of a checkout, and finconnectd cannot pay it back as a disbursement yet. Refund the customer from the AzamPay portal.", pay.Provider))
+		return unprocessable("refunds-not-available", "Refunds not available", fmt.Sprintf("%s cannot refund through finconnectd.", pay.Provider))
 	}
 	if v.Reference == "" {
 		errs.add("reference", "is required: your unique reference for this refund")

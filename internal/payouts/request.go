@@ -13,6 +13,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -79,11 +80,23 @@ func (v validated) hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
+// paysOut reports whether finconnectd pays out through p: ClickPesa, and
+// AzamPay with its disbursement settings.
+func paysOut(p *config.Provider) bool {
+	switch providers.Kind(p.Kind) {
+	case providers.ClickPesa:
+		return true
+	case providers.AzamPay:
+		return p.AzamPay.CanDisburse()
+	}
+	return false
+}
+
 // payoutProviders lists the configured providers that can pay out.
 func payoutProviders(cfg *config.Config) string {
 	var ids []string
 	for _, p := range cfg.Providers {
-		if providers.Kind(p.Kind) == providers.ClickPesa {
+		if paysOut(p) {
 			ids = append(ids, p.ID())
 		}
 	}
@@ -109,7 +122,10 @@ func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
 		switch {
 		case p == nil:
 			errs.add("provider", "names no configured provider; providers that pay out: %s", payoutProviders(cfg))
-		case providers.Kind(p.Kind) != providers.ClickPesa:
+		case providers.Kind(p.Kind) == providers.AzamPay && !paysOut(p):
+			errs.add("provider", "%s has no disbursement settings (disbursement_key, disbursement_account in %s); providers that pay out: %s", v.Provider, p.Block(), payoutProviders(cfg))
+			p = nil
+		case !paysOut(p):
 			errs.add("provider", "%s cannot pay out through finconnectd; providers that pay out: %s", v.Provider, payoutProviders(cfg))
 			p = nil
 		default:
@@ -121,6 +137,8 @@ func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
 		errs.add("reference", "is required: your unique reference for this payout")
 	case v.Kind == string(providers.ClickPesa) && (len(v.Reference) > clickpesa.MaxReferenceLen || !isAlnum(v.Reference)):
 		errs.add("reference", "must be 1 to %d letters and digits for ClickPesa", clickpesa.MaxReferenceLen)
+	case v.Kind == string(providers.AzamPay) && (len(v.Reference) > azampay.MaxDisbursementReference || !refReference(v.Reference)):
+		errs.add("reference", "must be 1 to %d letters, digits, '-' or '_' for AzamPay", azampay.MaxDisbursementReference)
 	}
 	v.Amount = strings.TrimSpace(r.Amount)
 	if amt, ok := new(big.Rat).SetString(v.Amount); !amountRE.MatchString(v.Amount) || !ok || amt.Sign() <= 0 {
@@ -148,12 +166,16 @@ func validate(cfg *config.Config, r Request) (validated, *httpapi.Problem) {
 			errs.add("destination.phone", "is required for a mobile_money payout")
 		case !clickpesa.IsMobileNumber(v.Phone):
 			errs.add("destination.phone", "%q is not a Tanzanian mobile-money number (2556XXXXXXXX or 2557XXXXXXXX, or 06/07 followed by 8 digits)", d.Phone)
+		case v.Kind == string(providers.AzamPay) && azampay.DisbursementWallet(v.Phone) == "":
+			errs.add("destination.phone", "%s is not an Airtel or Tigo number: AzamPay disburses only to Airtel and Tigo wallets", v.Phone)
 		}
 		for field, val := range map[string]string{"account_number": d.AccountNumber, "account_name": d.AccountName, "bank": d.Bank} {
 			if val != "" {
 				errs.add("destination."+field, "is for bank payouts; a mobile_money payout takes only phone")
 			}
 		}
+	case d.Type == state.DestinationBank && v.Kind == string(providers.AzamPay):
+		errs.add("destination.type", "AzamPay pays out to mobile money only; use mobile_money, or a ClickPesa provider for banks")
 	case d.Type == state.DestinationBank:
 		v.Type = state.DestinationBank
 		v.AccountNumber = strings.TrimSpace(d.AccountNumber)

@@ -175,6 +175,7 @@ type Emulator struct {
 	cp       clickpesaState
 	cpo      cpPayoutState
 	az       azampayState
+	azd      azDisbursementState
 	srv      *http.Server
 	url      string
 	serveErr chan error
@@ -252,9 +253,16 @@ func New(o Options) (*Emulator, error) {
 	e.routesPesaPal(mux)
 	e.routesClickPesa(mux)
 	e.routesAzamPay(mux)
+	e.routesAzamPayDisbursement(mux)
 	ctl := http.NewServeMux()
 	ctl.HandleFunc("GET /_sandbox/requests", e.handleRequests)
 	ctl.HandleFunc("GET /_sandbox/settings", e.handleGetSettings)
+	ctl.HandleFunc("GET /_sandbox/azampay/disbursement-key", func(w http.ResponseWriter, _ *http.Request) {
+		// The merchant's disbursement key: the emulator verifies checksums
+		// made with it (PublicKeyPEM).
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(e.pubPEM)
+	})
 	ctl.HandleFunc("POST /_sandbox/settings", e.handlePostSettings)
 	ctl.HandleFunc("POST /_sandbox/resend", e.handleResend)
 	ctl.HandleFunc("POST /_sandbox/clickpesa/divergence", e.handleDivergence)

@@ -27,6 +27,10 @@ const (
 	LiveAuthURL    = "https://authenticator.azampay.co.tz"
 	SandboxURL     = "https://sandbox.azampay.co.tz"
 	LiveURL        = "https://checkout.azampay.co.tz"
+	// Disbursement hosts: the sandbox one is in AzamPay's API description;
+	// AzamPay does not publish the live one (the SDKs agree on this).
+	SandboxDisbursementURL = "https://api-disbursement-sandbox.azampay.co.tz"
+	LiveDisbursementURL    = "https://api-disbursement.azampay.co.tz"
 )
 
 // Default paths on the checkout host.
@@ -66,7 +70,12 @@ type Options struct {
 	// CheckoutPath is the MNO checkout path on BaseURL (default DefaultCheckoutPath).
 	CheckoutPath string
 	PhoneFormat  string // PhoneLocal (default) | PhoneInternational
-	HTTPClient   *http.Client
+	// DisbursementURL is the disbursement host; with DisbursementKey (the
+	// PEM public key AzamPay gives a merchant for disbursement checksums)
+	// the client can look names up and disburse. Empty: it cannot.
+	DisbursementURL string
+	DisbursementKey secret.Value
+	HTTPClient      *http.Client
 	Timeout      time.Duration // per call, default 30 s
 	Observer     providers.CallObserver
 	Block        string // provider "azampay" "tz"
@@ -94,6 +103,8 @@ type Client struct {
 	statusPath   string
 	checkoutPath string
 	phoneFormat  string
+	disburseURL  string
+	disburseKey  *rsa.PublicKey
 	call         wire.Caller
 	tokens       *tokencache.Cache
 	retries      int
@@ -148,6 +159,16 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.checkoutPath == "" {
 		c.checkoutPath = DefaultCheckoutPath
+	}
+	if opts.DisbursementURL != "" || !opts.DisbursementKey.IsZero() {
+		if err := checkURL("disbursement URL", opts.DisbursementURL); err != nil {
+			return nil, err
+		}
+		k, err := ParseDisbursementKey(opts.DisbursementKey.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("azampay client: %w", err)
+		}
+		c.disburseURL, c.disburseKey = strings.TrimRight(opts.DisbursementURL, "/"), k
 	}
 	switch c.phoneFormat {
 	case "":

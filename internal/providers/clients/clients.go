@@ -18,6 +18,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
+	"github.com/finconnectd/finconnectd/internal/secret"
 )
 
 // Options are shared by every client of the set.
@@ -113,19 +114,28 @@ func New(cfg *config.Config, o Options) (*Set, error) {
 				err = errors.New("no azampay settings")
 				break
 			}
-			var c *azampay.Client
+			var (
+				c      *azampay.Client
+				dsbURL string
+				dsbKey secret.Value
+			)
+			if p.AzamPay.CanDisburse() {
+				dsbURL, dsbKey = p.AzamPay.DisbursementURL, p.AzamPay.DisbursementKey
+			}
 			c, err = azampay.New(azampay.Options{
-				AuthURL:      p.AzamPay.AuthURL,
-				BaseURL:      p.AzamPay.BaseURL,
-				AppName:      p.AzamPay.AppName,
-				ClientID:     p.AzamPay.ClientID,
-				ClientSecret: p.AzamPay.ClientSecret,
-				APIKey:       p.AzamPay.APIKey,
-				PublicKeyURL: p.AzamPay.PublicKeyURL,
-				PhoneFormat:  p.AzamPay.PhoneFormat,
-				HTTPClient:   hc,
-				Observer:     o.Observer,
-				Block:        p.Block(),
+				DisbursementURL: dsbURL,
+				DisbursementKey: dsbKey,
+				AuthURL:         p.AzamPay.AuthURL,
+				BaseURL:         p.AzamPay.BaseURL,
+				AppName:         p.AzamPay.AppName,
+				ClientID:        p.AzamPay.ClientID,
+				ClientSecret:    p.AzamPay.ClientSecret,
+				APIKey:          p.AzamPay.APIKey,
+				PublicKeyURL:    p.AzamPay.PublicKeyURL,
+				PhoneFormat:     p.AzamPay.PhoneFormat,
+				HTTPClient:      hc,
+				Observer:        o.Observer,
+				Block:           p.Block(),
 			})
 			if err == nil {
 				s.azampay[id], payer = c, c

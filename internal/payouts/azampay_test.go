@@ -1,0 +1,121 @@
+package payouts
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+)
+
+func azBody(ref, phone, amount string) map[string]any {
+	b := payoutBody(ref, phone, amount)
+	b["provider"] = "azampay.tz"
+	return b
+}
+
+// disburses counts the disburse calls the emulator received for a reference.
+func (h *harness) disburses(reference string) int {
+	n := 0
+	for _, r := range h.emu.Requests() {
+		if strings.HasSuffix(r.Path, "/api/v1/azampay/disburse") && strings.Contains(r.Body, `"`+reference+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// syncUntil runs payout sync with the clock moved past the next sync time
+// until payout id reaches want.
+func (h *harness) syncUntil(id, want string) {
+	h.t.Helper()
+	eventually(h.t, "payout "+id+" "+want, func() bool {
+		h.clock.Advance(time.Minute)
+		_ = h.svc.Sync(context.Background())
+		return h.get(id).Status == want
+	})
+}
+
+// TestAzamPayDisbursement: a payout through AzamPay looks the receiver's
+// name up, disburses from the configured account with a checksum the
+// emulator verifies, and is settled by sync asking AzamPay's status; a
+// wallet AzamPay does not disburse to, a number without a wallet holder
+// and a bad reference are 422s with nothing sent; an unknown outcome is
+// never sent again and, with no pgReferenceId to ask about, stays unknown.
+func TestAzamPayDisbursement(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := h.payout("az-1", azBody("AZ-PAY-1", "0781234560", "850000"))
+	if r.status != http.StatusCreated {
+		t.Fatalf("disbursement: %d %s", r.status, r.body)
+	}
+	p := r.object(t)
+	if p["status"] != "pending" || p["receiver_name"] != "SANDBOX WALLET 4560" || p["channel"] != "airtel" || p["provider_reference"] == "" {
+		t.Errorf("disbursement %s", r.body)
+	}
+	ok := p["id"].(string)
+	h.syncUntil(ok, state.PayoutSucceeded)
+	if evs := h.eventTypes(ok); len(evs) != 1 || evs[0] != "payout.succeeded" {
+		t.Errorf("events %v", evs)
+	}
+
+	failed := h.payout("", azBody("AZ-PAY-2", "0651234561", "1000")) // Tigo, last digit 1
+	if failed.status != http.StatusCreated {
+		t.Fatalf("disbursement to fail: %d %s", failed.status, failed.body)
+	}
+	h.syncUntil(failed.object(t)["id"].(string), state.PayoutFailed)
+
+	for _, c := range []struct{ name, ref, phone, field, msg string }{
+		{"M-Pesa number", "AZ-BAD-1", "0754123450", "destination.phone", "not an Airtel or Tigo number"},
+		{"no wallet holder", "AZ-BAD-2", "0781234569", "destination.phone", "no wallet holder"},
+		{"reference too long", "AZ-BAD-3-ABCDEFGHIJKLMNOPQRSTUVWXYZ", "0781234560", "reference", "1 to 30"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.payout("", azBody(c.ref, c.phone, "1000"))
+			if r.status != http.StatusUnprocessableEntity || !decodeProblem(t, r).names(c.field, c.msg) {
+				t.Errorf("%d %s, want 422 naming %s with %q", r.status, r.body, c.field, c.msg)
+			}
+			if h.disburses(c.ref) != 0 {
+				t.Error("a refused disbursement reached AzamPay")
+			}
+		})
+	}
+
+	unknown := h.payout("", azBody("AZ-PAY-5", "0781234565", "1000")) // AzamPay answers 500
+	if unknown.status != http.StatusBadGateway {
+		t.Fatalf("server error: %d %s", unknown.status, unknown.body)
+	}
+	id := unknown.object(t)["payout_id"].(string)
+	for range 3 {
+		h.clock.Advance(10 * time.Minute)
+		_ = h.svc.Sync(context.Background())
+	}
+	if got := h.get(id); got.Status != state.PayoutUnknown || h.disburses("AZ-PAY-5") != 1 {
+		t.Errorf("unknown disbursement after sync: %s, %d disburse calls; want unknown and 1", got.Status, h.disburses("AZ-PAY-5"))
+	}
+}
+
+// TestAzamPayRefundByDisbursement: with refund_by_payout, an AzamPay
+// payment is refunded as a disbursement to the number that paid, and the
+// payment becomes partially_refunded once sync sees it paid.
+func TestAzamPayRefundByDisbursement(t *testing.T) {
+	h := newHarness(t, harnessOptions{refunds: true})
+	pay := h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZ-ORDER-1", Status: state.StatusSucceeded,
+		Amount: "5000", Currency: "TZS", Phone: "0781234560", MNO: "Airtel"})
+	r := h.refund(pay.ID, "", map[string]any{"reference": "AZ-RF-1", "amount": "2000", "reason": "short delivery"})
+	if r.status != http.StatusCreated {
+		t.Fatalf("refund: %d %s", r.status, r.body)
+	}
+	id := r.object(t)["id"].(string)
+	h.syncUntil(id, state.PayoutSucceeded)
+	eventually(t, "the payment partially refunded", func() bool { return h.paymentStatus(pay.ID) == state.StatusPartiallyRefunded })
+	if evs := h.eventTypes(id); len(evs) != 1 || evs[0] != "refund.succeeded" {
+		t.Errorf("refund events %v", evs)
+	}
+	mpesa := h.store.Put(state.Payment{Provider: "azampay.tz", Reference: "AZ-ORDER-2", Status: state.StatusSucceeded,
+		Amount: "5000", Currency: "TZS", Phone: "0754123450", MNO: "Mpesa"})
+	if r := h.refund(mpesa.ID, "", map[string]any{"reference": "AZ-RF-2", "reason": "x"}); r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "Airtel and Tigo") {
+		t.Errorf("refund to an M-Pesa payer: %d %s", r.status, r.body)
+	}
+}
