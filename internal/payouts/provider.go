@@ -6,8 +6,8 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"

@@ -76,10 +76,10 @@ type Options struct {
 	DisbursementURL string
 	DisbursementKey secret.Value
 	HTTPClient      *http.Client
-	Timeout      time.Duration // per call, default 30 s
-	Observer     providers.CallObserver
-	Block        string // provider "azampay" "tz"
-	Now          func() time.Time
+	Timeout         time.Duration // per call, default 30 s
+	Observer        providers.CallObserver
+	Block           string // provider "azampay" "tz"
+	Now             func() time.Time
 	// TokenSkew: stop reusing a token this long before it expires (default 60 s).
 	TokenSkew time.Duration
 	// ReadRetries bounds the extra attempts of a read (status queries,
