@@ -61,12 +61,13 @@ type Config struct {
 	// store (default 1 s): replays written by another process (the CLI)
 	// are picked up within it.
 	PollInterval time.Duration
-	// Concurrency is how many deliveries of one route are in flight at
-	// once (default 4, at most 64).
+	// Concurrency is how many POSTs of one route are in flight at once
+	// (default 4, at most 64).
 	Concurrency int
-	// BatchSize is the most deliveries claimed at once (default and
-	// maximum: Concurrency; a claimed delivery is sent at once so its
-	// lease never runs down in a queue).
+	// BatchSize is the most deliveries of one route claimed and not yet
+	// recorded at once, and so the most claimed at once (default and
+	// maximum: twice Concurrency). Those beyond the free POST slots wait
+	// for one, at most one POST long, under a lease that covers the wait.
 	BatchSize int
 	// Rand returns a number in [0, 1) for the retry jitter (default
 	// math/rand/v2). Called from many goroutines.
@@ -145,8 +146,8 @@ func New(cfg Config) (*Dispatcher, error) {
 		d.conc = DefaultConcurrency
 	}
 	d.conc = min(d.conc, maxConcurrency)
-	if d.batch <= 0 || d.batch > d.conc {
-		d.batch = d.conc
+	if d.batch <= 0 || d.batch > 2*d.conc {
+		d.batch = 2 * d.conc
 	}
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
@@ -398,11 +399,20 @@ func (w *worker) poke() {
 	}
 }
 
-// run claims what is due, sends it with bounded concurrency, and sleeps
-// until the next delivery is due, PollInterval passes or it is poked.
+// run claims what is due and sends it, and sleeps until the next delivery
+// is due, PollInterval passes or it is poked.
+//
+// Two bounds keep the POSTs busy without waiting on the store: at most
+// Concurrency POSTs are in flight (post), and at most BatchSize
+// deliveries (twice Concurrency by default) are claimed and not yet
+// recorded (slots). So while some POSTs run, the deliveries claimed next
+// are already waiting for a POST slot, and the attempts just made are
+// being recorded: a claim and a record commit never stand between two
+// POSTs, and the writes of several deliveries share a commit.
 func (w *worker) run() {
 	d := w.d
-	slots := make(chan struct{}, d.conc)
+	slots := make(chan struct{}, d.batch)
+	post := make(chan struct{}, d.conc)
 	failures := 0
 	for {
 		select {
@@ -424,8 +434,13 @@ func (w *worker) run() {
 			return // select picks at random when both are ready
 		}
 		rc := w.conf.Load()
+		// A delivery claimed beyond the free POST slots waits for one: at
+		// most one POST of each other slot, each within its timeout. The
+		// lease covers that wait on top of its own POST.
+		lease := rc.lease + rc.timeout
+		claimedAt := time.Now()
 		now := d.now()
-		claimed, err := d.store.ClaimDeliveries(w.ctx, w.name, d.owner, now, rc.lease, n)
+		claimed, err := d.store.ClaimDeliveries(w.ctx, w.name, d.owner, now, lease, n)
 		for range n - len(claimed) {
 			<-slots
 		}
@@ -441,10 +456,9 @@ func (w *worker) run() {
 			continue
 		}
 		failures = 0
-		// The route's settings as of now, not as of before the claim: a
-		// SetRoutes that returned while the claim ran (and an event queued
-		// after it, which the claim may have found) must see the new forward.
-		sc := sendConf(rc, w.conf.Load())
+		// The POST must end leaseMargin before the lease does, however
+		// long it waited for its slot.
+		sendBy := claimedAt.Add(lease - leaseMargin)
 		for _, dl := range claimed {
 			d.wg.Add(1)
 			go func() {
@@ -453,7 +467,7 @@ func (w *worker) run() {
 					<-slots
 					w.poke()
 				}()
-				d.deliver(sc, dl)
+				d.deliver(w, post, sendBy, dl)
 			}()
 		}
 		if len(claimed) == n {
@@ -471,16 +485,16 @@ func (w *worker) run() {
 	}
 }
 
-// sendConf is the configuration to send deliveries claimed under claimed
-// with: cur, the route's latest, but with its timeout cut so that the
-// POST still ends leaseMargin before the lease taken under claimed does.
-func sendConf(claimed, cur *routeConf) *routeConf {
-	if cur == claimed || cur.timeout+leaseMargin <= claimed.lease {
+// sendConf is the configuration to send a delivery with: cur, the route's
+// latest, but with its timeout cut so that the POST still ends
+// leaseMargin before the delivery's lease does (left is what remains of
+// the lease), and never under a second.
+func sendConf(cur *routeConf, left time.Duration) *routeConf {
+	if cur.timeout+leaseMargin <= left {
 		return cur
 	}
 	c := *cur
-	c.timeout = max(claimed.lease-leaseMargin, time.Second)
-	c.lease = claimed.lease
+	c.timeout = max(left-leaseMargin, time.Second)
 	return &c
 }
 
@@ -522,14 +536,28 @@ func (d *Dispatcher) recordAttempt(ctx context.Context, rec state.AttemptResult)
 	return err
 }
 
-// deliver makes one attempt and records it.
-func (d *Dispatcher) deliver(rc *routeConf, dl state.Delivery) {
+// deliver makes one attempt, once one of the route's POST slots (post) is
+// free, and records it; the slot is given back as soon as the answer is
+// in, so the next POST need not wait for this record's commit.
+func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl state.Delivery) {
 	ctx := d.workCtx
+	select {
+	case post <- struct{}{}:
+	case <-ctx.Done():
+		d.log.Info("delivery: attempt interrupted by shutdown; it is sent again when the lease ends",
+			"route", w.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", dl.Attempts+1)
+		return
+	}
+	// The route's settings as of now, not as of the claim: a SetRoutes
+	// that returned while the claim ran (and an event queued after it,
+	// which the claim may have found) must see the new forward.
+	rc := sendConf(w.conf.Load(), time.Until(sendBy)+leaseMargin)
 	at := d.now()
 	n := dl.Attempts + 1
 	start := time.Now()
 	res := send(ctx, d.client, rc, d.ua, message{id: dl.Event.ID, body: dl.Event.Payload}, at)
 	elapsed := time.Since(start)
+	<-post
 	if ctx.Err() != nil && res.outcome != outcomeDelivered {
 		d.log.Info("delivery: attempt interrupted by shutdown; it is sent again when the lease ends",
 			"route", rc.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", n)

@@ -6,24 +6,33 @@ import (
 )
 
 // TestSendConf: deliveries go out with the route's latest settings, but a
-// POST never outlives the lease it was claimed under.
+// POST never outlives the lease it was claimed under, whatever it waited.
 func TestSendConf(t *testing.T) {
 	t.Parallel()
-	claimed := &routeConf{url: "http://old", timeout: 10 * time.Second, lease: 2 * time.Minute}
+	cur := &routeConf{url: "http://new", timeout: 10 * time.Second, lease: 2 * time.Minute}
 	for _, tt := range []struct {
 		name        string
-		cur         *routeConf
-		wantURL     string
+		timeout     time.Duration
+		left        time.Duration
 		wantTimeout time.Duration
 	}{
-		{"unchanged", claimed, "http://old", 10 * time.Second},
-		{"new forward", &routeConf{url: "http://new", timeout: 5 * time.Second, lease: 2 * time.Minute}, "http://new", 5 * time.Second},
-		{"longer timeout within the lease", &routeConf{url: "http://new", timeout: 90 * time.Second, lease: 2 * time.Minute}, "http://new", 90 * time.Second},
-		{"timeout past the lease", &routeConf{url: "http://new", timeout: 10 * time.Minute, lease: 10*time.Minute + leaseMargin}, "http://new", 2*time.Minute - leaseMargin},
+		{"within the lease", 10 * time.Second, 2 * time.Minute, 10 * time.Second},
+		{"exactly within", 90 * time.Second, 2 * time.Minute, 90 * time.Second},
+		{"timeout past the lease", 10 * time.Minute, 2 * time.Minute, 2*time.Minute - leaseMargin},
+		{"lease run down while waiting", 10 * time.Second, 35 * time.Second, 5 * time.Second},
+		{"lease nearly gone", 10 * time.Second, leaseMargin, time.Second},
 	} {
-		got := sendConf(claimed, tt.cur)
-		if got.url != tt.wantURL || got.timeout != tt.wantTimeout || got.timeout+leaseMargin > claimed.lease {
-			t.Errorf("%s: url %s timeout %s; want %s, %s (lease %s)", tt.name, got.url, got.timeout, tt.wantURL, tt.wantTimeout, claimed.lease)
+		c := *cur
+		c.timeout = tt.timeout
+		got := sendConf(&c, tt.left)
+		if got.url != cur.url || got.timeout != tt.wantTimeout {
+			t.Errorf("%s: url %s timeout %s; want %s, %s", tt.name, got.url, got.timeout, cur.url, tt.wantTimeout)
+		}
+		if tt.left > leaseMargin+time.Second && got.timeout+leaseMargin > tt.left {
+			t.Errorf("%s: timeout %s outlives the lease (%s left)", tt.name, got.timeout, tt.left)
+		}
+		if c.timeout != tt.timeout {
+			t.Errorf("%s: the route's own settings changed", tt.name)
 		}
 	}
 }

@@ -82,11 +82,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{path: path, now: opts.Now, log: opts.Logger, hostname: host, scope: procscope.Scope()}
 
 	common := "_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")&_pragma=foreign_keys(1)"
-	w, err := sql.Open("sqlite", FileURI(path)+"?"+common+
+	w := openDB(FileURI(path) + "?" + common +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
-	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -98,12 +95,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		_ = w.Close()
 		return nil, s.openError(path, err)
 	}
-	r, err := sql.Open("sqlite", FileURI(path)+"?"+common+"&_query_only=1")
-	if err != nil {
-		s.stopWrites()
-		_ = w.Close()
-		return nil, fmt.Errorf("sqlite: open state store %s: %w", path, err)
-	}
+	r := openDB(FileURI(path) + "?" + common + "&_query_only=1")
 	r.SetMaxOpenConns(readConns)
 	r.SetMaxIdleConns(readConns)
 	s.r = r
