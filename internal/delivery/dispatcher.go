@@ -373,6 +373,11 @@ type worker struct {
 	wake   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// waiting counts deliveries claimed and not yet given a POST slot;
+	// answered counts POSTs answered since the last claim.
+	waiting  atomic.Int64
+	answered atomic.Int64
 }
 
 func (d *Dispatcher) newWorker(rc *routeConf) *worker {
@@ -402,13 +407,15 @@ func (w *worker) poke() {
 // run claims what is due and sends it, and sleeps until the next delivery
 // is due, PollInterval passes or it is poked.
 //
-// Two bounds keep the POSTs busy without waiting on the store: at most
-// Concurrency POSTs are in flight (post), and at most BatchSize
+// At most Concurrency POSTs are in flight (post), and at most BatchSize
 // deliveries (twice Concurrency by default) are claimed and not yet
-// recorded (slots). So while some POSTs run, the deliveries claimed next
-// are already waiting for a POST slot, and the attempts just made are
-// being recorded: a claim and a record commit never stand between two
-// POSTs, and the writes of several deliveries share a commit.
+// recorded (slots). A POST slot is given back when the answer is in, so
+// the record's commit does not hold up the next POST. While the receiver
+// answers, the worker also claims ahead: as many deliveries beyond the
+// free POST slots as POSTs were answered since its last claim (at most
+// Concurrency), which wait for a slot, so a claim's commit does not stand
+// between two POSTs either. A receiver that does not answer gets no
+// deliveries claimed ahead: those stay free for other replicas.
 func (w *worker) run() {
 	d := w.d
 	slots := make(chan struct{}, d.batch)
@@ -433,6 +440,19 @@ func (w *worker) run() {
 		if w.ctx.Err() != nil {
 			return // select picks at random when both are ready
 		}
+		answered := w.answered.Load()
+		room := d.conc - len(post) - int(w.waiting.Load()) + int(min(answered, int64(d.conc)))
+		if room < n {
+			for range n - max(room, 0) {
+				<-slots
+			}
+			if room <= 0 {
+				w.sleep(d.poll) // poked when a POST is answered
+				continue
+			}
+			n = room
+		}
+		w.answered.Add(-answered)
 		rc := w.conf.Load()
 		// A delivery claimed beyond the free POST slots waits for one: at
 		// most one POST of each other slot, each within its timeout. The
@@ -459,6 +479,7 @@ func (w *worker) run() {
 		// The POST must end leaseMargin before the lease does, however
 		// long it waited for its slot.
 		sendBy := claimedAt.Add(lease - leaseMargin)
+		w.waiting.Add(int64(len(claimed)))
 		for _, dl := range claimed {
 			d.wg.Add(1)
 			go func() {
@@ -543,7 +564,9 @@ func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl
 	ctx := d.workCtx
 	select {
 	case post <- struct{}{}:
+		w.waiting.Add(-1)
 	case <-ctx.Done():
+		w.waiting.Add(-1)
 		d.log.Info("delivery: attempt interrupted by shutdown; it is sent again when the lease ends",
 			"route", w.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", dl.Attempts+1)
 		return
@@ -558,6 +581,8 @@ func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl
 	res := send(ctx, d.client, rc, d.ua, message{id: dl.Event.ID, body: dl.Event.Payload}, at)
 	elapsed := time.Since(start)
 	<-post
+	w.answered.Add(1)
+	w.poke()
 	if ctx.Err() != nil && res.outcome != outcomeDelivered {
 		d.log.Info("delivery: attempt interrupted by shutdown; it is sent again when the lease ends",
 			"route", rc.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", n)
