@@ -51,6 +51,7 @@ type Store interface {
 	ListPayments(ctx context.Context, f state.PaymentFilter) ([]state.Payment, error)
 	ListDeliveries(ctx context.Context, f state.EventFilter) ([]state.Delivery, error)
 	EventDetail(ctx context.Context, id string) (state.Event, []state.Delivery, []state.Attempt, error)
+	PaymentEvents(ctx context.Context, paymentID string, limit int) ([]state.Event, error)
 	ReplayEvent(ctx context.Context, id string, now time.Time) error
 	Stats(ctx context.Context) (state.QueueStats, error)
 	PaymentHistory(ctx context.Context, id string) ([]state.StatusEntry, error)

@@ -580,3 +580,25 @@ func TestExcerpt(t *testing.T) {
 		}
 	}
 }
+
+// TestPaymentEventsBeyondNewestDeliveries: a payment's page finds its
+// events by the payment's ID, however many newer deliveries other
+// payments have.
+func TestPaymentEventsBeyondNewestDeliveries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	payID, evID := h.payment("ORDER-OLDEST")
+	for i := range 1001 {
+		h.clk.Add(time.Second)
+		h.payment(fmt.Sprintf("ORDER-NEWER-%04d", i))
+	}
+	b := h.browser()
+	b.signIn(readToken)
+	code, page := b.get("/console/payments/" + payID)
+	if code != 200 || !strings.Contains(page, `id="ev-`+evID+`"`) {
+		t.Fatalf("payment page (%d) does not show its event %s behind 1,001 newer deliveries", code, evID)
+	}
+	if n := strings.Count(page, `<section class="event"`); n != 1 {
+		t.Errorf("payment page shows %d events, want 1", n)
+	}
+}

@@ -261,21 +261,16 @@ func (c *Console) payment(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// eventsOf returns the events of a payment or payout, with their
-// deliveries and attempts, found among the newest scanLimit deliveries.
+// eventsOf returns the events of a payment or payout, newest first, with
+// their deliveries and attempts: the store finds them by the payment's ID.
 func (c *Console) eventsOf(ctx context.Context, subjectID string) ([]eventDetail, error) {
-	dels, err := c.o.Store.ListDeliveries(ctx, state.EventFilter{Limit: scanLimit})
+	evs, err := c.o.Store.PaymentEvents(ctx, subjectID, pageSize)
 	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
+		return nil, fmt.Errorf("list the events of %s: %w", subjectID, err)
 	}
-	var out []eventDetail
-	seen := map[string]bool{}
-	for _, dl := range dels {
-		if dl.Event.PaymentID != subjectID || seen[dl.EventID] {
-			continue
-		}
-		seen[dl.EventID] = true
-		ed, err := c.eventDetail(ctx, dl.EventID)
+	out := make([]eventDetail, 0, len(evs))
+	for _, ev := range evs {
+		ed, err := c.eventDetail(ctx, ev.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -374,6 +374,10 @@ type OutboxStore interface {
 	ListDeliveries(ctx context.Context, f EventFilter) ([]Delivery, error)
 	// EventDetail returns an event, its deliveries and their attempts.
 	EventDetail(ctx context.Context, id string) (Event, []Delivery, []Attempt, error)
+	// PaymentEvents lists the events about one payment (or payout: its
+	// ID is the events' PaymentID too), newest first, at most limit
+	// (0 = 100); none for an ID no event names.
+	PaymentEvents(ctx context.Context, paymentID string, limit int) ([]Event, error)
 	// ReplayEvent puts every delivery of the event back to pending, due now,
 	// with its attempt budget restarted. ErrNotFound for an unknown event.
 	ReplayEvent(ctx context.Context, id string, now time.Time) error

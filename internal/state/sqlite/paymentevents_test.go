@@ -1,0 +1,12 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/finconnectd/finconnectd/internal/state"
+	"github.com/finconnectd/finconnectd/internal/state/statetest"
+)
+
+func TestPaymentEventsConformance(t *testing.T) {
+	statetest.RunPaymentEvents(t, func(t *testing.T) state.Store { return openTemp(t) })
+}
