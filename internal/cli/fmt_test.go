@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	udiff "github.com/aymanbagabas/go-udiff"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -21,8 +19,10 @@ func TestFmt(t *testing.T) {
 
 	t.Run("examples are formatted", func(t *testing.T) {
 		r := cfgRun(t, nil, root, "", "fmt", "-check", "examples")
-		assert.Equal(t, ExitOK, r.code, r.stderr)
-		assert.Empty(t, r.stdout)
+		r.checkCode(t, ExitOK)
+		if r.stdout != "" {
+			t.Errorf("stdout = %q, want no file listed", r.stdout)
+		}
 	})
 
 	t.Run("check lists and does not write", func(t *testing.T) {
@@ -30,60 +30,88 @@ func TestFmt(t *testing.T) {
 		ugly := cfgWrite(t, dir, "a.hcl", cfgUgly)
 		cfgWrite(t, dir, "b.hcl", cfgPretty)
 		r := cfgRun(t, nil, dir, "", "fmt", "-check", ".")
-		assert.Equal(t, ExitFormat, r.code, r.stderr)
-		assert.Equal(t, "a.hcl\n", r.stdout)
-		b, _ := os.ReadFile(ugly)
-		assert.Equal(t, cfgUgly, string(b))
+		r.checkCode(t, ExitFormat)
+		if r.stdout != "a.hcl\n" {
+			t.Errorf("stdout = %q, want %q", r.stdout, "a.hcl\n")
+		}
+		if b, _ := os.ReadFile(ugly); string(b) != cfgUgly {
+			t.Errorf("-check rewrote a.hcl to %q, want it left as %q", b, cfgUgly)
+		}
 	})
 
 	t.Run("diff", func(t *testing.T) {
 		dir := t.TempDir()
 		cfgWrite(t, dir, "a.hcl", cfgUgly)
 		r := cfgRun(t, nil, dir, "", "fmt", "-check", "-diff", "a.hcl")
-		assert.Equal(t, ExitFormat, r.code)
-		assert.Equal(t, "a.hcl\n--- a.hcl\n+++ a.hcl\n@@ -1,4 +1,4 @@\n route \"r\" {\n-path=\"/x\"\n-  events   =  [\"payment.failed\"]\n+  path   = \"/x\"\n+  events = [\"payment.failed\"]\n }\n", r.stdout)
+		r.checkCode(t, ExitFormat)
+		if want := "a.hcl\n--- a.hcl\n+++ a.hcl\n@@ -1,4 +1,4 @@\n route \"r\" {\n-path=\"/x\"\n-  events   =  [\"payment.failed\"]\n+  path   = \"/x\"\n+  events = [\"payment.failed\"]\n }\n"; r.stdout != want {
+			t.Errorf("stdout\n got %q\nwant %q", r.stdout, want)
+		}
 	})
 
 	t.Run("rewrites atomically and keeps the mode", func(t *testing.T) {
 		dir := t.TempDir()
 		p := cfgWrite(t, dir, "a.hcl", cfgUgly)
-		require.NoError(t, os.Chmod(p, 0o600))
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		r := cfgRun(t, nil, dir, "", "fmt")
-		assert.Equal(t, ExitOK, r.code, r.stderr)
-		assert.Equal(t, "a.hcl\n", r.stdout)
-		b, _ := os.ReadFile(p)
-		assert.Equal(t, cfgPretty, string(b))
+		r.checkCode(t, ExitOK)
+		if r.stdout != "a.hcl\n" {
+			t.Errorf("stdout = %q, want %q", r.stdout, "a.hcl\n")
+		}
+		if b, _ := os.ReadFile(p); string(b) != cfgPretty {
+			t.Errorf("a.hcl after fmt = %q, want %q", b, cfgPretty)
+		}
 		st, err := os.Stat(p)
-		require.NoError(t, err)
-		assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
-		entries, _ := os.ReadDir(dir)
-		assert.Len(t, entries, 1, "no temp files left behind")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != 0o600 {
+			t.Errorf("mode after fmt = %v, want %v", got, os.FileMode(0o600))
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+			t.Errorf("%d entries in the directory, want 1: no temp files left behind", len(entries))
+		}
 		r = cfgRun(t, nil, dir, "", "fmt", "a.hcl")
-		assert.Equal(t, ExitOK, r.code)
-		assert.Empty(t, r.stdout, "second run changes nothing")
+		r.checkCode(t, ExitOK)
+		if r.stdout != "" {
+			t.Errorf("second run: stdout = %q, want nothing: it changes nothing", r.stdout)
+		}
 	})
 
 	t.Run("symlink keeps pointing at the formatted file", func(t *testing.T) {
 		dir := t.TempDir()
 		target := cfgWrite(t, dir, "real/a.hcl", cfgUgly)
 		link := filepath.Join(dir, "a.hcl")
-		require.NoError(t, os.Symlink(target, link))
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
 		r := cfgRun(t, nil, dir, "", "fmt", "a.hcl")
-		assert.Equal(t, ExitOK, r.code, r.stderr)
+		r.checkCode(t, ExitOK)
 		st, err := os.Lstat(link)
-		require.NoError(t, err)
-		assert.NotZero(t, st.Mode()&os.ModeSymlink, "still a symlink")
-		b, _ := os.ReadFile(target)
-		assert.Equal(t, cfgPretty, string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("a.hcl has mode %v after fmt, want it still a symlink", st.Mode())
+		}
+		if b, _ := os.ReadFile(target); string(b) != cfgPretty {
+			t.Errorf("the link's target after fmt = %q, want %q", b, cfgPretty)
+		}
 	})
 
 	t.Run("stdin", func(t *testing.T) {
 		r := cfgRun(t, nil, t.TempDir(), cfgUgly, "fmt", "-")
-		assert.Equal(t, ExitOK, r.code, r.stderr)
-		assert.Equal(t, cfgPretty, r.stdout)
+		r.checkCode(t, ExitOK)
+		if r.stdout != cfgPretty {
+			t.Errorf("stdout = %q, want %q", r.stdout, cfgPretty)
+		}
 		r = cfgRun(t, nil, t.TempDir(), cfgUgly, "fmt", "-check", "-")
-		assert.Equal(t, ExitFormat, r.code)
-		assert.Empty(t, r.stdout)
+		r.checkCode(t, ExitFormat)
+		if r.stdout != "" {
+			t.Errorf("-check of stdin: stdout = %q, want nothing", r.stdout)
+		}
 	})
 
 	t.Run("syntax error", func(t *testing.T) {
@@ -92,18 +120,24 @@ func TestFmt(t *testing.T) {
 		p := cfgWrite(t, dir, "bad.hcl", src)
 		cfgWrite(t, dir, "ugly.hcl", cfgUgly)
 		r := cfgRun(t, nil, dir, "", "fmt", ".")
-		assert.Equal(t, ExitError, r.code)
-		assert.Contains(t, r.stderr, "on bad.hcl line 2")
-		b, _ := os.ReadFile(p)
-		assert.Equal(t, src, string(b), "a file with errors is left alone")
-		b, _ = os.ReadFile(filepath.Join(dir, "ugly.hcl"))
-		assert.Equal(t, cfgPretty, string(b), "other files are still formatted")
+		r.checkCode(t, ExitError)
+		if !strings.Contains(r.stderr, "on bad.hcl line 2") {
+			t.Errorf("stderr = %q, want it to contain %q", r.stderr, "on bad.hcl line 2")
+		}
+		if b, _ := os.ReadFile(p); string(b) != src {
+			t.Errorf("bad.hcl after fmt = %q, want it left alone: %q", b, src)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "ugly.hcl")); string(b) != cfgPretty {
+			t.Errorf("ugly.hcl after fmt = %q, want it still formatted: %q", b, cfgPretty)
+		}
 	})
 
 	t.Run("huge number", func(t *testing.T) {
 		r := cfgRun(t, nil, t.TempDir(), "x = 1e99999999\n", "fmt", "-")
-		assert.Equal(t, ExitError, r.code)
-		assert.Contains(t, r.stderr, "Number too large")
+		r.checkCode(t, ExitError)
+		if !strings.Contains(r.stderr, "Number too large") {
+			t.Errorf("stderr = %q, want it to contain %q", r.stderr, "Number too large")
+		}
 	})
 
 	for _, tt := range []struct {
@@ -118,8 +152,10 @@ func TestFmt(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := cfgRun(t, nil, t.TempDir(), "", tt.args...)
-			assert.Equal(t, tt.code, r.code)
-			assert.Contains(t, r.stderr, tt.stderr)
+			r.checkCode(t, tt.code)
+			if !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("stderr = %q, want it to contain %q", r.stderr, tt.stderr)
+			}
 		})
 	}
 }
@@ -153,7 +189,9 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, unifiedDiff("f", "f", tt.old, tt.new))
+			if got := unifiedDiff("f", "f", tt.old, tt.new); got != tt.want {
+				t.Errorf("unifiedDiff\n got %q\nwant %q", got, tt.want)
+			}
 		})
 	}
 }

@@ -8,9 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // Helpers of the config commands' tests are prefixed cfg: other commands'
@@ -41,10 +38,21 @@ func cfgRun(t testing.TB, env map[string]string, cwd string, stdin string, args 
 	return cfgResult{code, out.String(), errb.String()}
 }
 
+// checkCode reports an exit code other than want, with what the command
+// said on stderr.
+func (r cfgResult) checkCode(t testing.TB, want int) {
+	t.Helper()
+	if r.code != want {
+		t.Errorf("exit code = %d, want %d; stderr:\n%s", r.code, want, r.stderr)
+	}
+}
+
 func cfgRepoRoot(t testing.TB) string {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("finding the repository root: %v", err)
+	}
 	return root
 }
 
@@ -56,10 +64,14 @@ func cfgExampleEnv(t testing.TB, value string) map[string]string {
 	t.Helper()
 	env := map[string]string{}
 	files, err := filepath.Glob(filepath.Join(cfgRepoRoot(t), "examples", "*.hcl"))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("listing the examples: %v", err)
+	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
-		require.NoError(t, err)
+		if err != nil {
+			t.Fatalf("reading an example: %v", err)
+		}
 		for _, m := range cfgEnvCall.FindAllSubmatch(b, -1) {
 			env[string(m[1])] = value
 			if strings.Contains(string(m[1]), "WEBHOOK_SECRET") {
@@ -73,8 +85,12 @@ func cfgExampleEnv(t testing.TB, value string) map[string]string {
 func cfgWrite(t testing.TB, dir, name, src string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-	require.NoError(t, os.WriteFile(p, []byte(src), 0o644))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatalf("writing %s: %v", name, err)
+	}
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatalf("writing %s: %v", name, err)
+	}
 	return p
 }
 
@@ -137,24 +153,28 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := cfgRun(t, tt.env, tt.cwd, "", tt.args...)
-			assert.Equal(t, tt.code, r.code, "stderr:\n%s", r.stderr)
-			if tt.stdout != "" {
-				assert.Contains(t, r.stdout, tt.stdout)
+			r.checkCode(t, tt.code)
+			if tt.stdout != "" && !strings.Contains(r.stdout, tt.stdout) {
+				t.Errorf("stdout = %q, want it to contain %q", r.stdout, tt.stdout)
 			}
-			if tt.code == ExitError {
-				assert.NotContains(t, r.stdout, "Success")
+			if tt.code == ExitError && strings.Contains(r.stdout, "Success") {
+				t.Errorf("stdout = %q, want no Success on an error", r.stdout)
 			}
 			switch {
 			case tt.stderr != "":
-				assert.Contains(t, r.stderr, tt.stderr)
+				if !strings.Contains(r.stderr, tt.stderr) {
+					t.Errorf("stderr = %q, want it to contain %q", r.stderr, tt.stderr)
+				}
 			case tt.stderrNot == "" && tt.stderrRegx == "":
-				assert.Empty(t, r.stderr)
+				if r.stderr != "" {
+					t.Errorf("stderr = %q, want it empty", r.stderr)
+				}
 			}
-			if tt.stderrNot != "" {
-				assert.NotContains(t, r.stderr, tt.stderrNot)
+			if tt.stderrNot != "" && strings.Contains(r.stderr, tt.stderrNot) {
+				t.Errorf("stderr = %q, want it not to contain %q", r.stderr, tt.stderrNot)
 			}
-			if tt.stderrRegx != "" {
-				assert.Regexp(t, tt.stderrRegx, r.stderr)
+			if tt.stderrRegx != "" && !regexp.MustCompile(tt.stderrRegx).MatchString(r.stderr) {
+				t.Errorf("stderr = %q, want a match for %q", r.stderr, tt.stderrRegx)
 			}
 		})
 	}
@@ -166,11 +186,17 @@ func TestValidateColour(t *testing.T) {
 	run := func(args ...string) string {
 		var out, errb bytes.Buffer
 		code := Run(context.Background(), args, IO{Stdout: &out, Stderr: &errb, Cwd: dir, StderrIsTerminal: true})
-		require.Equal(t, ExitError, code)
+		if code != ExitError {
+			t.Fatalf("finconnectd %s: exit code = %d, want %d", strings.Join(args, " "), code, ExitError)
+		}
 		return errb.String()
 	}
-	assert.Contains(t, run("validate", "-config", "bad.hcl"), "\x1b[31mError\x1b[0m")
-	assert.NotContains(t, run("validate", "-no-color", "-config", "bad.hcl"), "\x1b[")
+	if got, want := run("validate", "-config", "bad.hcl"), "\x1b[31mError\x1b[0m"; !strings.Contains(got, want) {
+		t.Errorf("stderr on a terminal = %q, want it to contain the red %q", got, want)
+	}
+	if got := run("validate", "-no-color", "-config", "bad.hcl"); strings.Contains(got, "\x1b[") {
+		t.Errorf("stderr with -no-color = %q, want no escape sequence", got)
+	}
 }
 
 func TestParseValidateArgs(t *testing.T) {
@@ -189,11 +215,17 @@ func TestParseValidateArgs(t *testing.T) {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			got, err := parseValidateArgs(tt.args, &bytes.Buffer{})
 			if tt.wantErr {
-				assert.Error(t, err)
+				if err == nil {
+					t.Errorf("parseValidateArgs gave %+v and no error, want an error", got)
+				}
 				return
 			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
+			if err != nil {
+				t.Fatalf("parseValidateArgs: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("parseValidateArgs = %+v, want %+v", got, tt.want)
+			}
 		})
 	}
 }
@@ -234,10 +266,16 @@ state {
 	}
 	for _, args := range runs {
 		r := cfgRun(t, env, dir, "", args...)
-		assert.NotContains(t, r.stdout+r.stderr, canary, "finconnectd %s", strings.Join(args, " "))
-		assert.NotContains(t, r.stdout+r.stderr, canary[:16], "finconnectd %s", strings.Join(args, " "))
+		if out := r.stdout + r.stderr; strings.Contains(out, canary[:16]) {
+			// canary[:16] is a prefix of canary: this catches both.
+			t.Errorf("finconnectd %s shows the secret (or its start):\n%s", strings.Join(args, " "), out)
+		}
 	}
 	r := cfgRun(t, env, dir, "", "validate", "-config", "bad")
-	assert.Equal(t, ExitError, r.code)
-	assert.Contains(t, r.stderr, "(sensitive value)")
+	if r.code != ExitError {
+		t.Errorf("exit code = %d, want %d", r.code, ExitError)
+	}
+	if !strings.Contains(r.stderr, "(sensitive value)") {
+		t.Errorf("stderr = %q, want it to show %q in place of the secret", r.stderr, "(sensitive value)")
+	}
 }

@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"regexp"
+	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
 
 	"github.com/finconnectd/finconnectd/internal/version"
 )
@@ -26,12 +26,16 @@ func TestVersion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := cfgRun(t, nil, t.TempDir(), "", tt.args...)
-			assert.Equal(t, tt.code, r.code)
-			assert.Regexp(t, tt.stdout, r.stdout)
+			r.checkCode(t, tt.code)
+			if !regexp.MustCompile(tt.stdout).MatchString(r.stdout) {
+				t.Errorf("stdout = %q, want a match for %q", r.stdout, tt.stdout)
+			}
 			if tt.stderr == "" {
-				assert.Empty(t, r.stderr)
-			} else {
-				assert.Contains(t, r.stderr, tt.stderr)
+				if r.stderr != "" {
+					t.Errorf("stderr = %q, want it empty", r.stderr)
+				}
+			} else if !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("stderr = %q, want it to contain %q", r.stderr, tt.stderr)
 			}
 		})
 	}

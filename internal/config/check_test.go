@@ -3,9 +3,6 @@ package config
 import (
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 func TestCheckURL(t *testing.T) {
@@ -41,9 +38,11 @@ func TestCheckURL(t *testing.T) {
 		t.Run(tt.url, func(t *testing.T) {
 			got := checkURL(tt.url, tt.live, tt.private)
 			if tt.wantErr == "" {
-				assert.Empty(t, got)
-			} else {
-				assert.Contains(t, got, tt.wantErr)
+				if got != "" {
+					t.Errorf("checkURL(%q, live=%v, private=%v) = %q, want no problem", tt.url, tt.live, tt.private, got)
+				}
+			} else if !strings.Contains(got, tt.wantErr) {
+				t.Errorf("checkURL(%q, live=%v, private=%v) = %q, want it to contain %q", tt.url, tt.live, tt.private, got, tt.wantErr)
 			}
 		})
 	}
@@ -68,7 +67,9 @@ func TestCheckListen(t *testing.T) {
 		{"unix:/", true, false},
 	}
 	for _, tt := range tests {
-		assert.Equal(t, tt.ok, checkListen(tt.s, tt.unix), tt.s)
+		if got := checkListen(tt.s, tt.unix); got != tt.ok {
+			t.Errorf("checkListen(%q, unix=%v) = %v, want %v", tt.s, tt.unix, got, tt.ok)
+		}
 	}
 }
 
@@ -86,7 +87,9 @@ func TestCheckRoutePath(t *testing.T) {
 		"/a/.":           false,
 		"":               false,
 	} {
-		assert.Equal(t, ok, checkRoutePath(p) == "", p)
+		if msg := checkRoutePath(p); (msg == "") != ok {
+			t.Errorf("checkRoutePath(%q) = %q, want valid=%v", p, msg, ok)
+		}
 	}
 }
 
@@ -108,21 +111,32 @@ func TestCheckWebhookSecret(t *testing.T) {
 		t.Run(tt.secret, func(t *testing.T) {
 			msg, warn := checkWebhookSecret(tt.secret)
 			if tt.msg == "" {
-				assert.Empty(t, msg)
+				if msg != "" {
+					t.Errorf("checkWebhookSecret = %q, want no problem", msg)
+				}
 				return
 			}
-			assert.Contains(t, msg, tt.msg)
-			assert.Equal(t, tt.warn, warn)
-			if rest := strings.TrimPrefix(tt.secret, "whsec_"); rest != "" {
-				assert.NotContains(t, msg, rest)
+			if !strings.Contains(msg, tt.msg) {
+				t.Errorf("checkWebhookSecret = %q, want it to contain %q", msg, tt.msg)
+			}
+			if warn != tt.warn {
+				t.Errorf("checkWebhookSecret warning = %v, want %v", warn, tt.warn)
+			}
+			if rest := strings.TrimPrefix(tt.secret, "whsec_"); rest != "" && strings.Contains(msg, rest) {
+				t.Errorf("checkWebhookSecret = %q shows the secret", msg)
 			}
 		})
 	}
 	key, err := WebhookSecretKey(testWebhookSecret)
-	require.NoError(t, err)
-	assert.Len(t, key, 24)
-	_, err = WebhookSecretKey("nope")
-	assert.Error(t, err)
+	if err != nil {
+		t.Fatalf("WebhookSecretKey of a valid secret: %v", err)
+	}
+	if len(key) != 24 {
+		t.Errorf("WebhookSecretKey gave %d bytes, want 24", len(key))
+	}
+	if _, err := WebhookSecretKey("nope"); err == nil {
+		t.Errorf("WebhookSecretKey(%q) gave no error, want one", "nope")
+	}
 }
 
 func TestCheckCron(t *testing.T) {
@@ -138,7 +152,9 @@ func TestCheckCron(t *testing.T) {
 		"":              false,
 		"TZ=UTC @daily": false,
 	} {
-		assert.Equal(t, ok, checkCron(spec) == nil, spec)
+		if err := checkCron(spec); (err == nil) != ok {
+			t.Errorf("checkCron(%q) = %v, want valid=%v", spec, err, ok)
+		}
 	}
 }
 
@@ -154,14 +170,23 @@ state {
 }
 `
 	cfg, diags, l := loadSource(t, src)
-	require.False(t, diags.HasErrors(), render(t, l, diags))
+	noErrors(t, l, diags)
 	for _, d := range diags {
-		assert.NotEqual(t, "Credential written literally", d.Summary, render(t, l, diags))
+		if d.Summary == "Credential written literally" {
+			t.Errorf("a value from env() passed through functions was taken for a literal credential:\n%s", render(t, l, diags))
+		}
 	}
-	require.Len(t, cfg.API.Tokens, 3)
-	assert.Equal(t, "TEST-KEY", cfg.API.Tokens[0].Value.Reveal())
-	assert.Equal(t, "test-key-x", cfg.API.Tokens[1].Value.Reveal())
-	assert.Equal(t, "finconnect.db", cfg.State.Path[len(cfg.State.Path)-len("finconnect.db"):])
+	if len(cfg.API.Tokens) != 3 {
+		t.Fatalf("%d API tokens, want 3", len(cfg.API.Tokens))
+	}
+	for i, want := range []string{"TEST-KEY", "test-key-x"} {
+		if got := cfg.API.Tokens[i].Value.Reveal(); got != want {
+			t.Errorf("token %d = %q, want %q", i, got, want)
+		}
+	}
+	if !strings.HasSuffix(cfg.State.Path, "finconnect.db") {
+		t.Errorf("state path = %q, want the default finconnect.db", cfg.State.Path)
+	}
 }
 
 func TestCheckSource(t *testing.T) {
@@ -176,6 +201,8 @@ func TestCheckSource(t *testing.T) {
 		"x = \"1e99999\"":                false, // a string, not a number
 		"x = 1.5\ny = \"" + strings.Repeat("7", 100) + "\"": false,
 	} {
-		assert.Equal(t, bad, CheckSource([]byte(src), "f.hcl").HasErrors(), src)
+		if got := CheckSource([]byte(src), "f.hcl").HasErrors(); got != bad {
+			t.Errorf("CheckSource(%q) has errors = %v, want %v", src, got, bad)
+		}
 	}
 }

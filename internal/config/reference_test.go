@@ -5,9 +5,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -91,7 +88,9 @@ func writeBlock(b *strings.Builder, s *blockSpec, parent string) {
 func section(t *testing.T, doc string) (start, end int) {
 	t.Helper()
 	start = strings.Index(doc, "\n"+referenceTitle+"\n")
-	require.GreaterOrEqual(t, start, 0, "%s has no %q heading", referencePath, referenceTitle)
+	if start < 0 {
+		t.Fatalf("%s has no %q heading", referencePath, referenceTitle)
+	}
 	start++
 	end = strings.Index(doc[start+len(referenceTitle):], "\n## ")
 	if end < 0 {
@@ -108,7 +107,8 @@ func checkReference(t *testing.T, name, doc string) {
 	check = func(s *blockSpec, parent string) {
 		h := heading(s, parent)
 		i := strings.Index(doc, h+"\n")
-		if !assert.GreaterOrEqual(t, i, 0, "%s: no heading %q", name, h) {
+		if i < 0 {
+			t.Errorf("%s: no heading %q", name, h)
 			return
 		}
 		body := doc[i+len(h):]
@@ -116,7 +116,9 @@ func checkReference(t *testing.T, name, doc string) {
 			body = body[:j]
 		}
 		for _, a := range s.Attrs {
-			assert.Contains(t, body, "| `"+a.Name+"` |", "%s: attribute %s of %s is not documented", name, a.Name, h)
+			if !strings.Contains(body, "| `"+a.Name+"` |") {
+				t.Errorf("%s: attribute %s of %s is not documented", name, a.Name, h)
+			}
 		}
 		for _, nb := range s.Blocks {
 			check(nb, s.Type)
@@ -135,11 +137,15 @@ func TestReadmeReference(t *testing.T) {
 	checkReference(t, "generated", ref)
 
 	doc, err := os.ReadFile(referencePath)
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("reading the reference: %v", err)
+	}
 	start, end := section(t, string(doc))
 	if *update {
 		out := string(doc[:start]) + strings.TrimRight(ref, "\n") + "\n" + string(doc[end:])
-		require.NoError(t, os.WriteFile(referencePath, []byte(out), 0o644))
+		if err := os.WriteFile(referencePath, []byte(out), 0o644); err != nil {
+			t.Fatalf("rewriting the reference: %v", err)
+		}
 		return
 	}
 	checkReference(t, referencePath, string(doc[start:end]))

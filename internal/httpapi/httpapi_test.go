@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/finconnectd/finconnectd/internal/secret"
 )
@@ -51,12 +49,22 @@ func TestAuthenticator(t *testing.T) {
 				req.Header.Set("Authorization", tt.header)
 			}
 			h.ServeHTTP(rec, req)
-			assert.Equal(t, tt.want, rec.Code)
-			assert.Equal(t, tt.name, got.Name)
-			assert.Equal(t, tt.scopes, got.Scopes)
+			if rec.Code != tt.want {
+				t.Errorf("status = %d, want %d", rec.Code, tt.want)
+			}
+			if got.Name != tt.name {
+				t.Errorf("principal name = %q, want %q", got.Name, tt.name)
+			}
+			if !reflect.DeepEqual(got.Scopes, tt.scopes) {
+				t.Errorf("principal scopes = %#v, want %#v", got.Scopes, tt.scopes)
+			}
 			if tt.want == 401 {
-				assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
-				assert.NotContains(t, rec.Body.String(), "tok-")
+				if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+					t.Errorf("Content-Type = %q, want %q", ct, "application/problem+json")
+				}
+				if body := rec.Body.String(); strings.Contains(body, "tok-") {
+					t.Errorf("the answer %q shows a token", body)
+				}
 			}
 		})
 	}
@@ -65,14 +73,20 @@ func TestAuthenticator(t *testing.T) {
 func TestLookup(t *testing.T) {
 	a := NewAuthenticator(testTokens())
 	p, ok := a.Lookup("tok-two")
-	require.True(t, ok)
-	assert.Equal(t, "ops", p.Name)
-	for _, bad := range []string{"", "tok", "tok-two\n", "TOK-TWO"} {
-		_, ok := a.Lookup(bad)
-		assert.False(t, ok, "%q", bad)
+	if !ok {
+		t.Fatal("Lookup(\"tok-two\") found no token")
 	}
-	_, ok = NewAuthenticator(nil).Lookup("tok-one")
-	assert.False(t, ok, "no tokens: nothing is accepted")
+	if p.Name != "ops" {
+		t.Errorf("Lookup(\"tok-two\") name = %q, want %q", p.Name, "ops")
+	}
+	for _, bad := range []string{"", "tok", "tok-two\n", "TOK-TWO"} {
+		if p, ok := a.Lookup(bad); ok {
+			t.Errorf("Lookup(%q) accepted it as %q, want no token", bad, p.Name)
+		}
+	}
+	if p, ok := NewAuthenticator(nil).Lookup("tok-one"); ok {
+		t.Errorf("with no tokens Lookup(\"tok-one\") accepted it as %q, want nothing accepted", p.Name)
+	}
 }
 
 func TestRequireScope(t *testing.T) {
@@ -97,20 +111,36 @@ func TestRequireScope(t *testing.T) {
 			req := httptest.NewRequest("POST", "/v1/events/evt_1/replay", nil)
 			req.Header.Set("Authorization", tt.header)
 			tt.h.ServeHTTP(rec, req)
-			require.Equal(t, tt.want, rec.Code, rec.Body.String())
+			if rec.Code != tt.want {
+				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.want, rec.Body)
+			}
 			if tt.want == 204 {
 				return
 			}
-			assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
-			var p Problem
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
-			assert.Equal(t, tt.want, p.Status)
-			assert.Contains(t, p.Detail, tt.detail)
-			if tt.want == 403 {
-				assert.Equal(t, "urn:finconnectd:problem:insufficient-scope", p.Type)
-				assert.Contains(t, rec.Header().Get("WWW-Authenticate"), `error="insufficient_scope"`)
+			if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type = %q, want %q", ct, "application/problem+json")
 			}
-			assert.NotContains(t, rec.Body.String(), "tok-")
+			var p Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatalf("decoding the problem %s: %v", rec.Body, err)
+			}
+			if p.Status != tt.want {
+				t.Errorf("problem status = %d, want %d", p.Status, tt.want)
+			}
+			if !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("problem detail = %q, want it to contain %q", p.Detail, tt.detail)
+			}
+			if tt.want == 403 {
+				if want := "urn:finconnectd:problem:insufficient-scope"; p.Type != want {
+					t.Errorf("problem type = %q, want %q", p.Type, want)
+				}
+				if got, want := rec.Header().Get("WWW-Authenticate"), `error="insufficient_scope"`; !strings.Contains(got, want) {
+					t.Errorf("WWW-Authenticate = %q, want it to contain %q", got, want)
+				}
+			}
+			if body := rec.Body.String(); strings.Contains(body, "tok-") {
+				t.Errorf("the answer %q shows a token", body)
+			}
 		})
 	}
 }
@@ -141,18 +171,32 @@ func TestDecodeJSON(t *testing.T) {
 			var b body
 			err := DecodeJSON(rec, req, &b)
 			if tt.status == 0 {
-				require.NoError(t, err)
+				if err != nil {
+					t.Fatalf("DecodeJSON: %v", err)
+				}
 				return
 			}
-			require.Error(t, err)
+			if err == nil {
+				t.Fatalf("DecodeJSON accepted %.40q, want an error", tt.in)
+			}
 			WriteError(rec, err)
-			assert.Equal(t, tt.status, rec.Code)
+			if rec.Code != tt.status {
+				t.Errorf("status = %d, want %d", rec.Code, tt.status)
+			}
 			var p Problem
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
-			assert.Equal(t, tt.status, p.Status)
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatalf("decoding the problem %.200s: %v", rec.Body, err)
+			}
+			if p.Status != tt.status {
+				t.Errorf("problem status = %d, want %d", p.Status, tt.status)
+			}
 			if tt.field != "" {
-				require.Len(t, p.Errors, 1)
-				assert.Equal(t, tt.field, p.Errors[0].Field)
+				if len(p.Errors) != 1 {
+					t.Fatalf("problem errors = %+v, want one, for the field %s", p.Errors, tt.field)
+				}
+				if p.Errors[0].Field != tt.field {
+					t.Errorf("problem error field = %q, want %q", p.Errors[0].Field, tt.field)
+				}
 			}
 		})
 	}

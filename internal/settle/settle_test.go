@@ -3,11 +3,10 @@ package settle
 import (
 	"context"
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/providers"
@@ -59,14 +58,24 @@ func TestApplyFansOutToMatchingRoutes(t *testing.T) {
 				Now: func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }})
 			res, err := s.Apply(context.Background(), Statement{ProviderID: "pesapal.ke",
 				Status: providers.PaymentStatus{Status: tt.status, Reference: "ORDER-001"}})
-			require.NoError(t, err)
-			assert.Equal(t, tt.wantType, st.got.EventType)
-			assert.Equal(t, tt.wantRoutes, st.got.Routes)
+			if err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			if st.got.EventType != tt.wantType {
+				t.Errorf("event type = %q, want %q", st.got.EventType, tt.wantType)
+			}
+			if !reflect.DeepEqual(st.got.Routes, tt.wantRoutes) {
+				t.Errorf("routes = %#v, want %#v", st.got.Routes, tt.wantRoutes)
+			}
+			wantNotified := 0
 			if tt.wantType != "" {
-				assert.Equal(t, 1, notified)
-				assert.Equal(t, "evt_1", res.EventID)
-			} else {
-				assert.Equal(t, 0, notified)
+				wantNotified = 1
+				if res.EventID != "evt_1" {
+					t.Errorf("event ID = %q, want %q", res.EventID, "evt_1")
+				}
+			}
+			if notified != wantNotified {
+				t.Errorf("Notify called %d times, want %d", notified, wantNotified)
 			}
 		})
 	}
@@ -78,11 +87,25 @@ func TestEventPayloadShape(t *testing.T) {
 		Phone: "254712345678", ConfirmationCode: "QK12ABC"}
 	at := time.Date(2026, 11, 22, 10, 0, 0, 123, time.UTC)
 	b, err := EventPayload(p, "evt_y", "payment.succeeded", at, json.RawMessage(`{"status_code":1}`))
-	require.NoError(t, err)
+	if err != nil {
+		t.Fatalf("EventPayload: %v", err)
+	}
 	want := `{"type":"payment.succeeded","timestamp":"2026-11-22T10:00:00Z","data":{"event_id":"evt_y","payment_id":"pay_x","provider":"pesapal.ke","reference":"ORDER-001","provider_reference":"b945e4af","status":"succeeded","amount":"1500.00","currency":"KES","phone":"254712345678","confirmation_code":"QK12ABC","raw":{"status_code":1}}}`
-	assert.JSONEq(t, want, string(b))
+	var gotV, wantV any
+	if err := json.Unmarshal([]byte(want), &wantV); err != nil {
+		t.Fatalf("the wanted payload is not JSON: %v", err)
+	}
+	if err := json.Unmarshal(b, &gotV); err != nil {
+		t.Errorf("payload is not JSON (%v): %s", err, b)
+	} else if !reflect.DeepEqual(gotV, wantV) {
+		t.Errorf("payload\n got %s\nwant %s", b, want)
+	}
 
 	b, err = EventPayload(p, "evt_y", "payment.succeeded", at, json.RawMessage(`not json`))
-	require.NoError(t, err)
-	assert.Contains(t, string(b), `"raw":{}`)
+	if err != nil {
+		t.Fatalf("EventPayload with a raw body that is not JSON: %v", err)
+	}
+	if !strings.Contains(string(b), `"raw":{}`) {
+		t.Errorf("payload with a raw body that is not JSON = %s, want it to contain %s", b, `"raw":{}`)
+	}
 }
