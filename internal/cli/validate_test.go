@@ -86,7 +86,7 @@ func cfgWrite(t testing.TB, dir, name, src string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatalf("writing %s: %v", name, err)
+		t.Fatalf("creating the directory of %s: %v", name, err)
 	}
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatalf("writing %s: %v", name, err)
