@@ -1,14 +1,18 @@
 package acceptance
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // moneyOutEnv is a serveEnv whose api block adds a finance token (payouts,
@@ -360,4 +364,73 @@ func TestAzamPayDisbursementEndToEnd(t *testing.T) {
 		t.Errorf("a refused disbursement reached AzamPay")
 	}
 	noCanaries(t, e.canaries, map[string]string{"serve": e.serve.output()})
+}
+
+// TestPayoutKilledMidCall: serve is killed (SIGKILL) while ClickPesa holds
+// the answer to a payout's create call (receiver ending 6); the payout row
+// was written before the call. After a restart the same request with the
+// same Idempotency-Key sends nothing, and the sync schedule settles the
+// payout from ClickPesa's own record: one create call, one payout, one
+// payout.succeeded.
+func TestPayoutKilledMidCall(t *testing.T) {
+	t.Parallel()
+	e, finance, _ := moneyOutEnv(t, "", map[string]any{"slow-answer": "300s"})
+	e.syncCron = "@every 1s"
+	writeFile(t, e.cfgFile, e.config(`env("ACC_API_TOKEN")`))
+	e.start()
+	const ref = "ACCKILL6"
+	body := payoutJSON(ref, "255712345676", "1000")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+e.api+"/v1/payouts", bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+finance)
+		req.Header.Set("Idempotency-Key", "acc-kill-1")
+		if resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req); err == nil {
+			resp.Body.Close() // the kill cuts it; an answer would be a bug, shown below
+		}
+	}()
+	createPath := "/clickpesa/third-parties/payouts/create-mobile-money-payout"
+	eventually(t, 60*time.Second, "the create call reached ClickPesa", func() bool { return e.sb.count(t, http.MethodPost, createPath, ref) == 1 })
+	e.serve.signal(t, syscall.SIGKILL)
+	e.serve.waitExit(t, 30*time.Second)
+	<-done
+
+	// Fresh ports: the killed process's may meanwhile serve as another
+	// connection's local port on a loaded machine.
+	e.public, e.api = testkit.FreeAddr(t), testkit.FreeAddr(t)
+	writeFile(t, e.cfgFile, e.config(`env("ACC_API_TOKEN")`))
+	e.sb.settings(t, map[string]any{"clickpesa-webhook": "http://" + e.public + "/hooks/clickpesa"})
+	e.start()
+	code, _, resp := e.call(http.MethodPost, "/v1/payouts", finance, body, "Idempotency-Key", "acc-kill-1")
+	if code != http.StatusConflict && code != http.StatusOK {
+		t.Errorf("the same request after the restart: %d %s, want 409 in flight (or 200 with the payout)", code, resp)
+	}
+	eventually(t, 120*time.Second, "payout.succeeded delivered", func() bool {
+		for _, r := range e.sink.accepted(ref) {
+			if r.Type == "payout.succeeded" {
+				return true
+			}
+		}
+		return false
+	})
+	code, _, resp = e.call(http.MethodGet, "/v1/payouts?reference="+ref, finance, nil)
+	if code != http.StatusOK || strings.Count(string(resp), `"id":"po_`) != 1 || !strings.Contains(string(resp), `"status":"succeeded"`) {
+		t.Errorf("payouts with the reference: %d %s, want one, succeeded", code, resp)
+	}
+	if n := e.sb.count(t, http.MethodPost, createPath, ref); n != 1 {
+		t.Errorf("%d create calls, want 1: a payout was sent twice", n)
+	}
+	n := 0
+	for _, r := range e.sink.accepted(ref) {
+		if r.Type == "payout.succeeded" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d payout.succeeded deliveries, want 1", n)
+	}
 }
