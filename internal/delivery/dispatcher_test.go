@@ -175,11 +175,11 @@ func TestFailures(t *testing.T) {
 					t.Errorf("error %q holds %q", dl.LastError, s)
 				}
 			}
-			// A request the client already gave up on (timeout) reaches
-			// the receiver's handler when the server gets to it, which on
-			// a loaded machine can be after the attempt was recorded.
-			testkit.Eventually(t, "the receiver saw the request", func() bool { return len(rv.requests()) > 0 })
-			if n := len(rv.requests()); n != 1 {
+			// An answered attempt was one request (redirects are not
+			// followed). A request the client gave up on (timeout) may
+			// never reach the receiver's handler: on a loaded machine the
+			// client can give up before the request is even written.
+			if n := len(rv.requests()); n > 1 || (c.code != 0 && n != 1) {
 				t.Errorf("%d requests, want 1 (redirects are not followed)", n)
 			}
 		})

@@ -224,14 +224,25 @@ func TestOutcomeFor(t *testing.T) {
 // it succeeded.
 func TestSlowAnswerClientTimesOut(t *testing.T) {
 	e := startEmulator(t, Options{Settings: Settings{SlowAnswer: Duration(time.Hour)}})
-	impatient := &http.Client{Timeout: 50 * time.Millisecond}
-	post := func(url string, header map[string]string, body any) error {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(mustJSON(t, body)))
+	// The client gives up once the emulator has taken the payment (a fixed
+	// client timeout could fire, on a loaded machine, before the request
+	// even reached it).
+	post := func(url string, header map[string]string, body any, taken func() bool) error {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			defer cancel()
+			deadline := time.Now().Add(time.Minute)
+			for !taken() && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(mustJSON(t, body)))
 		req.Header.Set("Content-Type", "application/json")
 		for k, v := range header {
 			req.Header.Set(k, v)
 		}
-		resp, err := impatient.Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}
@@ -241,7 +252,11 @@ func TestSlowAnswerClientTimesOut(t *testing.T) {
 		tok := ppToken(t, e)
 		ipn := ppRegister(t, e, tok, "http://127.0.0.1:1/", "GET")
 		if err := post(e.URL()+"/pesapal/api/Transactions/SubmitOrderRequest", map[string]string{"Authorization": "Bearer " + tok},
-			ppOrderBody("SLOW-1", ipn, "0712345676")); err == nil {
+			ppOrderBody("SLOW-1", ipn, "0712345676"), func() bool {
+				e.mu.Lock()
+				defer e.mu.Unlock()
+				return e.pp.byRef["SLOW-1"] != ""
+			}); err == nil {
 			t.Fatal("slow answer arrived")
 		}
 		// The merchant never learnt the tracking id (PesaPal has no query by
@@ -254,7 +269,11 @@ func TestSlowAnswerClientTimesOut(t *testing.T) {
 	t.Run("clickpesa", func(t *testing.T) {
 		tok := cpTokenFor(t, e)
 		if err := post(e.URL()+"/clickpesa/third-parties/payments/initiate-ussd-push-request", map[string]string{"Authorization": tok},
-			map[string]any{"amount": "10", "currency": "TZS", "orderReference": "SLOW1", "phoneNumber": "255712345676"}); err == nil {
+			map[string]any{"amount": "10", "currency": "TZS", "orderReference": "SLOW1", "phoneNumber": "255712345676"}, func() bool {
+				e.mu.Lock()
+				defer e.mu.Unlock()
+				return e.cp.payments["SLOW1"] != nil
+			}); err == nil {
 			t.Fatal("slow answer arrived")
 		}
 		testkit.Eventually(t, "success", func() bool {
@@ -265,7 +284,11 @@ func TestSlowAnswerClientTimesOut(t *testing.T) {
 	})
 	t.Run("azampay", func(t *testing.T) {
 		tok := azTokenFor(t, e)
-		if err := post(e.URL()+"/azampay/azampay/mno/checkout", azHeaders(tok), azCheckoutBody("SLOW-1", "0712345676")); err == nil {
+		if err := post(e.URL()+"/azampay/azampay/mno/checkout", azHeaders(tok), azCheckoutBody("SLOW-1", "0712345676"), func() bool {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return e.az.byExternal["SLOW-1"] != ""
+		}); err == nil {
 			t.Fatal("slow answer arrived")
 		}
 		testkit.Eventually(t, "success", func() bool {
