@@ -1,51 +1,19 @@
 package acceptance
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
-
-// callbackTap sits between the sandbox and the daemon's AzamPay route:
-// it keeps each callback body by utilityref and forwards it.
-type callbackTap struct {
-	mu     sync.Mutex
-	bodies map[string][]byte
-	next   string
-}
-
-func (c *callbackTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	ref, _ := m["utilityref"].(string)
-	c.mu.Lock()
-	c.bodies[ref] = b
-	c.mu.Unlock()
-	resp, err := http.Post(c.next, "application/json", bytes.NewReader(b))
-	if err != nil {
-		w.WriteHeader(http.StatusBadGateway)
-		return
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	w.WriteHeader(resp.StatusCode)
-}
-
-func (c *callbackTap) body(ref string) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.bodies[ref]
-}
 
 // TestNotificationProof: notifications are trusted only as far as they
 // are proven, against the built binary and the sandbox:
@@ -63,10 +31,8 @@ func (c *callbackTap) body(ref string) []byte {
 func TestNotificationProof(t *testing.T) {
 	t.Parallel()
 	e := newServeEnv(t, "@every 1h", true, nil)
-	tap := &callbackTap{bodies: map[string][]byte{}, next: "http://" + e.public + "/hooks/azampay"}
-	tapSrv := httptest.NewServer(tap)
-	t.Cleanup(tapSrv.Close)
-	e.sb.settings(t, map[string]any{"azampay-callback": tapSrv.URL})
+	tap := testkit.NewTap(t, "utilityref", "http://"+e.public+"/hooks/azampay")
+	e.sb.settings(t, map[string]any{"azampay-callback": tap.URL})
 	e.apply()
 	e.start()
 	public := "http://" + e.public
@@ -75,7 +41,7 @@ func TestNotificationProof(t *testing.T) {
 	// character names it, fails for insufficient funds.
 	a := e.pay("azampay.tz", "PRFA", "1000", "TZS", "255712345670")
 	eventually(t, 30*time.Second, "PRFA succeeded with its callback seen", func() bool {
-		return e.getPayment(a.ID).Status == "succeeded" && tap.body("PRFA") != nil
+		return e.getPayment(a.ID).Status == "succeeded" && tap.Body("PRFA") != nil
 	})
 	txA := e.getPayment(a.ID).ProviderReference
 	refB := "PRFA" + txA[:1]
@@ -83,7 +49,7 @@ func TestNotificationProof(t *testing.T) {
 	eventually(t, 30*time.Second, refB+" failed", func() bool { return e.getPayment(b.ID).Status == "failed" })
 	shift := func(n int) []byte {
 		var m map[string]any
-		if err := json.Unmarshal(tap.body("PRFA"), &m); err != nil {
+		if err := json.Unmarshal(tap.Body("PRFA"), &m); err != nil {
 			t.Fatalf("PRFA's callback: %v", err)
 		}
 		m["utilityref"], m["externalreference"] = "PRFA"+txA[:n], txA[n:]

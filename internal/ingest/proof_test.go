@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/finconnectd/finconnectd/internal/providers"
@@ -74,37 +71,6 @@ func TestControlCharacters(t *testing.T) {
 	}
 }
 
-// callbackRecorder sits between the emulator and the ingester: it keeps
-// each AzamPay callback body by utilityref and forwards it.
-type callbackRecorder struct {
-	mu     sync.Mutex
-	bodies map[string][]byte
-	next   string
-}
-
-func (c *callbackRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	ref, _ := m["utilityref"].(string)
-	c.mu.Lock()
-	c.bodies[ref] = b
-	c.mu.Unlock()
-	resp, err := http.Post(c.next, "application/json", bytes.NewReader(b))
-	if err != nil {
-		w.WriteHeader(http.StatusBadGateway)
-		return
-	}
-	resp.Body.Close()
-	w.WriteHeader(resp.StatusCode)
-}
-
-func (c *callbackRecorder) body(ref string) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.bodies[ref]
-}
-
 // TestAzamPayBoundaryShift: AzamPay's signature covers utilityref +
 // externalreference + transactionstatus + operator with no separators, so
 // moving characters from externalreference to utilityref keeps a genuine
@@ -112,10 +78,8 @@ func (c *callbackRecorder) body(ref string) []byte {
 // neither settle that payment (which failed) nor create a new one.
 func TestAzamPayBoundaryShift(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
-	rec := &callbackRecorder{bodies: map[string][]byte{}, next: h.srv.URL + "/hooks/azampay"}
-	proxy := httptest.NewServer(rec)
-	t.Cleanup(proxy.Close)
-	h.emu.UpdateSettings(func(s *sandbox.Settings) { s.AzamPayCallback = proxy.URL })
+	rec := testkit.NewTap(t, "utilityref", h.srv.URL+"/hooks/azampay")
+	h.emu.UpdateSettings(func(s *sandbox.Settings) { s.AzamPayCallback = rec.URL })
 	payer, _ := h.set.Payer("azampay.tz")
 	ctx := context.Background()
 
@@ -136,10 +100,10 @@ func TestAzamPayBoundaryShift(t *testing.T) {
 	for ref, want := range map[string]state.PaymentStatus{"SHIFTA": "succeeded", refB: "failed"} {
 		testkit.Eventually(t, ref+" "+string(want), func() bool {
 			p, _ := h.store.ByRef("azampay.tz", ref)
-			return p.Status == want && rec.body(ref) != nil
+			return p.Status == want && rec.Body(ref) != nil
 		})
 	}
-	genuine := rec.body("SHIFTA")
+	genuine := rec.Body("SHIFTA")
 	shift := func(n int) []byte {
 		var m map[string]any
 		if err := json.Unmarshal(genuine, &m); err != nil {

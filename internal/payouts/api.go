@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
@@ -426,13 +425,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	default:
 		errs.add("status", "must be pending, succeeded, failed, reversed or unknown")
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			errs.add("limit", "must be a number from 1 to 1000")
-		}
-		f.Limit = n
-	}
+	f.Limit = errs.limit(q)
 	if len(errs) > 0 {
 		return httpapi.QueryProblem(errs)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -144,13 +143,7 @@ func (s *Service) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	if f.Action != "" && !contains(AuditActions(), f.Action) {
 		errs.add("action", "must be one of %s", strings.Join(AuditActions(), ", "))
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			errs.add("limit", "must be a number from 1 to 1000")
-		}
-		f.Limit = n
-	}
+	f.Limit = errs.limit(q)
 	if len(errs) > 0 {
 		return httpapi.QueryProblem(errs)
 	}

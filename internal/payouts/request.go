@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/finconnectd/finconnectd/internal/config"
@@ -60,6 +62,20 @@ type fieldErrors []httpapi.FieldError
 
 func (f *fieldErrors) add(field, format string, args ...any) {
 	*f = append(*f, httpapi.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// limit is a list's limit query parameter (0 when absent), a field error
+// when it is not a number from 1 to 1000.
+func (f *fieldErrors) limit(q url.Values) int {
+	l := q.Get("limit")
+	if l == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 1000 {
+		f.add("limit", "must be a number from 1 to 1000")
+	}
+	return n
 }
 
 // validated is a request after validation and normalization.

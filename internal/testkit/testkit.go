@@ -1,6 +1,7 @@
 // Package testkit holds the few helpers every package's tests use: a log
-// buffer goroutines can write while a test reads it, and polling with a
-// deadline (tests never synchronise by sleeping). Only tests import it; it
+// buffer goroutines can write while a test reads it, polling with a
+// deadline (tests never synchronise by sleeping), and a Tap that keeps what
+// a sender posts while forwarding it. Only tests import it; it
 // imports nothing of the module.
 package testkit
 
