@@ -131,25 +131,45 @@ type ReconStart struct {
 	Now  time.Time
 }
 
+// Subject kinds: what a provider transaction or a difference is about.
+const (
+	SubjectPayment = "payment"
+	SubjectPayout  = "payout"
+)
+
 // SeenTxn is one provider transaction a run has read.
 type SeenTxn struct {
+	// Kind is SubjectPayment ("" too) or SubjectPayout: payments and
+	// payouts are matched separately, their references and transaction
+	// IDs may coincide.
+	Kind        string
 	ProviderTxn string // the provider's own transaction ID
 	Reference   string // our reference it carries
 }
 
-// WindowFilter selects payments of one provider created in [From, To), in
-// (CreatedAt, ID) order, after the keyset (AfterCreated, AfterID).
+// SeenKind is t's kind, SubjectPayment when unset.
+func (t SeenTxn) SeenKind() string {
+	if t.Kind == "" {
+		return SubjectPayment
+	}
+	return t.Kind
+}
+
+// WindowFilter selects payments (WindowPayments) or payouts
+// (WindowPayouts) of one provider created in [From, To), in (CreatedAt,
+// ID) order, after the keyset (AfterCreated, AfterID).
 type WindowFilter struct {
 	Provider     string
 	From, To     time.Time
 	AfterCreated time.Time // zero with AfterID "": from the start
 	AfterID      string
 	Limit        int // 0 = 100
-	// UnseenIn, when set, leaves out the payments whose reference run
-	// UnseenIn has seen at the provider (RecordSeen).
+	// UnseenIn, when set, leaves out the payments (payouts) whose
+	// reference run UnseenIn has seen at the provider as a payment
+	// (payout) (RecordSeen).
 	UnseenIn string
 	// SkipNotified leaves out the payments whose current settled status
-	// (succeeded or failed) a provider notification stated.
+	// (succeeded or failed) a provider notification stated. Payments only.
 	SkipNotified bool
 }
 
@@ -166,13 +186,16 @@ type ReconRunFilter struct {
 // and the provider's. Ours and Theirs are both sides' records, as JSON,
 // without credentials.
 type Difference struct {
-	ID          string // "dif_" + random
-	RunID       string // the run that found it (last opened it)
-	Provider    string
-	Class       DiffClass
-	Key         string // unique per provider: the same difference found again
-	Reference   string
-	PaymentID   string // "" when we hold no payment
+	ID        string // "dif_" + random
+	RunID     string // the run that found it (last opened it)
+	Provider  string
+	Class     DiffClass
+	Key       string // unique per provider: the same difference found again
+	Reference string
+	PaymentID string // "" when we hold no payment (or it is about a payout)
+	// PayoutID is our payout the difference is about; "" when it is
+	// about a payment or we hold no payout.
+	PayoutID    string
 	ProviderTxn string // the provider's transaction ID, "" when it holds none
 	Detail      string
 	Ours        json.RawMessage
@@ -230,13 +253,19 @@ type ReconStore interface {
 
 	// RecordSeen remembers the provider transactions run has read (again:
 	// recording one twice is harmless) and returns, among the references
-	// of txns, those that now have more than one provider transaction.
+	// of txns, those that now have more than one provider transaction of
+	// the same kind. A call records transactions of one kind.
 	RecordSeen(ctx context.Context, runID string, txns []SeenTxn) (dups []string, err error)
 	// WindowPayments lists payments of a window (see WindowFilter).
 	WindowPayments(ctx context.Context, f WindowFilter) ([]Payment, error)
 	// PaymentsByReferences returns the provider's payments with these
 	// references (those that exist), in one query.
 	PaymentsByReferences(ctx context.Context, provider string, refs []string) ([]Payment, error)
+	// WindowPayouts lists payouts of a window (see WindowFilter).
+	WindowPayouts(ctx context.Context, f WindowFilter) ([]Payout, error)
+	// PayoutsByReferences returns the provider's payouts with these
+	// references (those that exist), in one query.
+	PayoutsByReferences(ctx context.Context, provider string, refs []string) ([]Payout, error)
 
 	// RecordDifference stores d unless a difference with its (Provider,
 	// Key) is open, healed or acknowledged already (then it returns that

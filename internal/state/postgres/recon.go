@@ -15,6 +15,21 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state/internal/rules"
 )
 
+// reconPayoutsSchema is the migration that lets runs match payouts:
+// differences name the payout they are about, what a run saw at the
+// provider is kept per kind (payment or payout: references and
+// transaction IDs of the two may coincide), and our payouts of a window
+// are read in (created_at, id) order.
+const reconPayoutsSchema = `
+ALTER TABLE recon_differences ADD COLUMN payout_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE recon_seen ADD COLUMN kind TEXT NOT NULL DEFAULT 'payment';
+ALTER TABLE recon_seen DROP CONSTRAINT recon_seen_pkey;
+ALTER TABLE recon_seen ADD PRIMARY KEY (run_id, kind, provider_txn);
+DROP INDEX recon_seen_reference;
+CREATE INDEX recon_seen_reference ON recon_seen (run_id, kind, reference);
+CREATE INDEX payouts_provider_created ON payouts (provider, created_at, id);
+`
+
 // reconSchema is the migration adding reconciliation runs, the provider
 // transactions a run has seen, and differences. At most one run per
 // provider is running (a partial unique index).
@@ -106,14 +121,14 @@ func countersText(c state.ReconCounters) string {
 	return string(b)
 }
 
-const diffCols = `id, run_id, provider, class, key, reference, payment_id, provider_txn, detail, ours, theirs, state, by_whom, note, created_at, updated_at`
+const diffCols = `id, run_id, provider, class, key, reference, payment_id, payout_id, provider_txn, detail, ours, theirs, state, by_whom, note, created_at, updated_at`
 
 func scanDiff(row pgx.Row) (state.Difference, error) {
 	var (
 		d            state.Difference
 		ours, theirs []byte
 	)
-	if err := row.Scan(&d.ID, &d.RunID, &d.Provider, &d.Class, &d.Key, &d.Reference, &d.PaymentID, &d.ProviderTxn, &d.Detail,
+	if err := row.Scan(&d.ID, &d.RunID, &d.Provider, &d.Class, &d.Key, &d.Reference, &d.PaymentID, &d.PayoutID, &d.ProviderTxn, &d.Detail,
 		&ours, &theirs, &d.State, &d.By, &d.Note, &d.CreatedAt, &d.UpdatedAt); err != nil {
 		return d, err
 	}
@@ -155,8 +170,8 @@ func (t reconTx) DifferenceByKey(ctx context.Context, provider, key string) (sta
 }
 
 func (t reconTx) InsertDifference(ctx context.Context, d state.Difference) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO recon_differences (`+diffCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		d.ID, d.RunID, d.Provider, d.Class, d.Key, d.Reference, d.PaymentID, d.ProviderTxn, d.Detail, rules.Blob(d.Ours), rules.Blob(d.Theirs),
+	_, err := t.tx.Exec(ctx, `INSERT INTO recon_differences (`+diffCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		d.ID, d.RunID, d.Provider, d.Class, d.Key, d.Reference, d.PaymentID, d.PayoutID, d.ProviderTxn, d.Detail, rules.Blob(d.Ours), rules.Blob(d.Theirs),
 		d.State, d.By, d.Note, d.CreatedAt, d.UpdatedAt)
 	if isUnique(err) {
 		return fmt.Errorf("difference %s/%s recorded meanwhile: %w", d.Provider, d.Key, state.ErrConflict)
@@ -165,9 +180,9 @@ func (t reconTx) InsertDifference(ctx context.Context, d state.Difference) error
 }
 
 func (t reconTx) UpdateDifference(ctx context.Context, d state.Difference) error {
-	return execOne(ctx, t.tx, `UPDATE recon_differences SET run_id = $1, class = $2, reference = $3, payment_id = $4, provider_txn = $5,
-	detail = $6, ours = $7, theirs = $8, state = $9, by_whom = $10, note = $11, updated_at = $12 WHERE id = $13`,
-		d.RunID, d.Class, d.Reference, d.PaymentID, d.ProviderTxn, d.Detail, rules.Blob(d.Ours), rules.Blob(d.Theirs),
+	return execOne(ctx, t.tx, `UPDATE recon_differences SET run_id = $1, class = $2, reference = $3, payment_id = $4, payout_id = $5,
+	provider_txn = $6, detail = $7, ours = $8, theirs = $9, state = $10, by_whom = $11, note = $12, updated_at = $13 WHERE id = $14`,
+		d.RunID, d.Class, d.Reference, d.PaymentID, d.PayoutID, d.ProviderTxn, d.Detail, rules.Blob(d.Ours), rules.Blob(d.Theirs),
 		d.State, d.By, d.Note, d.UpdatedAt, d.ID)
 }
 
@@ -297,10 +312,11 @@ func (s *Store) RecordSeen(ctx context.Context, runID string, txns []state.SeenT
 	for i, t := range txns {
 		ids[i], refs[i] = t.ProviderTxn, t.Reference
 	}
+	kind := txns[0].SeenKind()
 	var dups []string
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO recon_seen (run_id, provider_txn, reference)
-SELECT $1, t.id, t.ref FROM unnest($2::text[], $3::text[]) AS t(id, ref) ON CONFLICT DO NOTHING`, runID, ids, refs); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO recon_seen (run_id, kind, provider_txn, reference)
+SELECT $1, $4, t.id, t.ref FROM unnest($2::text[], $3::text[]) AS t(id, ref) ON CONFLICT DO NOTHING`, runID, ids, refs, kind); err != nil {
 			return err
 		}
 		var err error
@@ -308,8 +324,8 @@ SELECT $1, t.id, t.ref FROM unnest($2::text[], $3::text[]) AS t(id, ref) ON CONF
 			var v string
 			err := r.Scan(&v)
 			return v, err
-		}, `SELECT reference FROM recon_seen WHERE run_id = $1 AND reference = ANY($2::text[])
-GROUP BY reference HAVING count(*) > 1 ORDER BY reference`, runID, refs)
+		}, `SELECT reference FROM recon_seen WHERE run_id = $1 AND kind = $3 AND reference = ANY($2::text[])
+GROUP BY reference HAVING count(*) > 1 ORDER BY reference`, runID, refs, kind)
 		return err
 	})
 	if err != nil {
@@ -327,7 +343,7 @@ func (s *Store) WindowPayments(ctx context.Context, f state.WindowFilter) ([]sta
 		q += ` AND (created_at, id) > (` + a.add(f.AfterCreated) + `, ` + a.add(f.AfterID) + `)`
 	}
 	if f.UnseenIn != "" {
-		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ` + a.add(f.UnseenIn) + ` AND s.reference = p.reference)`
+		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ` + a.add(f.UnseenIn) + ` AND s.kind = 'payment' AND s.reference = p.reference)`
 	}
 	if f.SkipNotified {
 		q += ` AND NOT (status IN ('succeeded', 'failed') AND EXISTS (SELECT 1 FROM notifications n
@@ -349,6 +365,37 @@ func (s *Store) PaymentsByReferences(ctx context.Context, provider string, refs 
 	out, err := queryAll(ctx, s.pool, scanPayment, `SELECT `+paymentCols+` FROM payments WHERE provider = $1 AND reference = ANY($2::text[])`, provider, refs)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: payments of %s by reference: %w", provider, err)
+	}
+	return out, nil
+}
+
+// WindowPayouts lists the payouts of a window in (created_at, id) order.
+func (s *Store) WindowPayouts(ctx context.Context, f state.WindowFilter) ([]state.Payout, error) {
+	var a args
+	q := `SELECT ` + payoutCols + ` FROM payouts p WHERE provider = ` + a.add(f.Provider) +
+		` AND created_at >= ` + a.add(f.From) + ` AND created_at < ` + a.add(f.To)
+	if !f.AfterCreated.IsZero() || f.AfterID != "" {
+		q += ` AND (created_at, id) > (` + a.add(f.AfterCreated) + `, ` + a.add(f.AfterID) + `)`
+	}
+	if f.UnseenIn != "" {
+		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ` + a.add(f.UnseenIn) + ` AND s.kind = 'payout' AND s.reference = p.reference)`
+	}
+	q += ` ORDER BY created_at, id LIMIT ` + a.add(rules.Limit(f.Limit))
+	out, err := queryAll(ctx, s.pool, scanPayout, q, a...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list payouts of %s from %s to %s: %w", f.Provider, f.From, f.To, err)
+	}
+	return out, nil
+}
+
+// PayoutsByReferences returns the provider's payouts with these references.
+func (s *Store) PayoutsByReferences(ctx context.Context, provider string, refs []string) ([]state.Payout, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	out, err := queryAll(ctx, s.pool, scanPayout, `SELECT `+payoutCols+` FROM payouts WHERE provider = $1 AND reference = ANY($2::text[])`, provider, refs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: payouts of %s by reference: %w", provider, err)
 	}
 	return out, nil
 }

@@ -152,6 +152,9 @@ ANALYZE events;`,
 		6: historySchema,
 		// The latest runs of each schedule (the console shows them).
 		7: schedulesSchema,
+		// Reconciliation runs match payouts too: differences name a
+		// payout, seen transactions are kept per kind.
+		8: reconPayoutsSchema,
 	}
 }
 

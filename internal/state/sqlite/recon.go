@@ -69,6 +69,28 @@ CREATE INDEX recon_differences_created ON recon_differences (created_at);
 CREATE INDEX payments_provider_created ON payments (provider, created_at, id);
 `
 
+// reconPayoutsSchema is the migration that lets runs match payouts:
+// differences name the payout they are about, what a run saw at the
+// provider is kept per kind (payment or payout: references and
+// transaction IDs of the two may coincide), and our payouts of a window
+// are read in (created_at, id) order. SQLite cannot change a primary key:
+// recon_seen is rebuilt with its rows.
+const reconPayoutsSchema = `
+ALTER TABLE recon_differences ADD COLUMN payout_id TEXT NOT NULL DEFAULT '';
+CREATE TABLE recon_seen_kinds (
+	run_id       TEXT NOT NULL,
+	kind         TEXT NOT NULL,
+	provider_txn TEXT NOT NULL,
+	reference    TEXT NOT NULL,
+	PRIMARY KEY (run_id, kind, provider_txn)
+);
+INSERT INTO recon_seen_kinds (run_id, kind, provider_txn, reference) SELECT run_id, 'payment', provider_txn, reference FROM recon_seen;
+DROP TABLE recon_seen;
+ALTER TABLE recon_seen_kinds RENAME TO recon_seen;
+CREATE INDEX recon_seen_reference ON recon_seen (run_id, kind, reference);
+CREATE INDEX payouts_provider_created ON payouts (provider, created_at, id);
+`
+
 var _ state.ReconStore = (*Store)(nil)
 
 const runCols = `id, provider, from_at, to_at, status, phase, cursor, counters, owner, lease_until, error, started_at, updated_at, finished_at`
@@ -95,7 +117,7 @@ func countersText(c state.ReconCounters) string {
 	return string(b)
 }
 
-const diffCols = `id, run_id, provider, class, key, reference, payment_id, provider_txn, detail, ours, theirs, state, by_whom, note, created_at, updated_at`
+const diffCols = `id, run_id, provider, class, key, reference, payment_id, payout_id, provider_txn, detail, ours, theirs, state, by_whom, note, created_at, updated_at`
 
 func scanDiff(sc scanner) (state.Difference, error) {
 	var (
@@ -103,7 +125,7 @@ func scanDiff(sc scanner) (state.Difference, error) {
 		ours, theirs []byte
 		created, upd int64
 	)
-	if err := sc.Scan(&d.ID, &d.RunID, &d.Provider, &d.Class, &d.Key, &d.Reference, &d.PaymentID, &d.ProviderTxn, &d.Detail,
+	if err := sc.Scan(&d.ID, &d.RunID, &d.Provider, &d.Class, &d.Key, &d.Reference, &d.PaymentID, &d.PayoutID, &d.ProviderTxn, &d.Detail,
 		&ours, &theirs, &d.State, &d.By, &d.Note, &created, &upd); err != nil {
 		return d, err
 	}
@@ -144,16 +166,16 @@ func (t reconTx) DifferenceByKey(ctx context.Context, provider, key string) (sta
 }
 
 func (t reconTx) InsertDifference(ctx context.Context, d state.Difference) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO recon_differences (`+diffCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, d.RunID, d.Provider, d.Class, d.Key, d.Reference, d.PaymentID, d.ProviderTxn, d.Detail, rules.Blob(d.Ours), rules.Blob(d.Theirs),
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO recon_differences (`+diffCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.RunID, d.Provider, d.Class, d.Key, d.Reference, d.PaymentID, d.PayoutID, d.ProviderTxn, d.Detail, rules.Blob(d.Ours), rules.Blob(d.Theirs),
 		d.State, d.By, d.Note, ts(d.CreatedAt), ts(d.UpdatedAt))
 	return err
 }
 
 func (t reconTx) UpdateDifference(ctx context.Context, d state.Difference) error {
-	return execOne(ctx, t.tx, `UPDATE recon_differences SET run_id = ?, class = ?, reference = ?, payment_id = ?, provider_txn = ?,
+	return execOne(ctx, t.tx, `UPDATE recon_differences SET run_id = ?, class = ?, reference = ?, payment_id = ?, payout_id = ?, provider_txn = ?,
 	detail = ?, ours = ?, theirs = ?, state = ?, by_whom = ?, note = ?, updated_at = ? WHERE id = ?`,
-		d.RunID, d.Class, d.Reference, d.PaymentID, d.ProviderTxn, d.Detail, rules.Blob(d.Ours), rules.Blob(d.Theirs),
+		d.RunID, d.Class, d.Reference, d.PaymentID, d.PayoutID, d.ProviderTxn, d.Detail, rules.Blob(d.Ours), rules.Blob(d.Theirs),
 		d.State, d.By, d.Note, ts(d.UpdatedAt), d.ID)
 }
 
@@ -274,18 +296,19 @@ func (s *Store) RecordSeen(ctx context.Context, runID string, txns []state.SeenT
 	if len(txns) == 0 {
 		return nil, nil
 	}
+	kind := txns[0].SeenKind()
 	var dups []string
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO recon_seen (run_id, provider_txn, reference) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO recon_seen (run_id, kind, provider_txn, reference) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		refs := make([]any, 0, len(txns)+1)
-		refs = append(refs, runID)
+		refs := make([]any, 0, len(txns)+2)
+		refs = append(refs, runID, kind)
 		seen := make(map[string]bool, len(txns))
 		for _, t := range txns {
-			if _, err := stmt.ExecContext(ctx, runID, t.ProviderTxn, t.Reference); err != nil {
+			if _, err := stmt.ExecContext(ctx, runID, kind, t.ProviderTxn, t.Reference); err != nil {
 				return err
 			}
 			if !seen[t.Reference] {
@@ -293,8 +316,8 @@ func (s *Store) RecordSeen(ctx context.Context, runID string, txns []state.SeenT
 				refs = append(refs, t.Reference)
 			}
 		}
-		dups, err = queryAll(ctx, tx, scanString, `SELECT reference FROM recon_seen WHERE run_id = ? AND reference IN (`+
-			placeholders(len(refs)-1)+`) GROUP BY reference HAVING count(*) > 1 ORDER BY reference`, refs...)
+		dups, err = queryAll(ctx, tx, scanString, `SELECT reference FROM recon_seen WHERE run_id = ? AND kind = ? AND reference IN (`+
+			placeholders(len(refs)-2)+`) GROUP BY reference HAVING count(*) > 1 ORDER BY reference`, refs...)
 		return err
 	})
 	if err != nil {
@@ -322,7 +345,7 @@ func (s *Store) WindowPayments(ctx context.Context, f state.WindowFilter) ([]sta
 		args = append(args, ts(f.AfterCreated), f.AfterID)
 	}
 	if f.UnseenIn != "" {
-		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ? AND s.reference = p.reference)`
+		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ? AND s.kind = 'payment' AND s.reference = p.reference)`
 		args = append(args, f.UnseenIn)
 	}
 	if f.SkipNotified {
@@ -351,6 +374,44 @@ func (s *Store) PaymentsByReferences(ctx context.Context, provider string, refs 
 		placeholders(len(refs))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: payments of %s by reference: %w", provider, err)
+	}
+	return out, nil
+}
+
+// WindowPayouts lists the payouts of a window in (created_at, id) order.
+func (s *Store) WindowPayouts(ctx context.Context, f state.WindowFilter) ([]state.Payout, error) {
+	q := `SELECT ` + payoutCols + ` FROM payouts p WHERE provider = ? AND created_at >= ? AND created_at < ?`
+	args := []any{f.Provider, ts(f.From), ts(f.To)}
+	if !f.AfterCreated.IsZero() || f.AfterID != "" {
+		q += ` AND (created_at, id) > (?, ?)`
+		args = append(args, ts(f.AfterCreated), f.AfterID)
+	}
+	if f.UnseenIn != "" {
+		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ? AND s.kind = 'payout' AND s.reference = p.reference)`
+		args = append(args, f.UnseenIn)
+	}
+	q += ` ORDER BY created_at, id LIMIT ?`
+	out, err := queryAll(ctx, s.r, scanPayout, q, append(args, rules.Limit(f.Limit))...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list payouts of %s from %s to %s: %w", f.Provider, f.From, f.To, err)
+	}
+	return out, nil
+}
+
+// PayoutsByReferences returns the provider's payouts with these references.
+func (s *Store) PayoutsByReferences(ctx context.Context, provider string, refs []string) ([]state.Payout, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(refs)+1)
+	args = append(args, provider)
+	for _, r := range refs {
+		args = append(args, r)
+	}
+	out, err := queryAll(ctx, s.r, scanPayout, `SELECT `+payoutCols+` FROM payouts WHERE provider = ? AND reference IN (`+
+		placeholders(len(refs))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: payouts of %s by reference: %w", provider, err)
 	}
 	return out, nil
 }

@@ -133,6 +133,9 @@ CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
 		5: historySchema,
 		// The latest runs of each schedule (the console shows them).
 		6: schedulesSchema,
+		// Reconciliation runs match payouts too: differences name a
+		// payout, seen transactions are kept per kind.
+		7: reconPayoutsSchema,
 	}
 }
 

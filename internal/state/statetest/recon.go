@@ -13,7 +13,8 @@ import (
 // RunRecon is the conformance suite of state.ReconStore: runs are leased
 // (one running run per provider, taken over when the lease ends or its
 // owner is dead, resumed with its checkpoint), what a run saw at the
-// provider finds duplicates and the payments it did not see, and a
+// provider finds duplicates and the payments and payouts it did not see
+// (each kind apart), and a
 // difference is recorded once per key, with its event only when it opens.
 func RunRecon(t *testing.T, open func(t *testing.T) state.Store) {
 	tests := []struct {
@@ -24,6 +25,9 @@ func RunRecon(t *testing.T, open func(t *testing.T) state.Store) {
 		{"CheckpointAndFinish", testCheckpointAndFinish},
 		{"RecordSeen", testRecordSeen},
 		{"WindowPayments", testWindowPayments},
+		{"SeenKinds", testSeenKinds},
+		{"WindowPayouts", testWindowPayouts},
+		{"PayoutDifference", testPayoutDifference},
 		{"RecordDifference", testRecordDifference},
 		{"DifferenceStates", testDifferenceStates},
 	}
@@ -217,6 +221,145 @@ func testWindowPayments(t *testing.T, open Opener) {
 	slices.Sort(gotIDs)
 	if !slices.Equal(gotIDs, []string{"pay_a", "pay_c"}) {
 		t.Errorf("by references = %v, want [pay_a pay_c]", gotIDs)
+	}
+}
+
+// testSeenKinds: a payment and a payout may carry one reference and one
+// provider transaction ID; what a run saw of one kind says nothing about
+// the other.
+func testSeenKinds(t *testing.T, open Opener) {
+	s := open(t)
+	dups, err := s.RecordSeen(ctx(t), "rcn_1", []state.SeenTxn{{ProviderTxn: "T1", Reference: "R1"}})
+	check(t, err, "record a payment")
+	if len(dups) != 0 {
+		t.Errorf("dups = %v, want none", dups)
+	}
+	payouts := func(txns ...state.SeenTxn) []string {
+		t.Helper()
+		for i := range txns {
+			txns[i].Kind = state.SubjectPayout
+		}
+		dups, err := s.RecordSeen(ctx(t), "rcn_1", txns)
+		check(t, err, "record payouts")
+		return dups
+	}
+	if got := payouts(state.SeenTxn{ProviderTxn: "T1", Reference: "R1"}, state.SeenTxn{ProviderTxn: "T2", Reference: "R1"}); !slices.Equal(got, []string{"R1"}) {
+		t.Errorf("payout dups = %v, want [R1] (two payouts; the payment T1 does not count)", got)
+	}
+	dups, err = s.RecordSeen(ctx(t), "rcn_1", []state.SeenTxn{{Kind: state.SubjectPayment, ProviderTxn: "T1", Reference: "R1"}})
+	check(t, err, "record the payment again")
+	if len(dups) != 0 {
+		t.Errorf("payment dups = %v, want none (the payouts of R1 do not count)", dups)
+	}
+}
+
+func testWindowPayouts(t *testing.T, open Opener) {
+	s := open(t)
+	mk := func(id, provider, ref string, at time.Time) {
+		t.Helper()
+		p := payout(id, provider, ref, "1000")
+		p.CreatedAt = at
+		createPayout(t, s, p)
+	}
+	mk("po_before", "clickpesa.tz", "B", winFrom.Add(-time.Microsecond))
+	mk("po_a", "clickpesa.tz", "A", winFrom)
+	mk("po_c", "clickpesa.tz", "C", winFrom.Add(time.Hour))
+	mk("po_b", "clickpesa.tz", "B2", winFrom.Add(time.Hour))
+	mk("po_other", "azampay.tz", "A", winFrom.Add(time.Hour))
+	mk("po_end", "clickpesa.tz", "E", winTo)
+	createPayment(t, s, payment("pay_a", "clickpesa.tz", "A", winFrom))
+	list := func(f state.WindowFilter) []string {
+		t.Helper()
+		f.Provider, f.From, f.To = "clickpesa.tz", winFrom, winTo
+		ps, err := s.WindowPayouts(ctx(t), f)
+		check(t, err, "window payouts")
+		out := make([]string, 0, len(ps))
+		for _, p := range ps {
+			out = append(out, p.ID)
+		}
+		return out
+	}
+	if got := list(state.WindowFilter{}); !slices.Equal(got, []string{"po_a", "po_b", "po_c"}) {
+		t.Errorf("window = %v, want [po_a po_b po_c] (created_at, then ID)", got)
+	}
+	if got := list(state.WindowFilter{Limit: 2}); !slices.Equal(got, []string{"po_a", "po_b"}) {
+		t.Errorf("first page = %v", got)
+	}
+	if got := list(state.WindowFilter{AfterCreated: winFrom.Add(time.Hour), AfterID: "po_b"}); !slices.Equal(got, []string{"po_c"}) {
+		t.Errorf("after po_b = %v, want [po_c]", got)
+	}
+	// The payment A seen says nothing about the payout A.
+	_, err := s.RecordSeen(ctx(t), "rcn_1", []state.SeenTxn{{ProviderTxn: "T1", Reference: "A"}})
+	check(t, err, "record a payment seen")
+	if got := list(state.WindowFilter{UnseenIn: "rcn_1"}); !slices.Equal(got, []string{"po_a", "po_b", "po_c"}) {
+		t.Errorf("unseen after a payment = %v, want all three", got)
+	}
+	_, err = s.RecordSeen(ctx(t), "rcn_1", []state.SeenTxn{{Kind: state.SubjectPayout, ProviderTxn: "T9", Reference: "C"}})
+	check(t, err, "record a payout seen")
+	if got := list(state.WindowFilter{UnseenIn: "rcn_1"}); !slices.Equal(got, []string{"po_a", "po_b"}) {
+		t.Errorf("unseen = %v, want [po_a po_b]", got)
+	}
+	pays, err := s.WindowPayments(ctx(t), state.WindowFilter{Provider: "clickpesa.tz", From: winFrom, To: winTo, UnseenIn: "rcn_1"})
+	check(t, err, "window payments")
+	if len(pays) != 0 {
+		t.Errorf("unseen payments = %v, want none (the payment A was seen)", ids(pays))
+	}
+	got, err := s.PayoutsByReferences(ctx(t), "clickpesa.tz", []string{"A", "C", "Z"})
+	check(t, err, "payouts by references")
+	gotIDs := make([]string, 0, len(got))
+	for _, p := range got {
+		gotIDs = append(gotIDs, p.ID)
+	}
+	slices.Sort(gotIDs)
+	if !slices.Equal(gotIDs, []string{"po_a", "po_c"}) {
+		t.Errorf("by references = %v, want [po_a po_c]", gotIDs)
+	}
+	if got, err := s.PayoutsByReferences(ctx(t), "clickpesa.tz", nil); err != nil || len(got) != 0 {
+		t.Errorf("no references = %v, %v", got, err)
+	}
+}
+
+// testPayoutDifference: a difference about a payout names it, is read
+// back with it, and its event names it.
+func testPayoutDifference(t *testing.T, open Opener) {
+	s := open(t)
+	d := difference(state.DiffReversedAfterSuccess, "P")
+	d.Key, d.PaymentID, d.PayoutID = "payout:reversed_after_success:P", "", "po_P"
+	got, created, err := s.RecordDifference(ctx(t), d, diffEvent())
+	check(t, err, "record")
+	if !created || got.PayoutID != "po_P" || got.PaymentID != "" {
+		t.Fatalf("recorded %+v created %v", got, created)
+	}
+	back, err := s.Difference(ctx(t), got.ID)
+	check(t, err, "read")
+	if back.PayoutID != "po_P" || back.PaymentID != "" {
+		t.Errorf("read back payout %q payment %q, want po_P and none", back.PayoutID, back.PaymentID)
+	}
+	list, err := s.ListDifferences(ctx(t), state.DifferenceFilter{Class: state.DiffReversedAfterSuccess})
+	check(t, err, "list")
+	if len(list) != 1 || list[0].PayoutID != "po_P" {
+		t.Errorf("listed %+v", list)
+	}
+	// Resolved, then found again: it opens again still naming the payout.
+	_, err = s.SetDifferenceState(ctx(t), got.ID, state.DiffResolved, "ops", "", t0.Add(time.Second))
+	check(t, err, "resolve")
+	d.UpdatedAt = t0.Add(2 * time.Second)
+	again, created, err := s.RecordDifference(ctx(t), d, diffEvent())
+	check(t, err, "record again")
+	if !created || again.ID != got.ID || again.PayoutID != "po_P" || again.State != state.DiffOpen {
+		t.Errorf("opened again %+v created %v", again, created)
+	}
+	events := map[string]bool{}
+	for _, dl := range allDeliveries(t, s) {
+		ev, _, _, err := s.EventDetail(ctx(t), dl.EventID)
+		check(t, err, "event detail")
+		if ev.PaymentID != "po_P" {
+			t.Errorf("event %s names %q, want po_P", ev.ID, ev.PaymentID)
+		}
+		events[ev.ID] = true
+	}
+	if len(events) != 2 {
+		t.Errorf("events = %d, want 2 (opened, opened again)", len(events))
 	}
 }
 

@@ -120,7 +120,7 @@ func RecordDifference(ctx context.Context, tx ReconTx, d state.Difference, ev *s
 		return old, false, nil
 	}
 	if found {
-		old.RunID, old.Class, old.Reference, old.PaymentID, old.ProviderTxn = d.RunID, d.Class, d.Reference, d.PaymentID, d.ProviderTxn
+		old.RunID, old.Class, old.Reference, old.PaymentID, old.PayoutID, old.ProviderTxn = d.RunID, d.Class, d.Reference, d.PaymentID, d.PayoutID, d.ProviderTxn
 		old.Detail, old.Ours, old.Theirs, old.State, old.By, old.Note, old.UpdatedAt = d.Detail, d.Ours, d.Theirs, d.State, "", "", d.UpdatedAt
 		if err := tx.UpdateDifference(ctx, old); err != nil {
 			return state.Difference{}, false, fmt.Errorf("open difference %s again: %w", old.ID, err)
@@ -132,7 +132,13 @@ func RecordDifference(ctx context.Context, tx ReconTx, d state.Difference, ev *s
 	if d.State != state.DiffOpen || ev == nil || ev.Type == "" {
 		return d, true, nil
 	}
-	e := state.Event{ID: NewID("evt_"), Type: ev.Type, PaymentID: d.PaymentID, Provider: d.Provider, CreatedAt: d.UpdatedAt}
+	// An event names its subject in PaymentID, a payout's too (as the
+	// payout events do).
+	subject := d.PaymentID
+	if subject == "" {
+		subject = d.PayoutID
+	}
+	e := state.Event{ID: NewID("evt_"), Type: ev.Type, PaymentID: subject, Provider: d.Provider, CreatedAt: d.UpdatedAt}
 	if ev.Payload != nil {
 		if e.Payload, err = ev.Payload(d, e.ID, d.UpdatedAt); err != nil {
 			return state.Difference{}, false, fmt.Errorf("build event of difference %s: %w", d.ID, err)
