@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
+	"github.com/finconnectd/finconnectd/internal/payouts"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/recon"
@@ -241,6 +242,9 @@ func showDifference(io IO, d state.Difference, asJSON bool) int {
 	if d.PaymentID != "" {
 		fmt.Fprintf(w, "  payment      %s\n", d.PaymentID)
 	}
+	if d.PayoutID != "" {
+		fmt.Fprintf(w, "  payout       %s\n", d.PayoutID)
+	}
 	if d.ProviderTxn != "" {
 		fmt.Fprintf(w, "  provider txn %s\n", d.ProviderTxn)
 	}
@@ -285,7 +289,11 @@ func reconRun(ctx context.Context, io IO, a reconArgs) int {
 		}
 	}
 	bar := newProgressBar(io)
-	opts := reconOptions(cfg, st, set)
+	opts, err := reconOptions(cfg, st, set)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "Error: %v\n", err)
+		return ExitError
+	}
 	opts.QueryRate, opts.PageSize, opts.Progress = a.Rate, a.PageSize, bar.update
 	if rows != nil {
 		opts.Row = rows.write
@@ -331,14 +339,23 @@ func reconRun(ctx context.Context, io IO, a reconArgs) int {
 }
 
 // reconOptions wires the engine to a configuration's clients and routes.
-func reconOptions(cfg *config.Config, st state.Store, set *clients.Set) recon.Options {
+// Payouts are healed through the payouts service, as payout sync does
+// (it sends nothing: no payout client is given).
+func reconOptions(cfg *config.Config, st state.Store, set *clients.Set) (recon.Options, error) {
+	settler := settle.New(settle.Options{Store: st, Routes: cfg.Routes})
+	po, err := payouts.New(payouts.Options{Store: st, Config: cfg, Settler: settler,
+		Providers: func(string) (payouts.Provider, bool) { return nil, false }})
+	if err != nil {
+		return recon.Options{}, fmt.Errorf("reconcile: %w", err)
+	}
 	return recon.Options{
 		Store:     st,
-		Settler:   settle.New(settle.Options{Store: st, Routes: cfg.Routes}),
+		Settler:   settler,
 		Payer:     set.Payer,
 		ClickPesa: set.ClickPesa,
 		Routes:    func() []*config.Route { return cfg.Routes },
-	}
+		Payouts:   po,
+	}, nil
 }
 
 type runJSON struct {
@@ -377,8 +394,8 @@ func printReconSummary(w io.Writer, sums []recon.Summary, a reconArgs) {
 			resumed = " (resumed)"
 		}
 		fmt.Fprintf(w, "%s  run %s%s\n", s.Run.Provider, s.Run.ID, resumed)
-		fmt.Fprintf(w, "  provider calls %d, provider transactions %d, our payments %d, matched %d\n",
-			c.ProviderCalls, c.ProviderItems, c.OurPayments, c.Matched)
+		fmt.Fprintf(w, "  provider calls %d, provider transactions %d, our payments %d, our payouts %d, matched %d\n",
+			c.ProviderCalls, c.ProviderItems, c.OurPayments, c.OurPayouts, c.Matched)
 		fmt.Fprintf(w, "  healed %d (the provider's status applied, with its event)\n", s.Healed)
 		fmt.Fprintf(w, "  new differences %d, open differences %d\n", sum(s.New), s.OpenTotal())
 		for _, cl := range state.DiffClasses() {
@@ -425,7 +442,7 @@ func newCSVRows(path string) (*csvRows, error) {
 	}
 	r := &csvRows{f: f, w: csv.NewWriter(f)}
 	r.err = r.w.Write([]string{"provider", "reference", "payment_id", "our_status", "our_amount", "our_currency",
-		"provider_transaction", "provider_status", "provider_amount", "provider_currency", "outcome"})
+		"provider_transaction", "provider_status", "provider_amount", "provider_currency", "outcome", "kind", "payout_id"})
 	return r, nil
 }
 
@@ -434,7 +451,7 @@ func (r *csvRows) write(x recon.Row) {
 	defer r.mu.Unlock()
 	if r.err == nil {
 		r.err = r.w.Write([]string{x.Provider, x.Reference, x.PaymentID, x.OurStatus, x.OurAmount, x.OurCurrency,
-			x.ProviderTxn, x.ProviderStatus, x.ProviderAmount, x.ProviderCurr, x.Outcome})
+			x.ProviderTxn, x.ProviderStatus, x.ProviderAmount, x.ProviderCurr, x.Outcome, x.Kind, x.PayoutID})
 	}
 }
 

@@ -57,9 +57,17 @@ type Options struct {
 
 	// ShutdownTimeout bounds the drain at stop (default 10 s).
 	ShutdownTimeout time.Duration
-	// JobTimeout bounds one schedule run (default 5 min).
+	// JobTimeout bounds one schedule run (default 5 min), but
+	// reconcile_payments's.
 	JobTimeout time.Duration
+	// ReconcileTimeout bounds one reconcile_payments run (default
+	// DefaultReconcileTimeout): a day's window of a busy provider takes
+	// longer than other jobs, and a run cut short resumes at the next.
+	ReconcileTimeout time.Duration
 }
+
+// DefaultReconcileTimeout is Options.ReconcileTimeout's default.
+const DefaultReconcileTimeout = 2 * time.Hour
 
 // Daemon is a running finconnectd serve.
 type Daemon struct {
@@ -135,6 +143,9 @@ func New(o Options) (*Daemon, error) {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.ReconcileTimeout <= 0 {
+		o.ReconcileTimeout = DefaultReconcileTimeout
 	}
 	if o.JobTimeout <= 0 {
 		o.JobTimeout = 5 * time.Minute
@@ -287,6 +298,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			"sync_payments":      d.syncJob,
 			"reconcile_payments": d.reconcilePaymentsJob,
 		},
+		Timeouts: map[string]time.Duration{"reconcile_payments": d.o.ReconcileTimeout},
 	})
 	if err := d.sched.start(cfg.Schedules); err != nil {
 		return fmt.Errorf("start schedules: %w", err)

@@ -24,7 +24,7 @@ import (
 type scheduler struct {
 	log     *slog.Logger
 	bg      context.Context // runs end when it does
-	timeout time.Duration   // bounds one run
+	timeout time.Duration   // bounds one run, unless its job says otherwise
 	now     func() time.Time
 	lastRun *prometheus.GaugeVec // finconnectd_schedule_last_success_timestamp_seconds{schedule}
 	runs    state.ScheduleStore
@@ -38,8 +38,9 @@ type scheduler struct {
 // scheduledJob is one schedule's work and the mutex that keeps its runs
 // from overlapping.
 type scheduledJob struct {
-	mu  sync.Mutex
-	run func(ctx context.Context) error
+	mu      sync.Mutex
+	run     func(ctx context.Context) error
+	timeout time.Duration // bounds one run; 0: the scheduler's timeout
 }
 
 // schedulerOptions are a scheduler's dependencies.
@@ -55,13 +56,15 @@ type schedulerOptions struct {
 	Owner string
 	// Jobs is the work of each schedule, by its name in the configuration.
 	Jobs map[string]func(ctx context.Context) error
+	// Timeouts bound the runs of the schedules named (Timeout the others).
+	Timeouts map[string]time.Duration
 }
 
 func newScheduler(o schedulerOptions) *scheduler {
 	s := &scheduler{log: o.Log, bg: o.Background, timeout: o.Timeout, now: o.Now, lastRun: o.LastRun,
 		runs: o.Runs, owner: o.Owner, jobs: map[string]*scheduledJob{}}
 	for name, run := range o.Jobs {
-		s.jobs[name] = &scheduledJob{run: run}
+		s.jobs[name] = &scheduledJob{run: run, timeout: o.Timeouts[name]}
 	}
 	return s
 }
@@ -159,7 +162,11 @@ func (s *scheduler) job(name string, j *scheduledJob) {
 		return
 	}
 	defer j.mu.Unlock()
-	ctx, cancel := context.WithTimeout(s.bg, s.timeout)
+	timeout := j.timeout
+	if timeout <= 0 {
+		timeout = s.timeout
+	}
+	ctx, cancel := context.WithTimeout(s.bg, timeout)
 	defer cancel()
 	if err := j.run(ctx); err != nil {
 		s.log.Error("schedule failed", "schedule", name, "err", err)
@@ -276,10 +283,11 @@ func (d *Daemon) syncJob(ctx context.Context) error {
 	return errors.Join(d.pay.Sync(ctx), d.payouts.Sync(ctx))
 }
 
-// reconcilePaymentsJob reconciles every provider's payments of the day
-// before (local midnight to midnight) with the provider's records. A
-// provider another replica is reconciling is skipped; a run cut by the
-// job's deadline is resumed by the next one.
+// reconcilePaymentsJob reconciles every provider's payments (and
+// ClickPesa's payouts) of the day before (local midnight to midnight) with
+// the provider's records. A provider another replica is reconciling is
+// skipped; a run cut by the job's deadline (Options.ReconcileTimeout) is
+// resumed by the next one.
 func (d *Daemon) reconcilePaymentsJob(ctx context.Context) error {
 	cfg, set := d.cfg.Load(), d.set.Load()
 	if set == nil {
@@ -291,6 +299,7 @@ func (d *Daemon) reconcilePaymentsJob(ctx context.Context) error {
 	eng := recon.New(recon.Options{
 		Store: d.store, Settler: d.settler, Payer: set.Payer, ClickPesa: set.ClickPesa,
 		Routes: func() []*config.Route { return cfg.Routes }, Now: d.now, Logger: d.log, Owner: d.owner, Notify: d.disp.Notify,
+		Payouts: d.payouts,
 	})
 	var errs []error
 	for _, id := range set.IDs() {

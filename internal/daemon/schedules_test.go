@@ -71,6 +71,42 @@ func TestScheduleRunsNeverOverlap(t *testing.T) {
 	}
 }
 
+// TestReconcileRunsHaveTheirOwnTimeout: reconcile_payments runs under
+// Options.ReconcileTimeout, every other schedule under JobTimeout.
+func TestReconcileRunsHaveTheirOwnTimeout(t *testing.T) {
+	r := startDaemon(t, runOptions{})
+	s := r.d.sched
+	for _, tc := range []struct {
+		schedule string
+		want     time.Duration
+	}{
+		{"reconcile_payments", r.d.o.ReconcileTimeout},
+		{"sync_payments", r.d.o.JobTimeout},
+	} {
+		if s.jobs[tc.schedule] == nil {
+			t.Fatalf("no job %s", tc.schedule)
+		}
+		var left time.Duration
+		before := time.Now()
+		s.job(tc.schedule, &scheduledJob{timeout: s.jobs[tc.schedule].timeout, run: func(ctx context.Context) error {
+			dl, ok := ctx.Deadline()
+			if !ok {
+				t.Errorf("%s: no deadline", tc.schedule)
+			}
+			left = dl.Sub(before)
+			return nil
+		}})
+		// The deadline is the timeout after the run started: between
+		// the timeout and the timeout plus however long the call took.
+		if left < tc.want || left > tc.want+time.Hour {
+			t.Errorf("%s: deadline %s after the start, want %s", tc.schedule, left, tc.want)
+		}
+	}
+	if r.d.o.ReconcileTimeout != DefaultReconcileTimeout || DefaultReconcileTimeout <= r.d.o.JobTimeout {
+		t.Errorf("reconcile timeout %s (default %s), job timeout %s: want the default, longer", r.d.o.ReconcileTimeout, DefaultReconcileTimeout, r.d.o.JobTimeout)
+	}
+}
+
 func TestNotifierEnv(t *testing.T) {
 	tests := []struct {
 		name     string

@@ -220,6 +220,14 @@ func (s *Service) routes(provider string) func(eventType string) []string {
 	}
 }
 
+// ApplyStatus records a statement about a payout the way sync does:
+// through the store's transition rule, with the payout's event to its
+// routes, waking delivery, and a refund that succeeded moves its payment.
+// Reconciliation heals payouts with it.
+func (s *Service) ApplyStatus(ctx context.Context, c state.PayoutChange) (state.PayoutResult, error) {
+	return s.apply(ctx, c)
+}
+
 // apply records an outcome through the store's transition rule and wakes
 // delivery when it emitted an event.
 func (s *Service) apply(ctx context.Context, c state.PayoutChange) (state.PayoutResult, error) {

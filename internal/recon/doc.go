@@ -2,7 +2,9 @@
 // records over a time window, both ways: every provider transaction of the
 // window is matched with our payment of its reference, and every payment
 // of ours with the provider's transaction. ClickPesa's records are read
-// from its paginated list (a page per call, never a query per payment);
+// from its paginated list (a page per call, never a query per payment),
+// and its payouts the same way, matched with our payouts and healed
+// through the payouts' own status rule (PayoutApplier);
 // PesaPal and AzamPay, which have no list, are asked about each payment of
 // the window that no provider notification proved settled, at a bounded
 // rate.
@@ -17,6 +19,6 @@
 // time across replicas), checkpointed after every page and resumed after
 // a crash; its memory does not grow with the window.
 //
-// It never writes a payment status itself and never starts or cancels a
-// payment at a provider.
+// It never writes a payment or payout status itself and never starts or
+// cancels a payment or a payout at a provider.
 package recon

@@ -59,6 +59,9 @@ type Options struct {
 	Row func(Row)
 	// Notify wakes the delivery workers after an event.
 	Notify func()
+	// Payouts applies what a provider's payout records prove; nil leaves
+	// payouts out of the runs.
+	Payouts PayoutApplier
 }
 
 // Engine runs reconciliations. Safe for concurrent use (the store's lease
@@ -105,9 +108,12 @@ type Progress struct {
 // Row is one transaction compared, for the CSV export: both sides' fields
 // and what the run concluded.
 type Row struct {
+	// Kind is state.SubjectPayment or state.SubjectPayout.
+	Kind           string
 	Provider       string
 	Reference      string
 	PaymentID      string
+	PayoutID       string
 	OurStatus      string
 	OurAmount      string
 	OurCurrency    string
@@ -125,7 +131,7 @@ type Summary struct {
 	Resumed bool
 	// New counts the differences this run opened, per class.
 	New map[state.DiffClass]int `json:"new"`
-	// Healed counts the payments whose status this run applied.
+	// Healed counts the payments and payouts whose status this run applied.
 	Healed int `json:"healed"`
 	// Open counts the open differences of the provider over this window
 	// (found by this run or an earlier one), per class.
@@ -250,7 +256,8 @@ const (
 )
 
 func (x *run) clickpesa(ctx context.Context, c *clickpesa.Client) error {
-	if x.r.Phase == "" || x.r.Phase == phaseList {
+	phase := x.r.Phase
+	if phase == "" || phase == phaseList {
 		skip, _ := strconv.Atoi(x.r.Cursor)
 		err := c.ListPayments(ctx, clickpesa.ListOptions{From: x.r.From, To: x.r.To, Skip: skip, PageSize: x.e.o.PageSize},
 			func(p clickpesa.ListPage) error {
@@ -267,8 +274,21 @@ func (x *run) clickpesa(ctx context.Context, c *clickpesa.Client) error {
 		if err := x.checkpoint(ctx, phaseOurs, ""); err != nil {
 			return err
 		}
+		phase = phaseOurs
 	}
-	return x.ours(ctx, func(ctx context.Context, p state.Payment) error { return x.notAtProvider(ctx, p) }, state.WindowFilter{UnseenIn: x.r.ID})
+	if phase == phaseOurs {
+		if err := x.ours(ctx, x.notAtProvider, state.WindowFilter{UnseenIn: x.r.ID}); err != nil {
+			return err
+		}
+		if x.e.o.Payouts == nil {
+			return nil
+		}
+		if err := x.checkpoint(ctx, phasePayoutList, ""); err != nil {
+			return err
+		}
+		phase = phasePayoutList
+	}
+	return x.clickpesaPayouts(ctx, c, phase)
 }
 
 // page matches one page of the provider's transactions.
@@ -322,29 +342,39 @@ func (x *run) page(ctx context.Context, items []clickpesa.Payment) error {
 
 // ours walks our payments of the window (those f selects) from the checkpoint.
 func (x *run) ours(ctx context.Context, each func(context.Context, state.Payment) error, f state.WindowFilter) error {
+	return walkWindow(ctx, x, phaseOurs, &x.r.Counters.OurPayments, x.e.o.Store.WindowPayments,
+		func(p state.Payment) (time.Time, string) { return p.CreatedAt, p.ID }, each, f)
+}
+
+// walkWindow walks our records of the window (those f selects, read by
+// list a page at a time in (created, ID) order) from the checkpoint,
+// counting them in count and checkpointing phase as it goes.
+func walkWindow[T any](ctx context.Context, x *run, phase string, count *int,
+	list func(context.Context, state.WindowFilter) ([]T, error), key func(T) (time.Time, string),
+	each func(context.Context, T) error, f state.WindowFilter) error {
 	f.Provider, f.From, f.To, f.Limit = x.r.Provider, x.r.From, x.r.To, ourPage
 	f.AfterCreated, f.AfterID = parseKeyset(x.r.Cursor)
 	for {
-		ps, err := x.e.o.Store.WindowPayments(ctx, f)
+		items, err := list(ctx, f)
 		if err != nil {
 			return err
 		}
-		for _, p := range ps {
-			x.r.Counters.OurPayments++
-			if err := each(ctx, p); err != nil {
+		for _, it := range items {
+			*count++
+			if err := each(ctx, it); err != nil {
 				return err
 			}
-			f.AfterCreated, f.AfterID = p.CreatedAt, p.ID
-			if x.r.Counters.OurPayments%50 == 0 {
-				if err := x.checkpoint(ctx, phaseOurs, keyset(f.AfterCreated, f.AfterID)); err != nil {
+			f.AfterCreated, f.AfterID = key(it)
+			if *count%50 == 0 {
+				if err := x.checkpoint(ctx, phase, keyset(f.AfterCreated, f.AfterID)); err != nil {
 					return err
 				}
 			}
 		}
-		if err := x.checkpoint(ctx, phaseOurs, keyset(f.AfterCreated, f.AfterID)); err != nil {
+		if err := x.checkpoint(ctx, phase, keyset(f.AfterCreated, f.AfterID)); err != nil {
 			return err
 		}
-		if len(ps) < f.Limit {
+		if len(items) < f.Limit {
 			return nil
 		}
 	}
@@ -581,7 +611,7 @@ func (x *run) row(p *state.Payment, theirs providers.PaymentStatus, raw, outcome
 	if x.e.o.Row == nil {
 		return
 	}
-	r := Row{Provider: x.r.Provider, Reference: theirs.Reference, ProviderTxn: theirs.ProviderReference, ProviderStatus: raw,
+	r := Row{Kind: state.SubjectPayment, Provider: x.r.Provider, Reference: theirs.Reference, ProviderTxn: theirs.ProviderReference, ProviderStatus: raw,
 		ProviderAmount: theirs.Amount, ProviderCurr: theirs.Currency, Outcome: outcome}
 	if p != nil {
 		r.Reference, r.PaymentID, r.OurStatus, r.OurAmount, r.OurCurrency = p.Reference, p.ID, string(p.Status), p.Amount, p.Currency
@@ -664,6 +694,7 @@ type DifferenceData struct {
 	State       string          `json:"state"`
 	Reference   string          `json:"reference"`
 	PaymentID   string          `json:"payment_id,omitempty"`
+	PayoutID    string          `json:"payout_id,omitempty"`
 	ProviderTxn string          `json:"provider_transaction,omitempty"`
 	Detail      string          `json:"detail"`
 	Ours        json.RawMessage `json:"ours,omitempty"`
@@ -677,7 +708,7 @@ type DifferenceData struct {
 // Data is d as DifferenceData.
 func Data(d state.Difference) DifferenceData {
 	return DifferenceData{ID: d.ID, RunID: d.RunID, Provider: d.Provider, Class: d.Class, State: d.State, Reference: d.Reference,
-		PaymentID: d.PaymentID, ProviderTxn: d.ProviderTxn, Detail: d.Detail, Ours: d.Ours, Theirs: d.Theirs, By: d.By, Note: d.Note,
+		PaymentID: d.PaymentID, PayoutID: d.PayoutID, ProviderTxn: d.ProviderTxn, Detail: d.Detail, Ours: d.Ours, Theirs: d.Theirs, By: d.By, Note: d.Note,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
 }
 

@@ -39,10 +39,13 @@ var cpFeeRate = big.NewRat(471, 10000)
 type cpPayoutState struct {
 	payouts map[string]*cpPayout // by orderReference
 	balance *big.Rat             // TZS
+	// dropNotify: these payouts send no webhook (payout_drop_notification).
+	dropNotify map[string]bool
 }
 
 func (s *cpPayoutState) init(balance string) {
 	s.payouts = make(map[string]*cpPayout)
+	s.dropNotify = make(map[string]bool)
 	s.reset(balance)
 }
 
@@ -350,6 +353,10 @@ func cpPayoutJSON(p cpPayout, query bool) map[string]any {
 // cpQueuePayoutWebhookLocked queues a payout webhook n times; mu is held.
 func (e *Emulator) cpQueuePayoutWebhookLocked(p *cpPayout, event string, n int) {
 	if n == 0 {
+		return
+	}
+	if e.cpo.dropNotify[p.orderRef] {
+		e.log.Info("sandbox clickpesa payout webhook dropped (divergence)", "order_reference", p.orderRef, "event", event)
 		return
 	}
 	data := cpPayoutJSON(*p, false)

@@ -208,3 +208,78 @@ func TestClickPesaPayoutSlowAnswer(t *testing.T) {
 		return st == 200 && p["status"] == "SUCCESS"
 	})
 }
+
+// TestClickPesaPayoutDivergences: over the control route, a payout whose
+// webhooks are dropped, a reversed payout, a payout finconnectd never sent
+// and a forgotten one are what the query and the list answer afterwards;
+// refusals say why.
+func TestClickPesaPayoutDivergences(t *testing.T) {
+	t.Parallel()
+	s := newSink(t, nil)
+	e := startEmulator(t, Options{Settings: Settings{ClickPesaWebhook: s.srv.URL, ClickPesaBalance: "1000000"}})
+	tok := cpTokenFor(t, e)
+	diverge := func(body string, want int) map[string]any {
+		t.Helper()
+		a := call(t, "POST", e.URL()+"/_sandbox/clickpesa/divergence", nil, body)
+		if a.status != want {
+			t.Fatalf("%s: %d %s, want %d", body, a.status, a.body, want)
+		}
+		return a.object(t)
+	}
+	diverge(`{"kind":"payout_drop_notification","reference":"PDROP1"}`, http.StatusOK)
+	for _, ref := range []string{"PDROP1", "POK1"} {
+		if a := cpPayoutCall(t, e, tok, "create-mobile-money-payout", cpPayoutBody(ref, "255712345670", "1000")); a.status != 200 {
+			t.Fatalf("create %s: %d %s", ref, a.status, a.body)
+		}
+	}
+	for _, ref := range []string{"PDROP1", "POK1"} {
+		testkit.Eventually(t, ref+" SUCCESS", func() bool {
+			_, p := cpPayoutStatus(t, e, tok, ref)
+			return p["status"] == "SUCCESS"
+		})
+	}
+	hooks := func(ref string) int {
+		n := 0
+		for _, r := range s.all() {
+			if strings.Contains(string(r.body), `"orderReference":"`+ref+`"`) {
+				n++
+			}
+		}
+		return n
+	}
+	testkit.Eventually(t, "the POK1 webhook", func() bool { return hooks("POK1") >= 1 })
+	if n := hooks("PDROP1"); n != 0 {
+		t.Errorf("PDROP1 sent %d webhooks, want none", n)
+	}
+	diverge(`{"kind":"payout_drop_notification","reference":"POK1"}`, http.StatusBadRequest)
+
+	before := cpBalanceOf(t, e, tok)
+	if m := diverge(`{"kind":"payout_reverse","reference":"POK1"}`, http.StatusOK); m["status"] != "REVERSED" {
+		t.Errorf("reverse answered %v", m)
+	}
+	if _, p := cpPayoutStatus(t, e, tok, "POK1"); p["status"] != "REVERSED" {
+		t.Errorf("POK1 is %v after the reversal", p["status"])
+	}
+	if after := cpBalanceOf(t, e, tok); after == before {
+		t.Errorf("balance %s unchanged by the reversal", after)
+	}
+	diverge(`{"kind":"payout_reverse","reference":"POK1"}`, http.StatusBadRequest)
+
+	m := diverge(`{"kind":"payout_foreign","reference":"PDASH1","amount":"5000"}`, http.StatusOK)
+	if m["status"] != "SUCCESS" || m["orderReference"] != "PDASH1" || str(m["order"].(map[string]any)["amount"]) != "5000.00" {
+		t.Errorf("foreign payout %v", m)
+	}
+	diverge(`{"kind":"payout_foreign","reference":"PDASH1","amount":"5000"}`, http.StatusBadRequest)
+	diverge(`{"kind":"payout_foreign","reference":"PDASH2","amount":"5000","status":"WEIRD"}`, http.StatusBadRequest)
+	a := call(t, "GET", e.URL()+"/clickpesa/third-parties/payouts/all?orderBy=ASC", map[string]string{"Authorization": tok}, nil)
+	if a.status != 200 || !strings.Contains(string(a.body), `"PDASH1"`) {
+		t.Errorf("list: %d %s, want PDASH1 in it", a.status, a.body)
+	}
+
+	diverge(`{"kind":"payout_forget","reference":"PDROP1"}`, http.StatusOK)
+	if code, _ := cpPayoutStatus(t, e, tok, "PDROP1"); code != http.StatusNotFound {
+		t.Errorf("forgotten payout query: %d, want 404", code)
+	}
+	diverge(`{"kind":"payout_forget","reference":"PDROP1"}`, http.StatusBadRequest)
+	diverge(`{"kind":"payout_nothing","reference":"X"}`, http.StatusBadRequest)
+}

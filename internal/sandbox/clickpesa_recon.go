@@ -265,6 +265,18 @@ func (e *Emulator) cpStatement(w http.ResponseWriter, r *http.Request, _ tokenIn
 //	duplicate          another SUCCESS transaction of the existing Reference
 //	forget             ClickPesa has no record of Reference any more (its query
 //	                   and its list do not show it)
+//
+// and for payouts (Reference is the payout's orderReference):
+//
+//	payout_drop_notification  Reference's payout webhooks are not sent (sent
+//	                          before the payout or while it is AUTHORIZED)
+//	payout_reverse            the SUCCESS payout Reference becomes REVERSED, its
+//	                          money back in the balance, no webhook
+//	payout_foreign            a payout finconnectd never sent (from the dashboard):
+//	                          Reference, Amount (what the receiver gets), Status
+//	                          (SUCCESS), Phone, At (now)
+//	payout_forget             ClickPesa has no record of the payout Reference any
+//	                          more (its query and its list do not show it)
 type Divergence struct {
 	Kind      string    `json:"kind"`
 	Reference string    `json:"reference"`
@@ -280,6 +292,9 @@ func (e *Emulator) Diverge(d Divergence) (map[string]any, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.now()
+	if strings.HasPrefix(d.Kind, "payout_") {
+		return e.cpDivergePayoutLocked(d, now)
+	}
 	p := e.cp.payments[d.Reference]
 	need := func() error {
 		if p == nil {
@@ -376,7 +391,7 @@ func (e *Emulator) Diverge(d Divergence) (map[string]any, error) {
 		e.cp.rec.all = slices.DeleteFunc(e.cp.rec.all, func(x *cpPayment) bool { return x.orderRef == d.Reference })
 		return map[string]any{"orderReference": d.Reference, "forgotten": true}, nil
 	default:
-		return nil, fmt.Errorf("unknown divergence kind %q (drop_notification, settle_amount, settle_late, reverse, foreign, duplicate, forget)", d.Kind)
+		return nil, fmt.Errorf("unknown divergence kind %q (drop_notification, settle_amount, settle_late, reverse, foreign, duplicate, forget, payout_*)", d.Kind)
 	}
 	return cpItem(*p), nil
 }

@@ -82,12 +82,15 @@ type ReconCounters struct {
 	ProviderCalls int `json:"provider_calls"`
 	ProviderItems int `json:"provider_items"`
 	OurPayments   int `json:"our_payments"`
+	OurPayouts    int `json:"our_payouts"`
 	Matched       int `json:"matched"`
 	Healed        int `json:"healed"`
 	Differences   int `json:"differences"`
 	// Total is the provider's own count of the window's transactions
 	// (when it gives one), for progress.
 	Total int `json:"total"`
+	// PayoutTotal is the same for the provider's payouts.
+	PayoutTotal int `json:"payout_total"`
 }
 
 // ReconRun is one reconciliation of one provider over [From, To).
