@@ -133,3 +133,31 @@ func TestClickPesaRefundByPayout(t *testing.T) {
 		t.Errorf("collect-only token: %d", r.status)
 	}
 }
+
+// TestRefundedPaymentCaughtUp: a refund that succeeded while its payment
+// was not moved (the process stopped between the two transactions) is
+// caught up by the next payout sync.
+func TestRefundedPaymentCaughtUp(t *testing.T) {
+	h := newHarness(t, harnessOptions{refunds: true})
+	pay := h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORDERC1", Status: state.StatusSucceeded,
+		Amount: "1000", Currency: "TZS", Phone: "255712345673"})
+	ctx := context.Background()
+	rf := state.Payout{ID: "po_caught", Provider: "clickpesa.tz", Reference: "RFC1", Amount: "1000", Currency: "TZS",
+		DestinationType: state.DestinationMobileMoney, Phone: "255712345673", PaymentID: pay.ID, Token: "finance"}
+	if err := h.store.CreatePayout(ctx, rf, state.PayoutLimit{}); err != nil {
+		t.Fatal(err)
+	}
+	// The refund's success recorded straight in the store: no payment move.
+	if _, err := h.store.ApplyPayoutStatus(ctx, state.PayoutChange{ID: rf.ID, Status: state.PayoutSucceeded}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.paymentStatus(pay.ID); got != state.StatusSucceeded {
+		t.Fatalf("payment %s before sync", got)
+	}
+	if err := h.svc.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.paymentStatus(pay.ID); got != state.StatusRefunded {
+		t.Errorf("payment %s after sync, want refunded", got)
+	}
+}

@@ -55,6 +55,43 @@ func (s *Service) Sync(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if err := s.catchUpRefunded(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// refundCatchUpWindow is how far back catchUpRefunded looks at refunds.
+const refundCatchUpWindow = 7 * 24 * time.Hour
+
+// catchUpRefunded moves payments whose refunds succeeded but which are not
+// refunded yet (a process stopped between a refund's success and the
+// payment's move: two transactions) to partially_refunded or refunded. It
+// looks at the newest succeeded payouts; the move is idempotent.
+func (s *Service) catchUpRefunded(ctx context.Context) error {
+	if s.settler == nil {
+		return nil
+	}
+	list, err := s.store.ListPayouts(ctx, state.PayoutFilter{Status: state.PayoutSucceeded, Limit: 500})
+	if err != nil {
+		return fmt.Errorf("payout sync: list succeeded payouts: %w", err)
+	}
+	since := s.now().UTC().Add(-refundCatchUpWindow)
+	seen := map[string]bool{}
+	var errs []error
+	for _, p := range list {
+		if p.PaymentID == "" || seen[p.PaymentID] || p.CreatedAt.Before(since) {
+			continue
+		}
+		seen[p.PaymentID] = true
+		pay, err := s.store.Payment(ctx, p.PaymentID)
+		if err != nil || pay.Status == state.StatusRefunded {
+			continue
+		}
+		if err := s.settleRefunded(ctx, p.PaymentID); err != nil {
+			errs = append(errs, fmt.Errorf("payout sync: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
