@@ -394,7 +394,18 @@ func TestPayoutKilledMidCall(t *testing.T) {
 		}
 	}()
 	createPath := "/clickpesa/third-parties/payouts/create-mobile-money-payout"
-	eventually(t, 60*time.Second, "the create call reached ClickPesa", func() bool { return e.sb.count(t, http.MethodPost, createPath, ref) == 1 })
+	// The row is written before the create call; the emulator holds the
+	// call's answer for five minutes, so while the request has not ended
+	// the call is in flight.
+	eventually(t, 60*time.Second, "the payout row written", func() bool {
+		code, _, resp := e.call(http.MethodGet, "/v1/payouts?reference="+ref, finance, nil)
+		return code == http.StatusOK && strings.Contains(string(resp), `"id":"po_`)
+	})
+	select {
+	case <-done:
+		t.Fatal("the payout request ended before the kill: the emulator did not hold the create answer")
+	default:
+	}
 	e.serve.signal(t, syscall.SIGKILL)
 	e.serve.waitExit(t, 30*time.Second)
 	<-done
