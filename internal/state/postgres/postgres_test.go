@@ -267,6 +267,8 @@ func TestMigratesLockScope(t *testing.T) {
 		`DROP TABLE IF EXISTS ` + schema + `.schedule_runs`,
 		`ALTER TABLE ` + schema + `.notifications DROP COLUMN payment_id`,
 		`DROP INDEX IF EXISTS ` + schema + `.payments_provider_created`,
+		`DROP INDEX IF EXISTS ` + schema + `.payments_reference`,
+		`DROP INDEX IF EXISTS ` + schema + `.payments_status_created`,
 		`ALTER TABLE ` + schema + `.state_lock DROP COLUMN scope`,
 		`DELETE FROM ` + schema + `.schema_migrations WHERE version > 1`,
 		fmt.Sprintf(`INSERT INTO `+schema+`.state_lock (id, lock_id, host, pid, operation, since) VALUES (1, 'old', '%s', %d, 'apply', now())`, host, dead.Process.Pid),

@@ -155,6 +155,12 @@ ANALYZE events;`,
 		// Reconciliation runs match payouts too: differences name a
 		// payout, seen transactions are kept per kind.
 		8: reconPayoutsSchema,
+		// The console's payment search by reference alone (without a
+		// provider) and by status, newest first: without these a search
+		// walked the whole table in creation order, or sorted every
+		// payment of the status.
+		9: `CREATE INDEX payments_reference ON payments (reference);
+CREATE INDEX payments_status_created ON payments (status, created_at, seq);`,
 	}
 }
 

@@ -136,6 +136,12 @@ CREATE INDEX attempts_delivery ON attempts (delivery_id, id);
 		// Reconciliation runs match payouts too: differences name a
 		// payout, seen transactions are kept per kind.
 		7: reconPayoutsSchema,
+		// The console's payment search by reference alone (without a
+		// provider) and by status, newest first: without these a search
+		// walked the whole table in creation order, or sorted every
+		// payment of the status.
+		8: `CREATE INDEX payments_reference ON payments (reference);
+CREATE INDEX payments_status_created ON payments (status, created_at);`,
 	}
 }
 

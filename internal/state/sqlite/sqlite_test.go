@@ -280,8 +280,10 @@ func TestMigratesLockScope(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.Exec(`DROP INDEX IF EXISTS payments_provider_created`); err != nil {
-		t.Fatal(err)
+	for _, index := range []string{"payments_provider_created", "payments_reference", "payments_status_created"} {
+		if _, err := db.Exec(`DROP INDEX IF EXISTS ` + index); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, q := range []string{
 		`ALTER TABLE lock DROP COLUMN scope`,
