@@ -350,7 +350,7 @@ func reconOptions(cfg *config.Config, st state.Store, set *clients.Set) (recon.O
 	}
 	return recon.Options{
 		Store:     st,
-		Settler:   settler,
+		Settler:   po.RefundAware(settler),
 		Payer:     set.Payer,
 		ClickPesa: set.ClickPesa,
 		Routes:    func() []*config.Route { return cfg.Routes },

@@ -297,7 +297,7 @@ func (d *Daemon) reconcilePaymentsJob(ctx context.Context) error {
 	to := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 	from := to.AddDate(0, 0, -1)
 	eng := recon.New(recon.Options{
-		Store: d.store, Settler: d.settler, Payer: set.Payer, ClickPesa: set.ClickPesa,
+		Store: d.store, Settler: d.payouts.RefundAware(d.settler), Payer: set.Payer, ClickPesa: set.ClickPesa,
 		Routes: func() []*config.Route { return cfg.Routes }, Now: d.now, Logger: d.log, Owner: d.owner, Notify: d.disp.Notify,
 		Payouts: d.payouts,
 	})

@@ -31,10 +31,19 @@ const (
 	ourPage = 200
 )
 
+// Settler applies a statement the provider's record proves
+// (settle.Settler and payouts' refund-aware settler do).
+type Settler interface {
+	Apply(ctx context.Context, st settle.Statement) (state.StatusResult, error)
+}
+
 // Options wire an Engine.
 type Options struct {
-	Store   state.Store
-	Settler *settle.Settler
+	Store state.Store
+	// Settler heals payments through the store's status rule: the
+	// refund-aware settler (payouts.Service.RefundAware), so that a
+	// reversal a pending refund explains is recorded as the refund.
+	Settler Settler
 	// Payer and ClickPesa return a provider's client; ClickPesa nil for
 	// other kinds.
 	Payer     func(providerID string) (providers.Payer, bool)
