@@ -481,7 +481,8 @@ func (b *progressBar) update(p recon.Progress) {
 	}
 	b.last = time.Now()
 	c := p.Counters
-	line := fmt.Sprintf("%s %s: %d provider transactions, %d of ours, %d calls", p.Provider, p.Phase, c.ProviderItems, c.OurPayments, c.ProviderCalls)
+	line := fmt.Sprintf("%s %s: %d provider transactions, %d of ours, %d calls", p.Provider, p.Phase, c.ProviderItems,
+		c.OurPayments+c.OurPayouts, c.ProviderCalls)
 	if c.Total > 0 && p.Phase == "provider_list" {
 		const width = 30
 		done := min(c.ProviderItems, c.Total)
