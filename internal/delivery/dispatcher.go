@@ -415,7 +415,9 @@ func (w *worker) poke() {
 // free POST slots as POSTs were answered since its last claim (at most
 // Concurrency), which wait for a slot, so a claim's commit does not stand
 // between two POSTs either. A receiver that does not answer gets no
-// deliveries claimed ahead: those stay free for other replicas.
+// deliveries claimed ahead: those stay free for other replicas. Unless a
+// POST slot would stand idle, a claim waits until it can take a quarter
+// of BatchSize (half of Concurrency by default).
 func (w *worker) run() {
 	d := w.d
 	slots := make(chan struct{}, d.batch)
@@ -441,16 +443,24 @@ func (w *worker) run() {
 			return // select picks at random when both are ready
 		}
 		answered := w.answered.Load()
-		room := d.conc - len(post) - int(w.waiting.Load()) + int(min(answered, int64(d.conc)))
+		posting, waiting := len(post), int(w.waiting.Load())
+		room := d.conc - posting - waiting + int(min(answered, int64(d.conc)))
+		// Claim at once when a POST slot would otherwise stand idle;
+		// else wait until half a batch can be claimed, so that claims
+		// (a query and a commit each) come in batches, not one by one.
+		starving := waiting == 0 && posting < d.conc
 		if room < n {
 			for range n - max(room, 0) {
 				<-slots
 			}
-			if room <= 0 {
-				w.sleep(d.poll) // poked when a POST is answered
-				continue
+			n = max(room, 0)
+		}
+		if n == 0 || (!starving && n < max(d.batch/4, 1)) {
+			for range n {
+				<-slots
 			}
-			n = room
+			w.sleep(d.poll) // poked when a POST is answered
+			continue
 		}
 		w.answered.Add(-answered)
 		rc := w.conf.Load()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // the baselines' database
@@ -233,6 +234,8 @@ func runForwarder(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if _, err := bufio.NewReader(stdin).ReadString('\n'); err != nil {
 		return fmt.Errorf("wait for go: %w", err)
 	}
+	cpu0 := selfCPU()
+	defer func() { fmt.Fprintf(stdout, "cpu %s\n", selfCPU()-cpu0) }()
 	client := newClient(10 * time.Second)
 	type row struct {
 		id   int64
@@ -289,4 +292,13 @@ func runForwarder(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			return ctx.Err()
 		}
 	}
+}
+
+// selfCPU is the CPU time (user and system) this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,11 @@ type DeliveryReport struct {
 	Daemon    float64 // events per second, first to last arrival
 	Forwarder float64 // the minimal SQLite outbox forwarder, same way
 	Missing   int     // queued events that did not arrive within the wait
+	// CPU time per delivered event: the daemon's from when it answered
+	// /readyz to the last arrival, the forwarder's from "go" to its exit.
+	// Unlike the rates, this hardly depends on how busy the machine is.
+	DaemonCPU    time.Duration
+	ForwarderCPU time.Duration
 }
 
 func (e *env) benchDelivery(ctx context.Context) (DeliveryReport, error) {
@@ -71,9 +77,13 @@ func (e *env) benchDelivery(ctx context.Context) (DeliveryReport, error) {
 	if err := e.startDaemon(ctx); err != nil {
 		return rep, err
 	}
+	cpu0 := e.daemon.cpu()
 	arr := e.sink.waitArrived(refs, 3*time.Minute)
 	rep.Missing = n - len(arr)
 	rep.Daemon = drainRate(arr)
+	if len(arr) > 0 {
+		rep.DaemonCPU = (e.daemon.cpu() - cpu0) / time.Duration(len(arr))
+	}
 
 	p, err := startProc(ctx, "forwarder", nil, e.o.Self, "baseline-forwarder",
 		"-db", filepath.Join(e.dir, "forwarder.db"), "-url", e.sink.url("/forwarder"), "-n", strconv.Itoa(n), "-concurrency", "4")
@@ -96,7 +106,17 @@ func (e *env) benchDelivery(ctx context.Context) (DeliveryReport, error) {
 	for i := range fwd {
 		fwd[i] = fmt.Sprintf("FWD-%d", i)
 	}
-	rep.Forwarder = drainRate(e.sink.arrivals(fwd))
+	fa := e.sink.arrivals(fwd)
+	rep.Forwarder = drainRate(fa)
+	if len(fa) > 0 {
+		for _, line := range strings.Split(p.out.String(), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "cpu "); ok {
+				if d, err := time.ParseDuration(v); err == nil {
+					rep.ForwarderCPU = d / time.Duration(len(fa))
+				}
+			}
+		}
+	}
 	return rep, nil
 }
 

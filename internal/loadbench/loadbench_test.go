@@ -127,3 +127,22 @@ func TestPercentilesAndDrainRate(t *testing.T) {
 		t.Errorf("ratio by zero = %v", r)
 	}
 }
+
+// TestStatCPU: utime and stime are read after the command name, whatever
+// it holds.
+func TestStatCPU(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		stat string
+		want time.Duration
+	}{
+		{"1234 (finconnectd) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 8 0 100 0 0", 3250 * time.Millisecond},
+		{"99 (a (b) c) R 1 1 1 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 1 0 0", 30 * time.Millisecond},
+		{"garbage", 0},
+		{"1 (x) S 1 2", 0},
+	} {
+		if got := statCPU(tt.stat); got != tt.want {
+			t.Errorf("statCPU(%q) = %s, want %s", tt.stat, got, tt.want)
+		}
+	}
+}

@@ -146,6 +146,37 @@ func (p *proc) rss() (now, peak int64) {
 	return now, peak
 }
 
+// cpu is the CPU time (user and system) the process has used so far; 0
+// when it cannot be read. /proc counts it in clock ticks (USER_HZ, 100 on
+// Linux), so it is good to 10 ms.
+func (p *proc) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	return statCPU(string(b))
+}
+
+// statCPU reads utime + stime from a /proc/PID/stat line: the 14th and
+// 15th fields, counted after the command name (which may hold spaces and
+// parentheses, so it is skipped up to its last ')').
+func statCPU(stat string) time.Duration {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * (time.Second / 100)
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {

@@ -30,6 +30,8 @@ const (
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
+func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
+
 func ratio(a, b float64) float64 {
 	if b == 0 {
 		return 0
@@ -69,6 +71,9 @@ func (r Report) Print(w io.Writer) {
 		rt := ratio(d.Daemon, d.Forwarder)
 		fmt.Fprintf(tw, "delivery: drain of %d queued events\t%.0f/s (%d missing)\tforwarder %.0f/s\t%.2f\t>= %.2f: %s\n",
 			d.Queued, d.Daemon, d.Missing, d.Forwarder, rt, goalDrainVsForwarder, verdict(rt >= goalDrainVsForwarder && d.Missing == 0))
+		if d.DaemonCPU > 0 && d.ForwarderCPU > 0 {
+			fmt.Fprintf(tw, "delivery: CPU per event	%s	forwarder %s	%.2f	\n", us(d.DaemonCPU), us(d.ForwarderCPU), float64(d.DaemonCPU)/float64(d.ForwarderCPU))
+		}
 	}
 	if p := r.Pay; p.Direct > 0 {
 		fmt.Fprintf(tw, "pay API, one client, provider at 50 ms\tp50 %s, p99 %s\tdirect p50 %s, p99 %s\toverhead p50 %s, p99 %s\t<= 1 ms / 3 ms: %s\n",

@@ -32,6 +32,13 @@ func scanDelivery(sc scanner) (state.Delivery, error) {
 	return d, nil
 }
 
+// planFreeLimit is LIMIT's argument written so that the planner does not
+// read its value: SQLite plans with the value of a plain "LIMIT ?" and so
+// prepares the statement again whenever it changes, which for the claim
+// (a different batch size from one call to the next) cost as much as
+// running it.
+const planFreeLimit = `CAST(? AS INTEGER)`
+
 // ClaimDeliveries leases up to limit (default 100) due pending deliveries
 // of route to owner until now+lease, earliest due first.
 func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
@@ -43,7 +50,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now ti
 		var err error
 		out, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryCols+deliveryFrom+`
 WHERE d.route = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until <= ?
-ORDER BY d.next_attempt_at, d.rowid LIMIT ?`, route, ts(now), ts(now), rules.Limit(limit))
+ORDER BY d.next_attempt_at, d.rowid LIMIT `+planFreeLimit, route, ts(now), ts(now), rules.Limit(limit))
 		if err != nil || len(out) == 0 {
 			return err
 		}
