@@ -130,6 +130,12 @@ func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) r
 // signature that is present and does not verify is always 401; with
 // callback_proof = "signature" a missing one is too.
 func (in *Ingester) azampay(ctx context.Context, ri *routeInfo, body []byte) result {
+	if isDisbursementCallback(body) {
+		if in.payouts == nil {
+			return result{code: http.StatusOK, outcome: "ignored"}
+		}
+		return payoutResult(in.payouts.AzamPayDisbursement(ctx, ri.provider.ID(), ri.route.Name, body))
+	}
 	c, err := azampay.ParseCallback(body)
 	if err != nil {
 		return reject(http.StatusBadRequest, "malformed", "Not an AzamPay callback: "+err.Error(), nil)

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 )
 
@@ -13,12 +14,30 @@ import (
 // answers 2xx only once the statement is durably recorded.
 type PayoutSettler interface {
 	Notification(ctx context.Context, providerID, route string, body []byte, signed bool) (code int, outcome, detail string)
+	// AzamPayDisbursement settles an AzamPay disbursement callback, which
+	// carries no proof: the settler confirms it with the provider.
+	AzamPayDisbursement(ctx context.Context, providerID, route string, body []byte) (code int, outcome, detail string)
 }
 
 // clickpesaPayout hands a ClickPesa payout webhook, its checksum already
 // checked when the provider has a key, to the payout settler.
 func (in *Ingester) clickpesaPayout(ctx context.Context, ri *routeInfo, body []byte, signed bool) result {
-	code, outcome, detail := in.payouts.Notification(ctx, ri.provider.ID(), ri.route.Name, body, signed)
+	return payoutResult(in.payouts.Notification(ctx, ri.provider.ID(), ri.route.Name, body, signed))
+}
+
+// isDisbursementCallback reports whether an AzamPay callback is about a
+// disbursement (it names initiatorReferenceId) rather than a checkout.
+func isDisbursementCallback(body []byte) bool {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(body, &probe) != nil {
+		return false
+	}
+	_, ok := probe["initiatorReferenceId"]
+	return ok
+}
+
+// payoutResult turns a payout settler's answer into ingest's.
+func payoutResult(code int, outcome, detail string) result {
 	if code >= 200 && code < 300 {
 		return result{code: code, outcome: outcome}
 	}

@@ -119,3 +119,56 @@ func TestAzamPayRefundByDisbursement(t *testing.T) {
 		t.Errorf("refund to an M-Pesa payer: %d %s", r.status, r.body)
 	}
 }
+
+// TestAzamPayDisbursementCallback: AzamPay's disbursement callback carries
+// no proof, so it only makes finconnectd ask AzamPay about the payout by
+// the pgReferenceId it stored; a callback naming another pgReferenceId is
+// 422, one about a payout without a stored id changes nothing, one about a
+// reference finconnectd never sent is acknowledged and ignored.
+func TestAzamPayDisbursementCallback(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	r := h.payout("", azBody("AZ-CB-1", "0781234560", "1000"))
+	if r.status != http.StatusCreated {
+		t.Fatalf("disbursement: %d %s", r.status, r.body)
+	}
+	p := r.object(t)
+	id, pg := p["id"].(string), p["provider_reference"].(string)
+	callback := func(ref, pgRef, status string) (int, string) {
+		b := []byte(`{"initiatorReferenceId":"` + ref + `","pgReferenceId":"` + pgRef + `","fspReferenceId":"AM1","amount":"1000","status":"` + status +
+			`","message":"Transaction completed","operator":"Airtel","additionalProperties":null}`)
+		code, outcome, _ := h.svc.AzamPayDisbursement(context.Background(), "azampay.tz", "az", b)
+		return code, outcome
+	}
+	if code, outcome := callback("AZ-CB-1", "someone-elses-id", "success"); code != http.StatusUnprocessableEntity {
+		t.Fatalf("callback with another pgReferenceId: %d %s, want 422", code, outcome)
+	}
+	if got := h.get(id); got.Status != state.PayoutPending && got.Status != state.PayoutSucceeded {
+		t.Fatalf("payout %s after a mismatching callback", got.Status)
+	}
+	eventually(t, "the callback confirmed by AzamPay's status", func() bool {
+		code, _ := callback("AZ-CB-1", pg, "success")
+		return code == http.StatusOK && h.get(id).Status == state.PayoutSucceeded
+	})
+	if code, outcome := callback("AZ-CB-1", pg, "success"); code != http.StatusOK || outcome != "duplicate" {
+		t.Errorf("the same callback again: %d %s, want 200 duplicate", code, outcome)
+	}
+	if evs := h.eventTypes(id); len(evs) != 1 || evs[0] != "payout.succeeded" {
+		t.Errorf("events %v, want one payout.succeeded", evs)
+	}
+	// A forged "success" for a payout AzamPay failed changes nothing: the
+	// status query says failed.
+	failed := h.payout("", azBody("AZ-CB-2", "0651234561", "1000"))
+	fid, fpg := failed.object(t)["id"].(string), failed.object(t)["provider_reference"].(string)
+	eventually(t, "the failing disbursement settled by the callback's query", func() bool {
+		code, _ := callback("AZ-CB-2", fpg, "success")
+		return code == http.StatusOK && h.get(fid).Status == state.PayoutFailed
+	})
+	if code, outcome := callback("AZ-NEVER-SENT", "x", "success"); code != http.StatusOK || outcome != "ignored" {
+		t.Errorf("callback about a reference never sent: %d %s, want 200 ignored", code, outcome)
+	}
+	lost := h.payout("", azBody("AZ-CB-5", "0781234565", "1000")) // AzamPay answers 500: no pgReferenceId stored
+	lid := lost.object(t)["payout_id"].(string)
+	if code, outcome := callback("AZ-CB-5", "claimed-id", "success"); code != http.StatusOK || outcome != "unconfirmed" || h.get(lid).Status != state.PayoutUnknown {
+		t.Errorf("callback for a payout without a stored id: %d %s, payout %s; want 200 unconfirmed, still unknown", code, outcome, h.get(lid).Status)
+	}
+}

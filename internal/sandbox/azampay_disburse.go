@@ -29,12 +29,14 @@ import (
 //	0, 7-9  SUCCESS after the delay
 //	1       FAILED after the delay (the wallet refused it)
 //	2       FAILED after the delay (cancelled)
-//	3, 4    SUCCESS after the delay
+//	3       SUCCESS after the delay, without a callback
+//	4       SUCCESS after the delay, the callback sent twice
 //	5       500 on disburse; nothing is created
 //	6       created, but the answer is held back for slow-answer
 //	9       (name lookup only) no name: status false
 //
-// The emulator sends no disbursement callback: status queries settle it.
+// After the customer delay the emulator sends AzamPay's (unsigned)
+// disbursement callback to the azampay-callback URL, as for checkouts.
 
 // azDisbursementWindow is how far dateInEpoch may be from now.
 const azDisbursementWindow = 5 * time.Minute
@@ -185,13 +187,18 @@ func (e *Emulator) azDisburse(w http.ResponseWriter, r *http.Request, _ tokenInf
 	e.azd.byRef[d.pgRef], e.azd.byExt[d.reference] = d, d.pgRef
 	e.azd.mu.Unlock()
 	e.after(time.Duration(e.Settings().Delay), func(context.Context) {
+		url := e.Settings().AzamPayCallback
 		e.azd.mu.Lock()
-		defer e.azd.mu.Unlock()
 		switch d.outcome {
 		case outcomeInsufficent, outcomeCancelled:
 			d.status = "FAILED"
 		default:
 			d.status = "SUCCESS"
+		}
+		cb := *d
+		e.azd.mu.Unlock()
+		if url != "" && cb.outcome != outcomeSilent {
+			e.azDisbursementCallback(url, cb, cb.outcome.notifications())
 		}
 	})
 	if oc == outcomeSlow && !e.slowAnswer(w, r, time.Duration(e.Settings().SlowAnswer)) {
@@ -217,4 +224,28 @@ func (e *Emulator) azDisbursementStatus(w http.ResponseWriter, r *http.Request, 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"pgReferenceId": c.pgRef, "data": c.status, "message": "Transaction Status successfuly fetch",
 		"success": true, "statusCode": 200})
+}
+
+// azDisbursementCallback sends AzamPay's disbursement callback (unsigned,
+// as documented) n times to url.
+func (e *Emulator) azDisbursementCallback(url string, d azDisbursement, n int) {
+	status, message := "success", "Transaction completed"
+	if d.status == "FAILED" {
+		status, message = "failure", "Transaction failed"
+	}
+	operator := map[string]string{"airtel": "Airtel", "tigo": "Tigo", "azampesa": "Azampesa"}[strings.ToLower(d.wallet)]
+	body, err := compactJSON(map[string]any{
+		"initiatorReferenceId": d.reference, "fspReferenceId": "AM" + randomCode(6), "pgReferenceId": d.pgRef,
+		"amount": d.amount, "status": status, "message": message, "operator": operator, "additionalProperties": nil,
+	})
+	if err != nil {
+		e.log.Error("sandbox azampay disbursement callback not built", "reference", d.reference, "err", err)
+		return
+	}
+	nt := notification{provider: providerAzamPay, method: http.MethodPost, url: url, body: body,
+		contentType: "application/json", ack: func(status int, _ []byte) bool { return status == http.StatusOK },
+		what: "disbursement callback " + d.reference}
+	for range n {
+		e.deliver(nt)
+	}
 }
