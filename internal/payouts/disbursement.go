@@ -53,37 +53,17 @@ func (s *Service) AzamPayDisbursement(ctx context.Context, providerID, route str
 	if pg != "" && pg != p.ProviderReference {
 		return http.StatusUnprocessableEntity, "rejected", "The notification does not match the payout: another pgReferenceId."
 	}
-	prov, ok := s.providers(providerID)
-	if !ok {
-		return http.StatusServiceUnavailable, "failed", "No payout client for this provider; retry later."
-	}
-	qctx, cancel := context.WithTimeout(ctx, s.previewTimeout)
-	out, qerr := prov.Query(qctx, p)
-	cancel()
-	switch {
-	case notFound(qerr):
-		return http.StatusNotFound, "rejected", "The provider does not know this payout."
-	case qerr != nil:
-		return http.StatusInternalServerError, "failed", "The payout could not be confirmed with the provider; retry later."
+	out, refused := s.queryForHook(ctx, providerID, p)
+	if refused != nil {
+		return refused.code, refused.outcome, refused.detail
 	}
 	clean := providers.WithoutCredentials(body)
 	if clean == nil {
 		clean = json.RawMessage("{}")
 	}
-	res, err := s.apply(ctx, state.PayoutChange{
+	return s.recordHook(ctx, state.PayoutChange{
 		ID: p.ID, Status: out.Status, FromQuery: true, ProviderReference: out.ProviderReference,
 		Channel: out.Channel, Message: out.Message, Raw: out.Raw,
 		Notification: &state.Notification{Route: route, DedupKey: "payout:" + p.ProviderReference + ":" + out.Status, Body: clean},
 	})
-	if err != nil {
-		s.log.Error("record disbursement callback", "payout_id", p.ID, "error", err)
-		return http.StatusInternalServerError, "failed", "The notification could not be recorded; retry later."
-	}
-	switch {
-	case res.Duplicate:
-		return http.StatusOK, "duplicate", ""
-	case res.Changed:
-		return http.StatusOK, "accepted", ""
-	}
-	return http.StatusOK, "unchanged", ""
 }

@@ -97,18 +97,8 @@ func (s *Service) Notification(ctx context.Context, providerID, route string, bo
 	switch {
 	case errors.Is(err, state.ErrNotFound):
 		// Not a payout finconnectd sent: ask whether the provider knows it.
-		prov, ok := s.providers(providerID)
-		if !ok {
-			return http.StatusServiceUnavailable, "failed", "No payout client for this provider; retry later."
-		}
-		qctx, cancel := context.WithTimeout(ctx, s.previewTimeout)
-		_, qerr := prov.Query(qctx, state.Payout{Provider: providerID, Reference: ref})
-		cancel()
-		switch {
-		case notFound(qerr):
-			return http.StatusNotFound, "rejected", "The provider does not know this payout."
-		case qerr != nil:
-			return http.StatusInternalServerError, "failed", "The payout could not be confirmed with the provider; retry later."
+		if _, refused := s.queryForHook(ctx, providerID, state.Payout{Provider: providerID, Reference: ref}); refused != nil {
+			return refused.code, refused.outcome, refused.detail
 		}
 		return http.StatusOK, "ignored", ""
 	case err != nil:
@@ -122,18 +112,9 @@ func (s *Service) Notification(ctx context.Context, providerID, route string, bo
 	}
 	fromQuery := false
 	if !signed {
-		prov, ok := s.providers(providerID)
-		if !ok {
-			return http.StatusServiceUnavailable, "failed", "No payout client for this provider; retry later."
-		}
-		qctx, cancel := context.WithTimeout(ctx, s.previewTimeout)
-		q, qerr := prov.Query(qctx, p)
-		cancel()
-		switch {
-		case notFound(qerr):
-			return http.StatusNotFound, "rejected", "The provider does not know this payout."
-		case qerr != nil:
-			return http.StatusInternalServerError, "failed", "The payout could not be confirmed with the provider; retry later."
+		q, refused := s.queryForHook(ctx, providerID, p)
+		if refused != nil {
+			return refused.code, refused.outcome, refused.detail
 		}
 		out, fromQuery = q, true
 	}
@@ -144,13 +125,45 @@ func (s *Service) Notification(ctx context.Context, providerID, route string, bo
 	if dedup == "" {
 		dedup = ref
 	}
-	res, err := s.apply(ctx, state.PayoutChange{
+	return s.recordHook(ctx, state.PayoutChange{
 		ID: p.ID, Status: out.Status, FromQuery: fromQuery, ProviderReference: out.ProviderReference, Fee: out.Fee,
 		ReceiverName: out.ReceiverName, Channel: out.Channel, Message: out.Message, Raw: out.Raw,
 		Notification: &state.Notification{Route: route, DedupKey: "payout:" + dedup + ":" + out.Status, Body: body},
 	})
+}
+
+// hookAnswer is the answer to give a provider's payout notification.
+type hookAnswer struct {
+	code            int
+	outcome, detail string
+}
+
+// queryForHook asks the provider about p to confirm a notification; when
+// it cannot, refused is the answer to give (the provider does not know the
+// payout: 404; no client or no answer: retry later).
+func (s *Service) queryForHook(ctx context.Context, providerID string, p state.Payout) (out Outcome, refused *hookAnswer) {
+	prov, ok := s.providers(providerID)
+	if !ok {
+		return Outcome{}, &hookAnswer{http.StatusServiceUnavailable, "failed", "No payout client for this provider; retry later."}
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.previewTimeout)
+	defer cancel()
+	out, err := prov.Query(qctx, p)
+	switch {
+	case notFound(err):
+		return Outcome{}, &hookAnswer{http.StatusNotFound, "rejected", "The provider does not know this payout."}
+	case err != nil:
+		return Outcome{}, &hookAnswer{http.StatusInternalServerError, "failed", "The payout could not be confirmed with the provider; retry later."}
+	}
+	return out, nil
+}
+
+// recordHook applies a notification's proven statement and says how to
+// answer it: 2xx only once it is committed (or a duplicate).
+func (s *Service) recordHook(ctx context.Context, c state.PayoutChange) (code int, outcome, detail string) {
+	res, err := s.apply(ctx, c)
 	if err != nil {
-		s.log.Error("record payout webhook", "payout_id", p.ID, "error", err)
+		s.log.Error("record payout notification", "payout_id", c.ID, "error", err)
 		return http.StatusInternalServerError, "failed", "The notification could not be recorded; retry later."
 	}
 	switch {
