@@ -170,20 +170,8 @@ func runPaymentsWith(ctx context.Context, io IO, args []string, open storeOpener
 	}
 	defer st.Close()
 	if a.Sub == "show" {
-		p, err := st.Payment(ctx, a.ID)
-		if err != nil {
-			if errors.Is(err, state.ErrNotFound) {
-				fmt.Fprintf(io.Stderr, "Error: no payment %q (finconnectd payments list shows the IDs)\n", a.ID)
-			} else {
-				fmt.Fprintf(io.Stderr, "Error: read payment %s: %v\n", a.ID, err)
-			}
-			return ExitError
-		}
-		if a.JSON {
-			return writeJSONOut(io, payments.View(p))
-		}
-		writePayment(io.Stdout, p)
-		return ExitOK
+		return showRecord(io, "payment", a.ID, a.JSON, func() (state.Payment, error) { return st.Payment(ctx, a.ID) },
+			func(p state.Payment) any { return payments.View(p) }, writePayment)
 	}
 	list, next, err := walkPages(a.Cursor, a.Limit, a.All, "payment", func(after string, n int) ([]state.Payment, error) {
 		return st.ListPayments(ctx, state.PaymentFilter{Provider: a.Provider, Reference: a.Reference, Status: state.PaymentStatus(a.Status), Limit: n, After: after})
@@ -269,4 +257,24 @@ func clean(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// showRecord prints one stored record of kind ("payment", "payout") read
+// by get: as JSON (view) or as text (write); a missing one names the list
+// command that shows the IDs.
+func showRecord[T any](out IO, kind, id string, asJSON bool, get func() (T, error), view func(T) any, write func(io.Writer, T)) int {
+	r, err := get()
+	if err != nil {
+		if errors.Is(err, state.ErrNotFound) {
+			fmt.Fprintf(out.Stderr, "Error: no %s %q (finconnectd %ss list shows the IDs)\n", kind, id, kind)
+		} else {
+			fmt.Fprintf(out.Stderr, "Error: read %s %s: %v\n", kind, id, err)
+		}
+		return ExitError
+	}
+	if asJSON {
+		return writeJSONOut(out, view(r))
+	}
+	write(out.Stdout, r)
+	return ExitOK
 }

@@ -120,20 +120,8 @@ func runPayoutsWith(ctx context.Context, io IO, args []string, open storeOpener)
 	}
 	defer st.Close()
 	if a.Sub == "show" {
-		p, err := st.Payout(ctx, a.ID)
-		if err != nil {
-			if errors.Is(err, state.ErrNotFound) {
-				fmt.Fprintf(io.Stderr, "Error: no payout %q (finconnectd payouts list shows the IDs)\n", a.ID)
-			} else {
-				fmt.Fprintf(io.Stderr, "Error: read payout %s: %v\n", a.ID, err)
-			}
-			return ExitError
-		}
-		if a.JSON {
-			return writeJSONOut(io, payouts.View(p))
-		}
-		writePayout(io.Stdout, p)
-		return ExitOK
+		return showRecord(io, "payout", a.ID, a.JSON, func() (state.Payout, error) { return st.Payout(ctx, a.ID) },
+			func(p state.Payout) any { return payouts.View(p) }, writePayout)
 	}
 	list, err := st.ListPayouts(ctx, state.PayoutFilter{Provider: a.Provider, Reference: a.Reference, Status: a.Status, PaymentID: a.Payment, Limit: a.Limit})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -224,23 +225,8 @@ func (s *Service) send(ctx context.Context, v validated, prov Provider, token st
 		Channel: pv.Channel, Description: v.Description, Token: token, PaymentID: v.PaymentID,
 		CreatedAt: now, UpdatedAt: now, NextSyncAt: now.Add(syncDelay(0)),
 	}
-	lim := s.limit(v.Currency)
-	lim.RefundOf = v.RefundOf
-	if err := s.store.CreatePayout(ctx, p, lim); err != nil {
-		var (
-			le *state.LimitError
-			re *state.RefundError
-		)
-		switch {
-		case errors.As(err, &le):
-			return problemAnswer(limitProblem(le), "refused"), false
-		case errors.As(err, &re):
-			return problemAnswer(refundProblem(re), "refused"), false
-		case errors.Is(err, state.ErrConflict):
-			return s.referenceInUse(ctx, v), false
-		}
-		log.Error("create payout", "error", err)
-		return problemAnswer(storeProblem(), "failed"), false
+	if a, ok := s.storePayout(ctx, p, v, log, "payout"); !ok {
+		return a, false
 	}
 	log = log.With("payout_id", p.ID)
 
@@ -441,4 +427,31 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// storePayout writes the payout row before anything is sent, the rolling
+// limit and any refund's cap checked atomically with it; when the store
+// refuses, ok is false and a is the answer (nothing was stored or sent).
+// what names the request in the log ("payout", "refund").
+func (s *Service) storePayout(ctx context.Context, p state.Payout, v validated, log *slog.Logger, what string) (a answer, ok bool) {
+	lim := s.limit(v.Currency)
+	lim.RefundOf = v.RefundOf
+	err := s.store.CreatePayout(ctx, p, lim)
+	if err == nil {
+		return answer{}, true
+	}
+	var (
+		le *state.LimitError
+		re *state.RefundError
+	)
+	switch {
+	case errors.As(err, &le):
+		return problemAnswer(limitProblem(le), "refused"), false
+	case errors.As(err, &re):
+		return problemAnswer(refundProblem(re), "refused"), false
+	case errors.Is(err, state.ErrConflict):
+		return s.referenceInUse(ctx, v), false
+	}
+	log.Error("create "+what, "error", err)
+	return problemAnswer(storeProblem(), "failed"), false
 }

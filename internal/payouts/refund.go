@@ -354,23 +354,8 @@ func (s *Service) sendRefund(ctx context.Context, v validated, pay state.Payment
 		Description: v.Description, Token: token, PaymentID: pay.ID,
 		CreatedAt: now, UpdatedAt: now, NextSyncAt: now.Add(syncDelay(0)),
 	}
-	lim := s.limit(v.Currency)
-	lim.RefundOf = v.RefundOf
-	if err := s.store.CreatePayout(ctx, p, lim); err != nil {
-		var (
-			le *state.LimitError
-			re *state.RefundError
-		)
-		switch {
-		case errors.As(err, &le):
-			return problemAnswer(limitProblem(le), "refused"), false
-		case errors.As(err, &re):
-			return problemAnswer(refundProblem(re), "refused"), false
-		case errors.Is(err, state.ErrConflict):
-			return s.referenceInUse(ctx, v), false
-		}
-		log.Error("create refund", "error", err)
-		return problemAnswer(storeProblem(), "failed"), false
+	if a, ok := s.storePayout(ctx, p, v, log, "refund"); !ok {
+		return a, false
 	}
 	log = log.With("payout_id", p.ID)
 	by := "finconnectd"
