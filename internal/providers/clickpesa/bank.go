@@ -178,30 +178,38 @@ type Bank struct {
 }
 
 // Banks lists the banks ClickPesa pays to (GET /list/banks).
-func (c *Client) Banks(ctx context.Context) (bs []Bank, err error) {
-	const op = "list_banks"
+func (c *Client) Banks(ctx context.Context) ([]Bank, error) {
+	var w []struct {
+		Name wire.String `json:"name"`
+		BIC  wire.String `json:"bic"`
+	}
+	if err := c.getJSON(ctx, "list_banks", "/list/banks", "undecodable bank list", &w); err != nil {
+		return nil, err
+	}
+	bs := make([]Bank, 0, len(w))
+	for _, b := range w {
+		bs = append(bs, Bank{Name: string(b.Name), BIC: string(b.BIC)})
+	}
+	return bs, nil
+}
+
+// getJSON makes one GET of path, retried on transient failures, and
+// decodes its 2xx answer into v; undecodable is the error's text when the
+// answer does not decode.
+func (c *Client) getJSON(ctx context.Context, op, path, undecodable string, v any) (err error) {
 	start := c.call.Start()
 	defer func() { c.call.Observe(op, start, err) }()
-	err = wire.Retry(ctx, c.retries, c.backoff, func() error {
-		resp, err := c.do(ctx, op, http.MethodGet, "/list/banks", nil, false)
+	return wire.Retry(ctx, c.retries, c.backoff, func() error {
+		resp, err := c.do(ctx, op, http.MethodGet, path, nil, false)
 		if err != nil {
 			return err
 		}
 		if resp.Status/100 != 2 {
 			return c.failure(op, false, resp)
 		}
-		var w []struct {
-			Name wire.String `json:"name"`
-			BIC  wire.String `json:"bic"`
-		}
-		if err := json.Unmarshal(resp.Body, &w); err != nil {
-			return c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable bank list", err)
-		}
-		bs = bs[:0]
-		for _, b := range w {
-			bs = append(bs, Bank{Name: string(b.Name), BIC: string(b.BIC)})
+		if err := json.Unmarshal(resp.Body, v); err != nil {
+			return c.call.Err(opName(op), providers.Retryable, resp.Status, "", undecodable, err)
 		}
 		return nil
 	})
-	return bs, err
 }

@@ -322,32 +322,19 @@ type Balance struct {
 }
 
 // Balances reads the merchant's balances (GET /account/balance).
-func (c *Client) Balances(ctx context.Context) (bs []Balance, err error) {
-	const op = "account_balance"
-	start := c.call.Start()
-	defer func() { c.call.Observe(op, start, err) }()
-	err = wire.Retry(ctx, c.retries, c.backoff, func() error {
-		resp, err := c.do(ctx, op, http.MethodGet, "/account/balance", nil, false)
-		if err != nil {
-			return err
-		}
-		if resp.Status/100 != 2 {
-			return c.failure(op, false, resp)
-		}
-		var w []struct {
-			Currency wire.String `json:"currency"`
-			Balance  wire.String `json:"balance"`
-		}
-		if err := json.Unmarshal(resp.Body, &w); err != nil {
-			return c.call.Err(opName(op), providers.Retryable, resp.Status, "", "answer is not a JSON array", err)
-		}
-		bs = bs[:0]
-		for _, b := range w {
-			bs = append(bs, Balance{Currency: string(b.Currency), Balance: string(b.Balance)})
-		}
-		return nil
-	})
-	return bs, err
+func (c *Client) Balances(ctx context.Context) ([]Balance, error) {
+	var w []struct {
+		Currency wire.String `json:"currency"`
+		Balance  wire.String `json:"balance"`
+	}
+	if err := c.getJSON(ctx, "account_balance", "/account/balance", "answer is not a JSON array", &w); err != nil {
+		return nil, err
+	}
+	bs := make([]Balance, 0, len(w))
+	for _, b := range w {
+		bs = append(bs, Balance{Currency: string(b.Currency), Balance: string(b.Balance)})
+	}
+	return bs, nil
 }
 
 // PayoutWebhook is a payout webhook (PAYOUT INITIATED, PAYOUT REFUNDED,
