@@ -2,14 +2,12 @@ package sandbox
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/http"
 	"regexp"
 	"strings"
-	"time"
 )
 
 // ClickPesa bank payouts: the list of banks, preview (fee, the account's
@@ -177,28 +175,5 @@ func (e *Emulator) cpBankCreate(w http.ResponseWriter, r *http.Request, tok toke
 		accountName: strings.TrimSpace(req.AccountName), clientID: tok.clientID, status: "AUTHORIZED",
 		created: now, updated: now, outcome: oc, transferType: cpTransferType(req.Currency, amount), bic: strings.ToUpper(req.BIC),
 	}
-	e.mu.Lock()
-	if _, used := e.cpo.payouts[p.orderRef]; used {
-		e.mu.Unlock()
-		cpMessage(w, http.StatusConflict, fmt.Sprintf("Order reference %s already used: Create a different reference", p.orderRef))
-		return
-	}
-	balance := e.cpBalanceLocked(p.currency)
-	if p.total().Cmp(balance) > 0 {
-		b := new(big.Rat).Set(balance)
-		e.mu.Unlock()
-		cpInsufficient(w, b, p.currency)
-		return
-	}
-	balance.Sub(balance, p.total())
-	e.cpo.payouts[p.orderRef] = p
-	delay := time.Duration(e.settings.Delay)
-	slow := time.Duration(e.settings.SlowAnswer)
-	answer := cpPayoutJSON(*p, false)
-	e.mu.Unlock()
-	e.after(delay, func(context.Context) { e.cpPayoutProgress(p.orderRef) })
-	if oc == outcomeSlow && !e.slowAnswer(w, r, slow) {
-		return
-	}
-	writeJSON(w, http.StatusOK, answer)
+	e.cpAcceptPayout(w, r, p)
 }

@@ -264,6 +264,14 @@ func (e *Emulator) cpPayoutCreate(w http.ResponseWriter, r *http.Request, tok to
 		updated:     now,
 		outcome:     oc,
 	}
+	e.cpAcceptPayout(w, r, p)
+}
+
+// cpAcceptPayout takes a new payout (mobile money or bank) as ClickPesa
+// does: a reused order reference is 409, one above the balance is refused,
+// otherwise the balance is debited, the payout moves on after the delay
+// and the answer is given (held back for outcome 6).
+func (e *Emulator) cpAcceptPayout(w http.ResponseWriter, r *http.Request, p *cpPayout) {
 	e.mu.Lock()
 	if _, used := e.cpo.payouts[p.orderRef]; used {
 		e.mu.Unlock()
@@ -284,7 +292,7 @@ func (e *Emulator) cpPayoutCreate(w http.ResponseWriter, r *http.Request, tok to
 	answer := cpPayoutJSON(*p, false)
 	e.mu.Unlock()
 	e.after(delay, func(context.Context) { e.cpPayoutProgress(p.orderRef) })
-	if oc == outcomeSlow && !e.slowAnswer(w, r, slow) {
+	if p.outcome == outcomeSlow && !e.slowAnswer(w, r, slow) {
 		return
 	}
 	writeJSON(w, http.StatusOK, answer)
