@@ -342,9 +342,9 @@ func reconRun(ctx context.Context, io IO, a reconArgs) int {
 // Payouts are healed through the payouts service, as payout sync does
 // (it sends nothing: no payout client is given).
 func reconOptions(cfg *config.Config, st state.Store, set *clients.Set) (recon.Options, error) {
-	settler := settle.New(settle.Options{Store: st, Routes: cfg.Routes})
-	po, err := payouts.New(payouts.Options{Store: st, Config: cfg, Settler: settler,
-		Providers: func(string) (payouts.Provider, bool) { return nil, false }})
+	settler := settle.New(settle.Options{Store: st, Routes: func() []*config.Route { return cfg.Routes }})
+	rt := &payouts.Runtime{Config: cfg}
+	po, err := payouts.New(payouts.Options{Store: st, Runtime: func() *payouts.Runtime { return rt }, Settler: settler})
 	if err != nil {
 		return recon.Options{}, fmt.Errorf("reconcile: %w", err)
 	}

@@ -11,9 +11,9 @@ import (
 // of the configuration being served, one level lower for health checks
 // and metrics scrapes (a load balancer's probes every few seconds).
 func (d *Daemon) accessLevel(r *http.Request) (slog.Level, bool) {
-	cfg := d.cfg.Load()
+	cfg := d.Config()
 	name := "info"
-	if cfg != nil && cfg.API.AccessLog != "" {
+	if cfg.API.AccessLog != "" {
 		name = cfg.API.AccessLog
 	}
 	var level slog.Level

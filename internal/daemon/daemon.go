@@ -19,11 +19,9 @@ import (
 	"github.com/finconnectd/finconnectd/internal/cancel"
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/delivery"
-	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/ingest"
 	"github.com/finconnectd/finconnectd/internal/payments"
 	"github.com/finconnectd/finconnectd/internal/payouts"
-	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
 	"github.com/finconnectd/finconnectd/internal/recon"
 	"github.com/finconnectd/finconnectd/internal/settle"
@@ -76,9 +74,9 @@ type Daemon struct {
 	now func() time.Time
 	sd  notifier
 
-	cfg    atomic.Pointer[config.Config]
-	set    atomic.Pointer[clients.Set]
-	auth   atomic.Pointer[httpapi.Authenticator]
+	// rt is the configuration being served with its clients and tokens:
+	// one value, swapped whole by Reload, read once per request.
+	rt     atomic.Pointer[runtime]
 	reg    *prometheus.Registry
 	m      *metrics
 	owner  string
@@ -159,8 +157,6 @@ func New(o Options) (*Daemon, error) {
 	if d.wh, err = newWriteHealth(d.reg, d.log, d.now); err != nil {
 		return nil, fmt.Errorf("daemon: register metrics: %w", err)
 	}
-	d.cfg.Store(o.Config)
-	d.auth.Store(newAuthenticator(o.Config))
 	// The dispatcher releases at start the leases of a crashed process it
 	// can see (same host, boot and PID namespace); it recognises them by
 	// this name (delivery.OwnerDead).
@@ -171,8 +167,14 @@ func New(o Options) (*Daemon, error) {
 // Registry is the daemon's metrics registry (served at /metrics).
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 
-// Config is the configuration being served (the latest good one).
-func (d *Daemon) Config() *config.Config { return d.cfg.Load() }
+// Config is the configuration being served (the latest good one; before
+// Start, the one given to New).
+func (d *Daemon) Config() *config.Config {
+	if rt := d.rt.Load(); rt != nil {
+		return rt.cfg
+	}
+	return d.o.Config
+}
 
 // PublicAddr is the webhook listener's address ("" until it is bound).
 func (d *Daemon) PublicAddr() string {
@@ -220,7 +222,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return errors.New("daemon: already started")
 	}
 	d.started = true
-	cfg := d.cfg.Load()
+	cfg := d.o.Config
 	d.bg, d.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
@@ -238,24 +240,25 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err // the opener names the store and what failed
 	}
 	d.store = d.wh.watch(st)
-	d.keys = newKeyCache(d.store, d.set.Load, d.now)
 	set, err := clients.New(cfg, d.clientOptions())
 	if err != nil {
 		return fmt.Errorf("build provider clients: %w", err)
 	}
-	d.set.Store(set)
+	d.rt.Store(newRuntime(cfg, set))
+	d.keys = newKeyCache(d.store, func() *clients.Set { return d.rt.Load().clients }, d.now)
 
 	if d.disp, err = delivery.New(delivery.Config{
 		Store: d.store, Routes: cfg.Routes, Logger: d.log, Registerer: d.reg, Now: d.now, Owner: d.owner,
 	}); err != nil {
 		return fmt.Errorf("build event delivery: %w", err)
 	}
-	d.settler = settle.New(settle.Options{Store: d.store, Routes: cfg.Routes, Now: d.now, Notify: d.disp.Notify})
+	d.settler = settle.New(settle.Options{Store: d.store, Routes: func() []*config.Route { return d.rt.Load().cfg.Routes },
+		Now: d.now, Notify: d.disp.Notify})
 	if err := d.reg.Register(recon.NewOpenDifferences(d.store)); err != nil {
 		return fmt.Errorf("register reconciliation metrics: %w", err)
 	}
 	if d.payouts, err = payouts.New(payouts.Options{
-		Store: d.store, Config: cfg, Providers: d.payoutProvider, Refunders: d.refunder, Settler: d.settler,
+		Store: d.store, Runtime: func() *payouts.Runtime { return d.rt.Load().payouts }, Settler: d.settler,
 		Notify: d.disp.Notify, Logger: d.log, Now: d.now,
 	}); err != nil {
 		return fmt.Errorf("build payouts API: %w", err)
@@ -264,17 +267,20 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	// shows an approved refund as the payment reversed.
 	paymentSettler := d.payouts.RefundAware(d.settler)
 	if d.pay, err = payments.New(payments.Options{
-		Store: d.store, Config: cfg, Payers: d.payer, Settler: paymentSettler, Logger: d.log, Registerer: d.reg, Now: d.now,
+		Store: d.store, Runtime: func() *payments.Runtime { return d.rt.Load().pay }, Settler: paymentSettler,
+		Logger: d.log, Registerer: d.reg, Now: d.now,
 	}); err != nil {
 		return fmt.Errorf("build pay API: %w", err)
 	}
 	if d.cancels, err = cancel.New(cancel.Options{
-		Store: d.store, Settler: d.settler, Cancellers: d.canceller, Logger: d.log, Now: d.now,
+		Store: d.store, Settler: d.settler, Logger: d.log, Now: d.now,
+		Cancellers: func(id string) (cancel.Canceller, bool) { return d.rt.Load().canceller(id) },
 	}); err != nil {
 		return fmt.Errorf("build cancellation API: %w", err)
 	}
 	if d.ingester, err = ingest.New(ingest.Options{
-		Config: cfg, Payers: d.payer, AzamPayKey: d.keys.key, Settler: paymentSettler, Store: d.store, Payouts: d.payouts,
+		Runtime: func() *ingest.Runtime { return d.rt.Load().ingest }, AzamPayKey: d.keys.key, Settler: paymentSettler,
+		Store: d.store, Payouts: d.payouts,
 		Logger: d.log, Registerer: d.reg, Now: d.now,
 	}); err != nil {
 		return fmt.Errorf("build webhook ingest: %w", err)
@@ -284,7 +290,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if d.o.ApplyAtStart {
-		d.sched0(ctx, cfg)
+		d.sched0(ctx)
 	}
 	if err := d.disp.Start(d.bg); err != nil {
 		return fmt.Errorf("start event delivery: %w", err)
@@ -322,58 +328,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 }
 
 // sched0 runs reconcile once, synchronously and bounded (ApplyAtStart).
-func (d *Daemon) sched0(ctx context.Context, cfg *config.Config) {
+func (d *Daemon) sched0(ctx context.Context) {
 	jctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	d.runReconcile(jctx, cfg, "reconcile", nil)
+	d.runReconcile(jctx, d.rt.Load(), "reconcile", nil)
 }
 
 func (d *Daemon) clientOptions() clients.Options {
 	return clients.Options{HTTPClient: d.o.HTTPClient, Observer: d.m.observe}
-}
-
-// payer returns the current configuration's client for a provider.
-func (d *Daemon) payer(id string) (providers.Payer, bool) {
-	set := d.set.Load()
-	if set == nil {
-		return nil, false
-	}
-	return set.Payer(id)
-}
-
-// payoutProvider returns the current configuration's payout client for a
-// provider ID: ClickPesa, or AzamPay with its disbursement settings.
-func (d *Daemon) payoutProvider(id string) (payouts.Provider, bool) {
-	set := d.set.Load()
-	if c := set.ClickPesa(id); c != nil {
-		return payouts.ClickPesa(c), true
-	}
-	if c := set.AzamPay(id); c != nil && c.CanDisburse() {
-		if p := d.cfg.Load().Provider(id); p != nil && p.AzamPay.CanDisburse() {
-			return payouts.AzamPay(c, p.AzamPay), true
-		}
-	}
-	return nil, false
-}
-
-// refunder returns the current configuration's client that refunds
-// collections of a provider ID itself (PesaPal only).
-func (d *Daemon) refunder(id string) (payouts.Refunder, bool) {
-	c := d.set.Load().PesaPal(id)
-	if c == nil {
-		return nil, false
-	}
-	return payouts.PesaPal(c), true
-}
-
-// canceller returns the current configuration's client that cancels
-// orders of a provider ID (PesaPal only).
-func (d *Daemon) canceller(id string) (cancel.Canceller, bool) {
-	c := d.set.Load().PesaPal(id)
-	if c == nil {
-		return nil, false
-	}
-	return c, true
 }
 
 // healthy is the readiness check: the store answers.
@@ -476,8 +438,10 @@ func (d *Daemon) stop(ctx context.Context) error {
 }
 
 // Reload loads the configuration again and, when it is valid, swaps
-// routes, providers, schedules and API tokens without dropping in-flight
-// work. On error the running configuration stays.
+// routes, providers and API tokens as one runtime value, then moves the
+// delivery workers and the schedules to it, without dropping in-flight
+// work: a request in flight finishes with the runtime it started with.
+// On error the running configuration stays.
 func (d *Daemon) Reload(ctx context.Context) error {
 	d.reload.Lock()
 	defer d.reload.Unlock()
@@ -501,7 +465,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		d.log.Error("config reload failed; still serving the previous configuration", "err", err)
 		return fmt.Errorf("reload: build provider clients: %w", err)
 	}
-	old := d.cfg.Load()
+	old := d.rt.Load().cfg
 	var restart []string
 	if cfg.Server.Listen != old.Server.Listen {
 		restart = append(restart, "server.listen")
@@ -512,15 +476,10 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	if cfg.State.Backend != old.State.Backend || cfg.State.Path != old.State.Path || cfg.State.DSN.Reveal() != old.State.DSN.Reveal() {
 		restart = append(restart, "state")
 	}
-	d.set.Store(set)
-	d.cfg.Store(cfg)
+	d.rt.Store(newRuntime(cfg, set))
 	d.keys.reset()
-	d.settler.SetRoutes(cfg.Routes)
-	d.ingester.SetConfig(cfg)
-	d.pay.SetConfig(cfg)
-	d.payouts.SetConfig(cfg)
+	// What has goroutines or timers of its own is told to follow.
 	d.disp.SetRoutes(cfg.Routes)
-	d.auth.Store(newAuthenticator(cfg))
 	if err := d.sched.restart(cfg.Schedules); err != nil {
 		d.log.Error("reload: schedules not changed", "err", err)
 	}

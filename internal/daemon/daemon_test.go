@@ -38,6 +38,7 @@ var testEnv = map[string]string{
 	"API_TOKEN":   testToken,
 	"API_TOKEN2":  testToken2,
 	"CP_CLIENT":   "client",
+	"CP_CLIENT2":  "client-2",
 	"CP_KEY":      "key",
 	"CP_CHECKSUM": checksumKey,
 	"WHSEC":       "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")),

@@ -126,10 +126,11 @@ func (d *Daemon) apiHandler() http.Handler {
 	recon.RegisterAPI(routes, recon.APIOptions{Store: d.store, Now: d.now, Logger: d.log}) // scope reconciliation
 	d.apiPatterns = append(open.Patterns(), routes.Patterns()...)
 	protected := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.auth.Load().Require(authed).ServeHTTP(w, r)
+		d.rt.Load().auth.Require(authed).ServeHTTP(w, r)
 	})
 	mux.Handle("/v1/", protected)
-	if con, err := console.New(console.Options{Store: d.store, Auth: d.auth.Load, Config: d.cfg.Load,
+	if con, err := console.New(console.Options{Store: d.store,
+		Auth: func() *httpapi.Authenticator { return d.rt.Load().auth }, Config: d.Config,
 		Notify: d.disp.Notify, Now: d.now, Logger: d.log}); err != nil {
 		d.log.Error("console not served", "err", err)
 	} else {
@@ -141,22 +142,13 @@ func (d *Daemon) apiHandler() http.Handler {
 	return mux
 }
 
-// newAuthenticator accepts the tokens of cfg's api block with their scopes.
-func newAuthenticator(cfg *config.Config) *httpapi.Authenticator {
-	toks := make([]httpapi.Token, 0, len(cfg.API.Tokens))
-	for _, t := range cfg.API.Tokens {
-		toks = append(toks, httpapi.Token{Name: t.Name, Value: t.Value, Scopes: t.Scopes})
-	}
-	return httpapi.NewAuthenticator(toks)
-}
-
 // readyz: the store answers and a configuration is loaded.
 func (d *Daemon) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{"config": "ok", "store": "ok"}
 	code := http.StatusOK
-	if d.cfg.Load() == nil {
+	if d.rt.Load() == nil {
 		checks["config"], code = "not loaded", http.StatusServiceUnavailable
 	}
 	if err := d.store.Ping(ctx); err != nil {

@@ -193,13 +193,14 @@ func (s *scheduler) record(r state.ScheduleRun) {
 
 // reconcileJob is plan + apply under the state lock (the CLI's code and lock).
 func (d *Daemon) reconcileJob(ctx context.Context) error {
-	return d.runReconcile(ctx, d.cfg.Load(), "reconcile", nil)
+	return d.runReconcile(ctx, d.rt.Load(), "reconcile", nil)
 }
 
 // refreshKeysJob refreshes AzamPay public keys in state and warms every
 // provider's token ahead of expiry.
 func (d *Daemon) refreshKeysJob(ctx context.Context) error {
-	cfg := d.cfg.Load()
+	rt := d.rt.Load()
+	cfg := rt.cfg
 	var errs []error
 	hasAzamPay := false
 	for _, p := range cfg.Providers {
@@ -208,12 +209,12 @@ func (d *Daemon) refreshKeysJob(ctx context.Context) error {
 		}
 	}
 	if hasAzamPay {
-		if err := d.runReconcile(ctx, cfg, "refresh_keys", []string{reconcile.TypeKey}); err != nil {
+		if err := d.runReconcile(ctx, rt, "refresh_keys", []string{reconcile.TypeKey}); err != nil {
 			errs = append(errs, err)
 		}
 		d.keys.reset()
 	}
-	if err := warmTokens(ctx, d.set.Load(), cfg); err != nil {
+	if err := warmTokens(ctx, rt.clients, cfg); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -253,9 +254,9 @@ func warmTokens(ctx context.Context, set *clients.Set, cfg *config.Config) error
 
 // runReconcile runs reconcile.Run and logs its one-line summary. Someone
 // else holding the lock is a skip, not a failure.
-func (d *Daemon) runReconcile(ctx context.Context, cfg *config.Config, schedule string, types []string) error {
+func (d *Daemon) runReconcile(ctx context.Context, rt *runtime, schedule string, types []string) error {
 	start := d.now()
-	sum, err := reconcile.Run(ctx, cfg, d.store, reconcile.NewRemote(d.set.Load()), reconcile.RunOptions{
+	sum, err := reconcile.Run(ctx, rt.cfg, d.store, reconcile.NewRemote(rt.clients), reconcile.RunOptions{
 		Now:   d.now,
 		Types: types,
 		Lock:  reconcile.LockOptions{Operation: schedule},
@@ -289,10 +290,8 @@ func (d *Daemon) syncJob(ctx context.Context) error {
 // skipped; a run cut by the job's deadline (Options.ReconcileTimeout) is
 // resumed by the next one.
 func (d *Daemon) reconcilePaymentsJob(ctx context.Context) error {
-	cfg, set := d.cfg.Load(), d.set.Load()
-	if set == nil {
-		return nil
-	}
+	rt := d.rt.Load()
+	cfg, set := rt.cfg, rt.clients
 	now := d.now()
 	to := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
 	from := to.AddDate(0, 0, -1)

@@ -55,6 +55,22 @@ type harness struct {
 	refetches atomic.Int32
 	// payers overrides the clients' payers when set.
 	payers map[string]providers.Payer
+	// rt is what the ingester serves; setConfig swaps it as a reload does.
+	rt atomic.Pointer[Runtime]
+}
+
+// setConfig serves cfg's routes from now on, with the harness's clients.
+func (h *harness) setConfig(cfg *config.Config) {
+	h.rt.Store(&Runtime{Routes: NewRoutes(cfg), Payers: h.payer})
+}
+
+// payer is the harness's payers override, else the clients'.
+func (h *harness) payer(id string) (providers.Payer, bool) {
+	if h.payers != nil {
+		p, ok := h.payers[id]
+		return p, ok
+	}
+	return h.set.Payer(id)
 }
 
 type harnessOptions struct {
@@ -114,16 +130,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatalf("parse emulator key: %v", err)
 	}
 	h.key = pub
-	settler := settle.New(settle.Options{Store: h.store, Routes: cfg.Routes})
+	settler := settle.New(settle.Options{Store: h.store, Routes: func() []*config.Route { return cfg.Routes }})
+	h.setConfig(cfg)
 	in, err := New(Options{
-		Config: cfg,
-		Payers: func(id string) (providers.Payer, bool) {
-			if h.payers != nil {
-				p, ok := h.payers[id]
-				return p, ok
-			}
-			return set.Payer(id)
-		},
+		Runtime:    h.rt.Load,
 		AzamPayKey: h.keySource,
 		Settler:    settler,
 		Store:      h.store,

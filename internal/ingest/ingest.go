@@ -12,7 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,11 +44,48 @@ type Settler interface {
 // bounds how often it really fetches.
 type KeySource func(ctx context.Context, providerID string, refetch bool) (*rsa.PublicKey, error)
 
+// Runtime is what one notification is handled with: the route table of a
+// configuration and the provider clients built from it, installed
+// together by a reload and read together, once per request.
+type Runtime struct {
+	Routes *Routes
+	// Payers returns the provider client that confirms unsigned notifications.
+	Payers func(providerID string) (providers.Payer, bool)
+}
+
+// Routes is one configuration's routes by path; build it once per
+// configuration with NewRoutes.
+type Routes struct {
+	byPath map[string]*servedRoute
+	names  map[string]bool
+}
+
+type servedRoute struct {
+	route    *config.Route
+	provider *config.Provider
+}
+
+// NewRoutes indexes the routes of cfg by path.
+func NewRoutes(cfg *config.Config) *Routes {
+	rs := &Routes{byPath: map[string]*servedRoute{}, names: map[string]bool{}}
+	if cfg == nil {
+		return rs
+	}
+	for _, r := range cfg.Routes {
+		p := cfg.Provider(r.Provider)
+		if p == nil {
+			continue // validation guarantees one; never serve a route without
+		}
+		rs.byPath[r.Path] = &servedRoute{route: r, provider: p}
+		rs.names[r.Name] = true
+	}
+	return rs
+}
+
 // Options wire an Ingester.
 type Options struct {
-	Config *config.Config
-	// Payers returns the provider client that confirms unsigned notifications.
-	Payers     func(providerID string) (providers.Payer, bool)
+	// Runtime returns the routes and clients being served.
+	Runtime    func() *Runtime
 	AzamPayKey KeySource
 	Settler    Settler
 	Store      Store
@@ -78,9 +115,9 @@ type Options struct {
 }
 
 // Ingester is the handler of every route path. Safe for concurrent use;
-// SetConfig swaps routes without disturbing requests in flight.
+// each request takes its route and clients from one Runtime.
 type Ingester struct {
-	payers            func(string) (providers.Payer, bool)
+	runtime           func() *Runtime
 	payouts           PayoutSettler
 	azamKey           KeySource
 	settler           Settler
@@ -91,33 +128,65 @@ type Ingester struct {
 	burst, knownBurst int
 	qTimeout          time.Duration
 
-	snap    atomic.Pointer[snapshot]
+	budgets budgets
 	flights flights
 
 	received *prometheus.CounterVec
 	rejected *prometheus.CounterVec
 }
 
-// snapshot is one configuration's routes, by path.
-type snapshot struct {
-	byPath map[string]*routeInfo
-}
-
+// routeInfo is what handling one notification works with: its route and
+// provider, the route's budgets, and the clients of the same Runtime.
 type routeInfo struct {
 	route    *config.Route
 	provider *config.Provider
-	unknown  *rate.Limiter // budget for notifications about payments we do not hold
-	known    *rate.Limiter // budget for notifications about payments we hold
+	payers   func(string) (providers.Payer, bool)
+	*budget
+}
+
+// budget is a route's rate limits for confirming queries.
+type budget struct {
+	unknown *rate.Limiter // budget for notifications about payments we do not hold
+	known   *rate.Limiter // budget for notifications about payments we hold
+}
+
+// budgets are the routes' rate limits by route name. They outlive the
+// route tables: a route that keeps its name across a reload keeps its
+// budget; the budgets of routes a newer table dropped are forgotten.
+type budgets struct {
+	mu     sync.Mutex
+	routes *Routes // the table byName was last pruned for
+	byName map[string]*budget
+}
+
+// of returns the budget of the route name of routes, new ones from mk.
+func (b *budgets) of(routes *Routes, name string, mk func() *budget) *budget {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.routes != routes {
+		for n := range b.byName {
+			if !routes.names[n] {
+				delete(b.byName, n)
+			}
+		}
+		b.routes = routes
+	}
+	if b.byName == nil {
+		b.byName = map[string]*budget{}
+	}
+	bu := b.byName[name]
+	if bu == nil {
+		bu = mk()
+		b.byName[name] = bu
+	}
+	return bu
 }
 
 // New checks o and returns an Ingester; it starts nothing.
 func New(o Options) (*Ingester, error) {
 	var missing []string
-	if o.Config == nil {
-		missing = append(missing, "Config")
-	}
-	if o.Payers == nil {
-		missing = append(missing, "Payers")
+	if o.Runtime == nil {
+		missing = append(missing, "Runtime")
 	}
 	if o.Settler == nil {
 		missing = append(missing, "Settler")
@@ -129,7 +198,7 @@ func New(o Options) (*Ingester, error) {
 		return nil, fmt.Errorf("ingest: missing options: %s", strings.Join(missing, ", "))
 	}
 	in := &Ingester{
-		payers:     o.Payers,
+		runtime:    o.Runtime,
 		azamKey:    o.AzamPayKey,
 		payouts:    o.Payouts,
 		settler:    o.Settler,
@@ -181,7 +250,6 @@ func New(o Options) (*Ingester, error) {
 	}, []string{"route", "reason"}); err != nil {
 		return nil, err
 	}
-	in.SetConfig(o.Config)
 	return in, nil
 }
 
@@ -204,34 +272,9 @@ func registerCounter(reg prometheus.Registerer, opts prometheus.CounterOpts, lab
 	return c, nil
 }
 
-// SetConfig swaps the routes served (config reload). A route that keeps
-// its name keeps its rate limit budget.
-func (in *Ingester) SetConfig(cfg *config.Config) {
-	if cfg == nil {
-		return
-	}
-	old := map[string]*routeInfo{}
-	if s := in.snap.Load(); s != nil {
-		for _, ri := range s.byPath {
-			old[ri.route.Name] = ri
-		}
-	}
-	s := &snapshot{byPath: map[string]*routeInfo{}}
-	for _, r := range cfg.Routes {
-		p := cfg.Provider(r.Provider)
-		if p == nil {
-			continue // validation guarantees one; never serve a route without
-		}
-		ri := &routeInfo{route: r, provider: p}
-		if prev := old[r.Name]; prev != nil {
-			ri.unknown, ri.known = prev.unknown, prev.known
-		} else {
-			ri.unknown = newLimiter(in.rate, in.burst)
-			ri.known = newLimiter(in.knownRate, in.knownBurst)
-		}
-		s.byPath[r.Path] = ri
-	}
-	in.snap.Store(s)
+// newBudget is a fresh route budget.
+func (in *Ingester) newBudget() *budget {
+	return &budget{unknown: newLimiter(in.rate, in.burst), known: newLimiter(in.knownRate, in.knownBurst)}
 }
 
 // Handler serves the route paths; every other path is 404.
@@ -256,11 +299,14 @@ type result struct {
 // "/hooks/%63lickpesa") is 404, so that a path rule in front of the daemon
 // (a reverse proxy, a firewall) sees the same path finconnectd serves.
 func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ri, ok := in.snap.Load().byPath[r.URL.Path]
+	rt := in.runtime()
+	sr, ok := rt.Routes.byPath[r.URL.Path]
 	if !ok || r.URL.RawPath != "" {
 		http.NotFound(w, r)
 		return
 	}
+	ri := &routeInfo{route: sr.route, provider: sr.provider, payers: rt.Payers,
+		budget: in.budgets.of(rt.Routes, sr.route.Name, in.newBudget)}
 	start := in.now()
 	in.received.WithLabelValues(ri.route.Name).Inc()
 	res := in.handle(r.Context(), ri, w, r)
@@ -378,7 +424,7 @@ var errRateLimited = errors.New("too many unverified notifications")
 // names: coalesced per payment, rate limited per route for new queries
 // from the budget b (ri.known or ri.unknown).
 func (in *Ingester) confirm(ctx context.Context, ri *routeInfo, b *rate.Limiter, key string, q providers.PaymentQuery) (providers.PaymentStatus, error) {
-	payer, ok := in.payers(ri.provider.ID())
+	payer, ok := ri.payers(ri.provider.ID())
 	if !ok {
 		return providers.PaymentStatus{}, fmt.Errorf("no client for %s", ri.provider.Block())
 	}
@@ -431,7 +477,7 @@ func (in *Ingester) lookup(ctx context.Context, ri *routeInfo, reference string)
 // budget is the rate budget of a notification about p (found: we hold it)
 // naming providerRef: the known budget only when it names a payment we
 // hold and does not contradict its provider reference.
-func (ri *routeInfo) budget(p state.Payment, found bool, providerRef string) *rate.Limiter {
+func (ri *routeInfo) budgetFor(p state.Payment, found bool, providerRef string) *rate.Limiter {
 	if found && (p.ProviderReference == "" || providerRef == "" || p.ProviderReference == providerRef) {
 		return ri.known
 	}

@@ -181,8 +181,8 @@ func TestAzamPay(t *testing.T) {
 		azc.CallbackProof = config.ProofSignature
 		az.AzamPay = &azc
 		cfg.Providers[2] = &az
-		h.in.SetConfig(&cfg)
-		defer h.in.SetConfig(h.cfg)
+		h.setConfig(&cfg)
+		defer h.setConfig(h.cfg)
 		if code, b := h.send("POST", "/hooks/azampay", "application/json", azamPayBody(t, nil, "AZ2", "success", "1000", nil)); code != 401 {
 			t.Fatalf("code = %d (%s), want 401", code, b)
 		}
@@ -377,7 +377,7 @@ func TestReload(t *testing.T) {
 	moved := *cfg.Routes[1]
 	moved.Path = "/hooks/cp2"
 	cfg.Routes[1] = &moved
-	h.in.SetConfig(&cfg)
+	h.setConfig(&cfg)
 	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORDR", Status: "pending", Amount: "1", Currency: "TZS"})
 	body := clickPesaBody(t, checksumKey, "ORDR", "SUCCESS", "1")
 	if code, _ := h.send("POST", "/hooks/clickpesa", "application/json", body); code != 404 {
@@ -385,6 +385,35 @@ func TestReload(t *testing.T) {
 	}
 	if code, _ := h.send("POST", "/hooks/cp2", "application/json", body); code != 200 {
 		t.Fatalf("new path: code %d, want 200", code)
+	}
+}
+
+// TestReloadKeepsBudgets: a route that keeps its name across a reload
+// keeps its spent rate budget, whatever its path; a route with a new name
+// starts with a full one.
+func TestReloadKeepsBudgets(t *testing.T) {
+	h := newHarness(t, harnessOptions{rate: 0.001, burst: 1})
+	if code, _ := h.send("GET", "/hooks/pesapal?OrderTrackingId=B1", "", nil); code == 429 {
+		t.Fatalf("first query limited")
+	}
+	if code, _ := h.send("GET", "/hooks/pesapal?OrderTrackingId=B2", "", nil); code != 429 {
+		t.Fatalf("code = %d, want 429 (budget spent)", code)
+	}
+	withRoute := func(name, path string) *config.Config {
+		cfg := *h.cfg
+		cfg.Routes = append(cfg.Routes[:0:0], h.cfg.Routes...)
+		r := *cfg.Routes[0]
+		r.Name, r.Path = name, path
+		cfg.Routes[0] = &r
+		return &cfg
+	}
+	h.setConfig(withRoute("pp", "/hooks/pp-moved"))
+	if code, _ := h.send("GET", "/hooks/pp-moved?OrderTrackingId=B3", "", nil); code != 429 {
+		t.Fatalf("same name after reload: code = %d, want 429 (budget kept)", code)
+	}
+	h.setConfig(withRoute("pp-renamed", "/hooks/pp-moved"))
+	if code, _ := h.send("GET", "/hooks/pp-moved?OrderTrackingId=B4", "", nil); code == 429 {
+		t.Fatalf("new name after reload: limited, want a fresh budget")
 	}
 }
 
@@ -398,7 +427,7 @@ func TestHelpers(t *testing.T) {
 }
 
 func TestNewRequiresOptions(t *testing.T) {
-	if _, err := New(Options{}); err == nil || !strings.Contains(err.Error(), "Config") {
+	if _, err := New(Options{}); err == nil || !strings.Contains(err.Error(), "Runtime") {
 		t.Fatalf("err = %v", err)
 	}
 }

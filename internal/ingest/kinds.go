@@ -34,7 +34,7 @@ func (in *Ingester) pesapal(ctx context.Context, ri *routeInfo, r *http.Request,
 	if err != nil {
 		return withAck(storeFailure(err))
 	}
-	st, err := in.confirm(ctx, ri, ri.budget(p, found, ipn.OrderTrackingID), ipn.OrderTrackingID, providers.PaymentQuery{
+	st, err := in.confirm(ctx, ri, ri.budgetFor(p, found, ipn.OrderTrackingID), ipn.OrderTrackingID, providers.PaymentQuery{
 		ProviderReference: ipn.OrderTrackingID,
 		Reference:         ipn.OrderMerchantReference,
 	})
@@ -104,7 +104,7 @@ func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) r
 	}
 	source := state.SourceNotification
 	if !signed || !found {
-		confirmed, err := in.confirm(ctx, ri, ri.budget(p, found, d.ID), d.OrderReference, providers.PaymentQuery{Reference: d.OrderReference})
+		confirmed, err := in.confirm(ctx, ri, ri.budgetFor(p, found, d.ID), d.OrderReference, providers.PaymentQuery{Reference: d.OrderReference})
 		if err != nil {
 			res := confirmFailure(err)
 			res.st = st
@@ -185,7 +185,7 @@ func (in *Ingester) azampay(ctx context.Context, ri *routeInfo, body []byte) res
 	if txID == "" {
 		return reject(http.StatusBadRequest, "malformed", "The callback names no transaction to confirm it with.", nil)
 	}
-	confirmed, err := in.confirm(ctx, ri, ri.budget(p, found, st.ProviderReference), txID, providers.PaymentQuery{ProviderReference: txID, MNO: mno})
+	confirmed, err := in.confirm(ctx, ri, ri.budgetFor(p, found, st.ProviderReference), txID, providers.PaymentQuery{ProviderReference: txID, MNO: mno})
 	if err != nil {
 		res := confirmFailure(err)
 		res.st = st

@@ -105,8 +105,8 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		}
 		bodyErrs = p.Errors
 	}
-	cfg := s.config()
-	v, prob := validate(cfg, req)
+	rt := s.runtime() // one configuration and its clients for the whole request
+	v, prob := validate(rt.Config, req)
 	if len(bodyErrs) > 0 {
 		// Report every problem of the body at once: the decoding's, then
 		// the checks' on the fields that decoded (a field already named
@@ -119,7 +119,7 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		return fail(prob)
 	}
 	providerLabel = v.Provider
-	payer, ok := s.payers(v.Provider)
+	payer, ok := rt.Payers(v.Provider)
 	if !ok {
 		return fail(httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
 			fmt.Sprintf("No client is running for %s; check the daemon's log.", v.Provider)))
@@ -364,7 +364,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) error {
 
 // refresh asks the provider about p now and applies the answer.
 func (s *Service) refresh(ctx context.Context, p state.Payment) (state.Payment, error) {
-	payer, ok := s.payers(p.Provider)
+	payer, ok := s.payer(p.Provider)
 	if !ok {
 		return p, httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
 			fmt.Sprintf("No client is running for %s (removed from the configuration?).", p.Provider))

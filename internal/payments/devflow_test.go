@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/devmode"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
@@ -45,8 +46,9 @@ func TestDevModeDemoPayments(t *testing.T) {
 	if _, err := store.PutResource(context.Background(), state.Resource{Address: "ipn.orders", Type: "ipn", Attributes: attrs}); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(Options{Store: store, Config: env.Config, Payers: set.Payer,
-		Settler: settle.New(settle.Options{Store: store, Routes: env.Config.Routes})})
+	rt := &Runtime{Config: env.Config, Payers: set.Payer}
+	svc, err := New(Options{Store: store, Runtime: func() *Runtime { return rt },
+		Settler: settle.New(settle.Options{Store: store, Routes: func() []*config.Route { return env.Config.Routes }})})
 	if err != nil {
 		t.Fatal(err)
 	}

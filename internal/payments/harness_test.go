@@ -132,11 +132,11 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 
-	settler := settle.New(settle.Options{Store: h.store, Routes: cfg.Routes, Now: h.clock.Now})
+	settler := settle.New(settle.Options{Store: h.store, Routes: func() []*config.Route { return cfg.Routes }, Now: h.clock.Now})
+	rt := &Runtime{Config: cfg, Payers: func(id string) (providers.Payer, bool) { p, ok := h.payers[id]; return p, ok }}
 	svc, err := New(Options{
 		Store:           h.store,
-		Config:          cfg,
-		Payers:          func(id string) (providers.Payer, bool) { p, ok := h.payers[id]; return p, ok },
+		Runtime:         func() *Runtime { return rt },
 		Settler:         settler,
 		Now:             h.clock.Now,
 		InitiateTimeout: o.initiateTimeout,

@@ -15,7 +15,7 @@ func TestMetrics(t *testing.T) {
 	h := newHarness(t, harnessOptions{settings: sandbox.Settings{Delay: sandbox.Duration(3600e9)}})
 	reg := prometheus.NewRegistry()
 	for range 2 { // a second Service (reload) shares the registered collectors
-		svc, err := New(Options{Store: h.store, Config: h.cfg, Payers: h.svc.payers, Settler: h.svc.settler, Registerer: reg})
+		svc, err := New(Options{Store: h.store, Runtime: h.svc.runtime, Settler: h.svc.settler, Registerer: reg})
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}

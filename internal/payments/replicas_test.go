@@ -85,9 +85,11 @@ func TestSyncTwoReplicasQueryEachPaymentOnce(t *testing.T) {
 		t.Cleanup(func() { _ = st.Close() })
 		payers := testPayers(t, cfg)
 		svc, err := New(Options{
-			Store: st, Config: cfg, Now: clk.Now,
-			Payers:  func(id string) (providers.Payer, bool) { p, ok := payers[id]; return p, ok },
-			Settler: settle.New(settle.Options{Store: st, Routes: cfg.Routes, Now: clk.Now}),
+			Store: st, Now: clk.Now,
+			Runtime: func() *Runtime {
+				return &Runtime{Config: cfg, Payers: func(id string) (providers.Payer, bool) { p, ok := payers[id]; return p, ok }}
+			},
+			Settler: settle.New(settle.Options{Store: st, Routes: func() []*config.Route { return cfg.Routes }, Now: clk.Now}),
 		})
 		if err != nil {
 			t.Fatal(err)

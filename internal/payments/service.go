@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,11 +41,20 @@ type Settler interface {
 	Apply(ctx context.Context, st settle.Statement) (state.StatusResult, error)
 }
 
+// Runtime is what one request or one sync of a payment works with: a
+// configuration and the provider clients built from it, installed
+// together by a reload and read together, once.
+type Runtime struct {
+	Config *config.Config
+	// Payers returns the provider client of a provider ID ("pesapal.ke").
+	Payers func(providerID string) (providers.Payer, bool)
+}
+
 // Options wire a Service.
 type Options struct {
-	Store   Store
-	Config  *config.Config
-	Payers  func(providerID string) (providers.Payer, bool)
+	Store Store
+	// Runtime returns the configuration and clients being served.
+	Runtime func() *Runtime
 	Settler Settler
 	Logger  *slog.Logger
 	// Registerer receives the metrics; nil registers nothing.
@@ -67,11 +75,10 @@ type Options struct {
 // Service is the pay API and payment sync.
 type Service struct {
 	store   Store
-	payers  func(string) (providers.Payer, bool)
+	runtime func() *Runtime
 	settler Settler
 	log     *slog.Logger
 	now     func() time.Time
-	cfg     atomic.Pointer[config.Config]
 	m       *metrics
 	syncMu  sync.Mutex // one Sync at a time per process
 
@@ -87,11 +94,8 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil {
 		missing = append(missing, "Store")
 	}
-	if o.Config == nil {
-		missing = append(missing, "Config")
-	}
-	if o.Payers == nil {
-		missing = append(missing, "Payers")
+	if o.Runtime == nil {
+		missing = append(missing, "Runtime")
 	}
 	if o.Settler == nil {
 		missing = append(missing, "Settler")
@@ -101,7 +105,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{
 		store:        o.Store,
-		payers:       o.Payers,
+		runtime:      o.Runtime,
 		settler:      o.Settler,
 		log:          o.Logger,
 		now:          o.Now,
@@ -133,19 +137,14 @@ func New(o Options) (*Service, error) {
 		return nil, fmt.Errorf("payments: register metrics: %w", err)
 	}
 	s.m = m
-	s.cfg.Store(o.Config)
 	return s, nil
 }
 
-// SetConfig swaps the configuration (SIGHUP). In-flight requests finish
-// with the configuration they started with.
-func (s *Service) SetConfig(cfg *config.Config) {
-	if cfg != nil {
-		s.cfg.Store(cfg)
-	}
+// payer returns the current client of a provider ID (a request that also
+// reads the configuration takes both from one Runtime instead).
+func (s *Service) payer(providerID string) (providers.Payer, bool) {
+	return s.runtime().Payers(providerID)
 }
-
-func (s *Service) config() *config.Config { return s.cfg.Load() }
 
 // Payment is a payment as the API shows it.
 type Payment struct {

@@ -126,7 +126,7 @@ func (s *Service) syncOne(ctx context.Context, p state.Payment) error {
 		log.Warn("payment sync: initiation was interrupted; payment is unknown until the provider says otherwise")
 		p = res.Payment
 	}
-	payer, ok := s.payers(p.Provider)
+	payer, ok := s.payer(p.Provider)
 	if !ok {
 		s.m.syncs.WithLabelValues(p.Provider, "skipped").Inc()
 		log.Warn("payment sync: no client for the provider (removed from the configuration?)")

@@ -119,15 +119,16 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) (answer, json.R
 		return problemAnswer(p, "rejected"), nil
 	}
 	reqBody, _ := json.Marshal(req)
-	cfg := s.config()
-	v, prob := validate(cfg, req)
+	rt := s.runtime() // one configuration and its clients for the whole request
+	v, prob := validate(rt.Config, req)
 	if prob != nil {
 		return problemAnswer(prob, "rejected"), reqBody
 	}
-	if prob := guardrails(cfg.Payouts, v.Order, false); prob != nil {
+	if prob := guardrails(rt.Config.Payouts, v.Order, false); prob != nil {
 		return problemAnswer(prob, "refused"), reqBody
 	}
-	prov, ok := s.providers(v.Provider)
+	v.limit = rollingLimit(rt.Config, v.Currency)
+	prov, ok := rt.provider(v.Provider)
 	if !ok {
 		return problemAnswer(httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
 			fmt.Sprintf("No client is running for %s; check the daemon's log.", v.Provider)), "failed"), reqBody
@@ -206,7 +207,7 @@ func (s *Service) send(ctx context.Context, v validated, prov Provider, token st
 	if _, err := s.store.PayoutByReference(ctx, v.Provider, v.Reference); err == nil {
 		return s.referenceInUse(ctx, v), false
 	}
-	if prob := s.precheckLimit(ctx, v.Order); prob != nil {
+	if prob := s.precheckLimit(ctx, v); prob != nil {
 		return problemAnswer(prob, "refused"), false
 	}
 	pctx, cancel := context.WithTimeout(ctx, s.previewTimeout)
@@ -434,7 +435,7 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 // refuses, ok is false and a is the answer (nothing was stored or sent).
 // what names the request in the log ("payout", "refund").
 func (s *Service) storePayout(ctx context.Context, p state.Payout, v validated, log *slog.Logger, what string) (a answer, ok bool) {
-	lim := s.limit(v.Currency)
+	lim := v.limit
 	lim.RefundOf = v.RefundOf
 	err := s.store.CreatePayout(ctx, p, lim)
 	if err == nil {

@@ -16,10 +16,10 @@ import (
 // limitWindow is the rolling window of max_per_24h.
 const limitWindow = 24 * time.Hour
 
-// limit is the rolling limit CreatePayout enforces for currency: the
-// payouts block's max_per_24h, or none.
-func (s *Service) limit(currency string) state.PayoutLimit {
-	if l := s.config().Payouts.Limit(currency); l != nil && l.MaxPer24h != "" {
+// rollingLimit is the rolling limit CreatePayout enforces for currency:
+// the payouts block's max_per_24h, or none.
+func rollingLimit(cfg *config.Config, currency string) state.PayoutLimit {
+	if l := cfg.Payouts.Limit(currency); l != nil && l.MaxPer24h != "" {
 		return state.PayoutLimit{MaxPerWindow: l.MaxPer24h, Window: limitWindow}
 	}
 	return state.PayoutLimit{}
@@ -66,8 +66,8 @@ func guardrails(pc config.PayoutsConfig, o Order, refund bool) *httpapi.Problem 
 // precheckLimit refuses early a payout the rolling limit would refuse, so
 // that the provider is not asked to preview it. CreatePayout's atomic
 // check is what counts; this one only saves a provider call.
-func (s *Service) precheckLimit(ctx context.Context, o Order) *httpapi.Problem {
-	lim := s.limit(o.Currency)
+func (s *Service) precheckLimit(ctx context.Context, v validated) *httpapi.Problem {
+	o, lim := v.Order, v.limit
 	if lim.MaxPerWindow == "" {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,6 +64,34 @@ type harness struct {
 	api   *httptest.Server
 	clock *clock
 	cfg   *config.Config
+	set   *clients.Set
+	// rt is what the service serves; setConfig swaps it as a reload does.
+	rt atomic.Pointer[Runtime]
+}
+
+// setConfig serves cfg from now on, with the harness's clients, the way
+// the daemon adapts them.
+func (h *harness) setConfig(cfg *config.Config) {
+	set := h.set
+	h.rt.Store(&Runtime{
+		Config: cfg,
+		Refunders: func(id string) (Refunder, bool) {
+			c := set.PesaPal(id)
+			if c == nil {
+				return nil, false
+			}
+			return PesaPal(c), true
+		},
+		Providers: func(id string) (Provider, bool) {
+			if c := set.ClickPesa(id); c != nil {
+				return ClickPesa(c), true
+			}
+			if c := set.AzamPay(id); c != nil && c.CanDisburse() {
+				return AzamPay(c, cfg.Provider(id).AzamPay), true
+			}
+			return nil, false
+		},
+	})
 }
 
 type harnessOptions struct {
@@ -126,32 +155,19 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	settler := settle.New(settle.Options{Store: h.store, Routes: h.cfg.Routes})
+	h.set = set
+	h.setConfig(h.cfg)
+	settler := settle.New(settle.Options{Store: h.store, Routes: func() []*config.Route { return h.rt.Load().Config.Routes }})
 	svc, err := New(Options{
-		Store: h.store, Config: h.cfg, Now: h.clock.Now, CreateTimeout: o.createTimeout, Settler: settler,
-		Refunders: func(id string) (Refunder, bool) {
-			c := set.PesaPal(id)
-			if c == nil {
-				return nil, false
-			}
-			return PesaPal(c), true
-		},
-		Providers: func(id string) (Provider, bool) {
-			if c := set.ClickPesa(id); c != nil {
-				return ClickPesa(c), true
-			}
-			if c := set.AzamPay(id); c != nil && c.CanDisburse() {
-				return AzamPay(c, h.cfg.Provider(id).AzamPay), true
-			}
-			return nil, false
-		},
+		Store: h.store, Runtime: h.rt.Load, Now: h.clock.Now, CreateTimeout: o.createTimeout, Settler: settler,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.svc = svc
+	ingestRT := &ingest.Runtime{Routes: ingest.NewRoutes(h.cfg), Payers: set.Payer}
 	in, err := ingest.New(ingest.Options{
-		Config: h.cfg, Payers: set.Payer, Store: h.store, Payouts: svc,
+		Runtime: func() *ingest.Runtime { return ingestRT }, Store: h.store, Payouts: svc,
 		Settler: svc.RefundAware(settler),
 	})
 	if err != nil {
@@ -279,7 +295,7 @@ func (h *harness) audit() []state.AuditEntry {
 
 func (s *Service) providersOrFail(t testing.TB, id string) Provider {
 	t.Helper()
-	p, ok := s.providers(id)
+	p, ok := s.runtime().provider(id)
 	if !ok {
 		t.Fatalf("no payout client for %s", id)
 	}

@@ -142,7 +142,7 @@ type hookAnswer struct {
 // it cannot, refused is the answer to give (the provider does not know the
 // payout: 404; no client or no answer: retry later).
 func (s *Service) queryForHook(ctx context.Context, providerID string, p state.Payout) (out Outcome, refused *hookAnswer) {
-	prov, ok := s.providers(providerID)
+	prov, ok := s.runtime().provider(providerID)
 	if !ok {
 		return Outcome{}, &hookAnswer{http.StatusServiceUnavailable, "failed", "No payout client for this provider; retry later."}
 	}

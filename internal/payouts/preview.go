@@ -45,15 +45,16 @@ func (s *Service) handlePreview(w http.ResponseWriter, r *http.Request) error {
 		}
 		return p
 	}
-	cfg := s.config()
-	v, prob := validate(cfg, req)
+	rt := s.runtime() // one configuration and its clients for the whole request
+	v, prob := validate(rt.Config, req)
 	if prob != nil {
 		return prob
 	}
-	if prob := guardrails(cfg.Payouts, v.Order, false); prob != nil {
+	if prob := guardrails(rt.Config.Payouts, v.Order, false); prob != nil {
 		return prob
 	}
-	prov, ok := s.providers(v.Provider)
+	v.limit = rollingLimit(rt.Config, v.Currency)
+	prov, ok := rt.provider(v.Provider)
 	if !ok {
 		return httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
 			fmt.Sprintf("No client is running for %s; check the daemon's log.", v.Provider))
@@ -62,7 +63,7 @@ func (s *Service) handlePreview(w http.ResponseWriter, r *http.Request) error {
 		s.referenceInUse(r.Context(), v).write(w)
 		return nil
 	}
-	if prob := s.precheckLimit(r.Context(), v.Order); prob != nil {
+	if prob := s.precheckLimit(r.Context(), v); prob != nil {
 		return prob
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.previewTimeout)

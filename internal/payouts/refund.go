@@ -129,8 +129,8 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) (answer, json.R
 			s.log.Error("release idempotency key", "error", err)
 		}
 	}
-	cfg := s.config()
-	v, prov, refunder, prob := s.validateRefund(r.Context(), cfg, pay, req)
+	rt := s.runtime() // one configuration and its clients for the whole request
+	v, prov, refunder, prob := s.validateRefund(r.Context(), rt, pay, req)
 	if prob != nil {
 		release()
 		res := "rejected"
@@ -139,10 +139,11 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) (answer, json.R
 		}
 		return withSubject(problemAnswer(prob, res)), reqBody
 	}
-	if prob := guardrails(cfg.Payouts, v.Order, true); prob != nil {
+	if prob := guardrails(rt.Config.Payouts, v.Order, true); prob != nil {
 		release()
 		return withSubject(problemAnswer(prob, "refused")), reqBody
 	}
+	v.limit = rollingLimit(rt.Config, v.Currency)
 	var (
 		a       answer
 		started bool
@@ -171,7 +172,7 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) (answer, json.R
 // provider's rules, the amount against what is left. It returns the
 // refund as a payout to send, and the client that sends it: a Refunder
 // (PesaPal's own refund) or a payout Provider (a payout to the payer).
-func (s *Service) validateRefund(ctx context.Context, cfg *config.Config, pay state.Payment, req RefundRequest) (validated, Provider, Refunder, *httpapi.Problem) {
+func (s *Service) validateRefund(ctx context.Context, rt *Runtime, pay state.Payment, req RefundRequest) (validated, Provider, Refunder, *httpapi.Problem) {
 	v := validated{Provider: pay.Provider, Description: strings.TrimSpace(req.Reason), PaymentID: pay.ID, RefundOf: pay.Amount}
 	v.Reference = strings.TrimSpace(req.Reference)
 	v.Currency = pay.Currency
@@ -188,7 +189,7 @@ func (s *Service) validateRefund(ctx context.Context, cfg *config.Config, pay st
 		return conflict("payment-not-refundable", "Payment cannot be refunded",
 			fmt.Sprintf("Payment %s is %s; only a succeeded (or partially refunded) payment can be refunded. A pending PesaPal order is cancelled instead (POST /v1/payments/%s/cancel).", pay.ID, pay.Status, pay.ID))
 	}
-	p := cfg.Provider(pay.Provider)
+	p := rt.Config.Provider(pay.Provider)
 	if p == nil {
 		return unprocessable("provider-unavailable", "Provider not configured", fmt.Sprintf("Payment %s was made through %s, which the configuration no longer declares.", pay.ID, pay.Provider))
 	}
@@ -199,7 +200,7 @@ func (s *Service) validateRefund(ctx context.Context, cfg *config.Config, pay st
 	)
 	switch providers.Kind(p.Kind) {
 	case providers.PesaPal:
-		rf, ok := s.refunders(pay.Provider)
+		rf, ok := rt.refunder(pay.Provider)
 		if !ok {
 			return v, nil, nil, httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
 				fmt.Sprintf("No client is running for %s; check the daemon's log.", pay.Provider))
@@ -218,7 +219,7 @@ func (s *Service) validateRefund(ctx context.Context, cfg *config.Config, pay st
 			return unprocessable("refunds-not-enabled", "Refunds not enabled",
 				fmt.Sprintf("ClickPesa has no refund of a collection; finconnectd pays it back as a payout to the payer, which %s does not allow. Set refund_by_payout = true in the provider block to allow it.", p.Block()))
 		}
-		pr, ok := s.providers(pay.Provider)
+		pr, ok := rt.provider(pay.Provider)
 		if !ok {
 			return v, nil, nil, httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
 				fmt.Sprintf("No client is running for %s; check the daemon's log.", pay.Provider))
@@ -245,7 +246,7 @@ func (s *Service) validateRefund(ctx context.Context, cfg *config.Config, pay st
 			return unprocessable("refunds-not-available", "Refunds not available",
 				fmt.Sprintf("%s has refund_by_payout but no disbursement settings (disbursement_key, disbursement_account); add them, or refund from the AzamPay portal.", p.Block()))
 		}
-		pr, ok := s.providers(pay.Provider)
+		pr, ok := rt.provider(pay.Provider)
 		if !ok {
 			return v, nil, nil, httpapi.NewProblem(http.StatusServiceUnavailable, "provider-unavailable", "Provider not ready",
 				fmt.Sprintf("No client is running for %s; check the daemon's log.", pay.Provider))
@@ -344,7 +345,7 @@ func (s *Service) sendRefund(ctx context.Context, v validated, pay state.Payment
 	if _, err := s.store.PayoutByReference(ctx, v.Provider, v.Reference); err == nil {
 		return s.referenceInUse(ctx, v), false
 	}
-	if prob := s.precheckLimit(ctx, v.Order); prob != nil {
+	if prob := s.precheckLimit(ctx, v); prob != nil {
 		return problemAnswer(prob, "refused"), false
 	}
 	now := s.now().UTC()
@@ -486,7 +487,7 @@ func (r refundAware) Apply(ctx context.Context, st settle.Statement) (state.Stat
 	if st.Status.Status != providers.StatusReversed || st.Status.Reference == "" {
 		return r.inner.Apply(ctx, st)
 	}
-	if _, ok := r.s.refunders(st.ProviderID); !ok {
+	if _, ok := r.s.runtime().refunder(st.ProviderID); !ok {
 		return r.inner.Apply(ctx, st)
 	}
 	pay, err := r.s.store.PaymentByReference(ctx, st.ProviderID, st.Status.Reference)

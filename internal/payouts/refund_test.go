@@ -123,7 +123,7 @@ func TestClickPesaRefundByPayout(t *testing.T) {
 	prov := *h.cfg.Providers[0]
 	prov.ClickPesa = &cp
 	cfg.Providers = []*config.Provider{&prov, h.cfg.Providers[1]}
-	h.svc.SetConfig(&cfg)
+	h.setConfig(&cfg)
 	other := h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORDER3", Status: state.StatusSucceeded,
 		Amount: "500", Currency: "TZS", Phone: "255712345670"})
 	if r := h.refund(other.ID, "", map[string]any{"reference": "RF8", "reason": "x"}); r.status != 422 || !strings.Contains(string(r.body), "refund_by_payout") {

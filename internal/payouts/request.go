@@ -87,6 +87,9 @@ type validated struct {
 	// PaymentID and RefundOf (the payment's amount) are set for a refund.
 	PaymentID string
 	RefundOf  string
+	// limit is the rolling limit of the configuration the request was
+	// validated against (not part of the hash: unexported).
+	limit state.PayoutLimit
 }
 
 // hash identifies the normalized request, for Idempotency-Key reuse checks.

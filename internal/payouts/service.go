@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
@@ -42,17 +41,42 @@ type PaymentSettler interface {
 	Apply(ctx context.Context, st settle.Statement) (state.StatusResult, error)
 }
 
-// Options wire a Service.
-type Options struct {
-	Store  Store
+// Runtime is what one request, one sync of a payout or one notification
+// works with: a configuration (providers, routes, the payouts block) and
+// the clients built from it, installed together by a reload and read
+// together, once.
+type Runtime struct {
 	Config *config.Config
 	// Providers returns the payout client of a provider ID, or false when
-	// that provider cannot pay out.
+	// that provider cannot pay out. Nil: none.
 	Providers func(providerID string) (Provider, bool)
 	// Refunders returns the refund client of a provider ID whose
 	// collections are refunded by the provider itself (PesaPal), or false.
 	// Nil: none.
 	Refunders func(providerID string) (Refunder, bool)
+}
+
+// provider is r.Providers(providerID), false when there are none.
+func (r *Runtime) provider(providerID string) (Provider, bool) {
+	if r.Providers == nil {
+		return nil, false
+	}
+	return r.Providers(providerID)
+}
+
+// refunder is r.Refunders(providerID), false when there are none.
+func (r *Runtime) refunder(providerID string) (Refunder, bool) {
+	if r.Refunders == nil {
+		return nil, false
+	}
+	return r.Refunders(providerID)
+}
+
+// Options wire a Service.
+type Options struct {
+	Store Store
+	// Runtime returns the configuration and clients being served.
+	Runtime func() *Runtime
 	// Settler moves a refunded payment's status; nil refuses refunds.
 	Settler PaymentSettler
 	// Notify is called after a change emitted an event (wakes delivery).
@@ -71,15 +95,13 @@ type Options struct {
 
 // Service is the payouts API, payout sync and payout webhook settlement.
 type Service struct {
-	store     Store
-	providers func(string) (Provider, bool)
-	refunders func(string) (Refunder, bool)
-	settler   PaymentSettler
-	notify    func()
-	log       *slog.Logger
-	now       func() time.Time
-	cfg       atomic.Pointer[config.Config]
-	syncMu    sync.Mutex
+	store   Store
+	runtime func() *Runtime
+	settler PaymentSettler
+	notify  func()
+	log     *slog.Logger
+	now     func() time.Time
+	syncMu  sync.Mutex
 
 	createTimeout  time.Duration
 	previewTimeout time.Duration
@@ -92,24 +114,18 @@ func New(o Options) (*Service, error) {
 	if o.Store == nil {
 		missing = append(missing, "Store")
 	}
-	if o.Config == nil {
-		missing = append(missing, "Config")
-	}
-	if o.Providers == nil {
-		missing = append(missing, "Providers")
+	if o.Runtime == nil {
+		missing = append(missing, "Runtime")
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("payouts: missing options: %s", strings.Join(missing, ", "))
 	}
 	s := &Service{
-		store: o.Store, providers: o.Providers, refunders: o.Refunders, settler: o.Settler, notify: o.Notify, log: o.Logger, now: o.Now,
+		store: o.Store, runtime: o.Runtime, settler: o.Settler, notify: o.Notify, log: o.Logger, now: o.Now,
 		createTimeout: o.CreateTimeout, previewTimeout: o.PreviewTimeout, syncBatch: o.SyncBatch,
 	}
 	if s.notify == nil {
 		s.notify = func() {}
-	}
-	if s.refunders == nil {
-		s.refunders = func(string) (Refunder, bool) { return nil, false }
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -126,18 +142,8 @@ func New(o Options) (*Service, error) {
 	if s.syncBatch <= 0 {
 		s.syncBatch = 100
 	}
-	s.cfg.Store(o.Config)
 	return s, nil
 }
-
-// SetConfig swaps the configuration (reload): providers, routes, limits.
-func (s *Service) SetConfig(cfg *config.Config) {
-	if cfg != nil {
-		s.cfg.Store(cfg)
-	}
-}
-
-func (s *Service) config() *config.Config { return s.cfg.Load() }
 
 // Destination is where a payout goes, as the API shows it.
 type Destination struct {
@@ -208,7 +214,7 @@ func eventPayload(p state.Payout, eventID, eventType string, at time.Time) ([]by
 
 // routes returns a function naming the routes of provider that take an event type.
 func (s *Service) routes(provider string) func(eventType string) []string {
-	cfg := s.config()
+	cfg := s.runtime().Config
 	return func(eventType string) []string {
 		var out []string
 		for _, r := range cfg.Routes {

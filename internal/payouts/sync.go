@@ -109,12 +109,13 @@ func (s *Service) syncOne(ctx context.Context, p state.Payout) (state.Payout, er
 		}
 		return p, nil
 	}
+	rt := s.runtime()
 	if p.PaymentID != "" {
-		if rf, ok := s.refunders(p.Provider); ok {
+		if rf, ok := rt.refunder(p.Provider); ok {
 			return s.syncRefund(ctx, p, rf, reschedule)
 		}
 	}
-	prov, ok := s.providers(p.Provider)
+	prov, ok := rt.provider(p.Provider)
 	if !ok {
 		return reschedule(fmt.Errorf("no payout client for %s", p.Provider))
 	}

@@ -68,8 +68,8 @@ func TestPayoutsResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	settler := settle.New(settle.Options{Store: st})
-	po, err := payouts.New(payouts.Options{Store: st, Config: &config.Config{}, Settler: settler,
-		Providers: func(string) (payouts.Provider, bool) { return nil, false }})
+	po, err := payouts.New(payouts.Options{Store: st, Settler: settler,
+		Runtime: func() *payouts.Runtime { return &payouts.Runtime{Config: &config.Config{}} }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/config"
@@ -28,8 +27,10 @@ type Store interface {
 
 // Options configure a Settler.
 type Options struct {
-	Store  Store
-	Routes []*config.Route
+	Store Store
+	// Routes returns the routes events fan out to, read once per statement
+	// (the daemon's current configuration; nil: none).
+	Routes func() []*config.Route
 	Now    func() time.Time // default time.Now
 	// Notify is called after a change emitted an event (wakes delivery workers).
 	Notify func()
@@ -38,11 +39,9 @@ type Options struct {
 // Settler applies verified status statements.
 type Settler struct {
 	store  Store
+	routes func() []*config.Route
 	now    func() time.Time
 	notify func()
-
-	mu     sync.RWMutex
-	routes []*config.Route
 }
 
 // New returns a Settler.
@@ -53,14 +52,10 @@ func New(o Options) *Settler {
 	if o.Notify == nil {
 		o.Notify = func() {}
 	}
+	if o.Routes == nil {
+		o.Routes = func() []*config.Route { return nil }
+	}
 	return &Settler{store: o.Store, routes: o.Routes, now: o.Now, notify: o.Notify}
-}
-
-// SetRoutes replaces the routes events fan out to (config reload).
-func (s *Settler) SetRoutes(routes []*config.Route) {
-	s.mu.Lock()
-	s.routes = routes
-	s.mu.Unlock()
 }
 
 // Statement is a verified fact about one payment.
@@ -101,13 +96,11 @@ func (s *Settler) Apply(ctx context.Context, st Statement) (state.StatusResult, 
 	eventType := EventType(status)
 	var routes []string
 	if eventType != "" {
-		s.mu.RLock()
-		for _, r := range s.routes {
+		for _, r := range s.routes() {
 			if r.Matches(st.ProviderID, eventType) {
 				routes = append(routes, r.Name)
 			}
 		}
-		s.mu.RUnlock()
 	}
 	// What providers send may echo credentials (client ids, signatures):
 	// none of it is stored or forwarded.

@@ -54,7 +54,7 @@ func TestApplyFansOutToMatchingRoutes(t *testing.T) {
 		t.Run(string(tt.status), func(t *testing.T) {
 			st := &recordingStore{}
 			notified := 0
-			s := New(Options{Store: st, Routes: routes, Notify: func() { notified++ },
+			s := New(Options{Store: st, Routes: func() []*config.Route { return routes }, Notify: func() { notified++ },
 				Now: func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }})
 			res, err := s.Apply(context.Background(), Statement{ProviderID: "pesapal.ke",
 				Status: providers.PaymentStatus{Status: tt.status, Reference: "ORDER-001"}})
