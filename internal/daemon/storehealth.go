@@ -186,6 +186,11 @@ func (s healthStore) RecordAttempt(ctx context.Context, r state.AttemptResult) e
 	return s.seen(s.Store.RecordAttempt(ctx, r))
 }
 
+func (s healthStore) RecordAttempts(ctx context.Context, rs []state.AttemptResult, claim state.Claim) ([]error, []state.Delivery, error) {
+	errs, claimed, err := s.Store.RecordAttempts(ctx, rs, claim)
+	return errs, claimed, s.seen(err)
+}
+
 func (s healthStore) ReplayEvent(ctx context.Context, id string, now time.Time) error {
 	return s.seen(s.Store.ReplayEvent(ctx, id, now))
 }

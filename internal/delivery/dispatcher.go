@@ -65,9 +65,10 @@ type Config struct {
 	// (default 4, at most 64).
 	Concurrency int
 	// BatchSize is the most deliveries of one route claimed and not yet
-	// recorded at once, and so the most claimed at once (default and
+	// answered at once, and so the most claimed at once (default and
 	// maximum: twice Concurrency). Those beyond the free POST slots wait
 	// for one, at most one POST long, under a lease that covers the wait.
+	// At most four times as many answered attempts wait to be recorded.
 	BatchSize int
 	// Rand returns a number in [0, 1) for the retry jitter (default
 	// math/rand/v2). Called from many goroutines.
@@ -95,7 +96,7 @@ type Dispatcher struct {
 	started bool
 	stopped bool
 	runCtx  context.Context // workers claim and sleep under it
-	// workCtx carries in-flight POSTs and their RecordAttempt; it ends
+	// workCtx carries in-flight POSTs and their records; it ends
 	// only when Stop's context does.
 	workCtx    context.Context
 	runCancel  context.CancelFunc
@@ -378,10 +379,50 @@ type worker struct {
 	// answered counts POSTs answered since the last claim.
 	waiting  atomic.Int64
 	answered atomic.Int64
+	// active counts the deliveries started and not finished (their
+	// attempt recorded, or given up).
+	active atomic.Int64
+	// unrecorded bounds the answered attempts waiting to be recorded
+	// (their claim slots given back): unrecordedPerSlot per claim slot.
+	unrecorded chan struct{}
+	// records are the answered attempts waiting for run to record them.
+	recMu   sync.Mutex
+	records []recordReq
+}
+
+// recordReq is one attempt waiting to be recorded.
+type recordReq struct {
+	rec  state.AttemptResult
+	done chan error // buffered
+}
+
+// unrecordedPerSlot times BatchSize answered attempts of a route may wait
+// to be recorded at once; beyond that a delivery keeps its claim slot
+// until there is room, so the route claims no more.
+const unrecordedPerSlot = 4
+
+// addRecord queues rec for run and wakes it; the outcome arrives on the
+// channel once the transaction holding it has ended.
+func (w *worker) addRecord(rec state.AttemptResult) <-chan error {
+	req := recordReq{rec: rec, done: make(chan error, 1)}
+	w.recMu.Lock()
+	w.records = append(w.records, req)
+	w.recMu.Unlock()
+	w.poke()
+	return req.done
+}
+
+// takeRecords takes the queued attempts.
+func (w *worker) takeRecords() []recordReq {
+	w.recMu.Lock()
+	defer w.recMu.Unlock()
+	q := w.records
+	w.records = nil
+	return q
 }
 
 func (d *Dispatcher) newWorker(rc *routeConf) *worker {
-	w := &worker{d: d, name: rc.name, wake: make(chan struct{}, 1)}
+	w := &worker{d: d, name: rc.name, wake: make(chan struct{}, 1), unrecorded: make(chan struct{}, unrecordedPerSlot*d.batch)}
 	w.conf.Store(rc)
 	return w
 }
@@ -404,50 +445,59 @@ func (w *worker) poke() {
 	}
 }
 
-// run claims what is due and sends it, and sleeps until the next delivery
-// is due, PollInterval passes or it is poked.
+// run claims what is due and sends it, records the attempts, and sleeps
+// until the next delivery is due, PollInterval passes or it is poked.
 //
 // At most Concurrency POSTs are in flight (post), and at most BatchSize
 // deliveries (twice Concurrency by default) are claimed and not yet
-// recorded (slots). A POST slot is given back when the answer is in, so
-// the record's commit does not hold up the next POST. While the receiver
-// answers, the worker also claims ahead: as many deliveries beyond the
-// free POST slots as POSTs were answered since its last claim (at most
-// Concurrency), which wait for a slot, so a claim's commit does not stand
-// between two POSTs either. A receiver that does not answer gets no
-// deliveries claimed ahead: those stay free for other replicas. Unless a
+// answered (slots). A POST slot is given back when the answer is in, and
+// a claim slot when the attempt is queued to be recorded, so neither the
+// record's commit nor the next claim's holds up the next POST. While the
+// receiver answers, the worker also claims ahead: as many deliveries
+// beyond the free POST slots as POSTs were answered since its last claim
+// (at most Concurrency), which wait for a slot. A receiver that does not
+// answer gets no deliveries claimed ahead: those stay free for other
+// replicas.
+//
+// The answered attempts are recorded here, all those waiting in one
+// RecordAttempts call, and the next claim goes into the same call (one
+// transaction, one commit for both). Without attempts to record, unless a
 // POST slot would stand idle, a claim waits until it can take a quarter
 // of BatchSize (half of Concurrency by default).
+//
+// When the worker stops (its route removed, or Stop), it claims no more
+// but records the attempts of the POSTs still in flight until they are
+// all done, under the context in-flight POSTs run under.
 func (w *worker) run() {
 	d := w.d
 	slots := make(chan struct{}, d.batch)
 	post := make(chan struct{}, d.conc)
 	failures := 0
 	for {
-		select {
-		case slots <- struct{}{}:
-		case <-w.ctx.Done():
-			return
+		recs := w.takeRecords()
+		if w.ctx.Err() != nil {
+			if !w.drain(recs) {
+				return
+			}
+			continue
 		}
-		n := 1
-	more:
+		n := 0
+	take:
 		for n < d.batch {
 			select {
 			case slots <- struct{}{}:
 				n++
 			default:
-				break more
+				break take
 			}
-		}
-		if w.ctx.Err() != nil {
-			return // select picks at random when both are ready
 		}
 		answered := w.answered.Load()
 		posting, waiting := len(post), int(w.waiting.Load())
 		room := d.conc - posting - waiting + int(min(answered, int64(d.conc)))
-		// Claim at once when a POST slot would otherwise stand idle;
-		// else wait until half a batch can be claimed, so that claims
-		// (a query and a commit each) come in batches, not one by one.
+		// Claim at once when a POST slot would otherwise stand idle, or
+		// along with attempts to record (their commit is made anyway);
+		// else wait until half a batch can be claimed, so that claims (a
+		// commit each) come in batches, not one by one.
 		starving := waiting == 0 && posting < d.conc
 		if room < n {
 			for range n - max(room, 0) {
@@ -455,14 +505,19 @@ func (w *worker) run() {
 			}
 			n = max(room, 0)
 		}
-		if n == 0 || (!starving && n < max(d.batch/4, 1)) {
+		if n > 0 && len(recs) == 0 && !starving && n < max(d.batch/4, 1) {
 			for range n {
 				<-slots
 			}
-			w.sleep(d.poll) // poked when a POST is answered
+			n = 0
+		}
+		if n == 0 && len(recs) == 0 {
+			w.sleep(d.poll) // poked when a POST is answered or a slot freed
 			continue
 		}
-		w.answered.Add(-answered)
+		if n > 0 {
+			w.answered.Add(-answered)
+		}
 		rc := w.conf.Load()
 		// A delivery claimed beyond the free POST slots waits for one: at
 		// most one POST of each other slot, each within its timeout. The
@@ -470,19 +525,34 @@ func (w *worker) run() {
 		lease := rc.lease + rc.timeout
 		claimedAt := time.Now()
 		now := d.now()
-		claimed, err := d.store.ClaimDeliveries(w.ctx, w.name, d.owner, now, lease, n)
+		var (
+			claimed []state.Delivery
+			err     error
+		)
+		if len(recs) == 0 {
+			claimed, err = d.store.ClaimDeliveries(w.ctx, w.name, d.owner, now, lease, n)
+		} else {
+			// Attempts are recorded under the context of in-flight POSTs,
+			// which outlives the worker's.
+			claimed, err = d.record(d.workCtx, recs, state.Claim{Route: w.name, Owner: d.owner, Now: now, Lease: lease, Limit: n})
+		}
 		for range n - len(claimed) {
 			<-slots
 		}
 		if err != nil {
 			if w.ctx.Err() != nil {
-				return
+				continue // stopped: record what is in flight, then end
 			}
-			failures++
-			if failures == 1 || failures%60 == 0 {
-				d.log.Error("delivery: claim deliveries failed", "route", w.name, "err", err, "failures", failures)
+			if n > 0 {
+				failures++
+				if failures == 1 || failures%60 == 0 {
+					d.log.Error("delivery: claim deliveries failed", "route", w.name, "err", err, "failures", failures)
+				}
+				w.sleep(min(d.poll<<min(failures, 5), maxStoreBackoff))
 			}
-			w.sleep(min(d.poll<<min(failures, 5), maxStoreBackoff))
+			continue
+		}
+		if n == 0 {
 			continue
 		}
 		failures = 0
@@ -490,15 +560,24 @@ func (w *worker) run() {
 		// long it waited for its slot.
 		sendBy := claimedAt.Add(lease - leaseMargin)
 		w.waiting.Add(int64(len(claimed)))
+		w.active.Add(int64(len(claimed)))
 		for _, dl := range claimed {
 			d.wg.Add(1)
 			go func() {
 				defer d.wg.Done()
 				defer func() {
-					<-slots
+					w.active.Add(-1)
 					w.poke()
 				}()
-				d.deliver(w, post, sendBy, dl)
+				var once sync.Once
+				release := func() {
+					once.Do(func() {
+						<-slots
+						w.poke()
+					})
+				}
+				defer release()
+				d.deliver(w, post, sendBy, dl, release)
 			}()
 		}
 		if len(claimed) == n {
@@ -506,7 +585,7 @@ func (w *worker) run() {
 		}
 		next, err := d.store.NextDue(w.ctx, w.name)
 		if err != nil && w.ctx.Err() != nil {
-			return
+			continue
 		}
 		wait := d.poll
 		if err == nil && next.After(now) && next.Sub(now) < wait {
@@ -514,6 +593,50 @@ func (w *worker) run() {
 		}
 		w.sleep(wait)
 	}
+}
+
+// record records recs (and claims as claim says) in one RecordAttempts
+// call and hands each attempt its outcome.
+func (d *Dispatcher) record(ctx context.Context, recs []recordReq, claim state.Claim) ([]state.Delivery, error) {
+	rs := make([]state.AttemptResult, len(recs))
+	for i, q := range recs {
+		rs[i] = q.rec
+	}
+	errs, claimed, err := d.store.RecordAttempts(ctx, rs, claim)
+	for i, q := range recs {
+		if err != nil {
+			q.done <- err
+		} else {
+			q.done <- errs[i]
+		}
+	}
+	return claimed, err
+}
+
+// drain is run's loop once the worker stopped: it records recs, and says
+// whether deliveries are still in flight (run goes on) or not (run ends).
+func (w *worker) drain(recs []recordReq) bool {
+	d := w.d
+	if len(recs) > 0 {
+		if d.workCtx.Err() != nil {
+			for _, q := range recs {
+				q.done <- d.workCtx.Err()
+			}
+		} else {
+			_, _ = d.record(d.workCtx, recs, state.Claim{})
+		}
+		return true
+	}
+	if w.active.Load() == 0 {
+		return false
+	}
+	t := time.NewTimer(d.poll)
+	defer t.Stop()
+	select {
+	case <-w.wake:
+	case <-t.C:
+	}
+	return true
 }
 
 // sendConf is the configuration to send a delivery with: cur, the route's
@@ -539,18 +662,28 @@ func (w *worker) sleep(d time.Duration) {
 	}
 }
 
-// recordPauses are the pauses between tries of RecordAttempt after a
+// recordPauses are the pauses between tries of recording an attempt after a
 // store error other than a lost lease: a POST that was answered should not
 // be sent again (after its lease ends) because of a blip of the store.
 func recordPauses() []time.Duration {
 	return []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
 }
 
-// recordAttempt stores an attempt, trying again a few times on transient
-// store errors. A lost lease (state.ErrConflict) is final: someone else
-// owns the delivery now.
-func (d *Dispatcher) recordAttempt(ctx context.Context, rec state.AttemptResult) error {
-	err := d.store.RecordAttempt(ctx, rec)
+// recordAttempt has the worker record an attempt, trying again a few
+// times on transient store errors. A lost lease (state.ErrConflict) is
+// final: someone else owns the delivery now. It calls queued once the
+// attempt is queued: at most unrecordedPerSlot times the route's BatchSize
+// attempts wait to be recorded, beyond that it first waits for room.
+func (d *Dispatcher) recordAttempt(ctx context.Context, w *worker, rec state.AttemptResult, queued func()) error {
+	select {
+	case w.unrecorded <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.unrecorded }()
+	done := w.addRecord(rec)
+	queued()
+	err := <-done
 	for _, pause := range recordPauses() {
 		if err == nil || errors.Is(err, state.ErrConflict) || errors.Is(err, state.ErrNotFound) {
 			return err
@@ -562,15 +695,17 @@ func (d *Dispatcher) recordAttempt(ctx context.Context, rec state.AttemptResult)
 			return err
 		case <-t.C:
 		}
-		err = d.store.RecordAttempt(ctx, rec)
+		err = <-w.addRecord(rec)
 	}
 	return err
 }
 
 // deliver makes one attempt, once one of the route's POST slots (post) is
-// free, and records it; the slot is given back as soon as the answer is
-// in, so the next POST need not wait for this record's commit.
-func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl state.Delivery) {
+// free, and records it; the POST slot is given back as soon as the answer
+// is in, so the next POST need not wait for this record's commit, and the
+// claim slot (release) as soon as the attempt is queued to be recorded,
+// so the next claim need not wait for it either.
+func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl state.Delivery, release func()) {
 	ctx := d.workCtx
 	select {
 	case post <- struct{}{}:
@@ -620,7 +755,7 @@ func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl
 	}
 	attrs := []any{"route", rc.name, "event_id", dl.Event.ID, "delivery_id", dl.ID, "attempt", n,
 		"status_code", res.statusCode, "duration_ms", float64(elapsed.Microseconds()) / 1000, "result", result}
-	if err := d.recordAttempt(ctx, rec); err != nil {
+	if err := d.recordAttempt(ctx, w, rec, release); err != nil {
 		d.log.Warn("delivery: recording the attempt failed (lease lost?); the delivery is attempted again when its lease ends",
 			append(attrs, "err", err)...)
 		return

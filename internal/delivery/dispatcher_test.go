@@ -534,6 +534,31 @@ func TestSetRoutes(t *testing.T) {
 	e.waitStatus(e.enqueue("b"), "b", state.DeliveryDelivered)
 }
 
+// TestRemovedRouteRecordsInFlight: a route removed while its POST is in
+// flight claims nothing more, but the answered attempt is still recorded.
+func TestRemovedRouteRecordsInFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(chan struct{})
+	var got atomic.Int32
+	rv := newReceiver(t, e.clk.Now, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		got.Add(1)
+		<-release
+		w.WriteHeader(200)
+	})
+	d := e.start(Config{Routes: []*config.Route{route("orders", rv.URL())}, Concurrency: 1})
+	first := e.enqueue("orders")
+	d.Notify()
+	testkit.Eventually(t, "the POST", func() bool { return got.Load() == 1 })
+	d.SetRoutes(nil)
+	second := e.enqueue("orders")
+	close(release)
+	e.waitStatus(first, "orders", state.DeliveryDelivered)
+	if _, dels, _ := e.detail(second); dels[0].Attempts != 0 || dels[0].Status != state.DeliveryPending {
+		t.Fatalf("the removed route delivered an event queued after its removal: %+v", dels[0])
+	}
+}
+
 func TestStop(t *testing.T) {
 	t.Parallel()
 	t.Run("lets in-flight finish", func(t *testing.T) {

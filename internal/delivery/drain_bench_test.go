@@ -87,8 +87,11 @@ func openDrainStore(b *testing.B, backend string) (*drainStore, string) {
 			return err
 		}}
 		ds.plan = func(ctx context.Context) string {
-			rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
-WHERE d.route = 'bench' AND d.status = 'pending' AND d.next_attempt_at <= 0 AND d.lease_until <= 0 ORDER BY d.next_attempt_at, d.rowid LIMIT 4`)
+			rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN UPDATE deliveries SET lease_owner = 'plan', lease_until = 0
+WHERE rowid IN (SELECT rowid FROM deliveries
+	WHERE route = 'bench' AND status = 'pending' AND next_attempt_at <= 0 AND lease_until <= 0
+	ORDER BY next_attempt_at, rowid LIMIT 4)
+RETURNING rowid, id, (SELECT payload FROM events WHERE events.id = event_id)`)
 			if err != nil {
 				return err.Error()
 			}
@@ -134,9 +137,15 @@ WHERE d.route = 'bench' AND d.status = 'pending' AND d.next_attempt_at <= 0 AND 
 			return err
 		}}
 		ds.plan = func(ctx context.Context) string {
-			rows, err := conn.Query(ctx, `EXPLAIN SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
-WHERE d.route = 'bench' AND d.status = 'pending' AND d.next_attempt_at <= now() AND d.lease_until <= now()
-ORDER BY d.next_attempt_at, d.seq LIMIT 4 FOR UPDATE OF d SKIP LOCKED`)
+			rows, err := conn.Query(ctx, `EXPLAIN WITH due AS (
+	SELECT id FROM deliveries
+	WHERE route = 'bench' AND status = 'pending' AND next_attempt_at <= now() AND lease_until <= now()
+	ORDER BY next_attempt_at, seq LIMIT 4 FOR UPDATE SKIP LOCKED
+), d AS (
+	UPDATE deliveries SET lease_owner = 'plan', lease_until = now() FROM due WHERE deliveries.id = due.id
+	RETURNING deliveries.*
+)
+SELECT d.id, e.payload FROM d JOIN events e ON e.id = d.event_id ORDER BY d.next_attempt_at, d.seq`)
 			if err != nil {
 				return err.Error()
 			}

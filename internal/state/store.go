@@ -332,6 +332,17 @@ type AttemptResult struct {
 	NextAt     time.Time // when Status is pending
 }
 
+// Claim asks RecordAttempts to claim deliveries as ClaimDeliveries does,
+// in the same transaction. A zero Limit claims nothing (unlike
+// ClaimDeliveries, where it means the default).
+type Claim struct {
+	Route string
+	Owner string
+	Now   time.Time
+	Lease time.Duration
+	Limit int
+}
+
 // EventFilter selects deliveries for listing; zero fields match everything.
 type EventFilter struct {
 	Status string // delivery status
@@ -358,6 +369,16 @@ type OutboxStore interface {
 	ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
 	// RecordAttempt stores an attempt and the delivery's new status, and releases the lease.
 	RecordAttempt(ctx context.Context, r AttemptResult) error
+	// RecordAttempts records several attempts in one transaction, each
+	// as RecordAttempt would, in order (a second result for a delivery
+	// finds the lease the first released), and then, when claim.Limit is
+	// positive, claims in the same transaction what ClaimDeliveries would
+	// with claim's arguments. errs[i] is rs[i]'s own failure (a lost
+	// lease wraps ErrConflict, an unknown delivery ErrNotFound), which
+	// stores nothing of rs[i]; every result without one is committed, all
+	// together and with the claim, when err is nil. A non-nil err (the
+	// transaction failed) means nothing was recorded or claimed.
+	RecordAttempts(ctx context.Context, rs []AttemptResult, claim Claim) (errs []error, claimed []Delivery, err error)
 	// ReleaseLeases ends the leases still live at now (zero: the store's
 	// clock) of every owner dead reports as dead, so that deliveries a
 	// crashed process had claimed can be claimed again at once rather

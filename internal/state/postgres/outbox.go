@@ -40,17 +40,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now ti
 	var out []state.Delivery
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryCols+deliveryFrom+`
-WHERE d.route = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until <= $2
-ORDER BY d.next_attempt_at, d.seq LIMIT $3 FOR UPDATE OF d SKIP LOCKED`, route, now, rules.Limit(limit))
-		if err != nil || len(out) == 0 {
-			return err
-		}
-		ids := make([]string, len(out))
-		for i, d := range out {
-			ids[i] = d.ID
-		}
-		_, err = tx.Exec(ctx, `UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id = ANY($3)`, owner, now.Add(lease), ids)
+		out, err = claimTx(ctx, tx, route, owner, now, lease, rules.Limit(limit))
 		return err
 	})
 	if err != nil {
@@ -59,47 +49,137 @@ ORDER BY d.next_attempt_at, d.seq LIMIT $3 FOR UPDATE OF d SKIP LOCKED`, route, 
 	return out, nil
 }
 
+// claimTx leases up to limit due deliveries in tx with one statement: the
+// earliest due are locked (skipping rows another transaction holds),
+// leased, and returned with their event.
+func claimTx(ctx context.Context, tx pgx.Tx, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
+	return queryAll(ctx, tx, scanDelivery, `WITH due AS (
+	SELECT id FROM deliveries
+	WHERE route = $1 AND status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2
+	ORDER BY next_attempt_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED
+), d AS (
+	UPDATE deliveries SET lease_owner = $4, lease_until = $5 FROM due WHERE deliveries.id = due.id
+	RETURNING deliveries.*
+)
+SELECT `+deliveryCols+` FROM d JOIN events e ON e.id = d.event_id ORDER BY d.next_attempt_at, d.seq`,
+		route, now, limit, owner, now.Add(lease))
+}
+
 // RecordAttempt stores an attempt and the delivery's new status and
 // releases the lease. The attempt's N is the delivery's attempt count plus
 // one (r.Attempt.N is ignored); a zero At is now. It fails, changing
 // nothing, unless r.Owner still holds the lease (the error wraps
 // state.ErrConflict).
 func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
-	if err := rules.CheckAttempt(r); err != nil {
-		return fmt.Errorf("postgres: %w", err)
+	errs, _, err := s.RecordAttempts(ctx, []state.AttemptResult{r}, state.Claim{})
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+// RecordAttempts records each attempt as RecordAttempt does and claims
+// as ClaimDeliveries does, all in one transaction (see
+// state.OutboxStore): the deliveries are read and locked (in ID order, so
+// that two batches cannot deadlock), then one INSERT of every attempt, one
+// UPDATE of every delivery, and the claim.
+func (s *Store) RecordAttempts(ctx context.Context, rs []state.AttemptResult, claim state.Claim) ([]error, []state.Delivery, error) {
+	if claim.Limit > 0 {
+		if err := rules.CheckClaim(claim.Route, claim.Owner, claim.Lease); err != nil {
+			return nil, nil, fmt.Errorf("postgres: %w", err)
+		}
 	}
 	now := s.now()
+	var (
+		errs    []error
+		claimed []state.Delivery
+	)
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		var (
-			owner    string
-			attempts int
-			next     time.Time
-		)
-		err := tx.QueryRow(ctx, `SELECT lease_owner, attempts, next_attempt_at FROM deliveries WHERE id = $1 FOR UPDATE`, r.DeliveryID).
-			Scan(&owner, &attempts, &next)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return state.ErrNotFound
-		}
+		failed, err := recordTx(ctx, tx, rs, now)
 		if err != nil {
 			return err
 		}
-		a, next, err := rules.Attempt(r, owner, attempts, next, now)
-		if err != nil {
-			return err
+		var got []state.Delivery
+		if claim.Limit > 0 {
+			if got, err = claimTx(ctx, tx, claim.Route, claim.Owner, claim.Now, claim.Lease, claim.Limit); err != nil {
+				return fmt.Errorf("claim deliveries of route %s: %w", claim.Route, err)
+			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO attempts (delivery_id, n, at, duration_ns, status_code, error) VALUES ($1, $2, $3, $4, $5, $6)`,
-			a.DeliveryID, a.N, a.At, int64(a.Duration), a.StatusCode, a.Error); err != nil {
-			return fmt.Errorf("insert attempt: %w", err)
-		}
-		_, err = tx.Exec(ctx, `UPDATE deliveries SET attempts = $1, status = $2, next_attempt_at = $3, last_status_code = $4,
-	last_error = $5, lease_owner = '', lease_until = $6, updated_at = $7 WHERE id = $8`,
-			a.N, r.Status, next, a.StatusCode, a.Error, time.Time{}, now, r.DeliveryID)
-		return err
+		errs, claimed = failed, got
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("postgres: record attempt on delivery %s: %w", r.DeliveryID, err)
+		return nil, nil, fmt.Errorf("postgres: record attempts: %w", err)
 	}
-	return nil
+	for i, e := range errs {
+		if e != nil {
+			errs[i] = fmt.Errorf("postgres: %w", e)
+		}
+	}
+	return errs, claimed, nil
+}
+
+// recordTx records rs in tx and returns each one's own failure.
+func recordTx(ctx context.Context, tx pgx.Tx, rs []state.AttemptResult, now time.Time) ([]error, error) {
+	if len(rs) == 0 {
+		return []error{}, nil
+	}
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.DeliveryID
+	}
+	leases := make(map[string]rules.LeaseRow, len(rs))
+	rows, err := tx.Query(ctx, `SELECT id, lease_owner, attempts, next_attempt_at FROM deliveries
+WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	var (
+		id  string
+		row rules.LeaseRow
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &row.Owner, &row.Attempts, &row.Next}, func() error {
+		leases[id] = rules.LeaseRow{Owner: row.Owner, Attempts: row.Attempts, Next: tm(row.Next)}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	recs, failed := rules.Attempts(rs, leases, now)
+	if len(recs) == 0 {
+		return failed, nil
+	}
+	var (
+		dids, statuses, texts []string
+		ns, codes             []int32
+		ats, nexts            []time.Time
+		durs                  []int64
+	)
+	for _, rec := range recs {
+		a := rec.Attempt
+		dids = append(dids, rec.Result.DeliveryID)
+		statuses = append(statuses, rec.Result.Status)
+		texts = append(texts, a.Error)
+		ns = append(ns, int32(a.N))
+		codes = append(codes, int32(a.StatusCode))
+		ats = append(ats, a.At)
+		nexts = append(nexts, rec.Next)
+		durs = append(durs, int64(a.Duration))
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO attempts (delivery_id, n, at, duration_ns, status_code, error)
+SELECT id, n, at, dur, code, err FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::bigint[], $5::int[], $6::text[])
+	WITH ORDINALITY AS v(id, n, at, dur, code, err, i) ORDER BY i`,
+		dids, ns, ats, durs, codes, texts); err != nil {
+		return nil, fmt.Errorf("insert attempts: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE deliveries d SET attempts = v.n, status = v.status, next_attempt_at = v.next,
+	last_status_code = v.code, last_error = v.err, lease_owner = '', lease_until = $7, updated_at = $8
+FROM unnest($1::text[], $2::int[], $3::text[], $4::timestamptz[], $5::int[], $6::text[]) AS v(id, n, status, next, code, err)
+WHERE d.id = v.id`,
+		dids, ns, statuses, nexts, codes, texts, time.Time{}, now); err != nil {
+		return nil, fmt.Errorf("update deliveries: %w", err)
+	}
+	return failed, nil
 }
 
 // ReleaseLeases clears the live leases (lease end after now; zero now is

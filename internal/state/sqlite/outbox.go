@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,28 +50,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now ti
 	var out []state.Delivery
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryCols+deliveryFrom+`
-WHERE d.route = ? AND d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until <= ?
-ORDER BY d.next_attempt_at, d.rowid LIMIT `+planFreeLimit, route, ts(now), ts(now), rules.Limit(limit))
-		if err != nil || len(out) == 0 {
-			return err
-		}
-		// One UPDATE for the whole batch: the IDs go in as one JSON array
-		// (like postgres's = ANY($3)), so no limit is too many variables.
-		ids := make([]string, len(out))
-		for i, d := range out {
-			ids[i] = d.ID
-		}
-		idsJSON, err := json.Marshal(ids)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ?
-WHERE id IN (SELECT value FROM json_each(?))`, owner, ts(now.Add(lease)), string(idsJSON))
-		if err != nil {
-			return fmt.Errorf("lease deliveries: %w", err)
-		}
-		return nil
+		out, err = claimTx(ctx, tx, route, owner, now, lease, rules.Limit(limit))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries of route %s: %w", route, err)
@@ -77,47 +59,172 @@ WHERE id IN (SELECT value FROM json_each(?))`, owner, ts(now.Add(lease)), string
 	return out, nil
 }
 
+// claimTx leases up to limit due deliveries in tx with one statement: an
+// UPDATE of the earliest due (the index deliveries_due gives them in
+// order, the rowid last) that returns each with its event.
+func claimTx(ctx context.Context, tx *sql.Tx, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
+	rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ?
+WHERE rowid IN (SELECT rowid FROM deliveries
+	WHERE route = ? AND status = 'pending' AND next_attempt_at <= ? AND lease_until <= ?
+	ORDER BY next_attempt_at, rowid LIMIT `+planFreeLimit+`)
+RETURNING rowid, `+claimedCols, owner, ts(now.Add(lease)), route, ts(now), ts(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type claimed struct {
+		rowid int64
+		d     state.Delivery
+	}
+	var out []claimed
+	for rows.Next() {
+		var (
+			c                            claimed
+			next, created, upd, evCreate int64
+		)
+		d := &c.d
+		if err := rows.Scan(&c.rowid, &d.ID, &d.EventID, &d.Route, &d.Status, &d.Attempts, &next, &d.LastStatusCode, &d.LastError,
+			&created, &upd, &d.Event.Type, &d.Event.PaymentID, &d.Event.Provider, &d.Event.Payload, &evCreate); err != nil {
+			return nil, err
+		}
+		d.Event.ID = d.EventID
+		d.NextAttemptAt, d.CreatedAt, d.UpdatedAt, d.Event.CreatedAt = tm(next), tm(created), tm(upd), tm(evCreate)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// RETURNING gives no order: earliest due first, as claimed.
+	slices.SortFunc(out, func(a, b claimed) int {
+		if c := a.d.NextAttemptAt.Compare(b.d.NextAttemptAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.rowid, b.rowid)
+	})
+	ds := make([]state.Delivery, len(out))
+	for i, c := range out {
+		ds[i] = c.d
+	}
+	return ds, nil
+}
+
+// claimedCols are the columns claimTx returns: the delivery's, then its
+// event's (each a lookup by the event's primary key).
+const claimedCols = `id, event_id, route, status, attempts, next_attempt_at, last_status_code, last_error, created_at, updated_at,
+	(SELECT type FROM events WHERE events.id = event_id), (SELECT payment_id FROM events WHERE events.id = event_id),
+	(SELECT provider FROM events WHERE events.id = event_id), (SELECT payload FROM events WHERE events.id = event_id),
+	(SELECT created_at FROM events WHERE events.id = event_id)`
+
 // RecordAttempt stores an attempt and the delivery's new status and
 // releases the lease. The attempt's N is the delivery's attempt count plus
 // one (r.Attempt.N is ignored); a zero At is now. It fails, changing
 // nothing, unless r.Owner still holds the lease (the error wraps
 // state.ErrConflict).
 func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
-	if err := rules.CheckAttempt(r); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
+	errs, _, err := s.RecordAttempts(ctx, []state.AttemptResult{r}, state.Claim{})
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+// RecordAttempts records each attempt as RecordAttempt does and claims
+// as ClaimDeliveries does, all in one write (see state.OutboxStore): one
+// read of the deliveries, an INSERT and an UPDATE per attempt, the claim's
+// UPDATE, one commit for all.
+func (s *Store) RecordAttempts(ctx context.Context, rs []state.AttemptResult, claim state.Claim) ([]error, []state.Delivery, error) {
+	if claim.Limit > 0 {
+		if err := rules.CheckClaim(claim.Route, claim.Owner, claim.Lease); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	ids, err := idList(rs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: record attempts: %w", err)
 	}
 	now := s.now()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var (
-			owner    string
-			attempts int
-			next     int64
-		)
-		err := tx.QueryRowContext(ctx, `SELECT lease_owner, attempts, next_attempt_at FROM deliveries WHERE id = ?`, r.DeliveryID).
-			Scan(&owner, &attempts, &next)
-		if errors.Is(err, sql.ErrNoRows) {
-			return state.ErrNotFound
-		}
+	var (
+		errs    []error
+		claimed []state.Delivery
+	)
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		failed, err := recordTx(ctx, tx, rs, ids, now)
 		if err != nil {
 			return err
 		}
-		a, nextAt, err := rules.Attempt(r, owner, attempts, tm(next), now)
-		if err != nil {
-			return err
+		var got []state.Delivery
+		if claim.Limit > 0 {
+			if got, err = claimTx(ctx, tx, claim.Route, claim.Owner, claim.Now, claim.Lease, claim.Limit); err != nil {
+				return fmt.Errorf("claim deliveries of route %s: %w", claim.Route, err)
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, at, duration_ns, status_code, error) VALUES (?, ?, ?, ?, ?, ?)`,
-			a.DeliveryID, a.N, ts(a.At), int64(a.Duration), a.StatusCode, a.Error); err != nil {
-			return fmt.Errorf("insert attempt: %w", err)
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET attempts = ?, status = ?, next_attempt_at = ?, last_status_code = ?,
-	last_error = ?, lease_owner = '', lease_until = 0, updated_at = ? WHERE id = ?`,
-			a.N, r.Status, ts(nextAt), a.StatusCode, a.Error, ts(now), r.DeliveryID)
-		return err
+		errs, claimed = failed, got
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: record attempt on delivery %s: %w", r.DeliveryID, err)
+		return nil, nil, fmt.Errorf("sqlite: record attempts: %w", err)
 	}
-	return nil
+	for i, e := range errs {
+		if e != nil {
+			errs[i] = fmt.Errorf("sqlite: %w", e)
+		}
+	}
+	return errs, claimed, nil
+}
+
+// recordTx records rs (their delivery IDs are ids, a JSON array) in tx
+// and returns each one's own failure.
+func recordTx(ctx context.Context, tx *sql.Tx, rs []state.AttemptResult, ids string, now time.Time) ([]error, error) {
+	if len(rs) == 0 {
+		return []error{}, nil
+	}
+	leases := make(map[string]rules.LeaseRow, len(rs))
+	rows, err := tx.QueryContext(ctx, `SELECT id, lease_owner, attempts, next_attempt_at FROM deliveries
+WHERE id IN (SELECT value FROM json_each(?))`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	for rows.Next() {
+		var (
+			id   string
+			row  rules.LeaseRow
+			next int64
+		)
+		if err := rows.Scan(&id, &row.Owner, &row.Attempts, &next); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read deliveries: %w", err)
+		}
+		row.Next = tm(next)
+		leases[id] = row
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	recs, failed := rules.Attempts(rs, leases, now)
+	for _, rec := range recs {
+		a, r := rec.Attempt, rec.Result
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (delivery_id, n, at, duration_ns, status_code, error) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.DeliveryID, a.N, ts(a.At), int64(a.Duration), a.StatusCode, a.Error); err != nil {
+			return nil, fmt.Errorf("insert attempt on delivery %s: %w", r.DeliveryID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET attempts = ?, status = ?, next_attempt_at = ?, last_status_code = ?,
+	last_error = ?, lease_owner = '', lease_until = 0, updated_at = ? WHERE id = ?`,
+			a.N, r.Status, ts(rec.Next), a.StatusCode, a.Error, ts(now), r.DeliveryID); err != nil {
+			return nil, fmt.Errorf("update delivery %s: %w", r.DeliveryID, err)
+		}
+	}
+	return failed, nil
+}
+
+// idList is the deliveries' IDs as one JSON array, for json_each: one
+// statement text and one parameter however many there are.
+func idList(rs []state.AttemptResult) (string, error) {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.DeliveryID
+	}
+	b, err := json.Marshal(ids)
+	return string(b), err
 }
 
 // ReleaseLeases clears the live leases (lease end after now; zero now is

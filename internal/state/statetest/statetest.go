@@ -66,6 +66,8 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"ClaimLease", testClaimLease},
 		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
 		{"RecordAttempt", testRecordAttempt},
+		{"RecordAttempts", testRecordAttempts},
+		{"RecordAttemptsClaim", testRecordAttemptsClaim},
 		{"ReleaseLeases", testReleaseLeases},
 		{"ListDeliveries", testListDeliveries},
 		{"ListDeliveriesAfter", testListDeliveriesAfter},
@@ -1165,6 +1167,148 @@ func testRecordAttempt(t *testing.T, open Opener) {
 	}
 	if err := s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: d.ID, Owner: "w1", Status: state.DeliveryDelivered}); err == nil {
 		t.Error("a second RecordAttempt without a new claim succeeded; the first released the lease")
+	}
+}
+
+// testRecordAttempts: a batch records each attempt as RecordAttempt
+// would, in order; the failures of some change nothing of theirs and do
+// not hold back the others.
+func testRecordAttempts(t *testing.T, open Opener) {
+	s := open(t)
+	for i := range 4 {
+		emit(t, s, fmt.Sprintf("R%d", i), "erp")
+	}
+	now := t0.Add(time.Minute)
+	ds := claim(t, s, "erp", "w1", now, time.Minute, 3)
+	other := claim(t, s, "erp", "w2", now, time.Minute, 1)
+	if len(ds) != 3 || len(other) != 1 {
+		t.Fatalf("claimed %d and %d, want 3 and 1", len(ds), len(other))
+	}
+	retryAt := now.Add(10 * time.Minute)
+	rs := []state.AttemptResult{
+		{DeliveryID: ds[0].ID, Owner: "w1", Status: state.DeliveryDelivered, Attempt: state.Attempt{At: now, StatusCode: 204, Duration: time.Millisecond}},
+		{DeliveryID: ds[1].ID, Owner: "w1", Status: state.DeliveryPending, NextAt: retryAt, Attempt: state.Attempt{At: now, StatusCode: 503, Error: "busy"}},
+		{DeliveryID: "dlv_nope", Owner: "w1", Status: state.DeliveryDelivered},
+		{DeliveryID: other[0].ID, Owner: "w1", Status: state.DeliveryDelivered},
+		{DeliveryID: ds[0].ID, Owner: "w1", Status: state.DeliveryDelivered}, // its lease went with the first
+		{DeliveryID: ds[2].ID, Owner: "w1", Status: "weird"},
+	}
+	errs, claimed, err := s.RecordAttempts(ctx(t), rs, state.Claim{})
+	check(t, err, "record attempts")
+	if len(errs) != len(rs) || len(claimed) != 0 {
+		t.Fatalf("got %d errors and %d claimed, want %d and 0", len(errs), len(claimed), len(rs))
+	}
+	wants := []error{nil, nil, state.ErrNotFound, state.ErrConflict, state.ErrConflict}
+	for i, want := range wants {
+		switch {
+		case want == nil && errs[i] != nil:
+			t.Errorf("result %d: %v", i, errs[i])
+		case want != nil:
+			wantErrIs(t, errs[i], want, fmt.Sprintf("result %d", i))
+		}
+	}
+	if errs[5] == nil {
+		t.Error("result 5 with an unknown status succeeded")
+	}
+	byID := map[string]state.Delivery{}
+	for _, d := range allDeliveries(t, s) {
+		byID[d.ID] = d
+	}
+	if d := byID[ds[0].ID]; d.Status != state.DeliveryDelivered || d.Attempts != 1 || d.LastStatusCode != 204 {
+		t.Errorf("delivered one: %+v", d)
+	}
+	if d := byID[ds[1].ID]; d.Status != state.DeliveryPending || d.Attempts != 1 || d.LastError != "busy" {
+		t.Errorf("retried one: %+v", d)
+	} else {
+		sameTime(t, "next_attempt_at", d.NextAttemptAt, retryAt)
+	}
+	for _, id := range []string{ds[2].ID, other[0].ID} {
+		if d := byID[id]; d.Status != state.DeliveryPending || d.Attempts != 0 {
+			t.Errorf("%s changed by a failed result: %+v", id, d)
+		}
+	}
+	// Their leases are still held: nobody else can claim them, and their
+	// owners can still record.
+	if got := claim(t, s, "erp", "w3", now.Add(time.Second), time.Minute, 10); len(got) != 0 {
+		t.Errorf("claimed %v, leased to w1 and w2", deliveryIDs(got))
+	}
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: other[0].ID, Owner: "w2", Status: state.DeliveryDelivered,
+		Attempt: state.Attempt{At: now, StatusCode: 200}}), "record by the lease holder")
+	var n int
+	for _, d := range allDeliveries(t, s) {
+		_, _, atts, err := s.EventDetail(ctx(t), d.EventID)
+		check(t, err, "event detail")
+		n += len(atts)
+	}
+	if n != 3 {
+		t.Errorf("%d attempts stored, want 3", n)
+	}
+	// Nothing to record and nothing to claim: no error, nothing returned.
+	errs, claimed, err = s.RecordAttempts(ctx(t), nil, state.Claim{})
+	check(t, err, "record nothing")
+	if len(errs) != 0 || len(claimed) != 0 {
+		t.Errorf("empty batch: %v, %v", errs, claimed)
+	}
+}
+
+// testRecordAttemptsClaim: the claim made with a batch is what
+// ClaimDeliveries would have claimed, in the same transaction; when the
+// claim cannot be made, nothing is recorded either.
+func testRecordAttemptsClaim(t *testing.T, open Opener) {
+	s := open(t)
+	var evs []string
+	for i := range 5 {
+		evs = append(evs, emit(t, s, fmt.Sprintf("R%d", i), "erp"))
+	}
+	emit(t, s, "C1", "crm")
+	now := t0.Add(time.Minute)
+	first := claim(t, s, "erp", "w1", now, time.Minute, 2)
+	if len(first) != 2 {
+		t.Fatalf("claimed %d, want 2", len(first))
+	}
+	done := state.AttemptResult{DeliveryID: first[0].ID, Owner: "w1", Status: state.DeliveryDelivered, Attempt: state.Attempt{At: now, StatusCode: 200}}
+
+	// A claim that cannot be made (no owner) fails the whole call.
+	_, _, err := s.RecordAttempts(ctx(t), []state.AttemptResult{done}, state.Claim{Route: "erp", Now: now, Lease: time.Minute, Limit: 2})
+	if err == nil {
+		t.Fatal("a claim without an owner succeeded")
+	}
+	if _, dels, _, err := s.EventDetail(ctx(t), first[0].EventID); err != nil || dels[0].Attempts != 0 {
+		t.Fatalf("the failed call recorded: %+v %v", dels, err)
+	}
+
+	errs, claimed, err := s.RecordAttempts(ctx(t), []state.AttemptResult{done},
+		state.Claim{Route: "erp", Owner: "w1", Now: now, Lease: time.Minute, Limit: 2})
+	check(t, err, "record and claim")
+	check(t, errs[0], "the recorded attempt")
+	if len(claimed) != 2 {
+		t.Fatalf("claimed %v, want 2", deliveryIDs(claimed))
+	}
+	// The earliest due of the route, not those leased already, each with
+	// its event.
+	for i, d := range claimed {
+		if d.Route != "erp" || d.Status != state.DeliveryPending || d.EventID != evs[i+2] || d.Event.ID != evs[i+2] ||
+			len(d.Event.Payload) == 0 || d.Event.Type == "" || d.Event.CreatedAt.IsZero() {
+			t.Errorf("claimed[%d] = %+v, want the delivery of %s with its event", i, d, evs[i+2])
+		}
+	}
+	if _, dels, _, err := s.EventDetail(ctx(t), first[0].EventID); err != nil || dels[0].Status != state.DeliveryDelivered {
+		t.Fatalf("not recorded: %+v %v", dels, err)
+	}
+	// Leased to w1: another owner finds only the last one.
+	if got := claim(t, s, "erp", "w2", now, time.Minute, 10); len(got) != 1 || got[0].EventID != evs[4] {
+		t.Errorf("w2 claimed %v, want only the delivery of %s", deliveryIDs(got), evs[4])
+	}
+	// A zero limit claims nothing; a claim alone works too.
+	_, claimed, err = s.RecordAttempts(ctx(t), nil, state.Claim{Route: "crm", Owner: "w1", Now: now, Lease: time.Minute})
+	check(t, err, "claim nothing")
+	if len(claimed) != 0 {
+		t.Errorf("a zero limit claimed %v", deliveryIDs(claimed))
+	}
+	_, claimed, err = s.RecordAttempts(ctx(t), nil, state.Claim{Route: "crm", Owner: "w1", Now: now, Lease: time.Minute, Limit: 5})
+	check(t, err, "claim alone")
+	if len(claimed) != 1 || claimed[0].Route != "crm" {
+		t.Errorf("claimed %+v, want the crm delivery", claimed)
 	}
 }
 

@@ -195,26 +195,41 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 	return s.Store.RecordInitiation(ctx, id, in, now)
 }
 
-// FailRecordAttempts makes the next n RecordAttempt calls fail with
-// ErrOutage (a blip of the store after a POST was answered).
+// FailRecordAttempts makes the next n RecordAttempt or RecordAttempts
+// calls fail with ErrOutage (a blip of the store after a POST was
+// answered).
 func (s *Store) FailRecordAttempts(n int) {
 	s.mu.Lock()
 	s.failRecords = n
 	s.mu.Unlock()
 }
 
-// RecordAttempt fails during an outage and as FailRecordAttempts says.
-func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
+// recordFails reports whether this RecordAttempt(s) call fails.
+func (s *Store) recordFails() bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	fail := s.outage || s.writeOutage || s.failRecords > 0
 	if s.failRecords > 0 {
 		s.failRecords--
 	}
-	s.mu.Unlock()
-	if fail {
+	return fail
+}
+
+// RecordAttempt fails during an outage and as FailRecordAttempts says.
+func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error {
+	if s.recordFails() {
 		return ErrOutage
 	}
 	return s.Store.RecordAttempt(ctx, r)
+}
+
+// RecordAttempts fails, storing and claiming nothing, during an outage
+// and, when it has attempts to record, as FailRecordAttempts says.
+func (s *Store) RecordAttempts(ctx context.Context, rs []state.AttemptResult, claim state.Claim) ([]error, []state.Delivery, error) {
+	if s.writesDown() || (len(rs) > 0 && s.recordFails()) {
+		return nil, nil, ErrOutage
+	}
+	return s.Store.RecordAttempts(ctx, rs, claim)
 }
 
 // ClaimDeliveries fails during an outage.

@@ -87,3 +87,56 @@ func NextDue(at time.Time) time.Time {
 	}
 	return at
 }
+
+// LeaseRow is a delivery as RecordAttempts reads it before deciding.
+type LeaseRow struct {
+	Owner    string
+	Attempts int
+	Next     time.Time
+}
+
+// Recorded is one attempt RecordAttempts stores: rs[Index]'s attempt and
+// the delivery's next attempt time (see Attempt).
+type Recorded struct {
+	Index   int
+	Result  state.AttemptResult
+	Attempt state.Attempt
+	Next    time.Time
+}
+
+// Attempts decides, for rs in order, what RecordAttempts stores, given
+// the deliveries as stored (rows, by ID; a missing ID is an unknown
+// delivery) and now: each result as Attempt decides it, where a result
+// after one that succeeded for the same delivery finds that delivery's
+// lease released (so it fails, as a second RecordAttempt would). errs[i]
+// is rs[i]'s failure, or nil when it is among the returned records.
+func Attempts(rs []state.AttemptResult, rows map[string]LeaseRow, now time.Time) ([]Recorded, []error) {
+	errs := make([]error, len(rs))
+	recs := make([]Recorded, 0, len(rs))
+	var taken map[string]bool // deliveries recorded earlier in rs
+	for i, r := range rs {
+		if err := CheckAttempt(r); err != nil {
+			errs[i] = err
+			continue
+		}
+		row, ok := rows[r.DeliveryID]
+		if !ok {
+			errs[i] = fmt.Errorf("record attempt on delivery %s: %w", r.DeliveryID, state.ErrNotFound)
+			continue
+		}
+		if taken[r.DeliveryID] {
+			row.Owner = "" // released by the earlier result
+		}
+		a, next, err := Attempt(r, row.Owner, row.Attempts, row.Next, now)
+		if err != nil {
+			errs[i] = fmt.Errorf("record attempt on delivery %s: %w", r.DeliveryID, err)
+			continue
+		}
+		if taken == nil {
+			taken = map[string]bool{}
+		}
+		taken[r.DeliveryID] = true
+		recs = append(recs, Recorded{Index: i, Result: r, Attempt: a, Next: next})
+	}
+	return recs, errs
+}
