@@ -27,7 +27,7 @@ var allowedInternal = map[string][]string{
 	"internal/config":                  {"internal/secret"},
 	"internal/httpapi":                 {"internal/secret"},
 	"internal/providers/tokencache":    {},
-	"internal/providers/internal/wire": {"internal/providers", "internal/secret", "internal/version"},
+	"internal/providers/internal/wire": {"internal/providers", "internal/secret", "internal/version", "internal/providers/tokencache"},
 	"internal/state/internal/rules":    {"internal/state", "internal/procscope", "internal/money"},
 	"internal/state/sqlite":            {"internal/state", "internal/state/internal/rules", "internal/procscope"},
 	"internal/state/postgres":          {"internal/state", "internal/state/internal/rules", "internal/secret", "internal/procscope"},

@@ -29,24 +29,15 @@ type Store interface {
 	AppendAudit(ctx context.Context, e state.AuditEntry) error
 }
 
-// Settler applies a provider's statement about a payment through the
-// store's transition rule (settle.Settler does).
-type Settler interface {
-	Apply(ctx context.Context, st settle.Statement) (state.StatusResult, error)
-}
-
-// Canceller cancels a PesaPal order (*pesapal.Client does).
-type Canceller interface {
-	CancelOrder(ctx context.Context, trackingID string) (pesapal.SimpleResponse, error)
-}
-
 // Options wire a Service.
 type Options struct {
-	Store   Store
-	Settler Settler
-	// Cancellers returns the client that cancels orders of a provider ID,
-	// or false when that provider has no cancellation.
-	Cancellers func(providerID string) (Canceller, bool)
+	Store Store
+	// Settler applies the provider's statement about the cancelled
+	// payment through the store's transition rule.
+	Settler *settle.Settler
+	// Cancellers returns the PesaPal client that cancels orders of a
+	// provider ID, or false when that provider has no cancellation.
+	Cancellers func(providerID string) (*pesapal.Client, bool)
 	Logger     *slog.Logger
 	Now        func() time.Time
 	// CallTimeout bounds one provider call (default 30 s).
@@ -56,8 +47,8 @@ type Options struct {
 // Service serves cancellations.
 type Service struct {
 	store       Store
-	settler     Settler
-	cancellers  func(string) (Canceller, bool)
+	settler     *settle.Settler
+	cancellers  func(string) (*pesapal.Client, bool)
 	log         *slog.Logger
 	now         func() time.Time
 	callTimeout time.Duration

@@ -23,6 +23,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/payments"
 	"github.com/finconnectd/finconnectd/internal/payouts"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 	"github.com/finconnectd/finconnectd/internal/recon"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
@@ -274,7 +275,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	if d.cancels, err = cancel.New(cancel.Options{
 		Store: d.store, Settler: d.settler, Logger: d.log, Now: d.now,
-		Cancellers: func(id string) (cancel.Canceller, bool) { return d.rt.Load().canceller(id) },
+		Cancellers: func(id string) (*pesapal.Client, bool) { return d.rt.Load().canceller(id) },
 	}); err != nil {
 		return fmt.Errorf("build cancellation API: %w", err)
 	}

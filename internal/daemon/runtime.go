@@ -1,13 +1,13 @@
 package daemon
 
 import (
-	"github.com/finconnectd/finconnectd/internal/cancel"
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/ingest"
 	"github.com/finconnectd/finconnectd/internal/payments"
 	"github.com/finconnectd/finconnectd/internal/payouts"
 	"github.com/finconnectd/finconnectd/internal/providers/clients"
+	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 )
 
 // runtime is one configuration as the daemon serves it: the configuration,
@@ -59,7 +59,7 @@ func (rt *runtime) payoutProvider(id string) (payouts.Provider, bool) {
 
 // refunder returns the client that refunds collections of a provider ID
 // itself (PesaPal only).
-func (rt *runtime) refunder(id string) (payouts.Refunder, bool) {
+func (rt *runtime) refunder(id string) (*payouts.Refunder, bool) {
 	c := rt.clients.PesaPal(id)
 	if c == nil {
 		return nil, false
@@ -69,10 +69,7 @@ func (rt *runtime) refunder(id string) (payouts.Refunder, bool) {
 
 // canceller returns the client that cancels orders of a provider ID
 // (PesaPal only).
-func (rt *runtime) canceller(id string) (cancel.Canceller, bool) {
+func (rt *runtime) canceller(id string) (*pesapal.Client, bool) {
 	c := rt.clients.PesaPal(id)
-	if c == nil {
-		return nil, false
-	}
-	return c, true
+	return c, c != nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -171,9 +172,7 @@ func (s *Service) neverStarted(p state.Payment, err error, now time.Time) bool {
 		now.Sub(p.CreatedAt) >= notFoundGrace
 }
 
-func (s *Service) markNeverStarted(ctx context.Context, p state.Payment, log interface {
-	Info(string, ...any)
-}) error {
+func (s *Service) markNeverStarted(ctx context.Context, p state.Payment, log *slog.Logger) error {
 	res, err := s.settler.Apply(ctx, settle.Statement{ProviderID: p.Provider, Source: state.SourceStatusQuery, Status: providers.PaymentStatus{
 		Status:            providers.StatusFailed,
 		Reference:         p.Reference,

@@ -75,7 +75,7 @@ func (h *harness) setConfig(cfg *config.Config) {
 	set := h.set
 	h.rt.Store(&Runtime{
 		Config: cfg,
-		Refunders: func(id string) (Refunder, bool) {
+		Refunders: func(id string) (*Refunder, bool) {
 			c := set.PesaPal(id)
 			if c == nil {
 				return nil, false

@@ -158,26 +158,18 @@ func errorCode(err error) string {
 	return ""
 }
 
-// Refunder is a provider's own refund of a collection (PesaPal's
-// RefundRequest): the money goes back through the way it came, not as a
-// payout.
-type Refunder interface {
-	// Refund asks the provider to refund amount of payment p; by and
-	// reason are recorded with the provider. A success means the request
-	// was received (Outcome status pending), not that money moved.
-	Refund(ctx context.Context, p state.Payment, amount, by, reason string) (Outcome, error)
-	// QueryRefund asks about the refund of payment p: succeeded once the
-	// provider reports the payment reversed, pending while it still
-	// reports it completed.
-	QueryRefund(ctx context.Context, p state.Payment) (Outcome, error)
-}
+// Refunder is a provider's own refund of a collection, PesaPal's
+// RefundRequest (the only provider that has one): the money goes back
+// through the way it came, not as a payout.
+type Refunder struct{ c *pesapal.Client }
 
-// PesaPal adapts a PesaPal client to Refunder.
-func PesaPal(c *pesapal.Client) Refunder { return pesaPal{c} }
+// PesaPal is the Refunder of a PesaPal client.
+func PesaPal(c *pesapal.Client) *Refunder { return &Refunder{c} }
 
-type pesaPal struct{ c *pesapal.Client }
-
-func (p pesaPal) Refund(ctx context.Context, pay state.Payment, amount, by, reason string) (Outcome, error) {
+// Refund asks the provider to refund amount of payment pay; by and reason
+// are recorded with the provider. A success means the request was
+// received (Outcome status pending), not that money moved.
+func (p *Refunder) Refund(ctx context.Context, pay state.Payment, amount, by, reason string) (Outcome, error) {
 	resp, err := p.c.RefundRequest(ctx, pesapal.RefundRequest{ConfirmationCode: pay.ConfirmationCode, Amount: amount, Username: by, Remarks: reason})
 	if err != nil {
 		return Outcome{}, err
@@ -189,7 +181,10 @@ func (p pesaPal) Refund(ctx context.Context, pay state.Payment, amount, by, reas
 	return Outcome{Status: state.PayoutPending, Message: msg, Raw: resp.Raw}, nil
 }
 
-func (p pesaPal) QueryRefund(ctx context.Context, pay state.Payment) (Outcome, error) {
+// QueryRefund asks about the refund of payment pay: succeeded once the
+// provider reports the payment reversed, pending while it still reports
+// it completed.
+func (p *Refunder) QueryRefund(ctx context.Context, pay state.Payment) (Outcome, error) {
 	st, err := p.c.QueryPayment(ctx, providers.PaymentQuery{Reference: pay.Reference, ProviderReference: pay.ProviderReference})
 	if err != nil {
 		return Outcome{}, err

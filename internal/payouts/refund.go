@@ -172,14 +172,14 @@ func (s *Service) refund(w http.ResponseWriter, r *http.Request) (answer, json.R
 // provider's rules, the amount against what is left. It returns the
 // refund as a payout to send, and the client that sends it: a Refunder
 // (PesaPal's own refund) or a payout Provider (a payout to the payer).
-func (s *Service) validateRefund(ctx context.Context, rt *Runtime, pay state.Payment, req RefundRequest) (validated, Provider, Refunder, *httpapi.Problem) {
+func (s *Service) validateRefund(ctx context.Context, rt *Runtime, pay state.Payment, req RefundRequest) (validated, Provider, *Refunder, *httpapi.Problem) {
 	v := validated{Provider: pay.Provider, Description: strings.TrimSpace(req.Reason), PaymentID: pay.ID, RefundOf: pay.Amount}
 	v.Reference = strings.TrimSpace(req.Reference)
 	v.Currency = pay.Currency
-	conflict := func(slug, title, detail string) (validated, Provider, Refunder, *httpapi.Problem) {
+	conflict := func(slug, title, detail string) (validated, Provider, *Refunder, *httpapi.Problem) {
 		return v, nil, nil, httpapi.NewProblem(http.StatusConflict, slug, title, detail)
 	}
-	unprocessable := func(slug, title, detail string) (validated, Provider, Refunder, *httpapi.Problem) {
+	unprocessable := func(slug, title, detail string) (validated, Provider, *Refunder, *httpapi.Problem) {
 		return v, nil, nil, httpapi.NewProblem(http.StatusUnprocessableEntity, slug, title, detail)
 	}
 	if s.settler == nil {
@@ -196,7 +196,7 @@ func (s *Service) validateRefund(ctx context.Context, rt *Runtime, pay state.Pay
 	var (
 		errs     fieldErrors
 		prov     Provider
-		refunder Refunder
+		refunder *Refunder
 	)
 	switch providers.Kind(p.Kind) {
 	case providers.PesaPal:
@@ -340,7 +340,7 @@ func refReference(s string) bool {
 
 // sendRefund writes the refund's row, asks the provider to refund and
 // records the answer. started is false when nothing was stored or sent.
-func (s *Service) sendRefund(ctx context.Context, v validated, pay state.Payment, rf Refunder, token string) (answer, bool) {
+func (s *Service) sendRefund(ctx context.Context, v validated, pay state.Payment, rf *Refunder, token string) (answer, bool) {
 	log := s.log.With("provider", v.Provider, "reference", v.Reference, "payment_id", pay.ID)
 	if _, err := s.store.PayoutByReference(ctx, v.Provider, v.Reference); err == nil {
 		return s.referenceInUse(ctx, v), false
@@ -524,7 +524,7 @@ func (r refundAware) Apply(ctx context.Context, st settle.Statement) (state.Stat
 
 // syncRefund asks the provider about refund p of a payment, through its
 // Refunder, and records what it says.
-func (s *Service) syncRefund(ctx context.Context, p state.Payout, rf Refunder, reschedule func(error) (state.Payout, error)) (state.Payout, error) {
+func (s *Service) syncRefund(ctx context.Context, p state.Payout, rf *Refunder, reschedule func(error) (state.Payout, error)) (state.Payout, error) {
 	pay, err := s.store.Payment(ctx, p.PaymentID)
 	if err != nil {
 		return reschedule(fmt.Errorf("read payment %s: %w", p.PaymentID, err))

@@ -53,7 +53,7 @@ type Runtime struct {
 	// Refunders returns the refund client of a provider ID whose
 	// collections are refunded by the provider itself (PesaPal), or false.
 	// Nil: none.
-	Refunders func(providerID string) (Refunder, bool)
+	Refunders func(providerID string) (*Refunder, bool)
 }
 
 // provider is r.Providers(providerID), false when there are none.
@@ -65,7 +65,7 @@ func (r *Runtime) provider(providerID string) (Provider, bool) {
 }
 
 // refunder is r.Refunders(providerID), false when there are none.
-func (r *Runtime) refunder(providerID string) (Refunder, bool) {
+func (r *Runtime) refunder(providerID string) (*Refunder, bool) {
 	if r.Refunders == nil {
 		return nil, false
 	}

@@ -4,7 +4,7 @@
 // of ours with the provider's transaction. ClickPesa's records are read
 // from its paginated list (a page per call, never a query per payment),
 // and its payouts the same way, matched with our payouts and healed
-// through the payouts' own status rule (PayoutApplier);
+// through the payouts' own status rule ((*payouts.Service).ApplyStatus);
 // PesaPal and AzamPay, which have no list, are asked about each payment of
 // the window that no provider notification proved settled, at a bounded
 // rate.

@@ -14,14 +14,6 @@ import (
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-// PayoutApplier applies a statement about a payout through the payouts
-// store's status rule, with the payout's event and its routes
-// (payouts.Service does: the same path as payout sync, so a refund paid
-// as a payout also moves its payment).
-type PayoutApplier interface {
-	ApplyStatus(ctx context.Context, c state.PayoutChange) (state.PayoutResult, error)
-}
-
 // ClickPesa payouts: after the payments, the provider's list of payouts
 // of the window both ways, as for payments.
 const (

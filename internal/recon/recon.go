@@ -13,6 +13,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/delivery"
 	"github.com/finconnectd/finconnectd/internal/money"
+	"github.com/finconnectd/finconnectd/internal/payouts"
 	"github.com/finconnectd/finconnectd/internal/procscope"
 	"github.com/finconnectd/finconnectd/internal/providers"
 	"github.com/finconnectd/finconnectd/internal/providers/clickpesa"
@@ -68,9 +69,11 @@ type Options struct {
 	Row func(Row)
 	// Notify wakes the delivery workers after an event.
 	Notify func()
-	// Payouts applies what a provider's payout records prove; nil leaves
-	// payouts out of the runs.
-	Payouts PayoutApplier
+	// Payouts applies what a provider's payout records prove, through
+	// ApplyStatus: the payouts' status rule, with the payout's event and
+	// its routes, the same path as payout sync (a refund paid as a payout
+	// also moves its payment). Nil leaves payouts out of the runs.
+	Payouts *payouts.Service
 }
 
 // Engine runs reconciliations. Safe for concurrent use (the store's lease

@@ -9,18 +9,12 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/pesapal"
 )
 
-// The provider operations reconcile uses, declared here (consumer side).
-type (
-	ipnRegistry interface {
-		GetIPNList(ctx context.Context) ([]pesapal.IPNRegistration, error)
-		RegisterIPN(ctx context.Context, url, notificationType string) (pesapal.IPNRegistration, error)
-	}
-	// cachedToken is a client's token through its cache: a credential check
-	// costs a token request only when none is cached.
-	cachedToken interface {
-		Token(ctx context.Context) (string, error)
-	}
-)
+// cachedToken is a client's token through its cache (each of the three
+// clients has one): a credential check costs a token request only when
+// none is cached.
+type cachedToken interface {
+	Token(ctx context.Context) (string, error)
+}
 
 // NewRemote returns the Remote backed by a set of provider clients. It
 // shares the clients' token caches, so the daemon can pass the set it
@@ -46,7 +40,7 @@ func (r *clientRemote) CheckCredentials(ctx context.Context, providerID string) 
 	return err
 }
 
-func (r *clientRemote) pesapal(providerID string) (ipnRegistry, error) {
+func (r *clientRemote) pesapal(providerID string) (*pesapal.Client, error) {
 	if c := r.set.PesaPal(providerID); c != nil {
 		return c, nil
 	}

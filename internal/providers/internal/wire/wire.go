@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/tokencache"
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/version"
 )
@@ -339,17 +340,11 @@ func ReadRetryPolicy(retries int, backoff time.Duration) (int, time.Duration) {
 	return retries, backoff
 }
 
-// Tokens is what an authenticated call needs of a token cache.
-type Tokens interface {
-	Token(ctx context.Context) (string, error)
-	Invalidate(token string)
-}
-
 // DoAuthorized sends r with a token from tokens, put in r.Header by
 // authorize. After a 401 it forgets that token and tries once more with a
 // fresh one (the provider may have revoked it before its expiry); a second
 // 401 is returned to the caller to report as an authentication failure.
-func (c *Caller) DoAuthorized(ctx context.Context, tokens Tokens, r Request, authorize func(h http.Header, token string)) (Response, error) {
+func (c *Caller) DoAuthorized(ctx context.Context, tokens *tokencache.Cache, r Request, authorize func(h http.Header, token string)) (Response, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := tokens.Token(ctx)
 		if err != nil {
