@@ -173,6 +173,11 @@ func (s healthStore) ClaimIdempotencyKey(ctx context.Context, key, requestHash s
 	return r, fresh, s.seen(err)
 }
 
+func (s healthStore) ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash string, now time.Time, p state.Payment) (state.IdempotencyRecord, bool, error) {
+	r, fresh, err := s.Store.ClaimKeyAndCreatePayment(ctx, key, requestHash, now, p)
+	return r, fresh, s.seen(err)
+}
+
 func (s healthStore) CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error {
 	return s.seen(s.Store.CompleteIdempotencyKey(ctx, key, statusCode, body, paymentID))
 }

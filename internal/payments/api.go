@@ -137,12 +137,18 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 		notificationID = id
 	}
 
+	// The payment row is written before the provider is called; with a key,
+	// in the transaction that claims it.
+	p := newPayment(v, s.now().UTC())
+	var werr error
 	if key != "" {
-		rec, claimed, err := s.store.ClaimIdempotencyKey(r.Context(), key, v.hash(), s.now().UTC())
-		if err != nil {
-			return fmt.Errorf("claim idempotency key: %w", err)
-		}
-		if !claimed {
+		rec, claimed, err := s.store.ClaimKeyAndCreatePayment(r.Context(), key, v.hash(), p.CreatedAt, p)
+		switch {
+		case err != nil && !(claimed && errors.Is(err, state.ErrConflict)):
+			// Rolled back: neither the key nor the payment was written,
+			// and nothing was started at the provider.
+			return fmt.Errorf("claim idempotency key and create payment %s/%s: %w", v.Provider, v.Reference, err)
+		case !claimed:
 			a, err := s.replay(r.Context(), rec, v)
 			if err != nil {
 				return err
@@ -151,32 +157,50 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) error {
 			a.write(w)
 			return nil
 		}
+		werr = err
+	} else {
+		werr = s.store.CreatePayment(r.Context(), p)
+	}
+	if werr != nil {
+		if !errors.Is(werr, state.ErrConflict) {
+			return fmt.Errorf("create payment %s/%s: %w", v.Provider, v.Reference, werr)
+		}
+		a := s.referenceInUse(r.Context(), v)
+		if key != "" {
+			s.completeKey(r.Context(), key, a)
+		}
+		code = a.status
+		a.write(w)
+		return nil
 	}
 
-	a, err := s.create(r.Context(), v, payer, notificationID)
-	if err != nil {
-		// Nothing was started at the provider: forget the key so a retry can run.
-		if key != "" {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
-			if rerr := s.store.ReleaseIdempotencyKey(rctx, key); rerr != nil {
-				s.log.Error("release idempotency key", "error", rerr)
-			}
-			cancel()
-		}
-		return err
-	}
-	if key != "" {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
-		err := s.store.CompleteIdempotencyKey(cctx, key, a.status, a.body, a.paymentID)
-		cancel()
-		if err != nil {
-			// The answer is still right; a replay would see the key in flight (409).
-			s.log.Error("complete idempotency key", "payment_id", a.paymentID, "error", err)
-		}
-	}
+	a := s.initiate(r.Context(), v, payer, notificationID, p, key)
 	code = a.status
 	a.write(w)
 	return nil
+}
+
+// completeKey stores a under key (when the answer was not stored with the
+// initiation's record).
+func (s *Service) completeKey(ctx context.Context, key string, a answer) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if err := s.store.CompleteIdempotencyKey(cctx, key, a.status, a.body, a.paymentID); err != nil {
+		// The answer is still right; a replay would see the key in flight (409).
+		s.log.Error("complete idempotency key", "payment_id", a.paymentID, "error", err)
+	}
+}
+
+// referenceInUse is the answer when the provider already has a payment
+// with v's reference: nothing is sent.
+func (s *Service) referenceInUse(ctx context.Context, v validated) answer {
+	s.m.initiations.WithLabelValues(v.Provider, "duplicate").Inc()
+	prob := httpapi.NewProblem(http.StatusConflict, "reference-in-use", "Reference already used",
+		fmt.Sprintf("%s already has a payment with reference %q; references are unique per provider.", v.Provider, v.Reference))
+	if old, err := s.store.PaymentByReference(ctx, v.Provider, v.Reference); err == nil {
+		return jsonAnswer(prob.Status, problemWithPayment{Problem: prob, PaymentID: old.ID}, "")
+	}
+	return problemAnswer(prob)
 }
 
 // replay answers a request whose Idempotency-Key was already claimed.
@@ -203,12 +227,9 @@ func (s *Service) replay(ctx context.Context, rec state.IdempotencyRecord, v val
 	return answer{status: status, body: rec.Body, paymentID: rec.PaymentID}, nil
 }
 
-// create writes the payment, calls the provider and records its answer. An
-// error means nothing was started (the caller releases the key); every
-// outcome after the provider call is an answer.
-func (s *Service) create(ctx context.Context, v validated, payer providers.Payer, notificationID string) (answer, error) {
-	now := s.now().UTC()
-	p := state.Payment{
+// newPayment is the row written for v before the provider is called.
+func newPayment(v validated, now time.Time) state.Payment {
+	return state.Payment{
 		ID:          newPaymentID(),
 		Provider:    v.Provider,
 		Reference:   v.Reference,
@@ -223,19 +244,12 @@ func (s *Service) create(ctx context.Context, v validated, payer providers.Payer
 		UpdatedAt:   now,
 		NextSyncAt:  now.Add(syncDelay(0)),
 	}
-	if err := s.store.CreatePayment(ctx, p); err != nil {
-		if errors.Is(err, state.ErrConflict) {
-			s.m.initiations.WithLabelValues(v.Provider, "duplicate").Inc()
-			prob := httpapi.NewProblem(http.StatusConflict, "reference-in-use", "Reference already used",
-				fmt.Sprintf("%s already has a payment with reference %q; references are unique per provider.", v.Provider, v.Reference))
-			ans := problemAnswer(prob)
-			if old, err := s.store.PaymentByReference(ctx, v.Provider, v.Reference); err == nil {
-				ans = jsonAnswer(prob.Status, problemWithPayment{Problem: prob, PaymentID: old.ID}, "")
-			}
-			return ans, nil
-		}
-		return answer{}, fmt.Errorf("create payment %s/%s: %w", v.Provider, v.Reference, err)
-	}
+}
+
+// initiate calls the provider for the written payment p and records its
+// answer (with key, completing the key in the same transaction). Every
+// outcome is an answer.
+func (s *Service) initiate(ctx context.Context, v validated, payer providers.Payer, notificationID string, p state.Payment, key string) answer {
 	log := s.log.With("payment_id", p.ID, "provider", p.Provider, "reference", p.Reference)
 
 	// The provider call outlives a client that hangs up: its outcome must be recorded.
@@ -292,26 +306,47 @@ func (s *Service) create(ctx context.Context, v validated, payer providers.Payer
 	}
 	s.m.initiations.WithLabelValues(v.Provider, outcome).Inc()
 
+	// The answer as the payment was recorded; with a key it is built
+	// inside the transaction that completes the key.
+	build := func(stored state.Payment, prob *httpapi.Problem) answer {
+		view := View(stored)
+		if prob != nil {
+			return jsonAnswer(prob.Status, problemWithPayment{Problem: prob, PaymentID: p.ID, Payment: &view}, p.ID)
+		}
+		return jsonAnswer(status, view, p.ID)
+	}
+	var a answer
+	if key != "" {
+		in.IdempotencyKey = key
+		in.Answer = func(stored state.Payment) (int, []byte) {
+			a = build(stored, prob)
+			return a.status, a.body
+		}
+	}
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	stored, err := s.store.RecordInitiation(rctx, p.ID, in, s.now().UTC())
 	rcancel()
-	if err != nil {
-		// The payment row exists (pending); sync will find it. Say so.
-		log.Error("record payment initiation", "error", err)
-		stored = p
-		if in.Status != state.StatusFailed {
-			stored.Status = state.StatusUnknown
+	if err == nil {
+		if key == "" {
+			a = build(stored, prob)
 		}
-		if prob == nil {
-			prob = httpapi.NewProblem(http.StatusInternalServerError, "store-error", "Payment not fully recorded",
-				fmt.Sprintf("The provider accepted payment %s but finconnectd could not record its answer; sync will settle it.", p.ID))
-		}
+		return a
 	}
-	view := View(stored)
-	if prob != nil {
-		return jsonAnswer(prob.Status, problemWithPayment{Problem: prob, PaymentID: p.ID, Payment: &view}, p.ID), nil
+	// The payment row exists (pending); sync will find it. Say so.
+	log.Error("record payment initiation", "error", err)
+	stored = p
+	if in.Status != state.StatusFailed {
+		stored.Status = state.StatusUnknown
 	}
-	return jsonAnswer(status, view, p.ID), nil
+	if prob == nil {
+		prob = httpapi.NewProblem(http.StatusInternalServerError, "store-error", "Payment not fully recorded",
+			fmt.Sprintf("The provider accepted payment %s but finconnectd could not record its answer; sync will settle it.", p.ID))
+	}
+	a = build(stored, prob)
+	if key != "" {
+		s.completeKey(ctx, key, a)
+	}
+	return a
 }
 
 // providerMessage is the provider's own words when it gave some, else the

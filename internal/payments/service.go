@@ -32,8 +32,8 @@ type Store interface {
 	DuePayments(ctx context.Context, now time.Time, limit int) ([]state.Payment, error)
 	ScheduleSync(ctx context.Context, id string, next time.Time, attempts int) error
 	ClaimIdempotencyKey(ctx context.Context, key, requestHash string, now time.Time) (state.IdempotencyRecord, bool, error)
+	ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash string, now time.Time, p state.Payment) (state.IdempotencyRecord, bool, error)
 	CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error
-	ReleaseIdempotencyKey(ctx context.Context, key string) error
 }
 
 // Settler applies a verified provider status (settle.Settler does).

@@ -161,6 +161,15 @@ type PaymentInitiation struct {
 	Message           string
 	Raw               json.RawMessage
 	NextSyncAt        time.Time
+
+	// IdempotencyKey, when set, is completed in the same transaction (as
+	// CompleteIdempotencyKey would) with the answer Answer builds from the
+	// payment as recorded, so the answer and the payment commit together.
+	// A key that is not claimed is left as it is. Answer may be called
+	// more than once (the last call is what was committed) and must only
+	// build its answer from p.
+	IdempotencyKey string
+	Answer         func(p Payment) (statusCode int, body []byte)
 }
 
 // Notification is a raw provider notification, kept for audit and dedup.
@@ -272,6 +281,14 @@ type PaymentStore interface {
 	// ClaimIdempotencyKey stores key as in flight and returns (rec, true), or
 	// returns the existing record and false.
 	ClaimIdempotencyKey(ctx context.Context, key, requestHash string, now time.Time) (IdempotencyRecord, bool, error)
+	// ClaimKeyAndCreatePayment is ClaimIdempotencyKey and, when the key was
+	// claimed, CreatePayment(p), in one transaction: a key already stored
+	// returns its record and false and writes nothing; a claimed key whose
+	// payment cannot be written is not kept either, except when p's
+	// (provider, reference) is taken: then the key stays claimed (in
+	// flight, to be completed with the answer) and the error wraps
+	// ErrConflict.
+	ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash string, now time.Time, p Payment) (IdempotencyRecord, bool, error)
 	// CompleteIdempotencyKey stores the answer given to the first request.
 	CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error
 	// ReleaseIdempotencyKey forgets an in-flight key (the request failed before anything was started).

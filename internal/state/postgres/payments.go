@@ -143,7 +143,16 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 		err = s.write(ctx, func(tx pgx.Tx) error {
 			var err error
 			p, err = rules.RecordInitiation(ctx, statusTx{tx}, id, in, now)
-			return err
+			if err != nil || in.IdempotencyKey == "" || in.Answer == nil {
+				return err
+			}
+			code, body := in.Answer(p)
+			_, err = tx.Exec(ctx, `UPDATE idempotency SET done = true, status_code = $1, body = $2, payment_id = $3 WHERE key = $4`,
+				code, rules.Blob(body), id, in.IdempotencyKey)
+			if err != nil {
+				return fmt.Errorf("complete idempotency key: %w", err)
+			}
+			return nil
 		})
 	}
 	if err != nil {
@@ -284,17 +293,57 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, key, requestHash string
 		claimed bool
 	)
 	err := s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO idempotency (`+idemCols+`) VALUES ($1, $2, false, 0, NULL, '', $3)
-ON CONFLICT (key) DO NOTHING`, key, requestHash, now)
-		if err != nil {
-			return err
-		}
-		claimed = tag.RowsAffected() == 1
-		rec, err = scanIdem(tx.QueryRow(ctx, `SELECT `+idemCols+` FROM idempotency WHERE key = $1`, key))
+		var err error
+		rec, claimed, err = claimKey(ctx, tx, key, requestHash, now)
 		return err
 	})
 	if err != nil {
 		return state.IdempotencyRecord{}, false, fmt.Errorf("postgres: claim idempotency key: %w", err)
+	}
+	return rec, claimed, nil
+}
+
+// claimKey inserts key as in flight unless it exists, and returns its
+// record and whether this call inserted it.
+func claimKey(ctx context.Context, tx pgx.Tx, key, requestHash string, now time.Time) (state.IdempotencyRecord, bool, error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO idempotency (`+idemCols+`) VALUES ($1, $2, false, 0, NULL, '', $3)
+ON CONFLICT (key) DO NOTHING`, key, requestHash, now)
+	if err != nil {
+		return state.IdempotencyRecord{}, false, err
+	}
+	rec, err := scanIdem(tx.QueryRow(ctx, `SELECT `+idemCols+` FROM idempotency WHERE key = $1`, key))
+	return rec, tag.RowsAffected() == 1, err
+}
+
+// ClaimKeyAndCreatePayment claims key and, when claimed, inserts p in the
+// same transaction (one commit); see state.PaymentStore. A taken
+// (provider, reference) inserts nothing (ON CONFLICT DO NOTHING keeps the
+// transaction, and so the claim, alive).
+func (s *Store) ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash string, now time.Time, p state.Payment) (state.IdempotencyRecord, bool, error) {
+	now = rules.NowIfZero(now, s.now)
+	p, err := rules.NewPayment(p, s.now)
+	if err != nil {
+		return state.IdempotencyRecord{}, false, fmt.Errorf("postgres: %w", err)
+	}
+	var (
+		rec      state.IdempotencyRecord
+		claimed  bool
+		conflict bool
+	)
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		var err error
+		if rec, claimed, err = claimKey(ctx, tx, key, requestHash, now); err != nil || !claimed {
+			return err
+		}
+		inserted, err := insertPayment(ctx, tx, p, true)
+		conflict = err == nil && !inserted
+		return err
+	})
+	switch {
+	case err != nil:
+		return state.IdempotencyRecord{}, false, fmt.Errorf("postgres: claim idempotency key and create payment %s/%s: %w", p.Provider, p.Reference, err)
+	case conflict:
+		return rec, true, fmt.Errorf("postgres: create payment %s/%s: %w", p.Provider, p.Reference, rules.PaymentExists(p))
 	}
 	return rec, claimed, nil
 }

@@ -135,7 +135,16 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 		err = s.write(ctx, func(tx *sql.Tx) error {
 			var err error
 			p, err = rules.RecordInitiation(ctx, statusTx{tx}, id, in, now)
-			return err
+			if err != nil || in.IdempotencyKey == "" || in.Answer == nil {
+				return err
+			}
+			code, body := in.Answer(p)
+			_, err = tx.ExecContext(ctx, `UPDATE idempotency SET done = 1, status_code = ?, body = ?, payment_id = ? WHERE key = ?`,
+				code, rules.Blob(body), id, in.IdempotencyKey)
+			if err != nil {
+				return fmt.Errorf("complete idempotency key: %w", err)
+			}
+			return nil
 		})
 	}
 	if err != nil {
@@ -275,21 +284,69 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, key, requestHash string
 		claimed bool
 	)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency (`+idemCols+`) VALUES (?, ?, 0, 0, NULL, '', ?)
-ON CONFLICT (key) DO NOTHING`, key, requestHash, ts(now))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		claimed = n == 1
-		rec, err = scanIdem(tx.QueryRowContext(ctx, `SELECT `+idemCols+` FROM idempotency WHERE key = ?`, key))
+		var err error
+		rec, claimed, err = claimKey(ctx, tx, key, requestHash, now)
 		return err
 	})
 	if err != nil {
 		return state.IdempotencyRecord{}, false, fmt.Errorf("sqlite: claim idempotency key: %w", err)
+	}
+	return rec, claimed, nil
+}
+
+// claimKey inserts key as in flight unless it exists, and returns its
+// record and whether this call inserted it.
+func claimKey(ctx context.Context, tx *sql.Tx, key, requestHash string, now time.Time) (state.IdempotencyRecord, bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO idempotency (`+idemCols+`) VALUES (?, ?, 0, 0, NULL, '', ?)
+ON CONFLICT (key) DO NOTHING`, key, requestHash, ts(now))
+	if err != nil {
+		return state.IdempotencyRecord{}, false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return state.IdempotencyRecord{}, false, err
+	}
+	rec, err := scanIdem(tx.QueryRowContext(ctx, `SELECT `+idemCols+` FROM idempotency WHERE key = ?`, key))
+	return rec, n == 1, err
+}
+
+// ClaimKeyAndCreatePayment claims key and, when claimed, inserts p in the
+// same transaction (one commit); see state.PaymentStore.
+func (s *Store) ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash string, now time.Time, p state.Payment) (state.IdempotencyRecord, bool, error) {
+	now = rules.NowIfZero(now, s.now)
+	p, err := rules.NewPayment(p, s.now)
+	if err != nil {
+		return state.IdempotencyRecord{}, false, fmt.Errorf("sqlite: %w", err)
+	}
+	var (
+		rec      state.IdempotencyRecord
+		claimed  bool
+		conflict error
+	)
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		conflict = nil
+		if rec, claimed, err = claimKey(ctx, tx, key, requestHash, now); err != nil || !claimed {
+			return err
+		}
+		// A failed statement undoes only itself: the claim stays.
+		if err := insertPayment(ctx, tx, p); err != nil {
+			if errors.Is(err, state.ErrConflict) {
+				conflict = err
+				return nil
+			}
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = conflict
+	}
+	if err != nil {
+		if errors.Is(err, state.ErrConflict) {
+			return rec, true, fmt.Errorf("sqlite: create payment %s/%s: %w", p.Provider, p.Reference, err)
+		}
+		return state.IdempotencyRecord{}, false, fmt.Errorf("sqlite: claim idempotency key and create payment %s/%s: %w", p.Provider, p.Reference, err)
 	}
 	return rec, claimed, nil
 }

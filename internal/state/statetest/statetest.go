@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"OneEventPerStatus", testOneEventPerStatus},
 		{"RandomInterleavings", testRandomInterleavings},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyWithPayment", testIdempotencyWithPayment},
 		{"ClaimLease", testClaimLease},
 		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
 		{"RecordAttempt", testRecordAttempt},
@@ -998,6 +999,82 @@ func testIdempotency(t *testing.T, open Opener) {
 	check(t, err, "claim after release")
 	if !ok || rec.RequestHash != "h2" {
 		t.Errorf("claim after release = %+v, %v; want a fresh claim", rec, ok)
+	}
+}
+
+// testIdempotencyWithPayment: the key's claim and the payment row commit
+// together, and so do the initiation's answer and the key's completion.
+func testIdempotencyWithPayment(t *testing.T, open Opener) {
+	s := open(t)
+	p1 := payment("pay_idem1", "clickpesa.tz", "IDEM1", t0)
+	rec, ok, err := s.ClaimKeyAndCreatePayment(ctx(t), "k1", "hash1", t0, p1)
+	check(t, err, "claim k1 with a payment")
+	if !ok || rec.Key != "k1" || rec.RequestHash != "hash1" || rec.Done || !rec.CreatedAt.Equal(t0) {
+		t.Fatalf("claim with a payment = %+v, %v; want k1 claimed, in flight", rec, ok)
+	}
+	got, err := s.Payment(ctx(t), "pay_idem1")
+	check(t, err, "read the payment written with the claim")
+	equalPayment(t, got, p1)
+
+	// A key already stored: its record, and nothing written.
+	rec, ok, err = s.ClaimKeyAndCreatePayment(ctx(t), "k1", "hash2", t0.Add(time.Second), payment("pay_idem2", "clickpesa.tz", "IDEM2", t0))
+	check(t, err, "claim k1 again")
+	if ok || rec.RequestHash != "hash1" || rec.Done {
+		t.Fatalf("second claim = %+v, %v; want the first record, not claimed", rec, ok)
+	}
+	if _, err := s.Payment(ctx(t), "pay_idem2"); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("payment of a refused claim: got error %v, want ErrNotFound", err)
+	}
+
+	// A taken reference: ErrConflict, the key stays claimed for its answer.
+	rec, ok, err = s.ClaimKeyAndCreatePayment(ctx(t), "k2", "hash3", t0, payment("pay_idem3", "clickpesa.tz", "IDEM1", t0))
+	wantErrIs(t, err, state.ErrConflict, "claim k2 with a taken reference")
+	if !ok || rec.Key != "k2" || rec.Done {
+		t.Fatalf("claim with a taken reference = %+v, %v; want k2 claimed, in flight", rec, ok)
+	}
+	if _, err := s.Payment(ctx(t), "pay_idem3"); !errors.Is(err, state.ErrNotFound) {
+		t.Fatalf("payment with a taken reference: got error %v, want ErrNotFound", err)
+	}
+	if rec, ok, err = s.ClaimIdempotencyKey(ctx(t), "k2", "hash3", t0); err != nil || ok || rec.Done {
+		t.Fatalf("claim k2 after the conflict = %+v, %v, %v; want it in flight, not claimed again", rec, ok, err)
+	}
+
+	// An invalid payment: nothing claimed.
+	if _, _, err := s.ClaimKeyAndCreatePayment(ctx(t), "k3", "hash4", t0, state.Payment{ID: "pay_idem4"}); err == nil {
+		t.Fatal("claim with a payment without provider or reference: no error")
+	}
+	if _, ok, err := s.ClaimIdempotencyKey(ctx(t), "k3", "hash4", t0); err != nil || !ok {
+		t.Fatalf("claim k3 after a refused payment = %v, %v; want a fresh claim", ok, err)
+	}
+
+	// The initiation's answer completes the key with what was recorded.
+	calls := 0
+	stored, err := s.RecordInitiation(ctx(t), "pay_idem1", state.PaymentInitiation{
+		Status: "pending", ProviderReference: "CP-IDEM1", NextSyncAt: t0.Add(time.Minute),
+		IdempotencyKey: "k1",
+		Answer: func(p state.Payment) (int, []byte) {
+			calls++
+			return 201, []byte(`{"id":"` + p.ID + `","provider_reference":"` + p.ProviderReference + `"}`)
+		},
+	}, t0.Add(time.Second))
+	check(t, err, "record the initiation and complete k1")
+	if calls == 0 || stored.ProviderReference != "CP-IDEM1" {
+		t.Fatalf("record with a key: %d answers built, payment %+v", calls, stored)
+	}
+	rec, ok, err = s.ClaimIdempotencyKey(ctx(t), "k1", "hash1", t0)
+	check(t, err, "claim k1 after the initiation")
+	if want := `{"id":"pay_idem1","provider_reference":"CP-IDEM1"}`; ok || !rec.Done || rec.StatusCode != 201 || string(rec.Body) != want || rec.PaymentID != "pay_idem1" {
+		t.Fatalf("k1 after the initiation = %+v (body %s), %v; want done, 201, %s, pay_idem1", rec, rec.Body, ok, want)
+	}
+
+	// A key that is not claimed is not created by the completion.
+	_, err = s.RecordInitiation(ctx(t), "pay_idem1", state.PaymentInitiation{
+		Status: "pending", ProviderReference: "CP-IDEM1", NextSyncAt: t0.Add(time.Minute),
+		IdempotencyKey: "k-none", Answer: func(state.Payment) (int, []byte) { return 201, []byte(`{}`) },
+	}, t0.Add(2*time.Second))
+	check(t, err, "record with a key that is not claimed")
+	if _, ok, err := s.ClaimIdempotencyKey(ctx(t), "k-none", "h", t0); err != nil || !ok {
+		t.Fatalf("claim k-none = %v, %v; want a fresh claim (the completion created nothing)", ok, err)
 	}
 }
 

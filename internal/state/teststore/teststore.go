@@ -171,6 +171,14 @@ func (s *Store) CreatePayment(ctx context.Context, p state.Payment) error {
 	return s.Store.CreatePayment(ctx, p)
 }
 
+// ClaimKeyAndCreatePayment fails during an outage.
+func (s *Store) ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash string, now time.Time, p state.Payment) (state.IdempotencyRecord, bool, error) {
+	if s.writesDown() {
+		return state.IdempotencyRecord{}, false, ErrOutage
+	}
+	return s.Store.ClaimKeyAndCreatePayment(ctx, key, requestHash, now, p)
+}
+
 // Payment fails during an outage.
 func (s *Store) Payment(ctx context.Context, id string) (state.Payment, error) {
 	if s.down() {
