@@ -21,8 +21,27 @@ var credentialKeys = map[string]bool{
 // IsCredentialKey reports whether a JSON key names a credential or proof
 // field that must never be stored, forwarded or shown.
 func IsCredentialKey(k string) bool {
-	k = strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(k))
-	return credentialKeys[k]
+	// ASCII keys (all of them in practice) are folded into a small buffer
+	// without allocating; a key longer than it names no credential.
+	var buf [32]byte
+	n := 0
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 0x80:
+			return credentialKeys[strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(k))]
+		case c == '_' || c == '-':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if n == len(buf) {
+			return false
+		}
+		buf[n] = c
+		n++
+	}
+	return credentialKeys[string(buf[:n])]
 }
 
 // WithoutCredentials returns a copy of a provider's JSON document with

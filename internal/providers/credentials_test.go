@@ -44,3 +44,26 @@ func FuzzWithoutCredentials(f *testing.F) {
 		}
 	})
 }
+
+func TestIsCredentialKey(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{"clientId", true},
+		{"client_id", true},
+		{"CLIENT-ID", true},
+		{"api_key", true},
+		{"Checksum_Method", true},
+		{"to\u212Aen", true}, // the Kelvin sign lower-cases to k
+		{"amount", false},
+		{"", false},
+		{"tokens", false},
+		{"client_id_of_a_rather_long_key_name_that_is_not_one", false},
+	}
+	for _, tt := range tests {
+		if got := IsCredentialKey(tt.key); got != tt.want {
+			t.Errorf("IsCredentialKey(%q) = %v, want %v", tt.key, got, tt.want)
+		}
+	}
+}

@@ -24,10 +24,27 @@ import (
 // Options are shared by every client of the set.
 type Options struct {
 	// HTTPClient sends every provider request (default: a client with no
-	// redirects followed; each call is bounded by the client's own timeout).
+	// redirects followed that keeps up to idleConnsPerHost connections to
+	// each provider open between calls; each call is bounded by the
+	// client's own timeout).
 	HTTPClient *http.Client
 	// Observer is told about every provider call, for metrics.
 	Observer providers.CallObserver
+}
+
+// idleConnsPerHost is how many idle connections to one provider host the
+// default transport keeps. Go's default of 2 makes every call beyond two
+// at once open (and, over TLS, handshake) a new connection and close it
+// after: under load most payments paid for a connection of their own.
+const idleConnsPerHost = 64
+
+// newTransport is Go's default transport keeping idleConnsPerHost idle
+// connections per host.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * idleConnsPerHost
+	t.MaxIdleConnsPerHost = idleConnsPerHost
+	return t
 }
 
 // Set holds the clients of one configuration, by provider ID ("pesapal.ke").
@@ -56,7 +73,10 @@ func New(cfg *config.Config, o Options) (*Set, error) {
 	}
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		hc = &http.Client{
+			Transport:     newTransport(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	var errs []error
 	for _, p := range cfg.Providers {
