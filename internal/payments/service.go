@@ -31,7 +31,6 @@ type Store interface {
 	RecordInitiation(ctx context.Context, id string, in state.PaymentInitiation, now time.Time) (state.Payment, error)
 	DuePayments(ctx context.Context, now time.Time, limit int) ([]state.Payment, error)
 	ScheduleSync(ctx context.Context, id string, next time.Time, attempts int) error
-	ClaimIdempotencyKey(ctx context.Context, key, requestHash string, now time.Time) (state.IdempotencyRecord, bool, error)
 	ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash string, now time.Time, p state.Payment) (state.IdempotencyRecord, bool, error)
 	CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error
 }
