@@ -81,7 +81,6 @@ type Daemon struct {
 	reg    *prometheus.Registry
 	m      *metrics
 	owner  string
-	keys   *keyCache
 	reload sync.Mutex // one reload at a time
 	// apiPatterns are the /v1 routes of the API listener, as registered
 	// (the tests check each against the OpenAPI document).
@@ -246,7 +245,6 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("build provider clients: %w", err)
 	}
 	d.rt.Store(newRuntime(cfg, set))
-	d.keys = newKeyCache(d.store, func() *clients.Set { return d.rt.Load().clients }, d.now)
 
 	if d.disp, err = delivery.New(delivery.Config{
 		Store: d.store, Routes: cfg.Routes, Logger: d.log, Registerer: d.reg, Now: d.now, Owner: d.owner,
@@ -280,7 +278,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("build cancellation API: %w", err)
 	}
 	if d.ingester, err = ingest.New(ingest.Options{
-		Runtime: func() *ingest.Runtime { return d.rt.Load().ingest }, AzamPayKey: d.keys.key, Settler: paymentSettler,
+		Runtime: func() *ingest.Runtime { return d.rt.Load().ingest }, Settler: paymentSettler,
 		Store: d.store, Payouts: d.payouts,
 		Logger: d.log, Registerer: d.reg, Now: d.now,
 	}); err != nil {
@@ -478,7 +476,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		restart = append(restart, "state")
 	}
 	d.rt.Store(newRuntime(cfg, set))
-	d.keys.reset()
+	d.ingester.ForgetAzamPayKeys() // state may hold newer keys
 	// What has goroutines or timers of its own is told to follow.
 	d.disp.SetRoutes(cfg.Routes)
 	if err := d.sched.restart(cfg.Schedules); err != nil {

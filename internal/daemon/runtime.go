@@ -30,7 +30,7 @@ func newRuntime(cfg *config.Config, set *clients.Set) *runtime {
 	rt := &runtime{cfg: cfg, clients: set, auth: newAuthenticator(cfg)}
 	rt.pay = &payments.Runtime{Config: cfg, Payers: set.Payer}
 	rt.payouts = &payouts.Runtime{Config: cfg, Providers: rt.payoutProvider, Refunders: rt.refunder}
-	rt.ingest = &ingest.Runtime{Routes: ingest.NewRoutes(cfg), Payers: set.Payer}
+	rt.ingest = &ingest.Runtime{Routes: ingest.NewRoutes(cfg), Payers: set.Payer, AzamPay: set.AzamPay}
 	return rt
 }
 

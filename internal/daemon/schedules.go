@@ -212,7 +212,7 @@ func (d *Daemon) refreshKeysJob(ctx context.Context) error {
 		if err := d.runReconcile(ctx, rt, "refresh_keys", []string{reconcile.TypeKey}); err != nil {
 			errs = append(errs, err)
 		}
-		d.keys.reset()
+		d.ingester.ForgetAzamPayKeys()
 	}
 	if err := warmTokens(ctx, rt.clients, cfg); err != nil {
 		errs = append(errs, err)

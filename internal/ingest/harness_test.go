@@ -7,8 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,6 +31,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/sandbox"
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/settle"
+	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/state/teststore"
 	"github.com/finconnectd/finconnectd/internal/testkit"
 )
@@ -46,13 +50,14 @@ type harness struct {
 	reg   *prometheus.Registry
 	logs  *syncBuffer
 
-	// AzamPay keys: keySource answers key; refetch answers fresh (nil:
-	// the emulator's key). refetches counts refetch calls.
-	keyMu     sync.Mutex
-	key       *rsa.PublicKey
-	fresh     *rsa.PublicKey
-	keyErr    error
-	refetches atomic.Int32
+	// clock is the ingester's: setKeys moves it past the refetch bound.
+	clock *clock
+	// The AzamPay provider's public key endpoint (keySrv) answers
+	// providerKey (nil: 404); refetches counts its calls.
+	keySrv      *httptest.Server
+	keyMu       sync.Mutex
+	providerKey *rsa.PublicKey
+	refetches   atomic.Int32
 	// payers overrides the clients' payers when set.
 	payers map[string]providers.Payer
 	// rt is what the ingester serves; setConfig swaps it as a reload does.
@@ -61,7 +66,25 @@ type harness struct {
 
 // setConfig serves cfg's routes from now on, with the harness's clients.
 func (h *harness) setConfig(cfg *config.Config) {
-	h.rt.Store(&Runtime{Routes: NewRoutes(cfg), Payers: h.payer})
+	h.rt.Store(&Runtime{Routes: NewRoutes(cfg), Payers: h.payer, AzamPay: h.set.AzamPay})
+}
+
+// clock is real time plus an offset a test moves forward.
+type clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
 }
 
 // payer is the harness's payers override, else the clients'.
@@ -101,6 +124,9 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		_ = emu.Stop(ctx)
 	})
 	base := emu.URL()
+	h := &harness{t: t, emu: emu, clock: &clock{}, store: teststore.New(t), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h.keySrv = httptest.NewServer(http.HandlerFunc(h.servePublicKey))
+	t.Cleanup(h.keySrv.Close)
 	cp := &config.ClickPesaConfig{ClientID: secret.New("id"), APIKey: secret.New("key"), BaseURL: base + "/clickpesa", ChecksumMethod: "canonical"}
 	if o.signedClickPesa {
 		cp.ChecksumKey = secret.New(checksumKey)
@@ -112,7 +138,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			{Kind: "clickpesa", Name: "tz", ClickPesa: cp},
 			{Kind: "azampay", Name: "tz", Environment: "sandbox", AzamPay: &config.AzamPayConfig{
 				AppName: "shop", ClientID: secret.New("id"), ClientSecret: secret.New("secret"), APIKey: secret.New("key"),
-				AuthURL: base + "/azampay-auth", BaseURL: base + "/azampay", PhoneFormat: "international"}},
+				AuthURL: base + "/azampay-auth", BaseURL: base + "/azampay", PhoneFormat: "international",
+				PublicKeyURL: h.keySrv.URL + "/public-key"}},
 		},
 		Routes: []*config.Route{
 			{Name: "pp", Provider: "pesapal.ke", Path: "/hooks/pesapal", Events: config.EventTypes()},
@@ -124,18 +151,13 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatalf("build clients: %v", err)
 	}
-	h := &harness{t: t, emu: emu, cfg: cfg, set: set, store: teststore.New(t), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
-	pub, err := azampay.ParsePublicKey(emu.PublicKeyPEM())
-	if err != nil {
-		t.Fatalf("parse emulator key: %v", err)
-	}
-	h.key = pub
+	h.cfg, h.set = cfg, set
 	settler := settle.New(settle.Options{Store: h.store, Routes: func() []*config.Route { return cfg.Routes }})
 	h.setConfig(cfg)
 	in, err := New(Options{
 		Runtime:    h.rt.Load,
-		AzamPayKey: h.keySource,
 		Settler:    settler,
+		Now:        h.clock.Now,
 		Store:      h.store,
 		Logger:     slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: h.reg,
@@ -146,6 +168,13 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatalf("new ingester: %v", err)
 	}
 	h.in = in
+	// As apply does: the emulator's key is recorded in state, and it is
+	// the key the provider serves.
+	pub, err := azampay.ParsePublicKey(emu.PublicKeyPEM())
+	if err != nil {
+		t.Fatalf("parse emulator key: %v", err)
+	}
+	h.setKeys(pub, pub)
 	h.srv = httptest.NewServer(in.Handler())
 	t.Cleanup(h.srv.Close)
 	emu.UpdateSettings(func(s *sandbox.Settings) {
@@ -158,29 +187,52 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	return h
 }
 
-func (h *harness) keySource(_ context.Context, _ string, refetch bool) (*rsa.PublicKey, error) {
+// servePublicKey is the AzamPay provider's public key endpoint.
+func (h *harness) servePublicKey(w http.ResponseWriter, _ *http.Request) {
+	h.refetches.Add(1)
 	h.keyMu.Lock()
-	defer h.keyMu.Unlock()
-	if refetch {
-		h.refetches.Add(1)
-		if h.keyErr != nil {
-			return nil, h.keyErr
-		}
-		if h.fresh != nil {
-			h.key = h.fresh
-		}
-		return h.key, nil
+	key := h.providerKey
+	h.keyMu.Unlock()
+	if key == nil {
+		http.Error(w, `{"message":"not found"}`, http.StatusNotFound)
+		return
 	}
-	if h.keyErr != nil {
-		return nil, h.keyErr
-	}
-	return h.key, nil
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"publicKey": publicKeyPEM(h.t, key), "success": true})
 }
 
-func (h *harness) setKeys(key, fresh *rsa.PublicKey, err error) {
+// setKeys records key in state as apply does (nil: none recorded) and has
+// the provider serve atProvider (nil: its endpoint answers 404). Cached
+// keys are forgotten, as after the refresh_keys schedule, and the clock
+// moves past the bound on fetches from the provider.
+func (h *harness) setKeys(recorded, atProvider *rsa.PublicKey) {
+	h.t.Helper()
+	ctx := context.Background()
+	const addr = "key.azampay.tz"
+	if recorded == nil {
+		if _, err := h.store.DeleteResource(ctx, addr); err != nil && !errors.Is(err, state.ErrNotFound) {
+			h.t.Fatalf("delete %s: %v", addr, err)
+		}
+	} else {
+		attrs, _ := json.Marshal(map[string]string{"provider": "azampay.tz", "public_key_pem": publicKeyPEM(h.t, recorded)})
+		if _, err := h.store.PutResource(ctx, state.Resource{Address: addr, Type: "key", Attributes: attrs}); err != nil {
+			h.t.Fatalf("record %s: %v", addr, err)
+		}
+	}
 	h.keyMu.Lock()
-	h.key, h.fresh, h.keyErr = key, fresh, err
+	h.providerKey = atProvider
 	h.keyMu.Unlock()
+	h.in.ForgetAzamPayKeys()
+	h.clock.Advance(refetchEvery)
+}
+
+func publicKeyPEM(t testing.TB, key *rsa.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(key)
+	if err != nil {
+		t.Fatalf("encode public key: %v", err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
 // send makes one request to the ingester and returns status and body.

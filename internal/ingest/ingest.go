@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/config"
 	"github.com/finconnectd/finconnectd/internal/httpapi"
 	"github.com/finconnectd/finconnectd/internal/providers"
+	"github.com/finconnectd/finconnectd/internal/providers/azampay"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state"
 )
@@ -29,20 +29,17 @@ import (
 const MaxBody = 1 << 20
 
 // Store is what ingest reads from the store (state.Store satisfies it):
-// the payment a notification is about, to check amount and currency.
+// the payment a notification is about, to check amount and currency, and
+// the AzamPay keys recorded as key.azampay.NAME resources.
 type Store interface {
 	PaymentByReference(ctx context.Context, provider, reference string) (state.Payment, error)
+	Resource(ctx context.Context, address string) (state.Resource, error)
 }
 
 // Settler records a verified status (settle.Settler does).
 type Settler interface {
 	Apply(ctx context.Context, st settle.Statement) (state.StatusResult, error)
 }
-
-// KeySource returns the AzamPay public key of a provider ID ("azampay.tz").
-// refetch asks for a fresh copy from the provider (key rotation); the source
-// bounds how often it really fetches.
-type KeySource func(ctx context.Context, providerID string, refetch bool) (*rsa.PublicKey, error)
 
 // Runtime is what one notification is handled with: the route table of a
 // configuration and the provider clients built from it, installed
@@ -51,6 +48,17 @@ type Runtime struct {
 	Routes *Routes
 	// Payers returns the provider client that confirms unsigned notifications.
 	Payers func(providerID string) (providers.Payer, bool)
+	// AzamPay returns the AzamPay client of a provider ID, which fetches
+	// the callback key when the recorded one does not verify (nil: none).
+	AzamPay func(providerID string) *azampay.Client
+}
+
+// azamPay is the AzamPay client of providerID, or nil.
+func (rt *Runtime) azamPay(providerID string) *azampay.Client {
+	if rt.AzamPay == nil {
+		return nil
+	}
+	return rt.AzamPay(providerID)
 }
 
 // Routes is one configuration's routes by path; build it once per
@@ -85,11 +93,10 @@ func NewRoutes(cfg *config.Config) *Routes {
 // Options wire an Ingester.
 type Options struct {
 	// Runtime returns the routes and clients being served.
-	Runtime    func() *Runtime
-	AzamPayKey KeySource
-	Settler    Settler
-	Store      Store
-	Logger     *slog.Logger
+	Runtime func() *Runtime
+	Settler Settler
+	Store   Store
+	Logger  *slog.Logger
 	// Registerer receives the webhook metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -119,7 +126,7 @@ type Options struct {
 type Ingester struct {
 	runtime           func() *Runtime
 	payouts           PayoutSettler
-	azamKey           KeySource
+	azamPayKeys       *azamPayKeys
 	settler           Settler
 	store             Store
 	log               *slog.Logger
@@ -138,9 +145,8 @@ type Ingester struct {
 // routeInfo is what handling one notification works with: its route and
 // provider, the route's budgets, and the clients of the same Runtime.
 type routeInfo struct {
-	route    *config.Route
-	provider *config.Provider
-	payers   func(string) (providers.Payer, bool)
+	*servedRoute
+	rt *Runtime
 	*budget
 }
 
@@ -199,7 +205,6 @@ func New(o Options) (*Ingester, error) {
 	}
 	in := &Ingester{
 		runtime:    o.Runtime,
-		azamKey:    o.AzamPayKey,
 		payouts:    o.Payouts,
 		settler:    o.Settler,
 		store:      o.Store,
@@ -232,11 +237,7 @@ func New(o Options) (*Ingester, error) {
 	if in.qTimeout <= 0 {
 		in.qTimeout = 20 * time.Second
 	}
-	if in.azamKey == nil {
-		in.azamKey = func(context.Context, string, bool) (*rsa.PublicKey, error) {
-			return nil, errors.New("no azampay key source")
-		}
-	}
+	in.azamPayKeys = newAzamPayKeys(o.Store, in.now)
 	var err error
 	if in.received, err = registerCounter(o.Registerer, prometheus.CounterOpts{
 		Name: "finconnectd_webhooks_received_total",
@@ -277,6 +278,11 @@ func (in *Ingester) newBudget() *budget {
 	return &budget{unknown: newLimiter(in.rate, in.burst), known: newLimiter(in.knownRate, in.knownBurst)}
 }
 
+// ForgetAzamPayKeys drops the cached AzamPay keys, so that the next
+// callback reads the key recorded in state again (after the refresh_keys
+// schedule or a reload: state may hold a newer one).
+func (in *Ingester) ForgetAzamPayKeys() { in.azamPayKeys.forget() }
+
 // Handler serves the route paths; every other path is 404.
 func (in *Ingester) Handler() http.Handler { return in }
 
@@ -305,8 +311,7 @@ func (in *Ingester) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	ri := &routeInfo{route: sr.route, provider: sr.provider, payers: rt.Payers,
-		budget: in.budgets.of(rt.Routes, sr.route.Name, in.newBudget)}
+	ri := &routeInfo{servedRoute: sr, rt: rt, budget: in.budgets.of(rt.Routes, sr.route.Name, in.newBudget)}
 	start := in.now()
 	in.received.WithLabelValues(ri.route.Name).Inc()
 	res := in.handle(r.Context(), ri, w, r)
@@ -424,7 +429,7 @@ var errRateLimited = errors.New("too many unverified notifications")
 // names: coalesced per payment, rate limited per route for new queries
 // from the budget b (ri.known or ri.unknown).
 func (in *Ingester) confirm(ctx context.Context, ri *routeInfo, b *rate.Limiter, key string, q providers.PaymentQuery) (providers.PaymentStatus, error) {
-	payer, ok := ri.payers(ri.provider.ID())
+	payer, ok := ri.rt.Payers(ri.provider.ID())
 	if !ok {
 		return providers.PaymentStatus{}, fmt.Errorf("no client for %s", ri.provider.Block())
 	}

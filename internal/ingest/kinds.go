@@ -206,12 +206,12 @@ func (in *Ingester) azampay(ctx context.Context, ri *routeInfo, body []byte) res
 // verifyAzamPay checks a callback's signature with the provider's public
 // key from state, fetched afresh once when it does not verify (rotation).
 func (in *Ingester) verifyAzamPay(ctx context.Context, ri *routeInfo, c azampay.Callback) (result, bool) {
-	id := ri.provider.ID()
-	key, err := in.azamKey(ctx, id, false)
+	client := ri.rt.azamPay(ri.provider.ID())
+	key, err := in.azamPayKeys.key(ctx, ri.provider, client, false)
 	refetched := false
 	if err != nil || key == nil {
 		refetched = true
-		if key, err = in.azamKey(ctx, id, true); err != nil || key == nil {
+		if key, err = in.azamPayKeys.key(ctx, ri.provider, client, true); err != nil || key == nil {
 			return reject(http.StatusServiceUnavailable, "key_unavailable", "The provider's public key is not available; retry later.", err), false
 		}
 	}
@@ -219,7 +219,7 @@ func (in *Ingester) verifyAzamPay(ctx context.Context, ri *routeInfo, c azampay.
 		if refetched {
 			return reject(http.StatusUnauthorized, "bad_signature", "The signature does not verify.", nil), false
 		}
-		fresh, ferr := in.azamKey(ctx, id, true)
+		fresh, ferr := in.azamPayKeys.key(ctx, ri.provider, client, true)
 		if ferr != nil || fresh == nil || azampay.VerifyCallback(fresh, c) != nil {
 			return reject(http.StatusUnauthorized, "bad_signature", "The signature does not verify.", nil), false
 		}

@@ -42,7 +42,7 @@ func TestExactPaths(t *testing.T) {
 func TestControlCharacters(t *testing.T) {
 	h := newHarness(t, harnessOptions{signedClickPesa: true})
 	priv := newRSAKey(t)
-	h.setKeys(&priv.PublicKey, nil, nil)
+	h.setKeys(&priv.PublicKey, &priv.PublicKey)
 	tests := []struct {
 		name, path string
 		body       []byte

@@ -138,27 +138,6 @@ func parsePublicKey(pemBytes []byte) (*rsa.PublicKey, string, error) {
 	return rsaPub, hex.EncodeToString(sum[:]), nil
 }
 
-// AzamPayKey returns the public key of AzamPay provider providerName ("tz"
-// or "azampay.tz") as recorded in state by plan/apply or the daemon's
-// refresh_keys schedule. state.ErrNotFound (wrapped) when it was never
-// fetched.
-func AzamPayKey(ctx context.Context, st state.StateStore, providerName string) (*rsa.PublicKey, error) {
-	addr := AzamPayKeyAddress(providerName)
-	r, err := st.Resource(ctx, addr)
-	if err != nil {
-		return nil, fmt.Errorf("read %s from state: %w", addr, err)
-	}
-	m, err := attrMap(r)
-	if err != nil {
-		return nil, err
-	}
-	key, _, err := parsePublicKey([]byte(m["public_key_pem"]))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", addr, err)
-	}
-	return key, nil
-}
-
 // IPNID returns the PesaPal ipn_id recorded in state for ipn block name, the
 // notification_id of a SubmitOrderRequest. state.ErrNotFound (wrapped) when
 // the ipn has not been applied.
