@@ -2,8 +2,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -514,7 +512,6 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 		body = json.RawMessage("{}")
 	}
 	ntf := &state.Notification{
-		ID:         newID("ntf_"),
 		Route:      ri.route.Name,
 		Provider:   pid,
 		DedupKey:   dedup + ":" + string(v.st.Status),
@@ -560,13 +557,4 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 		res.outcome = "unchanged"
 	}
 	return res
-}
-
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newID returns prefix + 26 lowercase base32 characters of randomness.
-func newID(prefix string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return prefix + strings.ToLower(idEncoding.EncodeToString(b[:]))[:26]
 }

@@ -69,6 +69,7 @@ func compact(v any) []byte {
 func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 	rep := IngestReport{Steps: map[string][]Result{}, Best: map[string]float64{}}
 	urls := map[string]string{targetDaemon: "http://" + e.pubAddr + "/hooks/clickpesa"}
+	procs := map[string]*proc{targetDaemon: e.daemon}
 	for _, t := range []struct {
 		name  string
 		group bool
@@ -82,6 +83,7 @@ func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 			return rep, err
 		}
 		defer p.stop(5 * time.Second)
+		procs[t.name] = p
 		line, err := p.waitLine("listening ", 10*time.Second)
 		if err != nil {
 			return rep, err
@@ -124,16 +126,24 @@ func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 				}
 			}
 			fmt.Fprintf(e.log, "  %s at %.0f/s ...", target, rate)
+			cpu0 := procs[target].cpu()
 			res := openLoop(ctx, e.client, reqs, rate, http.StatusOK)
-			fmt.Fprintf(e.log, " p50 %s p99 %s, %d errors, %d rejected\n", res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors, res.Rejected)
+			var arr map[string]time.Time
+			if target == targetDaemon {
+				// Let delivery catch up before the next step, so each
+				// step starts from an empty queue (and its CPU counts
+				// with the step's).
+				arr = e.sink.waitArrived(refs, 60*time.Second)
+			}
+			if cpu1 := procs[target].cpu(); cpu0 > 0 && res.OK > 0 {
+				res.CPU = (cpu1 - cpu0) / time.Duration(res.OK)
+			}
+			fmt.Fprintf(e.log, " p50 %s p99 %s, %d errors, %d rejected, CPU %s per request\n", res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors, res.Rejected, us(res.CPU))
 			rep.Steps[target] = append(rep.Steps[target], res)
 			good := res.Good(ingestTarget)
 			if target == targetDaemon {
-				// Let delivery catch up before the next step, so each
-				// step starts from an empty queue; ack -> delivered is
-				// kept for the best good step (or the first step when
-				// none was good).
-				arr := e.sink.waitArrived(refs, 60*time.Second)
+				// ack -> delivered is kept for the best good step (or
+				// the first step when none was good).
 				if good || rep.AckRate == 0 {
 					rep.AckRate = rate
 					rep.AckToDeliveredP50, rep.AckToDeliveredP99, rep.Undelivered = ackToDelivered(acks, arr)

@@ -26,6 +26,10 @@ type Result struct {
 	Achieved float64       // OK answers per second of the step
 	P50, P99 time.Duration // latency from the request's scheduled time
 	Max      time.Duration
+	// CPU is the CPU time the measured process used per answered
+	// request (ingest steps; for finconnectd it includes delivering the
+	// step's events), 0 when unknown.
+	CPU time.Duration
 }
 
 // Good reports whether the step met the latency target with no errors.

@@ -66,6 +66,10 @@ func (r Report) Print(w io.Writer) {
 				o.Offered, ms(o.P99), o.OK, o.Rejected, o.Errors)
 		}
 		fmt.Fprintf(tw, "ingest: daemon memory\tpeak %d MB, at the end %d MB\t\t\t\n", in.PeakRSS>>20, in.EndRSS>>20)
+		if d, g := in.Steps[targetDaemon], in.Steps[targetGroup]; len(d) > 0 && len(g) > 0 && d[0].CPU > 0 && g[0].CPU > 0 {
+			fmt.Fprintf(tw, "ingest: CPU per webhook at %.0f/s (with its delivery)\t%s\tgroup commit %s\t%.2f\t\n",
+				d[0].Offered, us(d[0].CPU), us(g[0].CPU), float64(d[0].CPU)/float64(g[0].CPU))
+		}
 	}
 	if d := r.Delivery; d.Queued > 0 {
 		rt := ratio(d.Daemon, d.Forwarder)
@@ -86,11 +90,11 @@ func (r Report) Print(w io.Writer) {
 	}
 	_ = tw.Flush()
 	if in := r.Ingest; len(in.Steps) > 0 {
-		fmt.Fprintln(w, "\ningest steps (offered/s: p50, p99, ok/sent, 503, errors):")
+		fmt.Fprintln(w, "\ningest steps (offered/s: p50, p99, ok/sent, 503, errors, CPU per webhook):")
 		for _, t := range []string{targetDaemon, targetReceiver, targetGroup} {
 			fmt.Fprintf(w, "  %s:", t)
 			for _, s := range in.Steps[t] {
-				fmt.Fprintf(w, " [%.0f: %s, %s, %d/%d, %d, %d]", s.Offered, ms(s.P50), ms(s.P99), s.OK, s.Sent, s.Rejected, s.Errors)
+				fmt.Fprintf(w, " [%.0f: %s, %s, %d/%d, %d, %d, %s]", s.Offered, ms(s.P50), ms(s.P99), s.OK, s.Sent, s.Rejected, s.Errors, us(s.CPU))
 			}
 			fmt.Fprintln(w)
 		}

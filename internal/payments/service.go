@@ -2,8 +2,6 @@ package payments
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,12 +203,9 @@ func (s *Service) notificationID(ctx context.Context, ipn string) (string, error
 	return attrs.IPNID, nil
 }
 
-// newPaymentID is "pay_" + 26 lowercase base32 characters (128 random bits).
-func newPaymentID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail on supported platforms
-	return "pay_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
-}
+// newPaymentID is "pay_" + 26 lowercase base32 characters that begin with
+// the time (state.NewID: the store's indexes on payment IDs stay compact).
+func newPaymentID() string { return state.NewID("pay_") }
 
 // isTimeout reports whether err is a deadline passing (ours or the client's).
 func isTimeout(err error) bool {

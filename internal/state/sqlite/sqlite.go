@@ -82,8 +82,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{path: path, now: opts.Now, log: opts.Logger, hostname: host, scope: procscope.Scope()}
 
 	common := "_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")&_pragma=foreign_keys(1)"
+	// The journals of savepoints and statements are kept in memory: they
+	// only ever undo part of a transaction that has not committed, and on
+	// disk every grouped write's savepoint (writer.go) first copied each
+	// page it changed to a temporary file.
 	w := openDB(FileURI(path) + "?" + common +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)

@@ -3,8 +3,9 @@ package rules
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"strings"
 	"time"
+
+	"github.com/finconnectd/finconnectd/internal/state"
 )
 
 // DefaultLimit is used when a filter or batch says 0.
@@ -26,11 +27,9 @@ func NowIfZero(t time.Time, now func() time.Time) time.Time {
 	return t
 }
 
-// NewID returns prefix + 26 lowercase base32 characters (rand.Text: at
-// least 128 random bits).
-func NewID(prefix string) string {
-	return prefix + strings.ToLower(rand.Text())
-}
+// NewID returns prefix + 26 lowercase base32 characters that begin with
+// the time (state.NewID).
+func NewID(prefix string) string { return state.NewID(prefix) }
 
 // NewLineage returns a random state lineage (32 hex characters).
 func NewLineage() string {
