@@ -286,15 +286,18 @@ func (in *Ingester) Handler() http.Handler { return in }
 
 // result is what handling one notification came to.
 type result struct {
-	code        int
-	body        []byte // the answer; nil = a problem document built from reason/detail
-	outcome     string // accepted | duplicate | unchanged | stale | ignored | rejected | failed
-	reason      string // rejection reason (metric label), "" when accepted
-	detail      string
-	st          providers.PaymentStatus
-	eventID     string
-	err         error
-	pesapalIPN  bool
+	code       int
+	body       []byte // the answer; nil = a problem document built from reason/detail
+	outcome    string // accepted | duplicate | unchanged | stale | ignored | rejected | failed
+	reason     string // rejection reason (metric label), "" when accepted
+	detail     string
+	st         providers.PaymentStatus
+	eventID    string
+	err        error
+	pesapalIPN bool
+	// notHeld: the statement is about no payment we hold and could not
+	// create one (answered 200, "ignored").
+	notHeld     bool
 	ackOK, ackF []byte // PesaPal's ack bodies for status 200 / 500
 }
 
@@ -539,7 +542,7 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 	case errors.Is(err, state.ErrNotFound):
 		// Authentic, but about no payment we have and nothing to create
 		// it from: acknowledge so the provider stops, change nothing.
-		res.code, res.outcome = http.StatusOK, "ignored"
+		res.code, res.outcome, res.notHeld = http.StatusOK, "ignored", true
 		return res
 	case err != nil:
 		return fail(reject(http.StatusInternalServerError, "store_error", "The notification could not be recorded; retry later.", err))

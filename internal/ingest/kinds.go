@@ -96,23 +96,35 @@ func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) r
 	if d.OrderReference == "" {
 		return reject(http.StatusBadRequest, "malformed", "The webhook names no orderReference.", nil)
 	}
-	p, found, err := in.lookup(ctx, ri, d.OrderReference)
-	if err != nil {
-		res := storeFailure(err)
-		res.st = st
-		return res
+	if signed {
+		// Proof of the webhook's own statement, if we hold the payment:
+		// the store finds it and binds the statement to it in the
+		// transaction that records it (no lookup beforehand), and says
+		// when there is none; the webhook is then a hint like any other.
+		res := in.apply(ctx, ri, verified{st: st, dedupRef: firstOf(st.ProviderReference, st.Reference), body: body, source: state.SourceNotification})
+		if !res.notHeld {
+			return res
+		}
 	}
-	source := state.SourceNotification
-	if !signed || !found {
-		confirmed, err := in.confirm(ctx, ri, ri.budgetFor(p, found, d.ID), d.OrderReference, providers.PaymentQuery{Reference: d.OrderReference})
-		if err != nil {
-			res := confirmFailure(err)
+	var (
+		p     state.Payment
+		found bool
+	)
+	if !signed {
+		var err error
+		if p, found, err = in.lookup(ctx, ri, d.OrderReference); err != nil {
+			res := storeFailure(err)
 			res.st = st
 			return res
 		}
-		st, source = confirmed, state.SourceStatusQuery
 	}
-	return in.apply(ctx, ri, verified{st: st, dedupRef: firstOf(st.ProviderReference, st.Reference), body: body, source: source})
+	confirmed, err := in.confirm(ctx, ri, ri.budgetFor(p, found, d.ID), d.OrderReference, providers.PaymentQuery{Reference: d.OrderReference})
+	if err != nil {
+		res := confirmFailure(err)
+		res.st = st
+		return res
+	}
+	return in.apply(ctx, ri, verified{st: confirmed, dedupRef: firstOf(confirmed.ProviderReference, confirmed.Reference), body: body, source: state.SourceStatusQuery})
 }
 
 // azampay handles a callback. AzamPay signs utilityref +

@@ -42,13 +42,15 @@ func scanDelivery(sc scanner) (state.Delivery, error) {
 const planFreeLimit = `CAST(? AS INTEGER)`
 
 // ClaimDeliveries leases up to limit (default 100) due pending deliveries
-// of route to owner until now+lease, earliest due first.
+// of route to owner until now+lease, earliest due first. While other
+// writes come in it may wait a few milliseconds to share their commit
+// (writeDeferrable).
 func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
 	if err := rules.CheckClaim(route, owner, lease); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	var out []state.Delivery
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeDeferrable(ctx, func(tx *sql.Tx) error {
 		var err error
 		out, err = claimTx(ctx, tx, route, owner, now, lease, rules.Limit(limit))
 		return err
@@ -131,7 +133,8 @@ func (s *Store) RecordAttempt(ctx context.Context, r state.AttemptResult) error 
 // RecordAttempts records each attempt as RecordAttempt does and claims
 // as ClaimDeliveries does, all in one write (see state.OutboxStore): one
 // read of the deliveries, an INSERT and an UPDATE per attempt, the claim's
-// UPDATE, one commit for all.
+// UPDATE, one commit for all. Like a claim, it may wait a few
+// milliseconds to share a commit (writeDeferrable).
 func (s *Store) RecordAttempts(ctx context.Context, rs []state.AttemptResult, claim state.Claim) ([]error, []state.Delivery, error) {
 	if claim.Limit > 0 {
 		if err := rules.CheckClaim(claim.Route, claim.Owner, claim.Lease); err != nil {
@@ -147,7 +150,7 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []state.AttemptResult, cl
 		errs    []error
 		claimed []state.Delivery
 	)
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.writeDeferrable(ctx, func(tx *sql.Tx) error {
 		failed, err := recordTx(ctx, tx, rs, ids, now)
 		if err != nil {
 			return err

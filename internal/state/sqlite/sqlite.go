@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -29,6 +31,10 @@ type Options struct {
 	// Logger receives warnings such as a stale lock being taken over
 	// (default: discard).
 	Logger *slog.Logger
+
+	// deferWait and deferWindow replace the constants of the same names
+	// when set (tests).
+	deferWait, deferWindow time.Duration
 }
 
 // busyTimeout is how long a connection waits for another process's write
@@ -55,6 +61,10 @@ type Store struct {
 	writesClosed bool
 	stopWriter   chan struct{}
 	writerDone   chan struct{}
+	// deferWait and deferWindow: see "Deferrable writes" (writer.go).
+	deferWait, deferWindow time.Duration
+	// commits counts the writer's transactions (tests read it).
+	commits atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -79,7 +89,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	s := &Store{path: path, now: opts.Now, log: opts.Logger, hostname: host, scope: procscope.Scope()}
+	s := &Store{path: path, now: opts.Now, log: opts.Logger, hostname: host, scope: procscope.Scope(),
+		deferWait: cmp.Or(opts.deferWait, deferWait), deferWindow: cmp.Or(opts.deferWindow, deferWindow)}
 
 	common := "_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")&_pragma=foreign_keys(1)"
 	// The journals of savepoints and statements are kept in memory: they

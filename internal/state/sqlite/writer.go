@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Group commit.
@@ -31,14 +32,32 @@ import (
 // of them waits for the last.
 const maxBatch = 128
 
+// Deferrable writes.
+//
+// The outbox's claims and attempt records are writes no client waits on
+// the way a provider waits for a webhook's answer, and at a low rate of
+// webhooks each would commit alone: the webhook's transaction, then its
+// delivery's claim, then the attempt's record, three commits (three log
+// fsyncs) per webhook. So while webhooks (or any other writes) are coming
+// in, a batch of only deferrable writes waits up to deferWait for another
+// write to join it, and commits with it. When no other write came in the
+// last deferWindow (a backlog drain, an idle daemon), deferrable writes
+// commit at once as before. Nothing is reported committed before it is:
+// a deferred write's caller still waits for its commit.
+const (
+	deferWait   = 5 * time.Millisecond
+	deferWindow = 50 * time.Millisecond
+)
+
 // errClosed answers writes queued or attempted after Close.
 var errClosed = errors.New("sqlite: store is closed")
 
 // writeReq is one write waiting for the writer.
 type writeReq struct {
-	ctx  context.Context
-	fn   func(tx *sql.Tx) error
-	done chan error // buffered: the writer never blocks on it
+	ctx      context.Context
+	fn       func(tx *sql.Tx) error
+	done     chan error // buffered: the writer never blocks on it
+	deferred bool       // may wait for company (writeDeferrable)
 }
 
 // startWriter starts the writer goroutine; Close stops it.
@@ -54,10 +73,19 @@ func (s *Store) startWriter() {
 // and the transaction committed, fn's error (its writes rolled back), or
 // the error that prevented the commit.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// writeDeferrable is write for a write that may wait (up to deferWait) for
+// another write to share its commit; see "Deferrable writes" above.
+func (s *Store) writeDeferrable(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1), deferred: true})
+}
+
+func (s *Store) enqueue(ctx context.Context, r *writeReq) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	// Queued under the read lock: once stopWrites holds the lock, nothing
 	// more is queued, and the writer answers what was.
 	s.writesMu.RLock()
@@ -80,6 +108,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func (s *Store) writer() {
 	defer close(s.writerDone)
 	batch := make([]*writeReq, 0, maxBatch)
+	var lastOther time.Time // when a write that is not deferrable last came in
 	for {
 		select {
 		case r := <-s.writes:
@@ -103,6 +132,7 @@ func (s *Store) writer() {
 				break more
 			}
 		}
+		batch = s.company(batch, &lastOther)
 		if again, cause := s.commit(batch); len(again) > 0 {
 			// Each alone, so the write that lost the transaction cannot
 			// take the others down twice.
@@ -112,6 +142,49 @@ func (s *Store) writer() {
 			}
 		}
 	}
+}
+
+// company returns batch, grown by the writes that come in meanwhile if it
+// holds only deferrable writes and other writes came in lately (at
+// *lastOther, which it keeps up to date): it waits up to deferWait for a
+// write that is not deferrable, then takes what is queued.
+func (s *Store) company(batch []*writeReq, lastOther *time.Time) []*writeReq {
+	deferredOnly := true
+	for _, r := range batch {
+		if !r.deferred {
+			deferredOnly = false
+			*lastOther = time.Now()
+		}
+	}
+	if !deferredOnly || time.Since(*lastOther) >= s.deferWindow {
+		return batch
+	}
+	t := time.NewTimer(s.deferWait)
+	defer t.Stop()
+	for len(batch) < maxBatch {
+		select {
+		case r := <-s.writes:
+			batch = append(batch, r)
+			if r.deferred {
+				continue
+			}
+			*lastOther = time.Now()
+			for len(batch) < maxBatch {
+				select {
+				case r := <-s.writes:
+					batch = append(batch, r)
+				default:
+					return batch
+				}
+			}
+			return batch
+		case <-t.C:
+			return batch
+		case <-s.stopWriter:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs batch in one transaction and tells each write its outcome,
@@ -168,6 +241,7 @@ func (s *Store) commit(batch []*writeReq) (again []*writeReq, cause error) {
 		}
 		ok = append(ok, r)
 	}
+	s.commits.Add(1)
 	if err := tx.Commit(); err != nil {
 		for _, r := range ok {
 			r.done <- fmt.Errorf("commit: %w", err)
@@ -193,6 +267,7 @@ func (s *Store) commitOne(r *writeReq) error {
 	if err := r.fn(tx); err != nil {
 		return err
 	}
+	s.commits.Add(1)
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}

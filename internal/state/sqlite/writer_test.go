@@ -19,8 +19,12 @@ import (
 // its log in buf.
 func openWriterTest(t *testing.T, buf *testkit.SyncBuffer) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "state.db"),
-		Options{Logger: slog.New(slog.NewTextHandler(buf, nil))})
+	return openWriterTestWith(t, Options{Logger: slog.New(slog.NewTextHandler(buf, nil))})
+}
+
+func openWriterTestWith(t *testing.T, o Options) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "state.db"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,5 +198,47 @@ func TestWriteAfterClose(t *testing.T) {
 	}
 	if err := s.write(context.Background(), insert("x")); !errors.Is(err, errClosed) {
 		t.Fatalf("write after close: %v, want errClosed", err)
+	}
+}
+
+// TestDeferrableWriteSharesCommit: while other writes come in, a batch of
+// only deferrable writes waits for another write and commits with it.
+func TestDeferrableWriteSharesCommit(t *testing.T) {
+	s := openWriterTestWith(t, Options{deferWait: time.Hour, deferWindow: time.Hour})
+	release := holdWriter(t, s) // a write that is not deferrable: others are coming in
+	before := len(s.writes)
+	deferred := make(chan error, 1)
+	go func() { deferred <- s.writeDeferrable(context.Background(), insert("deferred")) }()
+	testkit.Eventually(t, "the deferrable write is queued", func() bool { return len(s.writes) > before })
+	release()
+	// Taken by the writer, so the holder's transaction has committed.
+	testkit.Eventually(t, "the writer takes the deferrable write", func() bool { return len(s.writes) == 0 })
+	commits := s.commits.Load()
+	if err := s.write(context.Background(), insert("other")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deferred; err != nil {
+		t.Fatalf("deferrable write: %v", err)
+	}
+	if got := keys(t, s); !got["deferred"] || !got["other"] {
+		t.Fatalf("stored %v, want both writes", got)
+	}
+	if n := s.commits.Load() - commits; n != 1 {
+		t.Fatalf("%d commits for the two writes, want one", n)
+	}
+}
+
+// TestDeferrableWriteAlone: with no other write lately (a backlog drain),
+// a deferrable write commits at once: this test would wait for an hour
+// otherwise.
+func TestDeferrableWriteAlone(t *testing.T) {
+	s := openWriterTestWith(t, Options{deferWait: time.Hour, deferWindow: time.Nanosecond})
+	for i := range 3 {
+		if err := s.writeDeferrable(context.Background(), insert(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(keys(t, s)); n != 3 {
+		t.Fatalf("%d rows, want 3", n)
 	}
 }
