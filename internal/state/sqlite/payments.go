@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -134,7 +135,7 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 	if err == nil {
 		err = s.write(ctx, func(tx *sql.Tx) error {
 			var err error
-			p, err = rules.RecordInitiation(ctx, statusTx{tx}, id, in, now)
+			p, err = rules.RecordInitiation(ctx, newStatusTx(tx), id, in, now)
 			if err != nil || in.IdempotencyKey == "" || in.Answer == nil {
 				return err
 			}
@@ -185,7 +186,7 @@ func (s *Store) ApplyStatus(ctx context.Context, c state.StatusChange) (state.St
 	if err == nil {
 		err = s.write(ctx, func(tx *sql.Tx) error {
 			var err error
-			res, err = rules.ApplyStatus(ctx, statusTx{tx}, c)
+			res, err = rules.ApplyStatus(ctx, newStatusTx(tx), c)
 			return err
 		})
 	}
@@ -197,7 +198,27 @@ func (s *Store) ApplyStatus(ctx context.Context, c state.StatusChange) (state.St
 
 // statusTx is the SQL of rules.ApplyStatus. Row locks (lock) do not exist
 // here: the write transaction holds the whole file.
-type statusTx struct{ tx *sql.Tx }
+type statusTx struct {
+	tx *sql.Tx
+	// read is the payment row this transaction read last, so that
+	// UpdatePayment sets only the columns that change: SQLite rewrites
+	// every index holding a column an UPDATE sets, changed or not (for a
+	// webhook, the provider reference's index was one more page to log).
+	read *state.Payment
+}
+
+func newStatusTx(tx *sql.Tx) statusTx { return statusTx{tx: tx, read: new(state.Payment)} }
+
+// remember keeps p as the row read last.
+func (t statusTx) remember(p state.Payment, found bool, err error) (state.Payment, bool, error) {
+	if t.read != nil {
+		*t.read = state.Payment{}
+		if found && err == nil {
+			*t.read = p
+		}
+	}
+	return p, found, err
+}
 
 func (t statusTx) InsertNotification(ctx context.Context, n state.Notification) (bool, error) {
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO notifications (id, provider, dedup_key, route, body, received_at)
@@ -214,16 +235,16 @@ VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, dedup_key) DO NOTHING`,
 }
 
 func (t statusTx) PaymentByReference(ctx context.Context, provider, reference string, _ bool) (state.Payment, bool, error) {
-	return onePayment(ctx, t.tx, `provider = ? AND reference = ?`, provider, reference)
+	return t.remember(onePayment(ctx, t.tx, `provider = ? AND reference = ?`, provider, reference))
 }
 
 func (t statusTx) PaymentByProviderReference(ctx context.Context, provider, providerReference string, _ bool) (state.Payment, bool, error) {
-	return onePayment(ctx, t.tx, `provider = ? AND provider_reference = ?
-ORDER BY created_at, rowid LIMIT 1`, provider, providerReference)
+	return t.remember(onePayment(ctx, t.tx, `provider = ? AND provider_reference = ?
+ORDER BY created_at, rowid LIMIT 1`, provider, providerReference))
 }
 
 func (t statusTx) PaymentByID(ctx context.Context, id string) (state.Payment, bool, error) {
-	return onePayment(ctx, t.tx, `id = ?`, id)
+	return t.remember(onePayment(ctx, t.tx, `id = ?`, id))
 }
 
 func (t statusTx) HasEvent(ctx context.Context, paymentID, eventType string) (bool, error) {
@@ -237,10 +258,43 @@ func (t statusTx) InsertPayment(ctx context.Context, p state.Payment) (bool, err
 }
 
 func (t statusTx) UpdatePayment(ctx context.Context, p state.Payment) error {
-	_, err := t.tx.ExecContext(ctx, `UPDATE payments SET status = ?, provider_reference = ?, amount = ?, currency = ?, phone = ?,
-	confirmation_code = ?, message = ?, raw = ?, updated_at = ?, next_sync_at = ?, redirect_url = ? WHERE id = ?`,
-		p.Status, p.ProviderReference, p.Amount, p.Currency, p.Phone, p.ConfirmationCode, p.Message, rules.Blob(p.Raw),
-		ts(p.UpdatedAt), ts(p.NextSyncAt), p.RedirectURL, p.ID)
+	var was *state.Payment
+	if t.read != nil && t.read.ID == p.ID && p.ID != "" {
+		was = t.read
+	}
+	var (
+		set  []string
+		args []any
+	)
+	for _, c := range []struct {
+		col       string
+		v         any
+		unchanged bool
+	}{
+		{"status", p.Status, was != nil && was.Status == p.Status},
+		{"provider_reference", p.ProviderReference, was != nil && was.ProviderReference == p.ProviderReference},
+		{"amount", p.Amount, was != nil && was.Amount == p.Amount},
+		{"currency", p.Currency, was != nil && was.Currency == p.Currency},
+		{"phone", p.Phone, was != nil && was.Phone == p.Phone},
+		{"confirmation_code", p.ConfirmationCode, was != nil && was.ConfirmationCode == p.ConfirmationCode},
+		{"message", p.Message, was != nil && was.Message == p.Message},
+		{"raw", rules.Blob(p.Raw), was != nil && bytes.Equal(was.Raw, p.Raw) && (was.Raw == nil) == (p.Raw == nil)},
+		{"updated_at", ts(p.UpdatedAt), was != nil && ts(was.UpdatedAt) == ts(p.UpdatedAt)},
+		{"next_sync_at", ts(p.NextSyncAt), was != nil && ts(was.NextSyncAt) == ts(p.NextSyncAt)},
+		{"redirect_url", p.RedirectURL, was != nil && was.RedirectURL == p.RedirectURL},
+	} {
+		if !c.unchanged {
+			set = append(set, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	_, err := t.tx.ExecContext(ctx, `UPDATE payments SET `+strings.Join(set, ", ")+` WHERE id = ?`, append(args, p.ID)...)
+	if err == nil && was != nil {
+		*was = p
+	}
 	return err
 }
 

@@ -221,7 +221,7 @@ func (s *Store) ApplyPayoutStatus(ctx context.Context, c state.PayoutChange) (st
 	if err == nil {
 		err = s.write(ctx, func(tx *sql.Tx) error {
 			var err error
-			res, err = rules.ApplyPayoutStatus(ctx, payoutTx{statusTx{tx}}, c)
+			res, err = rules.ApplyPayoutStatus(ctx, payoutTx{newStatusTx(tx)}, c)
 			return err
 		})
 	}

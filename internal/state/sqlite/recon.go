@@ -180,11 +180,11 @@ func (t reconTx) UpdateDifference(ctx context.Context, d state.Difference) error
 }
 
 func (t reconTx) InsertEvent(ctx context.Context, e state.Event) error {
-	return statusTx(t).InsertEvent(ctx, e)
+	return statusTx{tx: t.tx}.InsertEvent(ctx, e)
 }
 
 func (t reconTx) InsertDelivery(ctx context.Context, d state.Delivery) error {
-	return statusTx(t).InsertDelivery(ctx, d)
+	return statusTx{tx: t.tx}.InsertDelivery(ctx, d)
 }
 
 // StartReconRun resumes or starts a run (state.ReconStore).
