@@ -7,7 +7,9 @@ package testkit
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -55,14 +57,59 @@ func EventuallyWithin(tb testing.TB, within time.Duration, what string, cond fun
 	}
 }
 
-// FreeAddr returns a loopback address ("127.0.0.1:PORT") that was free a
-// moment ago, for a child process to listen on.
+// FreeAddr returns a loopback address ("127.0.0.1:PORT") that is free now,
+// for a child process to listen on. The port is drawn at random below the
+// kernel's ephemeral range (32768 and up on Linux), never a port the kernel
+// chose: a port the kernel handed to bind(":0") and that was closed again
+// is the next one it hands to an outgoing connection or to another
+// process's bind(":0"), so two children could be given one port (seen
+// under load). No port is returned twice in one test binary, and the port
+// is checked free by binding it before it is returned.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("find a free loopback port: %v", err)
+	for range 200 {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow)
+		if !handedOut.claim(port) {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue // in use by another process: draw again
+		}
+		addr := ln.Addr().String()
+		if err := ln.Close(); err != nil {
+			tb.Fatalf("release %s: %v", addr, err)
+		}
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	tb.Fatalf("no free loopback port in [%d, %d) after 200 draws", freePortLow, freePortHigh)
+	return ""
+}
+
+// The ports FreeAddr draws from: above the well-known services a machine
+// runs (PostgreSQL 5432, Redis 6379, ...) and below Linux's default
+// ephemeral range.
+const freePortLow, freePortHigh = 20000, 32768
+
+// handedOut is every port FreeAddr returned in this test binary. It is
+// process-wide on purpose: ports are.
+var handedOut portSet
+
+type portSet struct {
+	mu   sync.Mutex
+	used map[int]bool
+}
+
+// claim reports whether port was not handed out yet, and marks it.
+func (s *portSet) claim(port int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.used[port] {
+		return false
+	}
+	if s.used == nil {
+		s.used = map[int]bool{}
+	}
+	s.used[port] = true
+	return true
 }

@@ -2,7 +2,9 @@ package testkit
 
 import (
 	"fmt"
+	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -54,4 +56,27 @@ func (f *fakeTB) Helper() {}
 func (f *fakeTB) Fatalf(string, ...any) {
 	f.failed = true
 	runtime.Goexit()
+}
+
+func TestFreeAddrDistinctAndOutsideEphemeralRange(t *testing.T) {
+	seen := map[string]bool{}
+	for range 300 {
+		addr := FreeAddr(t)
+		if seen[addr] {
+			t.Fatalf("FreeAddr returned %s twice", addr)
+		}
+		seen[addr] = true
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := strconv.Atoi(port); n < freePortLow || n >= freePortHigh {
+			t.Fatalf("FreeAddr returned port %d, want one in [%d, %d)", n, freePortLow, freePortHigh)
+		}
+	}
+	ln, err := net.Listen("tcp", FreeAddr(t))
+	if err != nil {
+		t.Fatalf("listen on FreeAddr's address: %v", err)
+	}
+	ln.Close()
 }
