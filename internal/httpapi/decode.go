@@ -68,6 +68,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return NewProblem(http.StatusBadRequest, "malformed", "Malformed JSON", "The body must be a JSON object, not a JSON "+kind+".")
 	}
+	// A body whose every field is known and of the right type (any valid
+	// request) decodes in one pass; only one with a bad field is taken
+	// apart field by field to name them all.
+	if strictDecode(raw, v, "") == nil {
+		return nil
+	}
+	rv.Elem().SetZero() // what the failed pass decoded
 	good, errs := checkFields(raw, rv.Elem().Type(), "")
 	if err := strictDecode(good, v, ""); err != nil {
 		return err // cannot happen: good holds the fields that decoded

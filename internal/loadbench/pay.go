@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/providers"
@@ -24,6 +25,10 @@ type PayReport struct {
 	// 32 clients, emulator latency 50 ms: payments per second (median of rounds).
 	Daemon, DaemonIdempotent, Direct, TokenPerPayment float64
 	Failed                                            int
+	// The daemon's CPU time (user and system) per payment over the
+	// 32-client rounds, without and with Idempotency-Key: on a shared
+	// machine it moves less with the load than the rates do.
+	DaemonCPU, DaemonIdempotentCPU time.Duration
 }
 
 // payPhone ends in 0 (the emulated customer would pay), but the emulator's
@@ -176,23 +181,33 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 	if e.o.Quick {
 		rounds = 1
 	}
-	var daemon, idem, dir, sdk []float64
+	var (
+		daemon, idem, dir, sdk []float64
+		cpu, cpuIdem           time.Duration
+		paid, paidIdem         atomic.Int64
+	)
 	for range rounds {
+		cpu0 := e.daemon.cpu()
 		rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
 			s, err := e.createPayment(ctx, e.nextRef(), false)
 			if err == nil {
 				e.addSeed(s)
+				paid.Add(1)
 			}
 			return err == nil
 		})
+		cpu += e.daemon.cpu() - cpu0
 		daemon, r.Failed = append(daemon, rate), r.Failed+failed
+		cpu0 = e.daemon.cpu()
 		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
 			s, err := e.createPayment(ctx, e.nextRef(), true)
 			if err == nil {
 				e.addSeed(s)
+				paidIdem.Add(1)
 			}
 			return err == nil
 		})
+		cpuIdem += e.daemon.cpu() - cpu0
 		idem, r.Failed = append(idem, rate), r.Failed+failed
 		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
 			return directPay(ctx, direct, e.nextRef()) == nil
@@ -206,6 +221,12 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 		sdk, r.Failed = append(sdk, rate), r.Failed+failed
 	}
 	r.Daemon, r.DaemonIdempotent, r.Direct, r.TokenPerPayment = median(daemon), median(idem), median(dir), median(sdk)
+	if n := paid.Load(); n > 0 {
+		r.DaemonCPU = cpu / time.Duration(n)
+	}
+	if n := paidIdem.Load(); n > 0 {
+		r.DaemonIdempotentCPU = cpuIdem / time.Duration(n)
+	}
 	return r, e.sandboxSettings(ctx, map[string]any{"latency": "0s"})
 }
 

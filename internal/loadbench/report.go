@@ -86,6 +86,7 @@ func (r Report) Print(w io.Writer) {
 		rd, ri, rs := ratio(p.Daemon, p.Direct), ratio(p.DaemonIdempotent, p.Direct), ratio(p.Daemon, p.TokenPerPayment)
 		fmt.Fprintf(tw, "pay API, 32 clients\t%.0f/s\tdirect %.0f/s\t%.2f\t>= %.2f: %s\n", p.Daemon, p.Direct, rd, goalPay32VsDirect, verdict(rd >= goalPay32VsDirect))
 		fmt.Fprintf(tw, "pay API, 32 clients, Idempotency-Key\t%.0f/s\tdirect %.0f/s\t%.2f\t>= %.2f: %s\n", p.DaemonIdempotent, p.Direct, ri, goalPay32VsDirect, verdict(ri >= goalPay32VsDirect))
+		fmt.Fprintf(tw, "pay API: daemon CPU per payment, 32 clients\t%s\twith Idempotency-Key %s\t\t\n", us(p.DaemonCPU), us(p.DaemonIdempotentCPU))
 		fmt.Fprintf(tw, "pay API, 32 clients, vs a token per payment\t%.0f/s\ttoken per payment %.0f/s\t%.2f\t>= %.1f: %s\n", p.Daemon, p.TokenPerPayment, rs, goalPay32VsPerPayment, verdict(rs >= goalPay32VsPerPayment))
 	}
 	_ = tw.Flush()
