@@ -51,7 +51,7 @@ type harness struct {
 	logs  *syncBuffer
 
 	// clock is the ingester's: setKeys moves it past the refetch bound.
-	clock *clock
+	clock *testkit.OffsetClock
 	// The AzamPay provider's public key endpoint (keySrv) answers
 	// providerKey (nil: 404); refetches counts its calls.
 	keySrv      *httptest.Server
@@ -67,24 +67,6 @@ type harness struct {
 // setConfig serves cfg's routes from now on, with the harness's clients.
 func (h *harness) setConfig(cfg *config.Config) {
 	h.rt.Store(&Runtime{Routes: NewRoutes(cfg), Payers: h.payer, AzamPay: h.set.AzamPay})
-}
-
-// clock is real time plus an offset a test moves forward.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
 }
 
 // payer is the harness's payers override, else the clients'.
@@ -124,7 +106,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		_ = emu.Stop(ctx)
 	})
 	base := emu.URL()
-	h := &harness{t: t, emu: emu, clock: &clock{}, store: teststore.New(t), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{t: t, emu: emu, clock: &testkit.OffsetClock{}, store: teststore.New(t), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	h.keySrv = httptest.NewServer(http.HandlerFunc(h.servePublicKey))
 	t.Cleanup(h.keySrv.Close)
 	cp := &config.ClickPesaConfig{ClientID: secret.New("id"), APIKey: secret.New("key"), BaseURL: base + "/clickpesa", ChecksumMethod: "canonical"}

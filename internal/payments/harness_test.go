@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,24 +31,6 @@ const testToken = "test-api-token"
 // eventsToken is a valid token without the payments scope.
 const eventsToken = "test-events-token"
 
-// clock is a test clock: real time plus an offset the test moves forward.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
-
 // harness is the pay API on a loopback server, in front of the emulator.
 type harness struct {
 	t      testing.TB
@@ -57,7 +38,7 @@ type harness struct {
 	store  *teststore.Store
 	svc    *Service
 	srv    *httptest.Server
-	clock  *clock
+	clock  *testkit.OffsetClock
 	cfg    *config.Config
 	payers map[string]providers.Payer
 }
@@ -78,7 +59,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.settings.SlowAnswer == 0 {
 		o.settings.SlowAnswer = sandbox.Duration(2 * time.Second)
 	}
-	clk := &clock{}
+	clk := &testkit.OffsetClock{}
 	eo := sandbox.Options{Settings: o.settings}
 	if o.clocked {
 		eo.Now = clk.Now

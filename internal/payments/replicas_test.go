@@ -24,6 +24,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/secret"
 	"github.com/finconnectd/finconnectd/internal/settle"
 	"github.com/finconnectd/finconnectd/internal/state/postgres"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
 // pgTestDSN is the PostgreSQL test server ($FINCONNECTD_TEST_POSTGRES_DSN,
@@ -75,7 +76,7 @@ func TestSyncTwoReplicasQueryEachPaymentOnce(t *testing.T) {
 		Server: config.ServerConfig{PublicURL: "http://127.0.0.1:1"},
 		Routes: []*config.Route{{Name: "cp", Provider: "clickpesa.tz", Path: "/hooks/clickpesa", Events: config.EventTypes()}},
 	}
-	clk := &clock{}
+	clk := &testkit.OffsetClock{}
 	replica := func() *Service {
 		t.Helper()
 		st, err := postgres.Open(ctx, secret.New(pgTestDSN()), postgres.Options{Schema: schema, Now: clk.Now})

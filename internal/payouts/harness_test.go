@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,24 +35,6 @@ const (
 	shopToken    = "shop-token-value"
 )
 
-// clock is real time plus an offset a test moves forward.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.off += d
-	c.mu.Unlock()
-}
-
 // harness is the payouts API on a loopback server in front of the
 // emulator, whose payout webhooks reach the real webhook ingest.
 type harness struct {
@@ -62,7 +43,7 @@ type harness struct {
 	store *teststore.Store
 	svc   *Service
 	api   *httptest.Server
-	clock *clock
+	clock *testkit.OffsetClock
 	cfg   *config.Config
 	set   *clients.Set
 	// rt is what the service serves; setConfig swaps it as a reload does.
@@ -105,7 +86,7 @@ type harnessOptions struct {
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, store: teststore.New(t), clock: &clock{}}
+	h := &harness{t: t, store: teststore.New(t), clock: &testkit.OffsetClock{}}
 	hooks := httptest.NewUnstartedServer(nil)
 	hooks.Start()
 	t.Cleanup(hooks.Close)

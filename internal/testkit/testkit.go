@@ -113,3 +113,25 @@ func (s *portSet) claim(port int) bool {
 	s.used[port] = true
 	return true
 }
+
+// OffsetClock is real time plus an offset a test moves forward, for code
+// that takes a Now func: time still passes, and a test can jump ahead
+// (past a retry delay, a lease, a grace period) without sleeping.
+type OffsetClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+// Now is the real time plus the offset.
+func (c *OffsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+// Advance moves the clock forward by d.
+func (c *OffsetClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}
