@@ -336,66 +336,58 @@ GROUP BY reference HAVING count(*) > 1 ORDER BY reference`, runID, refs, kind)
 
 // WindowPayments lists the payments of a window in (created_at, id) order.
 func (s *Store) WindowPayments(ctx context.Context, f state.WindowFilter) ([]state.Payment, error) {
-	var a args
-	q := `SELECT ` + paymentCols + ` FROM payments p WHERE provider = ` + a.add(f.Provider) +
-		` AND created_at >= ` + a.add(f.From) + ` AND created_at < ` + a.add(f.To)
-	if !f.AfterCreated.IsZero() || f.AfterID != "" {
-		q += ` AND (created_at, id) > (` + a.add(f.AfterCreated) + `, ` + a.add(f.AfterID) + `)`
-	}
-	if f.UnseenIn != "" {
-		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ` + a.add(f.UnseenIn) + ` AND s.kind = 'payment' AND s.reference = p.reference)`
-	}
+	var notNotified string
 	if f.SkipNotified {
-		q += ` AND NOT (status IN ('succeeded', 'failed') AND EXISTS (SELECT 1 FROM notifications n
+		notNotified = ` AND NOT (status IN ('succeeded', 'failed') AND EXISTS (SELECT 1 FROM notifications n
 	WHERE n.provider = p.provider AND n.dedup_key IN (p.provider_reference || ':' || p.status, p.reference || ':' || p.status)))`
 	}
-	q += ` ORDER BY created_at, id LIMIT ` + a.add(rules.Limit(f.Limit))
-	out, err := queryAll(ctx, s.pool, scanPayment, q, a...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list payments of %s from %s to %s: %w", f.Provider, f.From, f.To, err)
-	}
-	return out, nil
+	return listWindow(ctx, s.pool, scanPayment, "payments", "payment", paymentCols, f, notNotified)
 }
 
 // PaymentsByReferences returns the provider's payments with these references.
 func (s *Store) PaymentsByReferences(ctx context.Context, provider string, refs []string) ([]state.Payment, error) {
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	out, err := queryAll(ctx, s.pool, scanPayment, `SELECT `+paymentCols+` FROM payments WHERE provider = $1 AND reference = ANY($2::text[])`, provider, refs)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: payments of %s by reference: %w", provider, err)
-	}
-	return out, nil
+	return byReferences(ctx, s.pool, scanPayment, "payments", paymentCols, provider, refs)
 }
 
 // WindowPayouts lists the payouts of a window in (created_at, id) order.
 func (s *Store) WindowPayouts(ctx context.Context, f state.WindowFilter) ([]state.Payout, error) {
-	var a args
-	q := `SELECT ` + payoutCols + ` FROM payouts p WHERE provider = ` + a.add(f.Provider) +
-		` AND created_at >= ` + a.add(f.From) + ` AND created_at < ` + a.add(f.To)
-	if !f.AfterCreated.IsZero() || f.AfterID != "" {
-		q += ` AND (created_at, id) > (` + a.add(f.AfterCreated) + `, ` + a.add(f.AfterID) + `)`
-	}
-	if f.UnseenIn != "" {
-		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ` + a.add(f.UnseenIn) + ` AND s.kind = 'payout' AND s.reference = p.reference)`
-	}
-	q += ` ORDER BY created_at, id LIMIT ` + a.add(rules.Limit(f.Limit))
-	out, err := queryAll(ctx, s.pool, scanPayout, q, a...)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: list payouts of %s from %s to %s: %w", f.Provider, f.From, f.To, err)
-	}
-	return out, nil
+	return listWindow(ctx, s.pool, scanPayout, "payouts", "payout", payoutCols, f, "")
 }
 
 // PayoutsByReferences returns the provider's payouts with these references.
 func (s *Store) PayoutsByReferences(ctx context.Context, provider string, refs []string) ([]state.Payout, error) {
+	return byReferences(ctx, s.pool, scanPayout, "payouts", payoutCols, provider, refs)
+}
+
+// listWindow lists the rows of table (payments or payouts; kind is its
+// recon_seen kind) of a window in (created_at, id) order; extra is an
+// SQL condition, without parameters, added to the window's.
+func listWindow[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, error), table, kind, cols string, f state.WindowFilter, extra string) ([]T, error) {
+	var a args
+	sql := `SELECT ` + cols + ` FROM ` + table + ` p WHERE provider = ` + a.add(f.Provider) +
+		` AND created_at >= ` + a.add(f.From) + ` AND created_at < ` + a.add(f.To)
+	if !f.AfterCreated.IsZero() || f.AfterID != "" {
+		sql += ` AND (created_at, id) > (` + a.add(f.AfterCreated) + `, ` + a.add(f.AfterID) + `)`
+	}
+	if f.UnseenIn != "" {
+		sql += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ` + a.add(f.UnseenIn) + ` AND s.kind = '` + kind + `' AND s.reference = p.reference)`
+	}
+	sql += extra + ` ORDER BY created_at, id LIMIT ` + a.add(rules.Limit(f.Limit))
+	out, err := queryAll(ctx, q, scan, sql, a...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list %s of %s from %s to %s: %w", table, f.Provider, f.From, f.To, err)
+	}
+	return out, nil
+}
+
+// byReferences returns the provider's rows of table with these references.
+func byReferences[T any](ctx context.Context, q querier, scan func(pgx.Row) (T, error), table, cols, provider string, refs []string) ([]T, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	out, err := queryAll(ctx, s.pool, scanPayout, `SELECT `+payoutCols+` FROM payouts WHERE provider = $1 AND reference = ANY($2::text[])`, provider, refs)
+	out, err := queryAll(ctx, q, scan, `SELECT `+cols+` FROM `+table+` WHERE provider = $1 AND reference = ANY($2::text[])`, provider, refs)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: payouts of %s by reference: %w", provider, err)
+		return nil, fmt.Errorf("postgres: %s of %s by reference: %w", table, provider, err)
 	}
 	return out, nil
 }

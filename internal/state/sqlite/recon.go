@@ -338,80 +338,65 @@ func placeholders(n int) string {
 
 // WindowPayments lists the payments of a window in (created_at, id) order.
 func (s *Store) WindowPayments(ctx context.Context, f state.WindowFilter) ([]state.Payment, error) {
-	q := `SELECT ` + paymentCols + ` FROM payments p WHERE provider = ? AND created_at >= ? AND created_at < ?`
-	args := []any{f.Provider, ts(f.From), ts(f.To)}
-	if !f.AfterCreated.IsZero() || f.AfterID != "" {
-		q += ` AND (created_at, id) > (?, ?)`
-		args = append(args, ts(f.AfterCreated), f.AfterID)
-	}
-	if f.UnseenIn != "" {
-		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ? AND s.kind = 'payment' AND s.reference = p.reference)`
-		args = append(args, f.UnseenIn)
-	}
+	var notNotified string
 	if f.SkipNotified {
-		q += ` AND NOT (status IN ('succeeded', 'failed') AND EXISTS (SELECT 1 FROM notifications n
+		notNotified = ` AND NOT (status IN ('succeeded', 'failed') AND EXISTS (SELECT 1 FROM notifications n
 	WHERE n.provider = p.provider AND n.dedup_key IN (p.provider_reference || ':' || p.status, p.reference || ':' || p.status)))`
 	}
-	q += ` ORDER BY created_at, id LIMIT ?`
-	out, err := queryAll(ctx, s.r, scanPayment, q, append(args, rules.Limit(f.Limit))...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list payments of %s from %s to %s: %w", f.Provider, f.From, f.To, err)
-	}
-	return out, nil
+	return listWindow(ctx, s.r, scanPayment, "payments", "payment", paymentCols, f, notNotified)
 }
 
 // PaymentsByReferences returns the provider's payments with these references.
 func (s *Store) PaymentsByReferences(ctx context.Context, provider string, refs []string) ([]state.Payment, error) {
-	if len(refs) == 0 {
-		return nil, nil
-	}
-	args := make([]any, 0, len(refs)+1)
-	args = append(args, provider)
-	for _, r := range refs {
-		args = append(args, r)
-	}
-	out, err := queryAll(ctx, s.r, scanPayment, `SELECT `+paymentCols+` FROM payments WHERE provider = ? AND reference IN (`+
-		placeholders(len(refs))+`)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: payments of %s by reference: %w", provider, err)
-	}
-	return out, nil
+	return byReferences(ctx, s.r, scanPayment, "payments", paymentCols, provider, refs)
 }
 
 // WindowPayouts lists the payouts of a window in (created_at, id) order.
 func (s *Store) WindowPayouts(ctx context.Context, f state.WindowFilter) ([]state.Payout, error) {
-	q := `SELECT ` + payoutCols + ` FROM payouts p WHERE provider = ? AND created_at >= ? AND created_at < ?`
+	return listWindow(ctx, s.r, scanPayout, "payouts", "payout", payoutCols, f, "")
+}
+
+// PayoutsByReferences returns the provider's payouts with these references.
+func (s *Store) PayoutsByReferences(ctx context.Context, provider string, refs []string) ([]state.Payout, error) {
+	return byReferences(ctx, s.r, scanPayout, "payouts", payoutCols, provider, refs)
+}
+
+// listWindow lists the rows of table (payments or payouts; kind is its
+// recon_seen kind) of a window in (created_at, id) order; extra is an
+// SQL condition added to the window's.
+func listWindow[T any](ctx context.Context, r queryer, scan func(scanner) (T, error), table, kind, cols string, f state.WindowFilter, extra string) ([]T, error) {
+	q := `SELECT ` + cols + ` FROM ` + table + ` p WHERE provider = ? AND created_at >= ? AND created_at < ?`
 	args := []any{f.Provider, ts(f.From), ts(f.To)}
 	if !f.AfterCreated.IsZero() || f.AfterID != "" {
 		q += ` AND (created_at, id) > (?, ?)`
 		args = append(args, ts(f.AfterCreated), f.AfterID)
 	}
 	if f.UnseenIn != "" {
-		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ? AND s.kind = 'payout' AND s.reference = p.reference)`
+		q += ` AND NOT EXISTS (SELECT 1 FROM recon_seen s WHERE s.run_id = ? AND s.kind = '` + kind + `' AND s.reference = p.reference)`
 		args = append(args, f.UnseenIn)
 	}
-	q += ` ORDER BY created_at, id LIMIT ?`
-	out, err := queryAll(ctx, s.r, scanPayout, q, append(args, rules.Limit(f.Limit))...)
+	q += extra + ` ORDER BY created_at, id LIMIT ?`
+	out, err := queryAll(ctx, r, scan, q, append(args, rules.Limit(f.Limit))...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list payouts of %s from %s to %s: %w", f.Provider, f.From, f.To, err)
+		return nil, fmt.Errorf("sqlite: list %s of %s from %s to %s: %w", table, f.Provider, f.From, f.To, err)
 	}
 	return out, nil
 }
 
-// PayoutsByReferences returns the provider's payouts with these references.
-func (s *Store) PayoutsByReferences(ctx context.Context, provider string, refs []string) ([]state.Payout, error) {
+// byReferences returns the provider's rows of table with these references.
+func byReferences[T any](ctx context.Context, r queryer, scan func(scanner) (T, error), table, cols, provider string, refs []string) ([]T, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
 	args := make([]any, 0, len(refs)+1)
 	args = append(args, provider)
-	for _, r := range refs {
-		args = append(args, r)
+	for _, ref := range refs {
+		args = append(args, ref)
 	}
-	out, err := queryAll(ctx, s.r, scanPayout, `SELECT `+payoutCols+` FROM payouts WHERE provider = ? AND reference IN (`+
+	out, err := queryAll(ctx, r, scan, `SELECT `+cols+` FROM `+table+` WHERE provider = ? AND reference IN (`+
 		placeholders(len(refs))+`)`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: payouts of %s by reference: %w", provider, err)
+		return nil, fmt.Errorf("sqlite: %s of %s by reference: %w", table, provider, err)
 	}
 	return out, nil
 }
