@@ -124,32 +124,18 @@ func (c *Client) PreviewBankPayout(ctx context.Context, r BankPayout) (pv BankPr
 		return BankPreview{}, err
 	}
 	var w struct {
-		Amount           wire.String `json:"amount"`
-		Balance          wire.String `json:"balance"`
-		ChannelProvider  wire.String `json:"channelProvider"`
-		Fee              wire.String `json:"fee"`
-		FeeBearer        wire.String `json:"payoutFeeBearer"`
+		wirePreview
 		NameLookup       wire.String `json:"nameLookupStatus"`
 		TransferType     wire.String `json:"transferType"`
 		EstimatedArrival wire.String `json:"estimatedArrival"`
-		Receiver         *struct {
-			AccountName   wire.String `json:"accountName"`
-			AccountNumber wire.String `json:"accountNumber"`
-			Amount        wire.String `json:"amount"`
-		} `json:"receiver"`
 	}
 	if err := json.Unmarshal(resp.Body, &w); err != nil {
 		return BankPreview{}, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable answer", err)
 	}
-	pv = BankPreview{
-		PayoutPreview: PayoutPreview{Total: string(w.Amount), Fee: string(w.Fee), Balance: string(w.Balance),
-			ChannelProvider: string(w.ChannelProvider), FeeBearer: string(w.FeeBearer), Raw: providers.WithoutCredentials(resp.Body)},
-		NameLookup: strings.ToUpper(string(w.NameLookup)), TransferType: string(w.TransferType), EstimatedArrival: string(w.EstimatedArrival),
-	}
-	if w.Receiver != nil {
-		pv.ReceiverName, pv.ReceiverAccount, pv.ReceiverAmount = string(w.Receiver.AccountName), string(w.Receiver.AccountNumber), string(w.Receiver.Amount)
-	}
-	return pv, nil
+	return BankPreview{
+		PayoutPreview: w.preview(resp.Body),
+		NameLookup:    strings.ToUpper(string(w.NameLookup)), TransferType: string(w.TransferType), EstimatedArrival: string(w.EstimatedArrival),
+	}, nil
 }
 
 // CreateBankPayout sends money to a bank account

@@ -208,29 +208,37 @@ func (c *Client) PreviewMobileMoneyPayout(ctx context.Context, r MobileMoneyPayo
 	if err != nil {
 		return PayoutPreview{}, err
 	}
-	var w struct {
-		Amount          wire.String `json:"amount"`
-		Balance         wire.String `json:"balance"`
-		ChannelProvider wire.String `json:"channelProvider"`
-		Fee             wire.String `json:"fee"`
-		FeeBearer       wire.String `json:"payoutFeeBearer"`
-		Receiver        *struct {
-			AccountName   wire.String `json:"accountName"`
-			AccountNumber wire.String `json:"accountNumber"`
-			Amount        wire.String `json:"amount"`
-		} `json:"receiver"`
-	}
+	var w wirePreview
 	if err := json.Unmarshal(resp.Body, &w); err != nil {
 		return PayoutPreview{}, c.call.Err(opName(op), providers.Retryable, resp.Status, "", "undecodable answer", err)
 	}
-	pv = PayoutPreview{
+	return w.preview(resp.Body), nil
+}
+
+// wirePreview is what both preview answers (mobile money and bank) carry.
+type wirePreview struct {
+	Amount          wire.String `json:"amount"`
+	Balance         wire.String `json:"balance"`
+	ChannelProvider wire.String `json:"channelProvider"`
+	Fee             wire.String `json:"fee"`
+	FeeBearer       wire.String `json:"payoutFeeBearer"`
+	Receiver        *struct {
+		AccountName   wire.String `json:"accountName"`
+		AccountNumber wire.String `json:"accountNumber"`
+		Amount        wire.String `json:"amount"`
+	} `json:"receiver"`
+}
+
+// preview is w as a PayoutPreview; body is the answer it was decoded from.
+func (w wirePreview) preview(body []byte) PayoutPreview {
+	pv := PayoutPreview{
 		Total: string(w.Amount), Fee: string(w.Fee), Balance: string(w.Balance), ChannelProvider: string(w.ChannelProvider),
-		FeeBearer: string(w.FeeBearer), Raw: providers.WithoutCredentials(resp.Body),
+		FeeBearer: string(w.FeeBearer), Raw: providers.WithoutCredentials(body),
 	}
 	if w.Receiver != nil {
 		pv.ReceiverName, pv.ReceiverAccount, pv.ReceiverAmount = string(w.Receiver.AccountName), string(w.Receiver.AccountNumber), string(w.Receiver.Amount)
 	}
-	return pv, nil
+	return pv
 }
 
 // CreateMobileMoneyPayout sends money to a phone
