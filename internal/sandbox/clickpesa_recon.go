@@ -3,10 +3,12 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,35 +124,40 @@ func cpListWindow(q map[string][]string) (from, to time.Time, err error) {
 	return from, to, nil
 }
 
+// cpListPage reads what both lists (payments and payouts) take: the
+// window (cpListWindow), skip, limit (default 20, at most cpMaxPageLimit),
+// sortBy (createdAt only) and orderBy (DESC unless ASC).
+func cpListPage(q url.Values) (from, to time.Time, skip, limit int, desc bool, err error) {
+	if from, to, err = cpListWindow(q); err != nil {
+		return
+	}
+	skip, limit = 0, 20
+	if s := q.Get("skip"); s != "" {
+		if skip, err = strconv.Atoi(s); err != nil || skip < 0 {
+			return from, to, 0, 0, false, errors.New("skip must be an integer >= 0")
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
+			return from, to, 0, 0, false, errors.New("limit must be an integer >= 1")
+		}
+	}
+	if sb := q.Get("sortBy"); sb != "" && sb != "createdAt" {
+		return from, to, 0, 0, false, errors.New("the emulator sorts by createdAt only")
+	}
+	return from, to, skip, min(limit, cpMaxPageLimit), !strings.EqualFold(q.Get("orderBy"), "ASC"), nil
+}
+
 // cpPaymentsAll is GET /payments/all: filters startDate, endDate, status,
 // orderReference, collectedCurrency; sortBy createdAt only; orderBy ASC or
 // DESC (default); skip and limit (default 20, at most cpMaxPageLimit).
 func (e *Emulator) cpPaymentsAll(w http.ResponseWriter, r *http.Request, _ tokenInfo) {
 	q := r.URL.Query()
-	from, to, err := cpListWindow(q)
+	from, to, skip, limit, desc, err := cpListPage(q)
 	if err != nil {
 		cpMessage(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	skip, limit := 0, 20
-	if s := q.Get("skip"); s != "" {
-		if skip, err = strconv.Atoi(s); err != nil || skip < 0 {
-			cpMessage(w, http.StatusBadRequest, "skip must be an integer >= 0")
-			return
-		}
-	}
-	if s := q.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
-			cpMessage(w, http.StatusBadRequest, "limit must be an integer >= 1")
-			return
-		}
-	}
-	limit = min(limit, cpMaxPageLimit)
-	if sb := q.Get("sortBy"); sb != "" && sb != "createdAt" {
-		cpMessage(w, http.StatusBadRequest, "the emulator sorts by createdAt only")
-		return
-	}
-	desc := !strings.EqualFold(q.Get("orderBy"), "ASC")
 	status, ref, cur := strings.ToUpper(q.Get("status")), q.Get("orderReference"), strings.ToUpper(q.Get("collectedCurrency"))
 
 	e.mu.Lock()
@@ -514,30 +521,11 @@ func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
 // as the payout query answers them.
 func (e *Emulator) cpPayoutsAll(w http.ResponseWriter, r *http.Request, _ tokenInfo) {
 	q := r.URL.Query()
-	from, to, err := cpListWindow(q)
+	from, to, skip, limit, desc, err := cpListPage(q)
 	if err != nil {
 		cpMessage(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	skip, limit := 0, 20
-	if s := q.Get("skip"); s != "" {
-		if skip, err = strconv.Atoi(s); err != nil || skip < 0 {
-			cpMessage(w, http.StatusBadRequest, "skip must be an integer >= 0")
-			return
-		}
-	}
-	if s := q.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
-			cpMessage(w, http.StatusBadRequest, "limit must be an integer >= 1")
-			return
-		}
-	}
-	limit = min(limit, cpMaxPageLimit)
-	if sb := q.Get("sortBy"); sb != "" && sb != "createdAt" {
-		cpMessage(w, http.StatusBadRequest, "the emulator sorts by createdAt only")
-		return
-	}
-	desc := !strings.EqualFold(q.Get("orderBy"), "ASC")
 	status, ref := strings.ToUpper(q.Get("status")), q.Get("orderReference")
 	cur, channel := strings.ToUpper(q.Get("currency")), strings.ToUpper(q.Get("channel"))
 
