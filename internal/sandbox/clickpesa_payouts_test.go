@@ -283,3 +283,26 @@ func TestClickPesaPayoutDivergences(t *testing.T) {
 	diverge(`{"kind":"payout_forget","reference":"PDROP1"}`, http.StatusBadRequest)
 	diverge(`{"kind":"payout_nothing","reference":"X"}`, http.StatusBadRequest)
 }
+
+// TestClickPesaListsRefuseBadPages: both lists read their paging the same
+// way, and name the parameter that is wrong.
+func TestClickPesaListsRefuseBadPages(t *testing.T) {
+	e := startEmulator(t, Options{})
+	tok := cpTokenFor(t, e)
+	for _, list := range []string{"/clickpesa/third-parties/payments/all", "/clickpesa/third-parties/payouts/all"} {
+		for _, tc := range []struct{ query, want string }{
+			{"skip=-1", "skip must be an integer >= 0"},
+			{"limit=0", "limit must be an integer >= 1"},
+			{"sortBy=amount", "sorts by createdAt only"},
+			{"startDate=yesterday", "invalid date"},
+		} {
+			a := call(t, "GET", e.URL()+list+"?"+tc.query, map[string]string{"Authorization": tok}, nil)
+			if a.status != http.StatusBadRequest || !strings.Contains(string(a.body), tc.want) {
+				t.Errorf("%s?%s: %d %s, want 400 naming %q", list, tc.query, a.status, a.body, tc.want)
+			}
+		}
+		if a := call(t, "GET", e.URL()+list+"?skip=0&limit=500&orderBy=ASC", map[string]string{"Authorization": tok}, nil); a.status != http.StatusOK {
+			t.Errorf("%s with a good page: %d %s", list, a.status, a.body)
+		}
+	}
+}
