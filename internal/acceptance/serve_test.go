@@ -23,6 +23,10 @@ func providerKinds() []string { return []string{"pesapal", "clickpesa", "azampay
 // serveEnv is an operator's installation: the sandbox as the providers, a
 // configuration directory for all three providers, the sink as the
 // operator's endpoints, and (once started) `finconnectd serve`.
+// acceptanceConcurrency is every route's forward.concurrency: the replica
+// tests count the deliveries a replica holds at once by it.
+const acceptanceConcurrency = 4
+
 type serveEnv struct {
 	t          *testing.T
 	sb         *sandbox
@@ -174,12 +178,13 @@ route %q {
   path     = "/hooks/%s"
 
   forward {
-    url     = %q
-    secret  = env("ACC_WHSEC_%s")
-    timeout = %q
+    url         = %q
+    secret      = env("ACC_WHSEC_%s")
+    timeout     = %q
+    concurrency = %d
   }
 }
-`, k, k, name, k, e.sink.url("/"+k), strings.ToUpper(k), fwdTimeout)
+`, k, k, name, k, e.sink.url("/"+k), strings.ToUpper(k), fwdTimeout, acceptanceConcurrency)
 	}
 	fmt.Fprintf(&b, `
 schedule "reconcile" {

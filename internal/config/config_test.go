@@ -125,9 +125,10 @@ route "pesapal_orders" {
   events   = ["payment.succeeded", "payment.failed", "payment.reversed"]
 
   forward {
-    url     = "http://127.0.0.1:9000/payments/events"
-    secret  = env("ORDERS_WEBHOOK_SECRET")
-    timeout = "10s"
+    url         = "http://127.0.0.1:9000/payments/events"
+    secret      = env("ORDERS_WEBHOOK_SECRET")
+    timeout     = "10s"
+    concurrency = 4
   }
 
   retry {
@@ -220,6 +221,9 @@ func TestLoadSpecExample(t *testing.T) {
 	if rt.Forward.Timeout != 10*time.Second {
 		t.Errorf("route forward timeout = %v, want 10s", rt.Forward.Timeout)
 	}
+	if rt.Forward.Concurrency != 4 {
+		t.Errorf("route forward concurrency = %d, want 4", rt.Forward.Concurrency)
+	}
 	if want := (Retry{MaxAttempts: 15, MaxAge: 72 * time.Hour}); rt.Retry != want {
 		t.Errorf("route retry = %+v, want %+v", rt.Retry, want)
 	}
@@ -274,6 +278,9 @@ route "r" {
 			}
 			if r.Forward.Timeout != 10*time.Second {
 				t.Errorf("forward timeout = %v, want 10s", r.Forward.Timeout)
+			}
+			if r.Forward.Concurrency != 16 {
+				t.Errorf("forward concurrency = %d, want 16", r.Forward.Concurrency)
 			}
 			if r.Retry.MaxAttempts != 15 {
 				t.Errorf("retry max_attempts = %d, want 15", r.Retry.MaxAttempts)

@@ -635,7 +635,7 @@ func (d *decoder) decodeRoute(b *hcl.Block, ctx *hcl.EvalContext) {
 	rt := &Route{
 		Name:      name,
 		Events:    EventTypes(),
-		Forward:   Forward{Timeout: defaultForwardTimeout},
+		Forward:   Forward{Timeout: defaultForwardTimeout, Concurrency: DefaultForwardConcurrency},
 		Retry:     Retry{MaxAttempts: defaultRetryMaxAttempts, MaxAge: defaultRetryMaxAge},
 		DeclRange: b.DefRange,
 	}
@@ -744,6 +744,13 @@ func (d *decoder) decodeForward(f *Forward, b *hcl.Block, spec *blockSpec, route
 	}
 	if v, ok := r.duration("timeout"); ok {
 		f.Timeout = v
+	}
+	if n, rg, ok := r.integer("concurrency"); ok {
+		if n < 1 || n > MaxForwardConcurrency {
+			d.errorf(rg, "Invalid concurrency", "concurrency is %d; it must be between 1 and %d.", n, MaxForwardConcurrency)
+		} else {
+			f.Concurrency = int(n)
+		}
 	}
 }
 

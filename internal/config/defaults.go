@@ -25,6 +25,13 @@ const (
 	EnvLive    = "live"
 )
 
+// A route's forward.concurrency: how many of its deliveries are POSTed at
+// once, by default and at most.
+const (
+	DefaultForwardConcurrency = 16
+	MaxForwardConcurrency     = 64
+)
+
 const (
 	defaultStateBackend     = "sqlite"
 	defaultStateFile        = "finconnect.db"

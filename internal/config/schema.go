@@ -139,6 +139,7 @@ func specs() language {
 						{Name: "url", Type: "url", Required: true, Doc: "http(s) URL. For live providers https, or http on a loopback/private address."},
 						{Name: "secret", Type: "secret", Required: true, Sensitive: true, Doc: "Standard Webhooks signing secret: `whsec_` + base64 (24–64 bytes)."},
 						{Name: "timeout", Type: "duration", Default: `"10s"`, Doc: "Per-attempt timeout."},
+						{Name: "concurrency", Type: "number", Default: "16", Doc: "How many deliveries of this route are POSTed at once, 1 to 64. Lower it for a receiver that cannot take that many requests in parallel; events may arrive out of order whenever it is above 1."},
 					}},
 				{Type: "retry", Doc: "How long delivery is retried before the event is `dead`. At most one per route.",
 					Attrs: []attrSpec{

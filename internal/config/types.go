@@ -251,6 +251,9 @@ type Forward struct {
 	URL     string
 	Secret  secret.Value  // Standard Webhooks secret, "whsec_" + base64
 	Timeout time.Duration // default 10s
+	// Concurrency is how many POSTs of the route are in flight at once
+	// (default 16, 1 to 64).
+	Concurrency int
 }
 
 // Retry bounds delivery.

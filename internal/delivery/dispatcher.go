@@ -26,8 +26,7 @@ import (
 const (
 	DefaultLease        = 2 * time.Minute
 	DefaultPollInterval = time.Second
-	DefaultConcurrency  = 4
-	maxConcurrency      = 64
+	DefaultConcurrency  = config.DefaultForwardConcurrency
 	// stopGrace is how long Stop waits, after its context ended and the
 	// in-flight POSTs were cancelled, for the workers to notice.
 	stopGrace = time.Second
@@ -61,15 +60,14 @@ type Config struct {
 	// store (default 1 s): replays written by another process (the CLI)
 	// are picked up within it.
 	PollInterval time.Duration
-	// Concurrency is how many POSTs of one route are in flight at once
-	// (default 4, at most 64).
+	// Concurrency is how many POSTs of a route are in flight at once when
+	// the route's forward.concurrency is not set (default
+	// DefaultConcurrency, at most config.MaxForwardConcurrency). Twice as
+	// many deliveries of the route are claimed and not yet answered at
+	// most; those beyond the free POST slots wait for one, at most one
+	// POST long, under a lease that covers the wait. At most four times as
+	// many answered attempts wait to be recorded.
 	Concurrency int
-	// BatchSize is the most deliveries of one route claimed and not yet
-	// answered at once, and so the most claimed at once (default and
-	// maximum: twice Concurrency). Those beyond the free POST slots wait
-	// for one, at most one POST long, under a lease that covers the wait.
-	// At most four times as many answered attempts wait to be recorded.
-	BatchSize int
 	// Rand returns a number in [0, 1) for the retry jitter (default
 	// math/rand/v2). Called from many goroutines.
 	Rand func() float64
@@ -87,8 +85,7 @@ type Dispatcher struct {
 	rand   func() float64
 	lease  time.Duration
 	poll   time.Duration
-	conc   int
-	batch  int
+	conc   int // for a route that sets none
 	m      *metrics
 
 	mu      sync.Mutex
@@ -121,7 +118,6 @@ func New(cfg Config) (*Dispatcher, error) {
 		lease:   cfg.Lease,
 		poll:    cfg.PollInterval,
 		conc:    cfg.Concurrency,
-		batch:   cfg.BatchSize,
 		ua:      userAgent(version.Get().Version),
 		workers: map[string]*worker{},
 	}
@@ -146,17 +142,14 @@ func New(cfg Config) (*Dispatcher, error) {
 	if d.conc <= 0 {
 		d.conc = DefaultConcurrency
 	}
-	d.conc = min(d.conc, maxConcurrency)
-	if d.batch <= 0 || d.batch > 2*d.conc {
-		d.batch = 2 * d.conc
-	}
+	d.conc = min(d.conc, config.MaxForwardConcurrency)
 	if cfg.HTTPClient != nil {
 		c := *cfg.HTTPClient
 		c.CheckRedirect = noRedirect
 		d.client = &c
 	} else {
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = d.conc
+		t.MaxIdleConnsPerHost = config.MaxForwardConcurrency
 		t.ResponseHeaderTimeout = 0 // the per-attempt context bounds it
 		d.client = &http.Client{Transport: t, CheckRedirect: noRedirect}
 	}
@@ -170,7 +163,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d.m = m
 	for _, r := range cfg.Routes {
-		rc, err := newRouteConf(r, d.lease)
+		rc, err := newRouteConf(r, d.lease, d.conc)
 		if err != nil {
 			return nil, fmt.Errorf("delivery: %w", err)
 		}
@@ -325,23 +318,33 @@ func (d *Dispatcher) SetRoutes(routes []*config.Route) {
 			continue
 		}
 		keep[r.Name] = true
-		rc, err := newRouteConf(r, d.lease)
+		rc, err := newRouteConf(r, d.lease, d.conc)
 		w, exists := d.workers[r.Name]
 		if err != nil {
 			d.log.Error("delivery: route not updated", "route", r.Name, "err", err, "kept_previous", exists)
 			continue
 		}
-		if exists {
+		if exists && w.conc == rc.conc {
 			w.conf.Store(rc)
 			w.poke()
 			continue
+		}
+		if exists {
+			// Its slots are sized by the concurrency: a new worker takes
+			// over, and the old one only records what it has in flight.
+			if w.cancel != nil {
+				w.cancel()
+			}
+			d.log.Info("delivery: route concurrency changed", "route", rc.name, "from", w.conc, "to", rc.conc)
 		}
 		w = d.newWorker(rc)
 		d.workers[rc.name] = w
 		if d.started {
 			d.startWorker(w)
 		}
-		d.log.Info("delivery: route added", "route", rc.name)
+		if !exists {
+			d.log.Info("delivery: route added", "route", rc.name)
+		}
 	}
 	for name, w := range d.workers {
 		if keep[name] {
@@ -368,12 +371,15 @@ func (d *Dispatcher) Routes() []string {
 
 // worker delivers one route's events.
 type worker struct {
-	d      *Dispatcher
-	name   string
-	conf   atomic.Pointer[routeConf]
-	wake   chan struct{}
-	ctx    context.Context
-	cancel context.CancelFunc
+	d    *Dispatcher
+	name string
+	// conc is the route's concurrency when the worker started, and batch
+	// twice that: the most deliveries claimed and not yet answered.
+	conc, batch int
+	conf        atomic.Pointer[routeConf]
+	wake        chan struct{}
+	ctx         context.Context
+	cancel      context.CancelFunc
 
 	// waiting counts deliveries claimed and not yet given a POST slot;
 	// answered counts POSTs answered since the last claim.
@@ -396,9 +402,10 @@ type recordReq struct {
 	done chan error // buffered
 }
 
-// unrecordedPerSlot times BatchSize answered attempts of a route may wait
-// to be recorded at once; beyond that a delivery keeps its claim slot
-// until there is room, so the route claims no more.
+// unrecordedPerSlot times a route's claim slots (twice its concurrency)
+// answered attempts may wait to be recorded at once; beyond that a
+// delivery keeps its claim slot until there is room, so the route claims
+// no more.
 const unrecordedPerSlot = 4
 
 // addRecord queues rec for run and wakes it; the outcome arrives on the
@@ -422,7 +429,8 @@ func (w *worker) takeRecords() []recordReq {
 }
 
 func (d *Dispatcher) newWorker(rc *routeConf) *worker {
-	w := &worker{d: d, name: rc.name, wake: make(chan struct{}, 1), unrecorded: make(chan struct{}, unrecordedPerSlot*d.batch)}
+	w := &worker{d: d, name: rc.name, conc: rc.conc, batch: 2 * rc.conc, wake: make(chan struct{}, 1),
+		unrecorded: make(chan struct{}, unrecordedPerSlot*2*rc.conc)}
 	w.conf.Store(rc)
 	return w
 }
@@ -448,14 +456,14 @@ func (w *worker) poke() {
 // run claims what is due and sends it, records the attempts, and sleeps
 // until the next delivery is due, PollInterval passes or it is poked.
 //
-// At most Concurrency POSTs are in flight (post), and at most BatchSize
-// deliveries (twice Concurrency by default) are claimed and not yet
-// answered (slots). A POST slot is given back when the answer is in, and
+// At most the route's concurrency (w.conc) POSTs are in flight (post), and
+// at most w.batch deliveries (twice that) are claimed and not yet answered
+// (slots). A POST slot is given back when the answer is in, and
 // a claim slot when the attempt is queued to be recorded, so neither the
 // record's commit nor the next claim's holds up the next POST. While the
 // receiver answers, the worker also claims ahead: as many deliveries
 // beyond the free POST slots as POSTs were answered since its last claim
-// (at most Concurrency), which wait for a slot. A receiver that does not
+// (at most w.conc), which wait for a slot. A receiver that does not
 // answer gets no deliveries claimed ahead: those stay free for other
 // replicas.
 //
@@ -463,15 +471,15 @@ func (w *worker) poke() {
 // RecordAttempts call, and the next claim goes into the same call (one
 // transaction, one commit for both). Without attempts to record, unless a
 // POST slot would stand idle, a claim waits until it can take a quarter
-// of BatchSize (half of Concurrency by default).
+// of w.batch (half of the concurrency).
 //
 // When the worker stops (its route removed, or Stop), it claims no more
 // but records the attempts of the POSTs still in flight until they are
 // all done, under the context in-flight POSTs run under.
 func (w *worker) run() {
 	d := w.d
-	slots := make(chan struct{}, d.batch)
-	post := make(chan struct{}, d.conc)
+	slots := make(chan struct{}, w.batch)
+	post := make(chan struct{}, w.conc)
 	failures := 0
 	for {
 		recs := w.takeRecords()
@@ -483,7 +491,7 @@ func (w *worker) run() {
 		}
 		n := 0
 	take:
-		for n < d.batch {
+		for n < w.batch {
 			select {
 			case slots <- struct{}{}:
 				n++
@@ -493,19 +501,19 @@ func (w *worker) run() {
 		}
 		answered := w.answered.Load()
 		posting, waiting := len(post), int(w.waiting.Load())
-		room := d.conc - posting - waiting + int(min(answered, int64(d.conc)))
+		room := w.conc - posting - waiting + int(min(answered, int64(w.conc)))
 		// Claim at once when a POST slot would otherwise stand idle, or
 		// along with attempts to record (their commit is made anyway);
 		// else wait until half a batch can be claimed, so that claims (a
 		// commit each) come in batches, not one by one.
-		starving := waiting == 0 && posting < d.conc
+		starving := waiting == 0 && posting < w.conc
 		if room < n {
 			for range n - max(room, 0) {
 				<-slots
 			}
 			n = max(room, 0)
 		}
-		if n > 0 && len(recs) == 0 && !starving && n < max(d.batch/4, 1) {
+		if n > 0 && len(recs) == 0 && !starving && n < max(w.batch/4, 1) {
 			for range n {
 				<-slots
 			}
@@ -672,7 +680,7 @@ func recordPauses() []time.Duration {
 // recordAttempt has the worker record an attempt, trying again a few
 // times on transient store errors. A lost lease (state.ErrConflict) is
 // final: someone else owns the delivery now. It calls queued once the
-// attempt is queued: at most unrecordedPerSlot times the route's BatchSize
+// attempt is queued: at most unrecordedPerSlot times the route's claim slots
 // attempts wait to be recorded, beyond that it first waits for room.
 func (d *Dispatcher) recordAttempt(ctx context.Context, w *worker, rec state.AttemptResult, queued func()) error {
 	select {

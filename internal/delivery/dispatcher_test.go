@@ -301,7 +301,8 @@ func TestRetryAfterParse(t *testing.T) {
 }
 
 // TestBlockedRouteDoesNotDelayAnother: route A's receiver hangs; route B's
-// events are delivered meanwhile.
+// events are delivered meanwhile. Route A sets its own concurrency (4, not
+// the default): it holds exactly that many requests.
 func TestBlockedRouteDoesNotDelayAnother(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -316,7 +317,7 @@ func TestBlockedRouteDoesNotDelayAnother(t *testing.T) {
 	})
 	fast := newReceiver(t, e.clk.Now, nil)
 	d := e.start(Config{Routes: []*config.Route{
-		route("a", slow.URL(), func(r *config.Route) { r.Forward.Timeout = time.Minute }),
+		route("a", slow.URL(), func(r *config.Route) { r.Forward.Timeout, r.Forward.Concurrency = time.Minute, 4 }),
 		route("b", fast.URL()),
 	}})
 	t.Cleanup(func() { close(release) }) // before the dispatcher stops (cleanups run last first)
@@ -342,6 +343,43 @@ func TestBlockedRouteDoesNotDelayAnother(t *testing.T) {
 		if dels[0].Attempts != 0 {
 			t.Errorf("route a's %s has %d attempts recorded while its receiver hangs", id, dels[0].Attempts)
 		}
+	}
+}
+
+// TestConcurrencyChangeOnReload: a reload that changes a route's
+// concurrency hands the route to a worker with the new limit; the old one
+// keeps only the POSTs it had in flight.
+func TestConcurrencyChangeOnReload(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	release := make(chan struct{})
+	var hung atomic.Int32
+	rv := newReceiver(t, e.clk.Now, func(w http.ResponseWriter, r *http.Request, _ int) {
+		hung.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	withConc := func(n int) *config.Route {
+		return route("a", rv.URL(), func(r *config.Route) { r.Forward.Timeout, r.Forward.Concurrency = time.Minute, n })
+	}
+	d := e.start(Config{Routes: []*config.Route{withConc(2)}})
+	t.Cleanup(func() { close(release) })
+	var ids []string
+	for range 10 {
+		ids = append(ids, e.enqueue("a"))
+	}
+	d.Notify()
+	testkit.Eventually(t, "the receiver to hold 2 requests", func() bool { return hung.Load() == 2 })
+	d.SetRoutes([]*config.Route{withConc(5)})
+	d.Notify()
+	testkit.Eventually(t, "the receiver to hold 2 + 5 requests", func() bool { return hung.Load() == 7 })
+	// The new worker's five slots are full and the old one claims no more.
+	d.Notify()
+	time.Sleep(200 * time.Millisecond)
+	if n := hung.Load(); n != 7 {
+		t.Fatalf("the receiver holds %d requests, want 7 (2 from the old worker, 5 from the new)", n)
 	}
 }
 

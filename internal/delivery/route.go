@@ -31,9 +31,12 @@ type routeConf struct {
 	maxAttempts int
 	maxAge      time.Duration
 	lease       time.Duration
+	conc        int // POSTs in flight at once
 }
 
-func newRouteConf(r *config.Route, lease time.Duration) (*routeConf, error) {
+// newRouteConf builds r's configuration; conc is its concurrency when r
+// sets none.
+func newRouteConf(r *config.Route, lease time.Duration, conc int) (*routeConf, error) {
 	if r == nil {
 		return nil, fmt.Errorf("route: nil")
 	}
@@ -64,6 +67,11 @@ func newRouteConf(r *config.Route, lease time.Duration) (*routeConf, error) {
 	if c.maxAge <= 0 {
 		c.maxAge = defaultMaxAge
 	}
+	c.conc = r.Forward.Concurrency
+	if c.conc <= 0 {
+		c.conc = conc
+	}
+	c.conc = min(c.conc, config.MaxForwardConcurrency)
 	c.lease = max(lease, c.timeout+leaseMargin)
 	// Longest first, so a secret inside the URL goes with the URL.
 	c.redactions = []string{r.Forward.URL}

@@ -276,6 +276,10 @@ func (e *env) stop() {
 	}
 }
 
+// deliveryConcurrency is the POSTs in flight of the daemon's route (the
+// default) and of the minimal forwarder: both deliver the same way.
+const deliveryConcurrency = 16
+
 // config is the daemon's configuration: one ClickPesa provider at the
 // emulator, its webhook route forwarding to the sink, schedules that do not
 // run during the bench.
@@ -307,9 +311,10 @@ route "clickpesa" {
   path     = "/hooks/clickpesa"
 
   forward {
-    url     = %q
-    secret  = env("BENCH_WHSEC")
-    timeout = "10s"
+    url         = %q
+    secret      = env("BENCH_WHSEC")
+    timeout     = "10s"
+    concurrency = %d
   }
 }
 
@@ -325,7 +330,7 @@ schedule "sync_payments" {
   cron = "@every 24h"
 }
 `, filepath.Join(e.dir, "finconnect.db"), e.pubAddr, "http://"+e.pubAddr, e.apiAddr,
-		"http://"+e.sbAddr+"/clickpesa", e.sink.url("/events"))
+		"http://"+e.sbAddr+"/clickpesa", e.sink.url("/events"), deliveryConcurrency)
 }
 
 // sandboxSettings changes the emulator's settings.

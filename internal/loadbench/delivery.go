@@ -86,7 +86,7 @@ func (e *env) benchDelivery(ctx context.Context) (DeliveryReport, error) {
 	}
 
 	p, err := startProc(ctx, "forwarder", nil, e.o.Self, "baseline-forwarder",
-		"-db", filepath.Join(e.dir, "forwarder.db"), "-url", e.sink.url("/forwarder"), "-n", strconv.Itoa(n), "-concurrency", "4")
+		"-db", filepath.Join(e.dir, "forwarder.db"), "-url", e.sink.url("/forwarder"), "-n", strconv.Itoa(n), "-concurrency", strconv.Itoa(deliveryConcurrency))
 	if err != nil {
 		return rep, err
 	}
