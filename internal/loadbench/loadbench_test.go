@@ -65,7 +65,7 @@ func TestQuickRun(t *testing.T) {
 	if d := rep.Delivery; d.Missing != 0 || d.Daemon <= 0 || d.Forwarder <= 0 {
 		t.Errorf("delivery: %+v", d)
 	}
-	if p := rep.Pay; p.Daemon <= 0 || p.DaemonIdempotent <= 0 || p.Direct <= 0 || p.TokenPerPayment <= 0 || p.SerialDaemonP50 <= 0 || p.Failed != 0 {
+	if p := rep.Pay; p.Daemon <= 0 || p.DaemonIdempotent <= 0 || p.Direct <= 0 || p.TokenPerPayment <= 0 || p.SerialDaemonP50 <= 0 || p.SerialDurableP50 <= 0 || p.Failed != 0 {
 		t.Errorf("pay: %+v", p)
 	}
 	var out strings.Builder

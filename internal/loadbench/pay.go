@@ -3,10 +3,12 @@ package loadbench
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,12 @@ type PayReport struct {
 	SerialDaemonP50, SerialDaemonP99 time.Duration
 	SerialDirectP50, SerialDirectP99 time.Duration
 	OverheadP50, OverheadP99         time.Duration
+	// The direct call between two SQLite commits (the payment written
+	// before, the provider's answer after, as the daemon does), and the
+	// daemon's overhead over it: what the API adds beyond the durability
+	// the daemon owes anyway.
+	SerialDurableP50, SerialDurableP99     time.Duration
+	DurableOverheadP50, DurableOverheadP99 time.Duration
 	// 32 clients, emulator latency 50 ms: payments per second (median of rounds).
 	Daemon, DaemonIdempotent, Direct, TokenPerPayment float64
 	Failed                                            int
@@ -157,13 +165,23 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 	if err := e.sandboxSettings(ctx, map[string]any{"latency": "50ms"}); err != nil {
 		return r, err
 	}
-	var dl, cl []time.Duration
+	durable, err := newDurablePayer(filepath.Join(e.dir, "durable-client.db"), direct)
+	if err != nil {
+		return r, err
+	}
+	defer durable.close()
+	var dl, cl, ul []time.Duration
 	for range e.o.paySerial {
 		t0 := time.Now()
 		if err := directPay(ctx, direct, e.nextRef()); err != nil {
 			return r, fmt.Errorf("direct client: %w", err)
 		}
 		cl = append(cl, time.Since(t0))
+		t0 = time.Now()
+		if err := durable.pay(ctx, e.nextRef()); err != nil {
+			return r, fmt.Errorf("direct client with commits: %w", err)
+		}
+		ul = append(ul, time.Since(t0))
 		t0 = time.Now()
 		s, err := e.createPayment(ctx, e.nextRef(), false)
 		if err != nil {
@@ -175,6 +193,8 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 	r.SerialDaemonP50, r.SerialDaemonP99, _ = percentiles(dl)
 	r.SerialDirectP50, r.SerialDirectP99, _ = percentiles(cl)
 	r.OverheadP50, r.OverheadP99 = r.SerialDaemonP50-r.SerialDirectP50, r.SerialDaemonP99-r.SerialDirectP99
+	r.SerialDurableP50, r.SerialDurableP99, _ = percentiles(ul)
+	r.DurableOverheadP50, r.DurableOverheadP99 = r.SerialDaemonP50-r.SerialDurableP50, r.SerialDaemonP99-r.SerialDurableP99
 
 	// 32 clients, still 50 ms at the provider, rounds interleaved.
 	rounds := 3
@@ -241,3 +261,41 @@ func median(v []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// durablePayer is the direct client with the daemon's durability: the
+// payment is committed (SQLite, WAL, synchronous=FULL, as the daemon's
+// store) before the provider is called, and the provider's answer after.
+type durablePayer struct {
+	db     *sql.DB
+	client *clickpesa.Client
+}
+
+func newDurablePayer(path string, c *clickpesa.Client) (*durablePayer, error) {
+	db, err := openBaselineDB(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec("CREATE TABLE IF NOT EXISTS payments (reference TEXT PRIMARY KEY, status TEXT NOT NULL, provider_reference TEXT, created_at INTEGER NOT NULL)"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create payments: %w", err)
+	}
+	return &durablePayer{db: db, client: c}, nil
+}
+
+func (d *durablePayer) pay(ctx context.Context, ref string) error {
+	if _, err := d.db.ExecContext(ctx, "INSERT INTO payments (reference, status, created_at) VALUES (?, 'pending', ?)", ref, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("record payment: %w", err)
+	}
+	res, err := d.client.InitiatePayment(ctx, providers.PaymentRequest{
+		Reference: ref, Amount: "1000", Currency: "TZS", Phone: payPhone, Description: "bench " + ref,
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := d.db.ExecContext(ctx, "UPDATE payments SET provider_reference = ? WHERE reference = ?", res.ProviderReference, ref); err != nil {
+		return fmt.Errorf("record answer: %w", err)
+	}
+	return nil
+}
+
+func (d *durablePayer) close() { _ = d.db.Close() }

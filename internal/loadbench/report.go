@@ -83,6 +83,8 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "pay API, one client, provider at 50 ms\tp50 %s, p99 %s\tdirect p50 %s, p99 %s\toverhead p50 %s, p99 %s\t<= 1 ms / 3 ms: %s\n",
 			ms(p.SerialDaemonP50), ms(p.SerialDaemonP99), ms(p.SerialDirectP50), ms(p.SerialDirectP99), ms(p.OverheadP50), ms(p.OverheadP99),
 			verdict(p.OverheadP50 <= goalPayOverheadP50 && p.OverheadP99 <= goalPayOverheadP99))
+		fmt.Fprintf(tw, "pay API, one client, vs a direct call between two commits\tp50 %s, p99 %s\tcommits + direct p50 %s, p99 %s\toverhead p50 %s, p99 %s\t\n",
+			ms(p.SerialDaemonP50), ms(p.SerialDaemonP99), ms(p.SerialDurableP50), ms(p.SerialDurableP99), ms(p.DurableOverheadP50), ms(p.DurableOverheadP99))
 		rd, ri, rs := ratio(p.Daemon, p.Direct), ratio(p.DaemonIdempotent, p.Direct), ratio(p.Daemon, p.TokenPerPayment)
 		fmt.Fprintf(tw, "pay API, 32 clients\t%.0f/s\tdirect %.0f/s\t%.2f\t>= %.2f: %s\n", p.Daemon, p.Direct, rd, goalPay32VsDirect, verdict(rd >= goalPay32VsDirect))
 		fmt.Fprintf(tw, "pay API, 32 clients, Idempotency-Key\t%.0f/s\tdirect %.0f/s\t%.2f\t>= %.2f: %s\n", p.DaemonIdempotent, p.Direct, ri, goalPay32VsDirect, verdict(ri >= goalPay32VsDirect))
