@@ -107,9 +107,12 @@ func (s *stripper) value(dst []byte, depth int) []byte {
 
 func (s *stripper) object(dst []byte, depth int) []byte {
 	s.pos++ // {
+	// Small objects (nearly all) sort their members without allocating.
 	var (
-		members []member
-		buf     []byte
+		memberArr [16]member
+		bufArr    [512]byte
+		members   = memberArr[:0]
+		buf       = bufArr[:0]
 	)
 	for {
 		s.space()
