@@ -102,6 +102,8 @@ route "pesapal_subscriptions" {
   forward {
     url    = "https://billing.internal/finconnect/events"
     secret = env("BILLING_WEBHOOK_SECRET")
+    # The billing service takes one request at a time (default: 16 at once).
+    concurrency = 1
   }
 }
 
