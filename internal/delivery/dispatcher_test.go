@@ -300,21 +300,28 @@ func TestRetryAfterParse(t *testing.T) {
 	}
 }
 
-// TestBlockedRouteDoesNotDelayAnother: route A's receiver hangs; route B's
-// events are delivered meanwhile. Route A sets its own concurrency (4, not
-// the default): it holds exactly that many requests.
-func TestBlockedRouteDoesNotDelayAnother(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	release := make(chan struct{})
-	var hung atomic.Int32
-	slow := newReceiver(t, e.clk.Now, func(w http.ResponseWriter, r *http.Request, _ int) {
+// hangingReceiver holds every request until release is closed (or the
+// request ends), counting the requests it holds.
+func hangingReceiver(t *testing.T, e *env) (rv *receiver, hung *atomic.Int32, release chan struct{}) {
+	t.Helper()
+	hung, release = new(atomic.Int32), make(chan struct{})
+	rv = newReceiver(t, e.clk.Now, func(w http.ResponseWriter, r *http.Request, _ int) {
 		hung.Add(1)
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
+	return rv, hung, release
+}
+
+// TestBlockedRouteDoesNotDelayAnother: route A's receiver hangs; route B's
+// events are delivered meanwhile. Route A sets its own concurrency (4, not
+// the default): it holds exactly that many requests.
+func TestBlockedRouteDoesNotDelayAnother(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	slow, hung, release := hangingReceiver(t, e)
 	fast := newReceiver(t, e.clk.Now, nil)
 	d := e.start(Config{Routes: []*config.Route{
 		route("a", slow.URL(), func(r *config.Route) { r.Forward.Timeout, r.Forward.Concurrency = time.Minute, 4 }),
@@ -352,15 +359,7 @@ func TestBlockedRouteDoesNotDelayAnother(t *testing.T) {
 func TestConcurrencyChangeOnReload(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	release := make(chan struct{})
-	var hung atomic.Int32
-	rv := newReceiver(t, e.clk.Now, func(w http.ResponseWriter, r *http.Request, _ int) {
-		hung.Add(1)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	rv, hung, release := hangingReceiver(t, e)
 	withConc := func(n int) *config.Route {
 		return route("a", rv.URL(), func(r *config.Route) { r.Forward.Timeout, r.Forward.Concurrency = time.Minute, n })
 	}
