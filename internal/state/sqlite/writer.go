@@ -254,12 +254,16 @@ func (s *Store) commit(batch []*writeReq) (again []*writeReq, cause error) {
 	return nil, nil
 }
 
-// commitOne runs one write in its own transaction.
+// commitOne runs one write in its own transaction. As in a batch, the
+// transaction's own context never ends (its statements still run under
+// the caller's): a write whose statements all ran is committed, and the
+// caller, which waits for the outcome whatever its context does, learns
+// it. (A context that can end would also cost a goroutine per commit.)
 func (s *Store) commitOne(r *writeReq) error {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
-	tx, err := s.w.BeginTx(r.ctx, nil)
+	tx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
