@@ -57,6 +57,12 @@ func checksumMessage(method string, payload []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checksum: decode payload: %w", err)
 	}
+	return messageOf(method, v)
+}
+
+// messageOf is checksumMessage of a decoded payload v (whose top-level
+// checksum fields it deletes).
+func messageOf(method string, v any) ([]byte, error) {
 	if obj, ok := v.(map[string]any); ok {
 		delete(obj, "checksum")
 		delete(obj, "checksumMethod")
@@ -212,27 +218,54 @@ func writeJSString(buf *bytes.Buffer, s string) {
 // "checksumMethod" field names (default canonical). The comparison is
 // constant time. It never returns the expected checksum in its error.
 func VerifyChecksum(body []byte, key []byte) error {
-	var head struct {
-		Checksum       *string `json:"checksum"`
-		ChecksumMethod *string `json:"checksumMethod"`
-	}
-	if err := json.Unmarshal(body, &head); err != nil {
+	// One decode serves both the checksum fields and the message: the
+	// fields are the top-level "checksum" and "checksumMethod", spelt
+	// exactly so, the same keys the message leaves out.
+	v, err := decodeJSON(body)
+	if err != nil {
 		return fmt.Errorf("verify checksum: decode body: %w", err)
 	}
-	if head.Checksum == nil || *head.Checksum == "" {
-		return fmt.Errorf("verify checksum: %w", ErrChecksumMissing)
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return errors.New("verify checksum: decode body: not a JSON object")
 	}
-	method := MethodCanonical
-	if head.ChecksumMethod != nil && *head.ChecksumMethod != "" {
-		method = strings.ToLower(*head.ChecksumMethod)
-	}
-	want, err := Checksum(method, key, body)
+	got, err := stringField(obj, "checksum")
 	if err != nil {
 		return fmt.Errorf("verify checksum: %w", err)
 	}
-	got := strings.ToLower(*head.Checksum)
-	if !hmac.Equal([]byte(want), []byte(got)) {
+	if got == "" {
+		return fmt.Errorf("verify checksum: %w", ErrChecksumMissing)
+	}
+	method, err := stringField(obj, "checksumMethod")
+	if err != nil {
+		return fmt.Errorf("verify checksum: %w", err)
+	}
+	if method == "" {
+		method = MethodCanonical
+	}
+	method = strings.ToLower(method)
+	msg, err := messageOf(method, v)
+	if err != nil {
+		return fmt.Errorf("verify checksum: %w", err)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write(msg)
+	want := hex.EncodeToString(mac.Sum(nil))
+	if !hmac.Equal([]byte(want), []byte(strings.ToLower(got))) {
 		return fmt.Errorf("verify checksum (%s): %w", method, ErrChecksumMismatch)
 	}
 	return nil
+}
+
+// stringField is obj[name] when it is a string, "" when it is absent or
+// null, and an error naming it otherwise.
+func stringField(obj map[string]any, name string) (string, error) {
+	switch x := obj[name].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	default:
+		return "", fmt.Errorf("%s is not a string", name)
+	}
 }

@@ -159,6 +159,9 @@ func TestVerifyChecksum(t *testing.T) {
 		{"empty", base + `,"checksum":""}`, "secret-key", ErrChecksumMissing, false},
 		{"bad method", base + `,"checksum":"` + canon + `","checksumMethod":"md5"}`, "secret-key", nil, true},
 		{"not json", `nope`, "secret-key", nil, true},
+		{"not an object", `["checksum"]`, "secret-key", nil, true},
+		{"checksum not a string", base + `,"checksum":12}`, "secret-key", nil, true},
+		{"method not a string", base + `,"checksum":"` + canon + `","checksumMethod":true}`, "secret-key", nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,4 +226,59 @@ func FuzzChecksum(f *testing.F) {
 			t.Fatalf("not idempotent:\n%q\n%q", msg, again)
 		}
 	})
+}
+
+// FuzzVerifyChecksum: any JSON object signed with Checksum verifies with the
+// same key (either method) and fails with another as a mismatch.
+func FuzzVerifyChecksum(f *testing.F) {
+	f.Add([]byte(`{"event":"PAYMENT RECEIVED","data":{"id":"X1","amount":1000,"customer":{"email":null}}}`), false)
+	f.Add([]byte(`{"a":"<&>","b":[1.50,true,"\u2028"],"Checksum":"x"}`), true)
+	f.Fuzz(func(t *testing.T, payload []byte, legacy bool) {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(payload, &obj); err != nil || obj == nil {
+			return
+		}
+		delete(obj, "checksum")
+		delete(obj, "checksumMethod")
+		method := MethodCanonical
+		if legacy {
+			method = MethodLegacy
+		}
+		unsigned, err := json.Marshal(obj)
+		if err != nil {
+			return
+		}
+		sum, err := Checksum(method, []byte("k"), unsigned)
+		if err != nil {
+			return
+		}
+		obj["checksum"], _ = json.Marshal(sum)
+		obj["checksumMethod"], _ = json.Marshal(method)
+		body, err := json.Marshal(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyChecksum(body, []byte("k")); err != nil {
+			t.Fatalf("VerifyChecksum(%s) = %v, want nil", body, err)
+		}
+		if err := VerifyChecksum(body, []byte("other")); !errors.Is(err, ErrChecksumMismatch) {
+			t.Fatalf("VerifyChecksum(%s) with another key = %v, want a mismatch", body, err)
+		}
+	})
+}
+
+func BenchmarkVerifyChecksum(b *testing.B) {
+	payload := []byte(`{"event":"PAYMENT RECEIVED","data":{"id":"ORD20240810001LCP2C95","status":"SUCCESS","paymentReference":"a1b2c3d4e5","orderReference":"ORD20240810001","collectedAmount":"1000","collectedCurrency":"TZS","message":"success","channel":"TIGO-PESA","createdAt":"2025-06-01T10:00:00.000Z","updatedAt":"2025-06-01T10:00:42.000Z","customer":{"customerName":"Jane Doe","customerEmail":null,"customerPhoneNumber":"255712345678"}}}`)
+	key := []byte("secret-key")
+	sum, err := Checksum(MethodCanonical, key, payload)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := append(payload[:len(payload)-1:len(payload)-1], []byte(`,"checksum":"`+sum+`","checksumMethod":"canonical"}`)...)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := VerifyChecksum(body, key); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
