@@ -123,16 +123,7 @@ func (s *Store) writer() {
 				}
 			}
 		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.writes:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		batch = s.company(batch, &lastOther)
+		batch = s.company(s.drain(batch), &lastOther)
 		if again, cause := s.commit(batch); len(again) > 0 {
 			// Each alone, so the write that lost the transaction cannot
 			// take the others down twice.
@@ -142,6 +133,19 @@ func (s *Store) writer() {
 			}
 		}
 	}
+}
+
+// drain returns batch grown by the writes queued now, up to maxBatch.
+func (s *Store) drain(batch []*writeReq) []*writeReq {
+	for len(batch) < maxBatch {
+		select {
+		case r := <-s.writes:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // company returns batch, grown by the writes that come in meanwhile if it
@@ -169,15 +173,7 @@ func (s *Store) company(batch []*writeReq, lastOther *time.Time) []*writeReq {
 				continue
 			}
 			*lastOther = time.Now()
-			for len(batch) < maxBatch {
-				select {
-				case r := <-s.writes:
-					batch = append(batch, r)
-				default:
-					return batch
-				}
-			}
-			return batch
+			return s.drain(batch)
 		case <-t.C:
 			return batch
 		case <-s.stopWriter:
