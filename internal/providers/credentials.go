@@ -107,13 +107,11 @@ func (s *stripper) value(dst []byte, depth int) []byte {
 
 func (s *stripper) object(dst []byte, depth int) []byte {
 	s.pos++ // {
-	// Small objects (nearly all) sort their members without allocating.
-	var (
-		memberArr [16]member
-		bufArr    [512]byte
-		members   = memberArr[:0]
-		buf       = bufArr[:0]
-	)
+	// Objects of up to 16 members (nearly all) sort them in an array on
+	// the stack; their bytes go to one buffer.
+	var memberArr [16]member
+	members := memberArr[:0]
+	buf := make([]byte, 0, 512)
 	for {
 		s.space()
 		if s.src[s.pos] == '}' {
