@@ -2,17 +2,16 @@ package payouts
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/finconnectd/finconnectd/internal/state"
 )
 
-// newPayoutID is "po_" + 26 lowercase base32 characters (128 random bits).
-func newPayoutID() string { return "po_" + strings.ToLower(rand.Text()) }
+// newPayoutID is "po_" + 26 lowercase base32 characters that begin with
+// the time (state.NewID), as every other ID of the store.
+func newPayoutID() string { return state.NewID("po_") }
 
 // syncDelay is how long sync waits before asking about a payout again,
 // after attempts earlier questions.

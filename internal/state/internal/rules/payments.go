@@ -266,7 +266,7 @@ func samePayment(a, b state.Payment) bool {
 // ID is generated, a missing Provider is provider, a zero ReceivedAt is now.
 func Notification(provider string, n state.Notification, now time.Time) state.Notification {
 	if n.ID == "" {
-		n.ID = NewID("ntf_")
+		n.ID = state.NewID("ntf_")
 	}
 	if n.Provider == "" {
 		n.Provider = provider
@@ -281,7 +281,7 @@ func Notification(provider string, n state.Notification, now time.Time) state.No
 // due at once, per route of c. The body comes from c.EventPayload (none
 // when it is nil).
 func NewEvent(c state.StatusChange, p state.Payment) (state.Event, []state.Delivery, error) {
-	ev := state.Event{ID: NewID("evt_"), Type: c.EventType, PaymentID: p.ID, Provider: p.Provider, CreatedAt: c.Now}
+	ev := state.Event{ID: state.NewID("evt_"), Type: c.EventType, PaymentID: p.ID, Provider: p.Provider, CreatedAt: c.Now}
 	if c.EventPayload != nil {
 		var err error
 		if ev.Payload, err = c.EventPayload(p, ev.ID, c.Now); err != nil {
@@ -291,7 +291,7 @@ func NewEvent(c state.StatusChange, p state.Payment) (state.Event, []state.Deliv
 	ds := make([]state.Delivery, len(c.Routes))
 	for i, route := range c.Routes {
 		ds[i] = state.Delivery{
-			ID: NewID("dlv_"), EventID: ev.ID, Route: route, Status: state.DeliveryPending,
+			ID: state.NewID("dlv_"), EventID: ev.ID, Route: route, Status: state.DeliveryPending,
 			NextAttemptAt: c.Now, CreatedAt: c.Now, UpdatedAt: c.Now,
 		}
 	}
@@ -382,7 +382,7 @@ func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.
 		if err := CheckClaims(state.Payment{}, false, c); err != nil {
 			return state.StatusResult{}, err
 		}
-		created, outcome := Change(state.Payment{ID: NewID("pay_"), Provider: c.Provider, Reference: c.Reference, CreatedAt: c.Now}, false, c)
+		created, outcome := Change(state.Payment{ID: state.NewID("pay_"), Provider: c.Provider, Reference: c.Reference, CreatedAt: c.Now}, false, c)
 		inserted, err := tx.InsertPayment(ctx, created)
 		if err != nil {
 			return state.StatusResult{}, err

@@ -325,7 +325,7 @@ func ApplyPayoutStatus(ctx context.Context, tx PayoutTx, c state.PayoutChange) (
 	if !moved || eventType == "" {
 		return res, nil
 	}
-	ev := state.Event{ID: NewID("evt_"), Type: eventType, PaymentID: updated.ID, Provider: updated.Provider, CreatedAt: c.Now}
+	ev := state.Event{ID: state.NewID("evt_"), Type: eventType, PaymentID: updated.ID, Provider: updated.Provider, CreatedAt: c.Now}
 	if c.EventPayload != nil {
 		if ev.Payload, err = c.EventPayload(updated, ev.ID, eventType, c.Now); err != nil {
 			return state.PayoutResult{}, fmt.Errorf("build event %s: %w", ev.ID, err)
@@ -340,7 +340,7 @@ func ApplyPayoutStatus(ctx context.Context, tx PayoutTx, c state.PayoutChange) (
 	}
 	for _, route := range routes {
 		d := state.Delivery{
-			ID: NewID("dlv_"), EventID: ev.ID, Route: route, Status: state.DeliveryPending,
+			ID: state.NewID("dlv_"), EventID: ev.ID, Route: route, Status: state.DeliveryPending,
 			NextAttemptAt: c.Now, CreatedAt: c.Now, UpdatedAt: c.Now,
 		}
 		if err := tx.InsertDelivery(ctx, d); err != nil {
@@ -357,7 +357,7 @@ func NewAudit(e state.AuditEntry, now func() time.Time) (state.AuditEntry, error
 		return e, errors.New("append audit entry: no action")
 	}
 	if e.ID == "" {
-		e.ID = NewID("aud_")
+		e.ID = state.NewID("aud_")
 	}
 	e.At = NowIfZero(e.At, now)
 	return e, nil

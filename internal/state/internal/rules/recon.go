@@ -71,7 +71,7 @@ func StartReconRun(ctx context.Context, tx ReconTx, s state.ReconStart) (state.R
 		}
 	}
 	r := state.ReconRun{
-		ID: NewID("rcn_"), Provider: s.Provider, From: s.From.UTC(), To: s.To.UTC(), Status: state.RunRunning,
+		ID: state.NewID("rcn_"), Provider: s.Provider, From: s.From.UTC(), To: s.To.UTC(), Status: state.RunRunning,
 		Owner: s.Owner, LeaseUntil: s.Now.Add(s.Lease), StartedAt: s.Now, UpdatedAt: s.Now,
 	}
 	ok, err := tx.InsertRun(ctx, r)
@@ -94,7 +94,7 @@ func CheckDifference(d state.Difference, now func() time.Time) (state.Difference
 		return d, fmt.Errorf("record difference: class %q is not a difference class: %w", d.Class, state.ErrInvalid)
 	}
 	if d.ID == "" {
-		d.ID = NewID("dif_")
+		d.ID = state.NewID("dif_")
 	}
 	switch d.State {
 	case "":
@@ -138,7 +138,7 @@ func RecordDifference(ctx context.Context, tx ReconTx, d state.Difference, ev *s
 	if subject == "" {
 		subject = d.PayoutID
 	}
-	e := state.Event{ID: NewID("evt_"), Type: ev.Type, PaymentID: subject, Provider: d.Provider, CreatedAt: d.UpdatedAt}
+	e := state.Event{ID: state.NewID("evt_"), Type: ev.Type, PaymentID: subject, Provider: d.Provider, CreatedAt: d.UpdatedAt}
 	if ev.Payload != nil {
 		if e.Payload, err = ev.Payload(d, e.ID, d.UpdatedAt); err != nil {
 			return state.Difference{}, false, fmt.Errorf("build event of difference %s: %w", d.ID, err)
@@ -148,7 +148,7 @@ func RecordDifference(ctx context.Context, tx ReconTx, d state.Difference, ev *s
 		return state.Difference{}, false, fmt.Errorf("insert event %s: %w", e.ID, err)
 	}
 	for _, route := range ev.Routes {
-		dl := state.Delivery{ID: NewID("dlv_"), EventID: e.ID, Route: route, Status: state.DeliveryPending,
+		dl := state.Delivery{ID: state.NewID("dlv_"), EventID: e.ID, Route: route, Status: state.DeliveryPending,
 			NextAttemptAt: d.UpdatedAt, CreatedAt: d.UpdatedAt, UpdatedAt: d.UpdatedAt}
 		if err := tx.InsertDelivery(ctx, dl); err != nil {
 			return state.Difference{}, false, fmt.Errorf("insert delivery of event %s to route %s: %w", e.ID, route, err)

@@ -4,8 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"time"
-
-	"github.com/finconnectd/finconnectd/internal/state"
 )
 
 // DefaultLimit is used when a filter or batch says 0.
@@ -26,10 +24,6 @@ func NowIfZero(t time.Time, now func() time.Time) time.Time {
 	}
 	return t
 }
-
-// NewID returns prefix + 26 lowercase base32 characters that begin with
-// the time (state.NewID).
-func NewID(prefix string) string { return state.NewID(prefix) }
 
 // NewLineage returns a random state lineage (32 hex characters).
 func NewLineage() string {

@@ -20,7 +20,7 @@ func CheckScheduleRun(r state.ScheduleRun, keep int, now func() time.Time) (stat
 		return r, 0, fmt.Errorf("record schedule run: outcome %q is not one: %w", r.Outcome, state.ErrInvalid)
 	}
 	if r.ID == "" {
-		r.ID = NewID("sch_")
+		r.ID = state.NewID("sch_")
 	}
 	r.StartedAt = NowIfZero(r.StartedAt, now)
 	if r.FinishedAt.IsZero() {
