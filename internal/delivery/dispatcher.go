@@ -373,13 +373,13 @@ func (d *Dispatcher) Routes() []string {
 type worker struct {
 	d    *Dispatcher
 	name string
-	// conc is the route's concurrency when the worker started, and batch
-	// twice that: the most deliveries claimed and not yet answered.
-	conc, batch int
-	conf        atomic.Pointer[routeConf]
-	wake        chan struct{}
-	ctx         context.Context
-	cancel      context.CancelFunc
+	// conc is the route's concurrency when the worker started (a change
+	// starts a new worker): its POST slots.
+	conc   int
+	conf   atomic.Pointer[routeConf]
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// waiting counts deliveries claimed and not yet given a POST slot;
 	// answered counts POSTs answered since the last claim.
@@ -408,6 +408,10 @@ type recordReq struct {
 // no more.
 const unrecordedPerSlot = 4
 
+// claimSlots is the most deliveries w has claimed and not yet answered:
+// twice its POST slots.
+func (w *worker) claimSlots() int { return 2 * w.conc }
+
 // addRecord queues rec for run and wakes it; the outcome arrives on the
 // channel once the transaction holding it has ended.
 func (w *worker) addRecord(rec state.AttemptResult) <-chan error {
@@ -429,8 +433,8 @@ func (w *worker) takeRecords() []recordReq {
 }
 
 func (d *Dispatcher) newWorker(rc *routeConf) *worker {
-	w := &worker{d: d, name: rc.name, conc: rc.conc, batch: 2 * rc.conc, wake: make(chan struct{}, 1),
-		unrecorded: make(chan struct{}, unrecordedPerSlot*2*rc.conc)}
+	w := &worker{d: d, name: rc.name, conc: rc.conc, wake: make(chan struct{}, 1)}
+	w.unrecorded = make(chan struct{}, unrecordedPerSlot*w.claimSlots())
 	w.conf.Store(rc)
 	return w
 }
@@ -457,7 +461,7 @@ func (w *worker) poke() {
 // until the next delivery is due, PollInterval passes or it is poked.
 //
 // At most the route's concurrency (w.conc) POSTs are in flight (post), and
-// at most w.batch deliveries (twice that) are claimed and not yet answered
+// at most w.claimSlots() deliveries (twice that) are claimed and not yet answered
 // (slots). A POST slot is given back when the answer is in, and
 // a claim slot when the attempt is queued to be recorded, so neither the
 // record's commit nor the next claim's holds up the next POST. While the
@@ -471,14 +475,14 @@ func (w *worker) poke() {
 // RecordAttempts call, and the next claim goes into the same call (one
 // transaction, one commit for both). Without attempts to record, unless a
 // POST slot would stand idle, a claim waits until it can take a quarter
-// of w.batch (half of the concurrency).
+// of the claim slots (half of the concurrency).
 //
 // When the worker stops (its route removed, or Stop), it claims no more
 // but records the attempts of the POSTs still in flight until they are
 // all done, under the context in-flight POSTs run under.
 func (w *worker) run() {
 	d := w.d
-	slots := make(chan struct{}, w.batch)
+	slots := make(chan struct{}, w.claimSlots())
 	post := make(chan struct{}, w.conc)
 	failures := 0
 	for {
@@ -491,7 +495,7 @@ func (w *worker) run() {
 		}
 		n := 0
 	take:
-		for n < w.batch {
+		for n < cap(slots) {
 			select {
 			case slots <- struct{}{}:
 				n++
@@ -513,7 +517,7 @@ func (w *worker) run() {
 			}
 			n = max(room, 0)
 		}
-		if n > 0 && len(recs) == 0 && !starving && n < max(w.batch/4, 1) {
+		if n > 0 && len(recs) == 0 && !starving && n < max(cap(slots)/4, 1) {
 			for range n {
 				<-slots
 			}
