@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,23 +30,11 @@ const (
 	testPhone    = "255712345678"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type harness struct {
 	t        testing.TB
 	st       state.Store
 	srv      *httptest.Server
-	clk      *clock
+	clk      *testkit.ManualClock
 	logs     *testkit.SyncBuffer
 	notified atomic.Int32
 }
@@ -62,7 +49,7 @@ func testConfig() *config.Config {
 
 func newHarness(t testing.TB, st state.Store) *harness {
 	t.Helper()
-	h := &harness{t: t, st: st, clk: &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}, logs: &testkit.SyncBuffer{}}
+	h := &harness{t: t, st: st, clk: testkit.NewManualClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)), logs: &testkit.SyncBuffer{}}
 	if h.st == nil {
 		h.st = teststore.New(t)
 	}
@@ -363,7 +350,7 @@ func TestSignOutAndExpiry(t *testing.T) {
 	if _, p := b.get("/console/health"); !strings.Contains(p, "Dead letters") {
 		t.Fatal("health page")
 	}
-	h.clk.Add(SessionTTL + time.Second)
+	h.clk.Advance(SessionTTL + time.Second)
 	if _, p := b.get("/console/health"); !strings.Contains(p, `id="token"`) {
 		t.Error("the session outlived its TTL")
 	}
@@ -589,7 +576,7 @@ func TestPaymentEventsBeyondNewestDeliveries(t *testing.T) {
 	h := newHarness(t, nil)
 	payID, evID := h.payment("ORDER-OLDEST")
 	for i := range 1001 {
-		h.clk.Add(time.Second)
+		h.clk.Advance(time.Second)
 		h.payment(fmt.Sprintf("ORDER-NEWER-%04d", i))
 	}
 	b := h.browser()

@@ -43,10 +43,10 @@ func seedEvents(t *testing.T, e *env) (delivered, dead, pending string) {
 	t.Helper()
 	delivered = e.enqueue("a")
 	e.settle("a", state.DeliveryDelivered, 204, "")
-	e.clk.Add(time.Second)
+	e.clk.Advance(time.Second)
 	dead = e.enqueue("b")
 	e.settle("b", state.DeliveryDead, 410, "HTTP 410 Gone")
-	e.clk.Add(time.Second)
+	e.clk.Advance(time.Second)
 	pending = e.enqueue("a")
 	e.settle("a", state.DeliveryPending, 500, "HTTP 500 Internal Server Error")
 	return

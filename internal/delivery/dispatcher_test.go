@@ -218,7 +218,7 @@ func TestRetriesUntilMaxAttempts(t *testing.T) {
 			if dl.Status != state.DeliveryPending || dl.NextAttemptAt.Sub(e.clk.Now()) != want {
 				t.Fatalf("after attempt %d: %s, next in %s, want pending in %s", n, dl.Status, dl.NextAttemptAt.Sub(e.clk.Now()), want)
 			}
-			e.clk.Add(want)
+			e.clk.Advance(want)
 			d.Notify()
 			continue
 		}
@@ -442,7 +442,7 @@ func TestLeaseOfCrashedWorkerComesBack(t *testing.T) {
 	if _, dels, _ := e.detail(leased); dels[0].Attempts != 0 || len(rv.requests()) != 1 {
 		t.Fatalf("the leased delivery was sent before its lease ended: %+v", dels[0])
 	}
-	e.clk.Add(31 * time.Second)
+	e.clk.Advance(31 * time.Second)
 	d.Notify()
 	e.waitStatus(leased, "orders", state.DeliveryDelivered)
 	ids := []string{}
@@ -705,7 +705,7 @@ func TestQueueMetrics(t *testing.T) {
 	_ = d
 	e.enqueue("nowhere")
 	e.enqueue("nowhere")
-	e.clk.Add(90 * time.Second)
+	e.clk.Advance(90 * time.Second)
 	want := `
 # HELP finconnectd_delivery_oldest_pending_age_seconds Age of the oldest pending delivery; 0 when none is pending.
 # TYPE finconnectd_delivery_oldest_pending_age_seconds gauge

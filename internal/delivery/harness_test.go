@@ -23,32 +23,17 @@ import (
 	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
-// clock is a settable clock: deliveries are scheduled by it, so a test
+// newClock is the tests' clock: deliveries are scheduled by it, so a test
 // moves time forward instead of waiting.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newClock() *testkit.ManualClock {
+	return testkit.NewManualClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 }
 
 // env is one test's store and clock.
 type env struct {
 	t   testing.TB
 	st  *sqlite.Store
-	clk *clock
+	clk *testkit.ManualClock
 	reg *prometheus.Registry
 	seq atomic.Int64
 }

@@ -94,7 +94,7 @@ func TestStartReleasesLeasesOfStoppedProcess(t *testing.T) {
 	}
 
 	// Their leases end: now they go out.
-	e.clk.Add(time.Hour)
+	e.clk.Advance(time.Hour)
 	d.Notify()
 	for _, who := range live {
 		e.waitStatus(ids[who], "orders", state.DeliveryDelivered)

@@ -24,7 +24,7 @@ func TestEventsAPIPages(t *testing.T) {
 	var want []string
 	for range 5 {
 		want = append([]string{e.enqueue("a")}, want...) // newest first
-		e.clk.Add(time.Second)
+		e.clk.Advance(time.Second)
 	}
 	mux := http.NewServeMux()
 	RegisterAPI(mux, e.st, e.clk.Now, nil)

@@ -39,7 +39,7 @@ func azHeaders(tok string) map[string]string {
 }
 
 func TestAzamPayToken(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	clock := testkit.NewManualClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	e := startEmulator(t, Options{Now: clock.Now})
 	url := e.URL() + "/azampay-auth/AppRegistration/GenerateToken"
 	tests := []struct {

@@ -61,7 +61,7 @@ func canonicalHMAC(t testing.TB, key string, body []byte) (sum, method string) {
 }
 
 func TestClickPesaToken(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	clock := testkit.NewManualClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	e := startEmulator(t, Options{Now: clock.Now})
 	tests := []struct {
 		name    string

@@ -164,24 +164,6 @@ func (s *sink) count() int {
 	return len(s.got)
 }
 
-// fakeClock is an adjustable clock for token expiry.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func str(v any) string {
 	switch x := v.(type) {
 	case string:

@@ -55,7 +55,7 @@ func ppStatus(t testing.TB, e *Emulator, tok, id string) (answer, map[string]any
 }
 
 func TestPesaPalToken(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	clock := testkit.NewManualClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	e := startEmulator(t, Options{Now: clock.Now})
 	tests := []struct {
 		name       string
@@ -124,7 +124,7 @@ func mustJSON(t testing.TB, v any) string {
 }
 
 func TestPesaPalTokenTTLSetting(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	clock := testkit.NewManualClock(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	e := startEmulator(t, Options{Now: clock.Now, Settings: Settings{TokenTTL: Duration(30 * time.Second)}})
 	a := call(t, "POST", e.URL()+"/pesapal/api/Auth/RequestToken", nil, map[string]string{"consumer_key": "k", "consumer_secret": "s"})
 	if got := str(a.object(t)["expiryDate"]); got != "2026-11-23T10:00:30.0000000Z" {

@@ -80,3 +80,15 @@ func TestFreeAddrDistinctAndOutsideEphemeralRange(t *testing.T) {
 	}
 	ln.Close()
 }
+
+func TestManualClock(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := NewManualClock(t0)
+	if got := c.Now(); !got.Equal(t0) {
+		t.Fatalf("Now = %v, want %v", got, t0)
+	}
+	c.Advance(time.Minute)
+	if got := c.Now(); !got.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("after Advance(1m): Now = %v, want %v", got, t0.Add(time.Minute))
+	}
+}

@@ -17,25 +17,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
-// clock is a settable clock shared by goroutines.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testkit.ManualClock { return testkit.NewManualClock(time.Now()) }
 
 // notice is one notification the emulator delivered to the receiver.
 type notice struct {

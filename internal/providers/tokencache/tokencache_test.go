@@ -4,35 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/finconnectd/finconnectd/internal/testkit"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+func newClock() *testkit.ManualClock {
+	return testkit.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
 
 // counter is a Fetch that hands out tok-1, tok-2 ... valid for life.
 type counter struct {
 	n     atomic.Int64
-	clock *fakeClock
+	clock *testkit.ManualClock
 	life  time.Duration
 	gate  chan struct{} // when non-nil, each fetch waits for it to close
 	err   error
