@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,10 @@ type Options struct {
 	Quick  bool   // short steps: checks the tool works, measures little
 	JSON   bool
 	Only   map[string]bool // ingest, delivery, pay; empty = all
+	// Rates replaces the ingest sweep's rates when set; with it, only
+	// finconnectd is swept unless Baselines (to look at one rate closely).
+	Rates     []float64
+	Baselines bool
 
 	// Derived from Quick.
 	step       time.Duration // one open-loop ingest step
@@ -81,7 +86,7 @@ type Options struct {
 	drainCount int           // queued events for the drain
 }
 
-const usage = `Usage: finconnectd-bench [-bin PATH] [-quick] [-json] [-only ingest,delivery,pay]
+const usage = `Usage: finconnectd-bench [-bin PATH] [-quick] [-json] [-only ingest,delivery,pay] [-rates R,... [-baselines]]
 
 Measures finconnectd from outside, against baselines in the same run:
   ingest    signed ClickPesa webhooks, open loop, rising rates: the highest
@@ -97,7 +102,9 @@ Measures finconnectd from outside, against baselines in the same run:
             (payments/s against a direct client and against a client that
             fetches a token for every payment)
 
-Every process listens on 127.0.0.1. Takes about 4 minutes (-quick: ~20 s).
+Every process listens on 127.0.0.1. Takes about 5 minutes (-quick: ~20 s).
+To look at some ingest rates closely: -only ingest -rates 500,2000,3000 (the
+first rate warms the daemon up; add -baselines to measure the receivers too).
 
 Flags:
 `
@@ -110,6 +117,8 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 	fs.BoolVar(&o.Quick, "quick", false, "short steps (checks the tool; the figures mean little)")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	only := fs.String("only", "", "comma-separated `parts` to run: ingest, delivery, pay (default all)")
+	rates := fs.String("rates", "", "comma-separated ingest `rates` per second to try instead of the sweep's; only finconnectd is measured unless -baselines")
+	fs.BoolVar(&o.Baselines, "baselines", false, "with -rates, measure the baseline receivers too")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -130,6 +139,16 @@ func parseOptions(args []string, stderr io.Writer) (Options, error) {
 			return o, fmt.Errorf("-only: unknown part %q (ingest, delivery, pay)", p)
 		}
 	}
+	for _, r := range strings.Split(*rates, ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil || v <= 0 || v > 100000 {
+			return o, fmt.Errorf("-rates: %q is not a rate per second (1 to 100000)", r)
+		}
+		o.Rates = append(o.Rates, v)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return o, fmt.Errorf("find this program: %w", err)
@@ -145,6 +164,9 @@ func (o *Options) derive() {
 	}
 	o.step = 5 * time.Second
 	o.rates = []float64{250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000}
+	if len(o.Rates) > 0 {
+		o.rates = o.Rates
+	}
 	o.payFor, o.paySerial, o.drainCount = 8*time.Second, 200, 5000
 }
 

@@ -70,10 +70,15 @@ func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 	rep := IngestReport{Steps: map[string][]Result{}, Best: map[string]float64{}}
 	urls := map[string]string{targetDaemon: "http://" + e.pubAddr + "/hooks/clickpesa"}
 	procs := map[string]*proc{targetDaemon: e.daemon}
-	for _, t := range []struct {
+	baselines := []struct {
 		name  string
 		group bool
-	}{{targetReceiver, false}, {targetGroup, true}} {
+	}{{targetReceiver, false}, {targetGroup, true}}
+	targets := []string{targetDaemon, targetReceiver, targetGroup}
+	if len(e.o.Rates) > 0 && !e.o.Baselines {
+		baselines, targets = nil, targets[:1]
+	}
+	for _, t := range baselines {
 		args := []string{"baseline-receiver", "-listen", "127.0.0.1:0", "-db", filepath.Join(e.dir, t.name+".db")}
 		if t.group {
 			args = append(args, "-group")
@@ -93,8 +98,8 @@ func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 	failed := map[string]bool{}
 	for _, rate := range e.o.rates {
 		n := int(rate * e.o.step.Seconds())
-		for _, target := range []string{targetDaemon, targetReceiver, targetGroup} {
-			if failed[target] {
+		for _, target := range targets {
+			if len(e.o.Rates) == 0 && failed[target] {
 				continue
 			}
 			seeds := synthetic(n)
@@ -159,7 +164,7 @@ func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 			}
 			rep.Best[target] = rate
 		}
-		if failed[targetDaemon] && failed[targetReceiver] && failed[targetGroup] {
+		if len(e.o.Rates) == 0 && failed[targetDaemon] && failed[targetReceiver] && failed[targetGroup] {
 			break
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -143,6 +144,36 @@ func TestStatCPU(t *testing.T) {
 	} {
 		if got := statCPU(tt.stat); got != tt.want {
 			t.Errorf("statCPU(%q) = %s, want %s", tt.stat, got, tt.want)
+		}
+	}
+}
+
+// TestRatesFlag: -rates replaces the sweep's rates, and a rate that is not
+// one is refused naming the flag.
+func TestRatesFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    []float64
+		wantErr string
+	}{
+		{args: nil, want: []float64{250, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000}},
+		{args: []string{"-rates", "500, 2000,3000"}, want: []float64{500, 2000, 3000}},
+		{args: []string{"-rates", "fast"}, wantErr: `-rates: "fast"`},
+		{args: []string{"-rates", "0"}, wantErr: `-rates: "0"`},
+	} {
+		o, err := parseOptions(tc.args, io.Discard)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%v: error %v, want one containing %q", tc.args, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		o.derive()
+		if !slices.Equal(o.rates, tc.want) {
+			t.Errorf("%v: rates %v, want %v", tc.args, o.rates, tc.want)
 		}
 	}
 }
