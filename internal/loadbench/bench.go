@@ -92,6 +92,7 @@ Measures finconnectd from outside, against baselines in the same run:
   ingest    signed ClickPesa webhooks, open loop, rising rates: the highest
             rate with p99 <= 50 ms and no error, for finconnectd and for a
             minimal SQLite receiver (per-request commit and group commit);
+            a rate missed is tried once more, after the others' steps;
             ack -> delivered latency at that rate; memory under overload
   delivery  5,000 queued events drained to a local 2xx endpoint, against a
             minimal SQLite outbox forwarder (both 32 POSTs in flight: the

@@ -26,6 +26,9 @@ type Result struct {
 	Achieved float64       // OK answers per second of the step
 	P50, P99 time.Duration // latency from the request's scheduled time
 	Max      time.Duration
+	// Again marks an ingest step run a second time at its rate, the
+	// first having missed the latency target.
+	Again bool
 	// CPU is the CPU time the measured process used per answered
 	// request (ingest steps; for finconnectd it includes delivering the
 	// step's events), 0 when unknown.

@@ -177,3 +177,41 @@ func TestRatesFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepRetriesAMissOnce: a target that misses a rate runs it again
+// after the others, goes on when the second try keeps it, and stops after
+// two misses; the sweep ends when every target stopped. Without
+// untilFailed every rate runs once per target.
+func TestSweepRetriesAMissOnce(t *testing.T) {
+	// keeps[target][rate] lists the outcome of each try at that rate.
+	keeps := map[string]map[float64][]bool{
+		"a": {1: {true}, 2: {false, true}, 3: {false, false}},
+		"b": {1: {false, false}},
+	}
+	var ran []string
+	step := func(target string, rate float64, again bool) (bool, error) {
+		ran = append(ran, fmt.Sprintf("%s%.0f%v", target, rate, map[bool]string{true: "+", false: ""}[again]))
+		tries := keeps[target][rate]
+		if len(tries) == 0 {
+			t.Fatalf("%s ran at %.0f more often than expected", target, rate)
+		}
+		keeps[target][rate] = tries[1:]
+		return tries[0], nil
+	}
+	if err := sweep([]float64{1, 2, 3, 4}, []string{"a", "b"}, true, step); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a1", "b1", "b1+", "a2", "a2+", "a3", "a3+"}
+	if !slices.Equal(ran, want) {
+		t.Errorf("ran %v, want %v", ran, want)
+	}
+
+	ran = nil
+	keeps = map[string]map[float64][]bool{"a": {1: {false}, 2: {false}}}
+	if err := sweep([]float64{1, 2}, []string{"a"}, false, step); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a1", "a2"}; !slices.Equal(ran, want) {
+		t.Errorf("without untilFailed ran %v, want %v", ran, want)
+	}
+}

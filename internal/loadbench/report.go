@@ -93,11 +93,15 @@ func (r Report) Print(w io.Writer) {
 	}
 	_ = tw.Flush()
 	if in := r.Ingest; len(in.Steps) > 0 {
-		fmt.Fprintln(w, "\ningest steps (offered/s: p50, p99, ok/sent, 503, errors, CPU per webhook):")
+		fmt.Fprintln(w, "\ningest steps (offered/s, \"again\" for a second try after a miss: p50, p99, ok/sent, 503, errors, CPU per webhook):")
 		for _, t := range []string{targetDaemon, targetReceiver, targetGroup} {
 			fmt.Fprintf(w, "  %s:", t)
 			for _, s := range in.Steps[t] {
-				fmt.Fprintf(w, " [%.0f: %s, %s, %d/%d, %d, %d, %s]", s.Offered, ms(s.P50), ms(s.P99), s.OK, s.Sent, s.Rejected, s.Errors, us(s.CPU))
+				again := ""
+				if s.Again {
+					again = " again"
+				}
+				fmt.Fprintf(w, " [%.0f%s: %s, %s, %d/%d, %d, %d, %s]", s.Offered, again, ms(s.P50), ms(s.P99), s.OK, s.Sent, s.Rejected, s.Errors, us(s.CPU))
 			}
 			fmt.Fprintln(w)
 		}
