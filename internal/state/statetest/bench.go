@@ -12,12 +12,16 @@ import (
 
 // Bench runs the store benchmarks, each against a fresh store from open:
 // ApplyStatus (one webhook's transaction: notification, new payment, event,
-// two deliveries), ApplyStatusParallel (the same from many goroutines) and
+// two deliveries), ApplyStatusParallel (the same from many goroutines),
+// SettleParallel (the common webhook: a pending payment the store holds
+// settles, with its notification, event and one delivery; from many
+// goroutines, so on SQLite it measures the one writer's work per webhook) and
 // ClaimAndRecord (per delivery, a worker's share of claiming a batch of 10
 // and recording each attempt as delivered).
 func Bench(b *testing.B, open func(b *testing.B) state.Store) {
 	b.Run("ApplyStatus", func(b *testing.B) { benchApplyStatus(b, open(b)) })
 	b.Run("ApplyStatusParallel", func(b *testing.B) { benchApplyStatusParallel(b, open(b)) })
+	b.Run("SettleParallel", func(b *testing.B) { benchSettleParallel(b, open(b)) })
 	b.Run("ClaimAndRecord", func(b *testing.B) { benchClaimAndRecord(b, open(b)) })
 }
 
@@ -93,4 +97,50 @@ func benchClaimAndRecord(b *testing.B, s state.Store) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func benchSettleParallel(b *testing.B, s state.Store) {
+	ctx := context.Background()
+	// The payments the webhooks settle, written before the timer starts
+	// (in parallel, so SQLite's writer batches them).
+	n := b.N
+	var made atomic.Int64
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for {
+				i := int(made.Add(1)) - 1
+				if i >= n {
+					errs <- nil
+					return
+				}
+				c := benchChange(i)
+				p := state.Payment{ID: fmt.Sprintf("pay_%09d", i), Provider: c.Provider, Reference: c.Reference, Status: state.StatusPending,
+					Amount: c.Amount, Currency: c.Currency, Phone: c.Phone, ProviderReference: c.ProviderReference,
+					CreatedAt: time.Now(), UpdatedAt: time.Now(), NextSyncAt: time.Now().Add(time.Minute)}
+				if err := s.CreatePayment(ctx, p); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	b.SetParallelism(16) // webhooks in flight, as under load
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c := benchChange(int(next.Add(1)) - 1)
+			c.CreateIfMissing, c.Routes = false, []string{"erp"}
+			if _, err := s.ApplyStatus(ctx, c); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
