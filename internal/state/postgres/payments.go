@@ -206,9 +206,9 @@ func (s *Store) ApplyStatus(ctx context.Context, c state.StatusChange) (state.St
 type statusTx struct{ tx pgx.Tx }
 
 func (t statusTx) InsertNotification(ctx context.Context, n state.Notification) (bool, error) {
-	tag, err := t.tx.Exec(ctx, `INSERT INTO notifications (id, provider, dedup_key, route, body, received_at)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, dedup_key) DO NOTHING`,
-		n.ID, n.Provider, rules.NullIfEmpty(n.DedupKey), n.Route, rules.Blob(n.Body), n.ReceivedAt)
+	tag, err := t.tx.Exec(ctx, `INSERT INTO notifications (id, provider, dedup_key, route, body, received_at, payment_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (provider, dedup_key) DO NOTHING`,
+		n.ID, n.Provider, rules.NullIfEmpty(n.DedupKey), n.Route, rules.Blob(n.Body), n.ReceivedAt, rules.NullIfEmpty(n.PaymentID))
 	if isUnique(err) {
 		return false, state.ErrConflict
 	}
@@ -238,10 +238,15 @@ func (t statusTx) PaymentByID(ctx context.Context, id string) (state.Payment, bo
 	return onePayment(ctx, t.tx, `id = $1 FOR UPDATE`, id)
 }
 
-func (t statusTx) HasEvent(ctx context.Context, paymentID, eventType string) (bool, error) {
-	var n int
-	err := t.tx.QueryRow(ctx, `SELECT count(*) FROM events WHERE payment_id = $1 AND type = $2`, paymentID, eventType).Scan(&n)
-	return n > 0, err
+func (t statusTx) InsertFirstEvent(ctx context.Context, e state.Event) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `INSERT INTO events (id, type, payment_id, provider, payload, created_at)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::bytea, $6::timestamptz
+WHERE NOT EXISTS (SELECT 1 FROM events WHERE payment_id = $3::text AND type = $2::text)`,
+		e.ID, e.Type, e.PaymentID, e.Provider, rules.Blob(e.Payload), e.CreatedAt)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 func (t statusTx) InsertPayment(ctx context.Context, p state.Payment) (bool, error) {

@@ -221,9 +221,9 @@ func (t statusTx) remember(p state.Payment, found bool, err error) (state.Paymen
 }
 
 func (t statusTx) InsertNotification(ctx context.Context, n state.Notification) (bool, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO notifications (id, provider, dedup_key, route, body, received_at)
-VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, dedup_key) DO NOTHING`,
-		n.ID, n.Provider, rules.NullIfEmpty(n.DedupKey), n.Route, rules.Blob(n.Body), ts(n.ReceivedAt))
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO notifications (id, provider, dedup_key, route, body, received_at, payment_id)
+VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, dedup_key) DO NOTHING`,
+		n.ID, n.Provider, rules.NullIfEmpty(n.DedupKey), n.Route, rules.Blob(n.Body), ts(n.ReceivedAt), rules.NullIfEmpty(n.PaymentID))
 	if isUnique(err) {
 		return false, state.ErrConflict
 	}
@@ -247,10 +247,15 @@ func (t statusTx) PaymentByID(ctx context.Context, id string) (state.Payment, bo
 	return t.remember(onePayment(ctx, t.tx, `id = ?`, id))
 }
 
-func (t statusTx) HasEvent(ctx context.Context, paymentID, eventType string) (bool, error) {
-	var n int
-	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE payment_id = ? AND type = ?`, paymentID, eventType).Scan(&n)
-	return n > 0, err
+func (t statusTx) InsertFirstEvent(ctx context.Context, e state.Event) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO events (id, type, payment_id, provider, payload, created_at)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM events WHERE payment_id = ?3 AND type = ?2)`,
+		e.ID, e.Type, e.PaymentID, e.Provider, rules.Blob(e.Payload), ts(e.CreatedAt))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 func (t statusTx) InsertPayment(ctx context.Context, p state.Payment) (bool, error) {

@@ -78,6 +78,12 @@ func RunPaymentHistory(t *testing.T, open func(t *testing.T) state.Store) {
 		if len(hist) != 1 || hist[0].From != "" || hist[0].To != "succeeded" || hist[0].NotificationID != "ntf_hist4" {
 			t.Errorf("history of a payment a notification created: %+v", hist)
 		}
+		// Stored before the payment existed, and linked to it after.
+		ntfs, err := s.PaymentNotifications(ctx(t), res.Payment.ID)
+		check(t, err, "read the notifications")
+		if len(ntfs) != 1 || ntfs[0].ID != "ntf_hist4" || ntfs[0].PaymentID != res.Payment.ID {
+			t.Errorf("notifications of a payment a notification created: %+v", ntfs)
+		}
 		for _, id := range []string{"pay_none", ""} {
 			hist, err := s.PaymentHistory(ctx(t), id)
 			check(t, err, "read the history of no payment")

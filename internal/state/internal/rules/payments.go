@@ -301,10 +301,10 @@ func NewEvent(c state.StatusChange, p state.Payment) (state.Event, []state.Deliv
 // StatusTx is one backend write transaction as ApplyStatus needs it. It
 // runs SQL and decides nothing.
 type StatusTx interface {
-	// InsertNotification stores n unless its (Provider, DedupKey) is
-	// recorded already, and reports whether it was (dup). An empty
-	// DedupKey is stored as NULL and is never a duplicate. A taken ID is
-	// an error wrapping state.ErrConflict.
+	// InsertNotification stores n (with its PaymentID, NULL when empty)
+	// unless its (Provider, DedupKey) is recorded already, and reports
+	// whether it was (dup). An empty DedupKey is stored as NULL and is
+	// never a duplicate. A taken ID is an error wrapping state.ErrConflict.
 	InsertNotification(ctx context.Context, n state.Notification) (dup bool, err error)
 	// PaymentByReference finds the payment with this (provider, reference).
 	// With lock, a backend that locks rows keeps it locked until the
@@ -321,9 +321,10 @@ type StatusTx interface {
 	// ProviderReference, RedirectURL, Amount, Currency, Phone,
 	// ConfirmationCode, Message, Raw, UpdatedAt and NextSyncAt.
 	UpdatePayment(ctx context.Context, p state.Payment) error
-	// HasEvent reports whether the payment has an event of this type.
-	HasEvent(ctx context.Context, paymentID, eventType string) (bool, error)
 	InsertEvent(ctx context.Context, e state.Event) error
+	// InsertFirstEvent inserts e unless its payment has an event of e's
+	// type already, and reports whether it did.
+	InsertFirstEvent(ctx context.Context, e state.Event) (bool, error)
 	// InsertDelivery stores d with no lease.
 	InsertDelivery(ctx context.Context, d state.Delivery) error
 	// LinkNotification records which payment notification id was about.
@@ -335,9 +336,12 @@ type StatusTx interface {
 // ApplyStatus carries out c (checked by CheckStatusChange) inside the
 // backend's transaction tx; see state.StatusChange.
 //
-// Details it fixes: a notification with an empty DedupKey is stored but
-// never counts as a duplicate; a duplicate writes nothing (so committing
-// it is the same as rolling it back). A change without Reference finds the
+// Details it fixes: the payment is looked up (locked) before the
+// notification is stored, so a notification about a payment we hold is
+// stored linked to it in one insert (one made by the statement is linked
+// after); a notification with an empty DedupKey is stored but never
+// counts as a duplicate; a duplicate writes nothing (so committing it is
+// the same as rolling it back). A change without Reference finds the
 // payment by ProviderReference (the oldest, should there be several) and
 // cannot create one (ErrNotFound). Claims are checked by CheckClaims
 // before anything is written; the status, fields and sync bookkeeping are
@@ -348,29 +352,30 @@ type StatusTx interface {
 // than duplicated.
 func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.StatusResult, error) {
 	var res state.StatusResult
-	var ntf string // the notification recorded, to link to the payment
+	// The payment first, so that a notification about a payment we hold
+	// is stored linked to it: one insert, not an insert and an update.
+	p, found, err := findPayment(ctx, tx, c, true)
+	if err != nil {
+		return state.StatusResult{}, err
+	}
+	var ntf ntfRecord // the notification recorded
 	if c.Notification != nil {
 		n := Notification(c.Provider, *c.Notification, c.Now)
-		ntf = n.ID
+		if found {
+			n.PaymentID = p.ID
+		}
 		dup, err := tx.InsertNotification(ctx, n)
 		if err != nil {
 			return state.StatusResult{}, fmt.Errorf("record notification %s: %w", n.ID, err)
 		}
 		if dup {
-			p, found, err := findPayment(ctx, tx, c, false)
-			if err != nil {
-				return state.StatusResult{}, err
-			}
 			if found {
 				res.Payment = p
 			}
 			res.Duplicate, res.Outcome = true, state.Same
 			return res, nil
 		}
-	}
-	p, found, err := findPayment(ctx, tx, c, true)
-	if err != nil {
-		return state.StatusResult{}, err
+		ntf = ntfRecord{id: n.ID, linked: found}
 	}
 	if !found {
 		if !c.CreateIfMissing {
@@ -417,12 +422,20 @@ func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.
 	return emit(ctx, tx, c, res, true)
 }
 
-// record links the notification ntf (if any) to payment p and appends the
-// change from status from to p's history when the status moved.
-func record(ctx context.Context, tx StatusTx, c state.StatusChange, ntf string, from state.PaymentStatus, p state.Payment) error {
-	if ntf != "" {
-		if err := tx.LinkNotification(ctx, ntf, p.ID); err != nil {
-			return fmt.Errorf("link notification %s to payment %s: %w", ntf, p.ID, err)
+// ntfRecord is the notification ApplyStatus recorded (id "" when none):
+// linked when it was stored with its payment's ID.
+type ntfRecord struct {
+	id     string
+	linked bool
+}
+
+// record links the notification ntf (if any, and not linked yet) to
+// payment p and appends the change from status from to p's history when
+// the status moved.
+func record(ctx context.Context, tx StatusTx, c state.StatusChange, ntf ntfRecord, from state.PaymentStatus, p state.Payment) error {
+	if ntf.id != "" && !ntf.linked {
+		if err := tx.LinkNotification(ctx, ntf.id, p.ID); err != nil {
+			return fmt.Errorf("link notification %s to payment %s: %w", ntf.id, p.ID, err)
 		}
 	}
 	if p.Status == from {
@@ -432,7 +445,7 @@ func record(ctx context.Context, tx StatusTx, c state.StatusChange, ntf string, 
 	if src == "" {
 		src = state.SourceNotification
 	}
-	e := state.StatusEntry{PaymentID: p.ID, From: from, To: p.Status, Source: src, NotificationID: ntf, At: c.Now}
+	e := state.StatusEntry{PaymentID: p.ID, From: from, To: p.Status, Source: src, NotificationID: ntf.id, At: c.Now}
 	if err := tx.InsertStatusEntry(ctx, e); err != nil {
 		return fmt.Errorf("record the status change of payment %s: %w", p.ID, err)
 	}
@@ -461,20 +474,21 @@ func emit(ctx context.Context, tx StatusTx, c state.StatusChange, res state.Stat
 	if !res.Changed || c.EventType == "" {
 		return res, nil
 	}
-	if existing {
-		had, err := tx.HasEvent(ctx, res.Payment.ID, c.EventType)
-		if err != nil {
-			return state.StatusResult{}, fmt.Errorf("look for a %s event of payment %s: %w", c.EventType, res.Payment.ID, err)
-		}
-		if had {
-			return res, nil
-		}
-	}
 	ev, ds, err := NewEvent(c, res.Payment)
 	if err != nil {
 		return state.StatusResult{}, err
 	}
-	if err := tx.InsertEvent(ctx, ev); err != nil {
+	if existing {
+		// Unless it has one of that type already: one statement checks
+		// and inserts.
+		inserted, err := tx.InsertFirstEvent(ctx, ev)
+		if err != nil {
+			return state.StatusResult{}, fmt.Errorf("insert event %s unless payment %s has a %s event: %w", ev.ID, res.Payment.ID, c.EventType, err)
+		}
+		if !inserted {
+			return res, nil
+		}
+	} else if err := tx.InsertEvent(ctx, ev); err != nil {
 		return state.StatusResult{}, fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
 	for _, d := range ds {

@@ -343,15 +343,17 @@ func (f *fakeTx) InsertStatusEntry(_ context.Context, e state.StatusEntry) error
 	return nil
 }
 
-func (f *fakeTx) InsertNotification(_ context.Context, n state.Notification) (bool, error) {
-	if n.DedupKey == "" {
-		return false, nil
+func (f *fakeTx) InsertNotification(ctx context.Context, n state.Notification) (bool, error) {
+	if n.DedupKey != "" {
+		k := n.Provider + "\x00" + n.DedupKey
+		if f.dedup[k] {
+			return true, nil
+		}
+		f.dedup[k] = true
 	}
-	k := n.Provider + "\x00" + n.DedupKey
-	if f.dedup[k] {
-		return true, nil
+	if n.PaymentID != "" {
+		return false, f.LinkNotification(ctx, n.ID, n.PaymentID) // stored linked
 	}
-	f.dedup[k] = true
 	return false, nil
 }
 
@@ -398,13 +400,13 @@ func (f *fakeTx) PaymentByID(_ context.Context, id string) (state.Payment, bool,
 	return f.find(true, func(p state.Payment) bool { return p.ID == id })
 }
 
-func (f *fakeTx) HasEvent(_ context.Context, paymentID, eventType string) (bool, error) {
-	for _, e := range f.events {
-		if e.PaymentID == paymentID && e.Type == eventType {
-			return true, nil
+func (f *fakeTx) InsertFirstEvent(ctx context.Context, e state.Event) (bool, error) {
+	for _, had := range f.events {
+		if had.PaymentID == e.PaymentID && had.Type == e.Type {
+			return false, nil
 		}
 	}
-	return false, nil
+	return true, f.InsertEvent(ctx, e)
 }
 
 func (f *fakeTx) InsertEvent(_ context.Context, e state.Event) error {
@@ -442,8 +444,10 @@ func TestApplyStatus(t *testing.T) {
 		if err != nil || !res.Duplicate || res.Changed || res.EventID != "" || res.Payment.ID != f.payments[0].ID || f.updates != 0 {
 			t.Errorf("duplicate: %+v, %v", res, err)
 		}
-		if want := []bool{true, false}; len(f.locks) != 2 || f.locks[0] != want[0] || f.locks[1] != want[1] {
-			t.Errorf("locks = %v, want %v (the duplicate reads without locking)", f.locks, want)
+		// One lookup each, locked, before the notification is stored (so
+		// it is stored linked to its payment).
+		if want := []bool{true, true}; len(f.locks) != 2 || f.locks[0] != want[0] || f.locks[1] != want[1] {
+			t.Errorf("locks = %v, want %v (one locked lookup per statement)", f.locks, want)
 		}
 	})
 	t.Run("update without change emits nothing", func(t *testing.T) {
