@@ -361,6 +361,7 @@ func ApplyStatus(ctx context.Context, tx StatusTx, c state.StatusChange) (state.
 	var ntf ntfRecord // the notification recorded
 	if c.Notification != nil {
 		n := Notification(c.Provider, *c.Notification, c.Now)
+		n.PaymentID = "" // the payment this statement finds or makes, not the caller's
 		if found {
 			n.PaymentID = p.ID
 		}
