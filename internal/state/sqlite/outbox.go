@@ -66,9 +66,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now ti
 // order, the rowid last) that returns each with its event.
 func claimTx(ctx context.Context, tx *sql.Tx, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
 	rows, err := tx.QueryContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ?
-WHERE rowid IN (SELECT rowid FROM deliveries
-	WHERE route = ? AND status = 'pending' AND next_attempt_at <= ? AND lease_until <= ?
-	ORDER BY next_attempt_at, rowid LIMIT `+planFreeLimit+`)
+WHERE rowid IN (`+dueDeliveries+`)
 RETURNING rowid, `+claimedCols, owner, ts(now.Add(lease)), route, ts(now), ts(now), limit)
 	if err != nil {
 		return nil, err
@@ -109,6 +107,16 @@ RETURNING rowid, `+claimedCols, owner, ts(now.Add(lease)), route, ts(now), ts(no
 	}
 	return ds, nil
 }
+
+// dueDeliveries selects the rowids of a route's (?) pending deliveries due
+// at a time (?) and not leased at that time (?), earliest due first, up to
+// a limit (?): through the partial index of pending deliveries.
+const dueDeliveries = `SELECT rowid FROM deliveries
+	WHERE route = ? AND status = 'pending' AND next_attempt_at <= ? AND lease_until <= ?
+	ORDER BY next_attempt_at, rowid LIMIT ` + planFreeLimit
+
+// nextDue selects when a route's (?) next pending delivery is due.
+const nextDue = `SELECT MIN(MAX(next_attempt_at, lease_until)) FROM deliveries WHERE route = ? AND status = 'pending'`
 
 // claimedCols are the columns claimTx returns: the delivery's, then its
 // event's (each a lookup by the event's primary key).
@@ -382,7 +390,7 @@ func (s *Store) ReplayEvent(ctx context.Context, id string, now time.Time) error
 // a leased delivery counts from when its lease runs out. Zero when none.
 func (s *Store) NextDue(ctx context.Context, route string) (time.Time, error) {
 	var n sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT MIN(MAX(next_attempt_at, lease_until)) FROM deliveries WHERE route = ? AND status = 'pending'`, route).Scan(&n)
+	err := s.r.QueryRowContext(ctx, nextDue, route).Scan(&n)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sqlite: next due delivery of route %s: %w", route, err)
 	}

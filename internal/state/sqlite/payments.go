@@ -154,11 +154,15 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 	return p, nil
 }
 
+// duePayments selects the open payments due at a time (?), earliest
+// first, up to a limit (?), through the partial index of open payments.
+const duePayments = ` INDEXED BY payments_due
+WHERE status IN ('pending', 'unknown') AND next_sync_at <= ? ORDER BY next_sync_at, rowid LIMIT ?`
+
 // DuePayments returns pending and unknown payments whose NextSyncAt <= now,
 // earliest first (default limit 100).
 func (s *Store) DuePayments(ctx context.Context, now time.Time, limit int) ([]state.Payment, error) {
-	out, err := queryAll(ctx, s.r, scanPayment, `SELECT `+paymentCols+` FROM payments
-WHERE status IN ('pending', 'unknown') AND next_sync_at <= ? ORDER BY next_sync_at, rowid LIMIT ?`, ts(now), rules.Limit(limit))
+	out, err := queryAll(ctx, s.r, scanPayment, `SELECT `+paymentCols+` FROM payments`+duePayments, ts(now), rules.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due payments: %w", err)
 	}

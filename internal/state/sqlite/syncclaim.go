@@ -23,8 +23,7 @@ func (s *Store) ClaimDuePayments(ctx context.Context, now time.Time, lease time.
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var err error
 		out, err = queryAll(ctx, tx, scanPayment, `UPDATE payments SET next_sync_at = ?
-WHERE id IN (SELECT id FROM payments WHERE status IN ('pending', 'unknown') AND next_sync_at <= ?
-	ORDER BY next_sync_at, rowid LIMIT ?)
+WHERE id IN (SELECT id FROM payments`+duePayments+`)
 RETURNING `+paymentCols, ts(now.Add(lease)), ts(now), rules.Limit(limit))
 		return err
 	})
