@@ -289,6 +289,11 @@ func TestMigratesLockScope(t *testing.T) {
 		`ALTER TABLE lock DROP COLUMN scope`,
 		`DROP INDEX IF EXISTS notifications_payment`,
 		`ALTER TABLE notifications DROP COLUMN payment_id`,
+		// The due indexes as version 1 made them, over every row.
+		`DROP INDEX payments_due`,
+		`CREATE INDEX payments_due ON payments (status, next_sync_at)`,
+		`DROP INDEX deliveries_due`,
+		`CREATE INDEX deliveries_due ON deliveries (route, status, next_attempt_at)`,
 		`DELETE FROM schema_migrations WHERE version > 1`,
 		fmt.Sprintf(`INSERT INTO lock (id, lock_id, host, pid, operation, since) VALUES (1, 'old', '%s', %d, 'apply', 0)`, host, dead.Process.Pid),
 	} {
@@ -306,6 +311,21 @@ func TestMigratesLockScope(t *testing.T) {
 	var le *state.LockedError
 	if err := s.Lock(t.Context(), state.LockInfo{ID: "new", Host: host, PID: os.Getpid(), Operation: "apply"}); !errors.As(err, &le) {
 		t.Errorf("lock over an old row of a dead PID: %v, want *state.LockedError", err)
+	}
+	// Version 9 made the due indexes partial.
+	db, err = sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, index := range []string{"payments_due", "deliveries_due"} {
+		var ddl string
+		if err := db.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`, index).Scan(&ddl); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ddl, " WHERE status") {
+			t.Errorf("%s after migration: %s, want a partial index", index, ddl)
+		}
 	}
 }
 
