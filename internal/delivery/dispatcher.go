@@ -332,9 +332,7 @@ func (d *Dispatcher) SetRoutes(routes []*config.Route) {
 		if exists {
 			// Its slots are sized by the concurrency: a new worker takes
 			// over, and the old one only records what it has in flight.
-			if w.cancel != nil {
-				w.cancel()
-			}
+			w.stopClaiming()
 			d.log.Info("delivery: route concurrency changed", "route", rc.name, "from", w.conc, "to", rc.conc)
 		}
 		w = d.newWorker(rc)
@@ -350,9 +348,7 @@ func (d *Dispatcher) SetRoutes(routes []*config.Route) {
 		if keep[name] {
 			continue
 		}
-		if w.cancel != nil {
-			w.cancel()
-		}
+		w.stopClaiming()
 		delete(d.workers, name)
 		d.log.Info("delivery: route removed; its pending deliveries stay queued", "route", name)
 	}
@@ -407,6 +403,14 @@ type recordReq struct {
 // delivery keeps its claim slot until there is room, so the route claims
 // no more.
 const unrecordedPerSlot = 4
+
+// stopClaiming ends a started worker's claims; it still records the
+// attempts of the POSTs it has in flight (see run).
+func (w *worker) stopClaiming() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
 
 // claimSlots is the most deliveries w has claimed and not yet answered:
 // twice its POST slots.

@@ -140,10 +140,13 @@ func (e *env) directClient() (*clickpesa.Client, error) {
 }
 
 func directPay(ctx context.Context, c *clickpesa.Client, ref string) error {
-	_, err := c.InitiatePayment(ctx, providers.PaymentRequest{
-		Reference: ref, Amount: "1000", Currency: "TZS", Phone: payPhone, Description: "bench " + ref,
-	})
+	_, err := c.InitiatePayment(ctx, payRequest(ref))
 	return err
+}
+
+// payRequest is the payment every direct client of the bench starts.
+func payRequest(ref string) providers.PaymentRequest {
+	return providers.PaymentRequest{Reference: ref, Amount: "1000", Currency: "TZS", Phone: payPhone, Description: "bench " + ref}
 }
 
 func (e *env) benchPay(ctx context.Context) (PayReport, error) {
@@ -286,9 +289,7 @@ func (d *durablePayer) pay(ctx context.Context, ref string) error {
 	if _, err := d.db.ExecContext(ctx, "INSERT INTO payments (reference, status, created_at) VALUES (?, 'pending', ?)", ref, time.Now().UnixNano()); err != nil {
 		return fmt.Errorf("record payment: %w", err)
 	}
-	res, err := d.client.InitiatePayment(ctx, providers.PaymentRequest{
-		Reference: ref, Amount: "1000", Currency: "TZS", Phone: payPhone, Description: "bench " + ref,
-	})
+	res, err := d.client.InitiatePayment(ctx, payRequest(ref))
 	if err != nil {
 		return err
 	}

@@ -46,9 +46,14 @@ func Checksum(method string, key []byte, payload []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return sign(key, msg), nil
+}
+
+// sign is the lower-case hex HMAC-SHA256 of msg keyed with key.
+func sign(key, msg []byte) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write(msg)
-	return hex.EncodeToString(mac.Sum(nil)), nil
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 // checksumMessage returns the exact bytes that are HMACed.
@@ -248,10 +253,7 @@ func VerifyChecksum(body []byte, key []byte) error {
 	if err != nil {
 		return fmt.Errorf("verify checksum: %w", err)
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write(msg)
-	want := hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(want), []byte(strings.ToLower(got))) {
+	if !hmac.Equal([]byte(sign(key, msg)), []byte(strings.ToLower(got))) {
 		return fmt.Errorf("verify checksum (%s): %w", method, ErrChecksumMismatch)
 	}
 	return nil
