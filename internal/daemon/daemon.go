@@ -252,7 +252,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("build event delivery: %w", err)
 	}
 	d.settler = settle.New(settle.Options{Store: d.store, Routes: func() []*config.Route { return d.rt.Load().cfg.Routes },
-		Now: d.now, Notify: d.disp.Notify})
+		Now: d.now, Notify: d.disp.Notify, Handoff: d.disp})
 	if err := d.reg.Register(recon.NewOpenDifferences(d.store)); err != nil {
 		return fmt.Errorf("register reconciliation metrics: %w", err)
 	}

@@ -381,9 +381,16 @@ type worker struct {
 	// answered counts POSTs answered since the last claim.
 	waiting  atomic.Int64
 	answered atomic.Int64
+	// lastAnswer is when a POST was last answered (Unix nanoseconds).
+	lastAnswer atomic.Int64
 	// active counts the deliveries started and not finished (their
 	// attempt recorded, or given up).
 	active atomic.Int64
+	// slots holds a token per delivery claimed or handed off and not yet
+	// answered (at most claimSlots); post one per POST in flight (at most
+	// conc).
+	slots chan struct{}
+	post  chan struct{}
 	// unrecorded bounds the answered attempts waiting to be recorded
 	// (their claim slots given back): unrecordedPerSlot per claim slot.
 	unrecorded chan struct{}
@@ -438,6 +445,8 @@ func (w *worker) takeRecords() []recordReq {
 
 func (d *Dispatcher) newWorker(rc *routeConf) *worker {
 	w := &worker{d: d, name: rc.name, conc: rc.conc, wake: make(chan struct{}, 1)}
+	w.slots = make(chan struct{}, w.claimSlots())
+	w.post = make(chan struct{}, w.conc)
 	w.unrecorded = make(chan struct{}, unrecordedPerSlot*w.claimSlots())
 	w.conf.Store(rc)
 	return w
@@ -486,8 +495,7 @@ func (w *worker) poke() {
 // all done, under the context in-flight POSTs run under.
 func (w *worker) run() {
 	d := w.d
-	slots := make(chan struct{}, w.claimSlots())
-	post := make(chan struct{}, w.conc)
+	slots, post := w.slots, w.post
 	failures := 0
 	for {
 		recs := w.takeRecords()
@@ -534,11 +542,7 @@ func (w *worker) run() {
 		if n > 0 {
 			w.answered.Add(-answered)
 		}
-		rc := w.conf.Load()
-		// A delivery claimed beyond the free POST slots waits for one: at
-		// most one POST of each other slot, each within its timeout. The
-		// lease covers that wait on top of its own POST.
-		lease := rc.lease + rc.timeout
+		lease := w.conf.Load().claimLease()
 		claimedAt := time.Now()
 		now := d.now()
 		var (
@@ -578,23 +582,7 @@ func (w *worker) run() {
 		w.waiting.Add(int64(len(claimed)))
 		w.active.Add(int64(len(claimed)))
 		for _, dl := range claimed {
-			d.wg.Add(1)
-			go func() {
-				defer d.wg.Done()
-				defer func() {
-					w.active.Add(-1)
-					w.poke()
-				}()
-				var once sync.Once
-				release := func() {
-					once.Do(func() {
-						<-slots
-						w.poke()
-					})
-				}
-				defer release()
-				d.deliver(w, post, sendBy, dl, release)
-			}()
+			w.send(dl, sendBy)
 		}
 		if len(claimed) == n {
 			continue // maybe more due: claim again as slots free up
@@ -608,6 +596,129 @@ func (w *worker) run() {
 			wait = next.Sub(now)
 		}
 		w.sleep(wait)
+	}
+}
+
+// send delivers dl, which holds a claim slot and is counted as waiting
+// and active, in a goroutine of its own: it gives the claim slot back
+// once the attempt is queued to be recorded (or given up).
+func (w *worker) send(dl state.Delivery, sendBy time.Time) {
+	d := w.d
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() {
+			w.active.Add(-1)
+			w.poke()
+		}()
+		var once sync.Once
+		release := func() {
+			once.Do(func() {
+				<-w.slots
+				w.poke()
+			})
+		}
+		defer release()
+		d.deliver(w, w.post, sendBy, dl, release)
+	}()
+}
+
+// Handing off.
+//
+// A delivery claimed from the store costs a write (the claim) before its
+// POST, and the worker claims one batch at a time: when the store's one
+// writer is busy with webhooks, every claim waits behind them, and
+// delivery falls behind ingest. So the Settler asks the dispatcher for
+// room before it stores a change (Reserve): each route whose worker has a
+// free claim slot gets a lease, the change inserts that route's delivery
+// already leased to this process, and once it is stored the dispatcher
+// sends it at once (done). A route without room gets an unleased delivery
+// that its worker claims as before. As with claims, a delivery is handed
+// off beyond the route's free POST slots (to wait for one) only while its
+// receiver answers: one that has not answered for aheadWindow gets
+// nothing ahead, which another replica may send. A reserved slot counts as claimed
+// (waiting and active) from Reserve on, so the claim loop leaves it alone
+// and a stopping worker keeps recording until the handed-off POST is done.
+
+// aheadWindow is how recently a route's receiver must have answered a POST
+// for Reserve to hand off deliveries beyond its free POST slots.
+const aheadWindow = time.Second
+
+// answeredSince reports whether a POST of w was answered after t.
+func (w *worker) answeredSince(t time.Time) bool {
+	return w.lastAnswer.Load() > t.UnixNano()
+}
+
+// Reserve makes room for one delivery to each of routes whose worker is
+// running and has a free claim slot, and either a free POST slot (counting
+// the deliveries that wait for one) or a receiver that answered in the
+// last aheadWindow, and returns their leases and done,
+// to be called once with what the change inserted (nil: it failed). done
+// sends the inserted deliveries leased to this dispatcher and gives back
+// the rest of the room. See "Handing off".
+func (d *Dispatcher) Reserve(routes []string) (map[string]state.Lease, func([]state.Delivery)) {
+	type held struct {
+		w      *worker
+		sendBy time.Time
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.started || d.stopped {
+		return nil, func([]state.Delivery) {}
+	}
+	var (
+		leases map[string]state.Lease
+		room   map[string]held
+	)
+	now, reserved := d.now(), time.Now()
+	for _, r := range routes {
+		w := d.workers[r]
+		if w == nil || w.ctx == nil || w.ctx.Err() != nil || room[r].w != nil {
+			continue
+		}
+		if len(w.post)+int(w.waiting.Load()) >= w.conc && !w.answeredSince(reserved.Add(-aheadWindow)) {
+			// No POST slot would be free and the receiver has not
+			// answered lately: it gets nothing ahead, which another
+			// replica may send.
+			continue
+		}
+		select {
+		case w.slots <- struct{}{}:
+		default:
+			continue // full: the delivery waits for a claim
+		}
+		w.waiting.Add(1)
+		w.active.Add(1)
+		lease := w.conf.Load().claimLease()
+		if leases == nil {
+			leases, room = map[string]state.Lease{}, map[string]held{}
+		}
+		leases[r] = state.Lease{Owner: d.owner, Until: now.Add(lease)}
+		room[r] = held{w: w, sendBy: reserved.Add(lease - leaseMargin)}
+	}
+	if room == nil {
+		return nil, func([]state.Delivery) {}
+	}
+	d.wg.Add(1) // Stop waits for done
+	var once sync.Once
+	return leases, func(inserted []state.Delivery) {
+		once.Do(func() {
+			defer d.wg.Done()
+			for _, dl := range inserted {
+				h, ok := room[dl.Route]
+				if !ok || dl.Lease.Owner != d.owner {
+					continue
+				}
+				delete(room, dl.Route)
+				h.w.send(dl, h.sendBy)
+			}
+			for _, h := range room {
+				h.w.waiting.Add(-1)
+				h.w.active.Add(-1)
+				<-h.w.slots
+				h.w.poke()
+			}
+		})
 	}
 }
 
@@ -742,6 +853,7 @@ func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl
 	res := send(ctx, d.client, rc, d.ua, message{id: dl.Event.ID, body: dl.Event.Payload}, at)
 	elapsed := time.Since(start)
 	<-post
+	w.lastAnswer.Store(time.Now().UnixNano())
 	w.answered.Add(1)
 	w.poke()
 	if ctx.Err() != nil && res.outcome != outcomeDelivered {

@@ -34,6 +34,12 @@ type routeConf struct {
 	conc        int // POSTs in flight at once
 }
 
+// claimLease is how long a delivery of the route is leased when claimed
+// or handed off. One beyond the free POST slots waits for one: at most one
+// POST of each other slot, each within its timeout, so the lease covers
+// that wait on top of its own POST.
+func (rc *routeConf) claimLease() time.Duration { return rc.lease + rc.timeout }
+
 // newRouteConf builds r's configuration; conc is its concurrency when r
 // sets none.
 func newRouteConf(r *config.Route, lease time.Duration, conc int) (*routeConf, error) {

@@ -34,14 +34,29 @@ type Options struct {
 	Now    func() time.Time // default time.Now
 	// Notify is called after a change emitted an event (wakes delivery workers).
 	Notify func()
+	// Handoff, when set, makes room for an event's deliveries before the
+	// change is stored, so that they are inserted leased to it and sent at
+	// once instead of waiting to be claimed (delivery.Dispatcher does).
+	Handoff Handoff
+}
+
+// Handoff takes the deliveries of the events a Settler stores.
+type Handoff interface {
+	// Reserve makes room for one delivery to each of routes it can take
+	// now and returns their leases (routes it has no room for are left
+	// out), and done, which must be called once: with the deliveries the
+	// change inserted when it was stored, or nil. done sends the
+	// deliveries it made room for and frees the rest.
+	Reserve(routes []string) (leases map[string]state.Lease, done func(inserted []state.Delivery))
 }
 
 // Settler applies verified status statements.
 type Settler struct {
-	store  Store
-	routes func() []*config.Route
-	now    func() time.Time
-	notify func()
+	store   Store
+	routes  func() []*config.Route
+	now     func() time.Time
+	notify  func()
+	handoff Handoff
 }
 
 // New returns a Settler.
@@ -55,7 +70,7 @@ func New(o Options) *Settler {
 	if o.Routes == nil {
 		o.Routes = func() []*config.Route { return nil }
 	}
-	return &Settler{store: o.Store, routes: o.Routes, now: o.Now, notify: o.Notify}
+	return &Settler{store: o.Store, routes: o.Routes, now: o.Now, notify: o.Notify, handoff: o.Handoff}
 }
 
 // Statement is a verified fact about one payment.
@@ -105,6 +120,13 @@ func (s *Settler) Apply(ctx context.Context, st Statement) (state.StatusResult, 
 	// What providers send may echo credentials (client ids, signatures):
 	// none of it is stored or forwarded.
 	raw := providers.WithoutCredentials(st.Status.Raw)
+	var (
+		leases  map[string]state.Lease
+		handoff = func([]state.Delivery) {}
+	)
+	if s.handoff != nil && len(routes) > 0 {
+		leases, handoff = s.handoff.Reserve(routes)
+	}
 	res, err := s.store.ApplyStatus(ctx, state.StatusChange{
 		Provider:          st.ProviderID,
 		Reference:         st.Status.Reference,
@@ -124,15 +146,32 @@ func (s *Settler) Apply(ctx context.Context, st Statement) (state.StatusResult, 
 		EventPayload: func(p state.Payment, eventID string, at time.Time) ([]byte, error) {
 			return EventPayload(p, eventID, eventType, at, raw)
 		},
-		Now: s.now().UTC(),
+		Leases: leases,
+		Now:    s.now().UTC(),
 	})
 	if err != nil {
+		handoff(nil)
 		return res, fmt.Errorf("settle %s payment %q: %w", st.ProviderID, st.Status.Reference, err)
 	}
-	if res.EventID != "" {
+	handoff(res.Deliveries)
+	if res.EventID != "" && !allLeased(res.Deliveries) {
 		s.notify()
 	}
 	return res, nil
+}
+
+// allLeased reports whether there are deliveries and every one was handed
+// off: then no worker needs waking to claim one.
+func allLeased(ds []state.Delivery) bool {
+	if len(ds) == 0 {
+		return false
+	}
+	for _, d := range ds {
+		if d.Lease.Owner == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // Event is the body delivered to routes (docs/events.md).

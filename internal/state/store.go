@@ -233,7 +233,19 @@ type StatusChange struct {
 	// EventPayload builds the event body from the updated payment and event
 	// id, inside the transaction.
 	EventPayload func(p Payment, eventID string, at time.Time) ([]byte, error)
-	Now          time.Time
+	// Leases are, by route, the leases the event's deliveries are
+	// inserted under: a dispatcher that made room for them sends them as
+	// soon as the change is stored (StatusResult.Deliveries hands them
+	// over), without claiming them. A route left out gets an unleased
+	// delivery, for whichever worker claims it.
+	Leases map[string]Lease
+	Now    time.Time
+}
+
+// Lease is a delivery's lease: only Owner attempts it until Until.
+type Lease struct {
+	Owner string
+	Until time.Time
 }
 
 // StatusResult says what ApplyStatus did.
@@ -243,6 +255,9 @@ type StatusResult struct {
 	Changed   bool    // status changed (Outcome == Moved)
 	Duplicate bool    // the notification's DedupKey was already recorded
 	EventID   string  // the event emitted, or ""
+	// Deliveries are the emitted event's deliveries as inserted (their
+	// Event and Lease filled), in the order of StatusChange.Routes.
+	Deliveries []Delivery
 }
 
 // IdempotencyRecord is a stored Idempotency-Key.
@@ -328,6 +343,9 @@ type Delivery struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	Event          Event // filled by ClaimDeliveries and EventDetail
+	// Lease is the lease it was inserted under (StatusChange.Leases);
+	// reads leave it zero.
+	Lease Lease
 }
 
 // Attempt is one delivery attempt.

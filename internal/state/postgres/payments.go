@@ -270,8 +270,8 @@ func (t statusTx) InsertEvent(ctx context.Context, e state.Event) error {
 func (t statusTx) InsertDelivery(ctx context.Context, d state.Delivery) error {
 	_, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, event_id, route, status, attempts, next_attempt_at,
 	lease_owner, lease_until, last_status_code, last_error, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10, $11)`,
-		d.ID, d.EventID, d.Route, d.Status, d.Attempts, d.NextAttemptAt, time.Time{}, d.LastStatusCode, d.LastError, d.CreatedAt, d.UpdatedAt)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		d.ID, d.EventID, d.Route, d.Status, d.Attempts, d.NextAttemptAt, d.Lease.Owner, d.Lease.Until, d.LastStatusCode, d.LastError, d.CreatedAt, d.UpdatedAt)
 	return err
 }
 

@@ -316,8 +316,9 @@ func (t statusTx) InsertEvent(ctx context.Context, e state.Event) error {
 func (t statusTx) InsertDelivery(ctx context.Context, d state.Delivery) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO deliveries (id, event_id, route, status, attempts, next_attempt_at,
 	lease_owner, lease_until, last_status_code, last_error, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?, ?)`,
-		d.ID, d.EventID, d.Route, d.Status, d.Attempts, ts(d.NextAttemptAt), d.LastStatusCode, d.LastError, ts(d.CreatedAt), ts(d.UpdatedAt))
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.EventID, d.Route, d.Status, d.Attempts, ts(d.NextAttemptAt), d.Lease.Owner, ts(d.Lease.Until),
+		d.LastStatusCode, d.LastError, ts(d.CreatedAt), ts(d.UpdatedAt))
 	return err
 }
 

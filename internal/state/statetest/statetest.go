@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"Idempotency", testIdempotency},
 		{"IdempotencyWithPayment", testIdempotencyWithPayment},
 		{"ClaimLease", testClaimLease},
+		{"ApplyStatusLeases", testApplyStatusLeases},
 		{"ClaimOrderAndLimit", testClaimOrderAndLimit},
 		{"RecordAttempt", testRecordAttempt},
 		{"RecordAttempts", testRecordAttempts},
@@ -1098,6 +1099,68 @@ func claim(t testing.TB, s state.Store, route, owner string, now time.Time, leas
 
 func deliveryIDs(ds []state.Delivery) []string {
 	return idsOf(ds, func(d state.Delivery) string { return d.ID })
+}
+
+// testApplyStatusLeases: a change with Leases inserts those routes'
+// deliveries leased (nobody else claims them until the lease ends, and
+// the owner records its attempt without a claim) and hands every delivery
+// back in the result, with its event; a route without a lease is claimable
+// at once.
+func testApplyStatusLeases(t *testing.T, open Opener) {
+	s := open(t)
+	rec := &recorder{}
+	c := change("pesapal.ke", "R1", state.StatusSucceeded, rec, "erp", "crm")
+	c.CreateIfMissing = true
+	lease := state.Lease{Owner: "w1", Until: c.Now.Add(time.Minute)}
+	c.Leases = map[string]state.Lease{"erp": lease}
+	res := apply(t, s, c)
+	if res.EventID == "" || len(res.Deliveries) != 2 {
+		t.Fatalf("result: event %q, %d deliveries; want an event and 2 deliveries", res.EventID, len(res.Deliveries))
+	}
+	for i, want := range []struct {
+		route string
+		lease state.Lease
+	}{{"erp", lease}, {"crm", state.Lease{}}} {
+		d := res.Deliveries[i]
+		if d.Route != want.route || d.Lease != want.lease || d.Status != state.DeliveryPending || d.EventID != res.EventID {
+			t.Errorf("delivery %d = %s to %s, %s, lease %+v; want one to %s, pending, lease %+v", i, d.ID, d.Route, d.Status, d.Lease, want.route, want.lease)
+		}
+		if d.Event.ID != res.EventID || d.Event.Type != "payment.succeeded" || d.Event.PaymentID != res.Payment.ID || len(d.Event.Payload) == 0 {
+			t.Errorf("delivery %d's event = %+v; want event %s with its payload", i, d.Event, res.EventID)
+		}
+	}
+	if got := claim(t, s, "erp", "w2", c.Now, time.Minute, 10); len(got) != 0 {
+		t.Errorf("another owner claimed %v while the lease holds", deliveryIDs(got))
+	}
+	if got := claim(t, s, "erp", "w1", c.Now, time.Minute, 10); len(got) != 0 {
+		t.Errorf("the owner claimed %v again while its lease holds", deliveryIDs(got))
+	}
+	if got := claim(t, s, "crm", "w2", c.Now, time.Minute, 10); len(got) != 1 || got[0].ID != res.Deliveries[1].ID {
+		t.Errorf("claim of the unleased route = %v, want %s", deliveryIDs(got), res.Deliveries[1].ID)
+	}
+	wantErrIs(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: res.Deliveries[0].ID, Owner: "w2", Status: state.DeliveryDelivered,
+		Attempt: state.Attempt{At: c.Now, StatusCode: 204}}), state.ErrConflict, "record by an owner without the lease")
+	check(t, s.RecordAttempt(ctx(t), state.AttemptResult{DeliveryID: res.Deliveries[0].ID, Owner: "w1", Status: state.DeliveryPending,
+		NextAt: c.Now.Add(time.Second), Attempt: state.Attempt{At: c.Now, StatusCode: 503}}), "record by the lease's owner")
+	// Recorded, the lease is gone: the retry is anyone's when it is due.
+	if got := claim(t, s, "erp", "w2", c.Now.Add(time.Second), time.Minute, 10); len(got) != 1 || got[0].Attempts != 1 {
+		t.Errorf("claim of the retry = %+v, want the erp delivery after 1 attempt", got)
+	}
+	// A lease nobody records ends like a claim's: the delivery comes back.
+	c2 := change("pesapal.ke", "R2", state.StatusSucceeded, rec, "erp")
+	c2.CreateIfMissing = true
+	c2.Leases = map[string]state.Lease{"erp": lease}
+	res2 := apply(t, s, c2)
+	if got := claim(t, s, "erp", "w2", lease.Until.Add(-time.Microsecond), time.Minute, 10); len(got) != 0 {
+		t.Errorf("claimed %v before the lease ended", deliveryIDs(got))
+	}
+	if got := claim(t, s, "erp", "w2", lease.Until, time.Minute, 10); len(got) != 1 || got[0].ID != res2.Deliveries[0].ID {
+		t.Errorf("claim when the lease ended = %v, want %s", deliveryIDs(got), res2.Deliveries[0].ID)
+	}
+	// A change that emits nothing hands nothing back.
+	if res := apply(t, s, c2); res.EventID != "" || len(res.Deliveries) != 0 {
+		t.Errorf("repeated change: event %q, %d deliveries; want none", res.EventID, len(res.Deliveries))
+	}
 }
 
 func testClaimLease(t *testing.T, open Opener) {

@@ -292,7 +292,7 @@ func NewEvent(c state.StatusChange, p state.Payment) (state.Event, []state.Deliv
 	for i, route := range c.Routes {
 		ds[i] = state.Delivery{
 			ID: state.NewID("dlv_"), EventID: ev.ID, Route: route, Status: state.DeliveryPending,
-			NextAttemptAt: c.Now, CreatedAt: c.Now, UpdatedAt: c.Now,
+			NextAttemptAt: c.Now, CreatedAt: c.Now, UpdatedAt: c.Now, Lease: c.Leases[route],
 		}
 	}
 	return ev, ds, nil
@@ -325,7 +325,7 @@ type StatusTx interface {
 	// InsertFirstEvent inserts e unless its payment has an event of e's
 	// type already, and reports whether it did.
 	InsertFirstEvent(ctx context.Context, e state.Event) (bool, error)
-	// InsertDelivery stores d with no lease.
+	// InsertDelivery stores d under d.Lease (none when it is zero).
 	InsertDelivery(ctx context.Context, d state.Delivery) error
 	// LinkNotification records which payment notification id was about.
 	LinkNotification(ctx context.Context, id, paymentID string) error
@@ -492,11 +492,12 @@ func emit(ctx context.Context, tx StatusTx, c state.StatusChange, res state.Stat
 	} else if err := tx.InsertEvent(ctx, ev); err != nil {
 		return state.StatusResult{}, fmt.Errorf("insert event %s: %w", ev.ID, err)
 	}
-	for _, d := range ds {
+	for i, d := range ds {
 		if err := tx.InsertDelivery(ctx, d); err != nil {
 			return state.StatusResult{}, fmt.Errorf("insert delivery of event %s to route %s: %w", ev.ID, d.Route, err)
 		}
+		ds[i].Event = ev
 	}
-	res.EventID = ev.ID
+	res.EventID, res.Deliveries = ev.ID, ds
 	return res, nil
 }
