@@ -85,7 +85,8 @@ type Dispatcher struct {
 	rand   func() float64
 	lease  time.Duration
 	poll   time.Duration
-	conc   int // for a route that sets none
+	conc   int           // for a route that sets none
+	ahead  time.Duration // aheadWindow (tests change it)
 	m      *metrics
 
 	mu      sync.Mutex
@@ -118,6 +119,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		lease:   cfg.Lease,
 		poll:    cfg.PollInterval,
 		conc:    cfg.Concurrency,
+		ahead:   aheadWindow,
 		ua:      userAgent(version.Get().Version),
 		workers: map[string]*worker{},
 	}
@@ -381,7 +383,9 @@ type worker struct {
 	// answered counts POSTs answered since the last claim.
 	waiting  atomic.Int64
 	answered atomic.Int64
-	// lastAnswer is when a POST was last answered (Unix nanoseconds).
+	// lastAnswer is when the receiver last answered a POST with an HTTP
+	// status (Unix nanoseconds); a timeout or a refused connection is no
+	// answer.
 	lastAnswer atomic.Int64
 	// active counts the deliveries started and not finished (their
 	// attempt recorded, or given up).
@@ -619,7 +623,7 @@ func (w *worker) send(dl state.Delivery, sendBy time.Time) {
 			})
 		}
 		defer release()
-		d.deliver(w, w.post, sendBy, dl, release)
+		d.deliver(w, sendBy, dl, release)
 	}()
 }
 
@@ -636,15 +640,17 @@ func (w *worker) send(dl state.Delivery, sendBy time.Time) {
 // that its worker claims as before. As with claims, a delivery is handed
 // off beyond the route's free POST slots (to wait for one) only while its
 // receiver answers: one that has not answered for aheadWindow gets
-// nothing ahead, which another replica may send. A reserved slot counts as claimed
-// (waiting and active) from Reserve on, so the claim loop leaves it alone
-// and a stopping worker keeps recording until the handed-off POST is done.
+// nothing ahead, which another replica may send. A reserved slot counts
+// as claimed (waiting and active) from Reserve on, so the claim loop
+// leaves it alone and a stopping worker keeps recording until the
+// handed-off POST is done.
 
 // aheadWindow is how recently a route's receiver must have answered a POST
-// for Reserve to hand off deliveries beyond its free POST slots.
+// (with any HTTP status) for Reserve to hand off deliveries beyond its free
+// POST slots.
 const aheadWindow = time.Second
 
-// answeredSince reports whether a POST of w was answered after t.
+// answeredSince reports whether w's receiver answered a POST after t.
 func (w *worker) answeredSince(t time.Time) bool {
 	return w.lastAnswer.Load() > t.UnixNano()
 }
@@ -652,10 +658,10 @@ func (w *worker) answeredSince(t time.Time) bool {
 // Reserve makes room for one delivery to each of routes whose worker is
 // running and has a free claim slot, and either a free POST slot (counting
 // the deliveries that wait for one) or a receiver that answered in the
-// last aheadWindow, and returns their leases and done,
-// to be called once with what the change inserted (nil: it failed). done
-// sends the inserted deliveries leased to this dispatcher and gives back
-// the rest of the room. See "Handing off".
+// last aheadWindow, and returns their leases and done, to be called once
+// with what the change inserted (nil: it failed). done sends the inserted
+// deliveries leased to this dispatcher and gives back the rest of the
+// room. See "Handing off".
 func (d *Dispatcher) Reserve(routes []string) (map[string]state.Lease, func([]state.Delivery)) {
 	type held struct {
 		w      *worker
@@ -676,7 +682,7 @@ func (d *Dispatcher) Reserve(routes []string) (map[string]state.Lease, func([]st
 		if w == nil || w.ctx == nil || w.ctx.Err() != nil || room[r].w != nil {
 			continue
 		}
-		if len(w.post)+int(w.waiting.Load()) >= w.conc && !w.answeredSince(reserved.Add(-aheadWindow)) {
+		if len(w.post)+int(w.waiting.Load()) >= w.conc && !w.answeredSince(reserved.Add(-d.ahead)) {
 			// No POST slot would be free and the receiver has not
 			// answered lately: it gets nothing ahead, which another
 			// replica may send.
@@ -827,15 +833,15 @@ func (d *Dispatcher) recordAttempt(ctx context.Context, w *worker, rec state.Att
 	return err
 }
 
-// deliver makes one attempt, once one of the route's POST slots (post) is
+// deliver makes one attempt, once one of the route's POST slots (w.post) is
 // free, and records it; the POST slot is given back as soon as the answer
 // is in, so the next POST need not wait for this record's commit, and the
 // claim slot (release) as soon as the attempt is queued to be recorded,
 // so the next claim need not wait for it either.
-func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl state.Delivery, release func()) {
+func (d *Dispatcher) deliver(w *worker, sendBy time.Time, dl state.Delivery, release func()) {
 	ctx := d.workCtx
 	select {
-	case post <- struct{}{}:
+	case w.post <- struct{}{}:
 		w.waiting.Add(-1)
 	case <-ctx.Done():
 		w.waiting.Add(-1)
@@ -852,8 +858,10 @@ func (d *Dispatcher) deliver(w *worker, post chan struct{}, sendBy time.Time, dl
 	start := time.Now()
 	res := send(ctx, d.client, rc, d.ua, message{id: dl.Event.ID, body: dl.Event.Payload}, at)
 	elapsed := time.Since(start)
-	<-post
-	w.lastAnswer.Store(time.Now().UnixNano())
+	<-w.post
+	if res.statusCode != 0 {
+		w.lastAnswer.Store(time.Now().UnixNano())
+	}
 	w.answered.Add(1)
 	w.poke()
 	if ctx.Err() != nil && res.outcome != outcomeDelivered {

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,5 +159,72 @@ func TestReserve(t *testing.T) {
 	}
 	if leases, _ := d.Reserve([]string{"a", "b"}); len(leases) != 0 {
 		t.Errorf("leases after Stop: %+v; want none", leases)
+	}
+}
+
+// TestReserveAheadOnlyWhileAnswering: beyond the free POST slots, room is
+// reserved only while the receiver answers; a POST that got no HTTP
+// answer (the connection dropped) does not count as one.
+func TestReserveAheadOnlyWhileAnswering(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name      string
+		answer    bool // the receiver answers 204 (else it drops the connection)
+		wantAhead bool
+	}{
+		{"answered", true, true},
+		{"connection dropped", false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			rv := newReceiver(t, e.clk.Now, func(w http.ResponseWriter, _ *http.Request, _ int) {
+				if tt.answer {
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					_ = conn.Close()
+				}
+			})
+			st := &claimCounter{OutboxStore: e.st}
+			routes := []*config.Route{route("orders", rv.URL(), func(r *config.Route) { r.Forward.Concurrency = 1 })}
+			d := e.start(Config{Store: st, Routes: routes, PollInterval: time.Hour})
+			d.ahead = time.Hour // "lately" covers the whole test however slow the machine
+			testkit.Eventually(t, "the worker to go to sleep", func() bool { return st.sleeps.Load() > 0 })
+
+			// reserve takes as much room as Reserve gives, and gives it back.
+			reserve := func() int {
+				var dones []func([]state.Delivery)
+				defer func() {
+					for _, done := range dones {
+						done(nil)
+					}
+				}()
+				for {
+					leases, done := d.Reserve([]string{"orders"})
+					if len(leases) == 0 {
+						done(nil)
+						return len(dones)
+					}
+					dones = append(dones, done)
+				}
+			}
+			if n := reserve(); n != 1 {
+				t.Fatalf("room for %d before any answer; want 1 (the free POST slot)", n)
+			}
+			id := e.settleOne(d, routes, nil)
+			e.waitAttempts(id, "orders", 1)
+			w := d.workers["orders"]
+			testkit.Eventually(t, "the slots to be free", func() bool { return len(w.slots) == 0 && w.active.Load() == 0 })
+			want := 1
+			if tt.wantAhead {
+				want = 2 // the claim slots: twice the concurrency
+			}
+			if n := reserve(); n != want {
+				t.Errorf("room for %d after the first POST; want %d", n, want)
+			}
+		})
 	}
 }
