@@ -380,7 +380,8 @@ type worker struct {
 	cancel context.CancelFunc
 
 	// waiting counts deliveries claimed and not yet given a POST slot;
-	// answered counts POSTs answered since the last claim.
+	// answered counts POSTs answered (with an HTTP status) since the last
+	// claim.
 	waiting  atomic.Int64
 	answered atomic.Int64
 	// lastAnswer is when the receiver last answered a POST with an HTTP
@@ -485,8 +486,8 @@ func (w *worker) poke() {
 // receiver answers, the worker also claims ahead: as many deliveries
 // beyond the free POST slots as POSTs were answered since its last claim
 // (at most w.conc), which wait for a slot. A receiver that does not
-// answer gets no deliveries claimed ahead: those stay free for other
-// replicas.
+// answer (a POST that timed out or lost its connection is no answer) gets
+// no deliveries claimed ahead: those stay free for other replicas.
 //
 // The answered attempts are recorded here, all those waiting in one
 // RecordAttempts call, and the next claim goes into the same call (one
@@ -860,9 +861,11 @@ func (d *Dispatcher) deliver(w *worker, sendBy time.Time, dl state.Delivery, rel
 	elapsed := time.Since(start)
 	<-w.post
 	if res.statusCode != 0 {
+		// The receiver answered (whatever the status): claims and
+		// handoffs may go ahead of the free POST slots.
 		w.lastAnswer.Store(time.Now().UnixNano())
+		w.answered.Add(1)
 	}
-	w.answered.Add(1)
 	w.poke()
 	if ctx.Err() != nil && res.outcome != outcomeDelivered {
 		d.log.Info("delivery: attempt interrupted by shutdown; it is sent again when the lease ends",

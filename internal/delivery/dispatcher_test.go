@@ -746,3 +746,58 @@ func TestCleanText(t *testing.T) {
 		}
 	}
 }
+
+// maxClaim records the largest number of deliveries one claim took.
+type maxClaim struct {
+	claimCounter
+	max atomic.Int32
+}
+
+func (s *maxClaim) note(n int) {
+	for {
+		m := s.max.Load()
+		if int32(n) <= m || s.max.CompareAndSwap(m, int32(n)) {
+			return
+		}
+	}
+}
+
+func (s *maxClaim) ClaimDeliveries(ctx context.Context, route, owner string, now time.Time, lease time.Duration, limit int) ([]state.Delivery, error) {
+	ds, err := s.claimCounter.ClaimDeliveries(ctx, route, owner, now, lease, limit)
+	s.note(len(ds))
+	return ds, err
+}
+
+func (s *maxClaim) RecordAttempts(ctx context.Context, rs []state.AttemptResult, c state.Claim) ([]error, []state.Delivery, error) {
+	errs, ds, err := s.claimCounter.RecordAttempts(ctx, rs, c)
+	s.note(len(ds))
+	return errs, ds, err
+}
+
+// TestNoClaimAheadWithoutAnswers: a receiver whose POSTs get no HTTP
+// answer (it drops every connection) is claimed no more deliveries than
+// its free POST slots, whatever it failed before: none waits for a slot
+// that another replica could have sent.
+func TestNoClaimAheadWithoutAnswers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rv := newReceiver(t, e.clk.Now, func(w http.ResponseWriter, _ *http.Request, _ int) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	})
+	st := &maxClaim{claimCounter: claimCounter{OutboxStore: e.st}}
+	d := e.start(Config{Store: st, Routes: []*config.Route{route("orders", rv.URL(), func(r *config.Route) { r.Forward.Concurrency = 1 })},
+		PollInterval: 10 * time.Millisecond})
+	var ids []string
+	for range 6 {
+		ids = append(ids, e.enqueue("orders"))
+	}
+	d.Notify()
+	for _, id := range ids {
+		e.waitAttempts(id, "orders", 1)
+	}
+	if m := st.max.Load(); m != 1 {
+		t.Errorf("a claim took %d deliveries; want 1 at a time (one POST slot, no answers)", m)
+	}
+}
