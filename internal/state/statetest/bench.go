@@ -42,14 +42,7 @@ func benchRecordBatch(b *testing.B, s state.Store) {
 	)
 	for records < b.N {
 		b.StopTimer()
-		for range batch {
-			c := benchChange(seq)
-			c.Routes, c.Now = []string{"erp"}, now
-			if _, err := s.ApplyStatus(ctx, c); err != nil {
-				b.Fatal(err)
-			}
-			seq++
-		}
+		queueDeliveries(b, s, &seq, batch, now)
 		ds, err := s.ClaimDeliveries(ctx, "erp", "w1", now, time.Minute, batch)
 		if err != nil || len(ds) != batch {
 			b.Fatalf("claimed %d: %v", len(ds), err)
@@ -115,27 +108,31 @@ func benchApplyStatusParallel(b *testing.B, s state.Store) {
 	})
 }
 
+// queueDeliveries settles n payments, numbered from *seq on, whose events
+// each have one delivery to route erp, due at now.
+func queueDeliveries(b *testing.B, s state.Store, seq *int, n int, now time.Time) {
+	b.Helper()
+	for range n {
+		c := benchChange(*seq)
+		c.Routes, c.Now = []string{"erp"}, now
+		if _, err := s.ApplyStatus(context.Background(), c); err != nil {
+			b.Fatal(err)
+		}
+		*seq++
+	}
+}
+
 func benchClaimAndRecord(b *testing.B, s state.Store) {
 	ctx := context.Background()
 	const batch = 10
 	now := time.Now()
 	seq := 0
-	fill := func() {
-		for range batch {
-			c := benchChange(seq)
-			c.Routes, c.Now = []string{"erp"}, now
-			if _, err := s.ApplyStatus(ctx, c); err != nil {
-				b.Fatal(err)
-			}
-			seq++
-		}
-	}
 	var pending []state.Delivery
 	b.ResetTimer()
 	for done := range b.N {
 		if done%batch == 0 {
 			b.StopTimer()
-			fill()
+			queueDeliveries(b, s, &seq, batch, now)
 			b.StartTimer()
 			ds, err := s.ClaimDeliveries(ctx, "erp", "w1", now, time.Minute, batch)
 			if err != nil || len(ds) != batch {
