@@ -656,6 +656,31 @@ func (w *worker) answeredSince(t time.Time) bool {
 	return w.lastAnswer.Load() > t.UnixNano()
 }
 
+// reserve takes a claim slot for a delivery to be handed off, counted as
+// claimed (waiting and active) until it is sent or unreserve gives it
+// back; false when every claim slot is taken.
+func (w *worker) reserve() bool {
+	select {
+	case w.slots <- struct{}{}:
+	default:
+		return false
+	}
+	w.waiting.Add(1)
+	w.active.Add(1)
+	return true
+}
+
+// unreserve gives back a slot reserve took for a delivery not sent.
+func (w *worker) unreserve() {
+	w.waiting.Add(-1)
+	w.active.Add(-1)
+	<-w.slots
+	w.poke()
+}
+
+// handNothing is Reserve's done when it made no room.
+func handNothing([]state.Delivery) {}
+
 // Reserve makes room for one delivery to each of routes whose worker is
 // running and has a free claim slot, and either a free POST slot (counting
 // the deliveries that wait for one) or a receiver that answered in the
@@ -671,7 +696,7 @@ func (d *Dispatcher) Reserve(routes []string) (map[string]state.Lease, func([]st
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.started || d.stopped {
-		return nil, func([]state.Delivery) {}
+		return nil, handNothing
 	}
 	var (
 		leases map[string]state.Lease
@@ -689,13 +714,9 @@ func (d *Dispatcher) Reserve(routes []string) (map[string]state.Lease, func([]st
 			// replica may send.
 			continue
 		}
-		select {
-		case w.slots <- struct{}{}:
-		default:
+		if !w.reserve() {
 			continue // full: the delivery waits for a claim
 		}
-		w.waiting.Add(1)
-		w.active.Add(1)
 		lease := w.conf.Load().claimLease()
 		if leases == nil {
 			leases, room = map[string]state.Lease{}, map[string]held{}
@@ -704,7 +725,7 @@ func (d *Dispatcher) Reserve(routes []string) (map[string]state.Lease, func([]st
 		room[r] = held{w: w, sendBy: reserved.Add(lease - leaseMargin)}
 	}
 	if room == nil {
-		return nil, func([]state.Delivery) {}
+		return nil, handNothing
 	}
 	d.wg.Add(1) // Stop waits for done
 	var once sync.Once
@@ -720,10 +741,7 @@ func (d *Dispatcher) Reserve(routes []string) (map[string]state.Lease, func([]st
 				h.w.send(dl, h.sendBy)
 			}
 			for _, h := range room {
-				h.w.waiting.Add(-1)
-				h.w.active.Add(-1)
-				<-h.w.slots
-				h.w.poke()
+				h.w.unreserve()
 			}
 		})
 	}

