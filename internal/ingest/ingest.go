@@ -458,6 +458,9 @@ type verified struct {
 	st       providers.PaymentStatus
 	dedupRef string // provider reference (or our reference) the dedup key starts with
 	body     []byte // stored notification body (credentials are removed on the way in)
+	// clean says body is already without credentials
+	// (providers.WithoutCredentials's output): it is stored as it is.
+	clean bool
 	// source is what proves st: state.SourceNotification when the
 	// notification's own proof (a signature, a checksum) bound to the
 	// stored payment does; state.SourceStatusQuery when the provider's
@@ -510,7 +513,10 @@ func (in *Ingester) apply(ctx context.Context, ri *routeInfo, v verified) result
 	if dedup == "" {
 		dedup = v.st.Reference
 	}
-	body := providers.WithoutCredentials(v.body)
+	body := json.RawMessage(v.body)
+	if !v.clean {
+		body = providers.WithoutCredentials(v.body)
+	}
 	if body == nil {
 		body = json.RawMessage("{}")
 	}

@@ -101,7 +101,8 @@ func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) r
 		// the store finds it and binds the statement to it in the
 		// transaction that records it (no lookup beforehand), and says
 		// when there is none; the webhook is then a hint like any other.
-		res := in.apply(ctx, ri, verified{st: st, dedupRef: firstOf(st.ProviderReference, st.Reference), body: body, source: state.SourceNotification})
+		// The parse already took the credentials out of the body (wh.Raw).
+		res := in.apply(ctx, ri, verified{st: st, dedupRef: firstOf(st.ProviderReference, st.Reference), body: wh.Raw, clean: true, source: state.SourceNotification})
 		if !res.notHeld {
 			return res
 		}

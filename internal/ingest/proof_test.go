@@ -36,6 +36,28 @@ func TestExactPaths(t *testing.T) {
 	}
 }
 
+// TestClickPesaStoredWithoutChecksum: a signed ClickPesa webhook is stored
+// without its checksum fields (proofs are kept nowhere), the rest as
+// received.
+func TestClickPesaStoredWithoutChecksum(t *testing.T) {
+	h := newHarness(t, harnessOptions{signedClickPesa: true})
+	h.store.Put(state.Payment{Provider: "clickpesa.tz", Reference: "ORDS", Status: "pending", Amount: "1000", Currency: "TZS"})
+	if code, b := h.send("POST", "/hooks/clickpesa", "application/json", clickPesaBody(t, checksumKey, "ORDS", "SUCCESS", "1000")); code != 200 {
+		t.Fatalf("code = %d (%s), want 200", code, b)
+	}
+	ns := h.store.Notifications()
+	if len(ns) != 1 {
+		t.Fatalf("%d notifications stored, want 1", len(ns))
+	}
+	body := ns[0].Body
+	if bytes.Contains(body, []byte(`"checksum`)) {
+		t.Fatalf("stored notification holds a checksum field: %s", body)
+	}
+	if !bytes.Contains(body, []byte(`"orderReference":"ORDS"`)) || !bytes.Contains(body, []byte(`"event":"PAYMENT RECEIVED"`)) {
+		t.Fatalf("stored notification lost the webhook's fields: %s", body)
+	}
+}
+
 // TestControlCharacters: a signed notification whose identifiers hold a
 // control character is 400 before the store is touched, so every backend
 // answers the same (PostgreSQL cannot store a NUL; SQLite would).

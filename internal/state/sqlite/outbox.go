@@ -52,7 +52,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, route, owner string, now ti
 	var out []state.Delivery
 	err := s.writeDeferrable(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = claimTx(ctx, tx, route, owner, now, lease, rules.Limit(limit))
+		out, err = claimTx(keyed(ctx), tx, route, owner, now, lease, rules.Limit(limit))
 		return err
 	})
 	if err != nil {
@@ -159,6 +159,7 @@ func (s *Store) RecordAttempts(ctx context.Context, rs []state.AttemptResult, cl
 		claimed []state.Delivery
 	)
 	err = s.writeDeferrable(ctx, func(tx *sql.Tx) error {
+		ctx := keyed(ctx)
 		failed, err := recordTx(ctx, tx, rs, ids, now)
 		if err != nil {
 			return err

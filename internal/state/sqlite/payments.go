@@ -53,7 +53,7 @@ func (s *Store) CreatePayment(ctx context.Context, p state.Payment) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	if err := s.write(ctx, func(tx *sql.Tx) error { return insertPayment(ctx, tx, p) }); err != nil {
+	if err := s.write(ctx, func(tx *sql.Tx) error { return insertPayment(keyed(ctx), tx, p) }); err != nil {
 		return fmt.Errorf("sqlite: create payment %s/%s: %w", p.Provider, p.Reference, err)
 	}
 	return nil
@@ -134,6 +134,7 @@ func (s *Store) RecordInitiation(ctx context.Context, id string, in state.Paymen
 	err := rules.CheckInitiation(id, in)
 	if err == nil {
 		err = s.write(ctx, func(tx *sql.Tx) error {
+			ctx := keyed(ctx)
 			var err error
 			p, err = rules.RecordInitiation(ctx, newStatusTx(tx), id, in, now)
 			if err != nil || in.IdempotencyKey == "" || in.Answer == nil {
@@ -190,7 +191,7 @@ func (s *Store) ApplyStatus(ctx context.Context, c state.StatusChange) (state.St
 	if err == nil {
 		err = s.write(ctx, func(tx *sql.Tx) error {
 			var err error
-			res, err = rules.ApplyStatus(ctx, newStatusTx(tx), c)
+			res, err = rules.ApplyStatus(keyed(ctx), newStatusTx(tx), c)
 			return err
 		})
 	}
@@ -388,6 +389,7 @@ func (s *Store) ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash s
 		conflict error
 	)
 	err = s.write(ctx, func(tx *sql.Tx) error {
+		ctx := keyed(ctx)
 		var err error
 		conflict = nil
 		if rec, claimed, err = claimKey(ctx, tx, key, requestHash, now); err != nil || !claimed {
@@ -419,7 +421,7 @@ func (s *Store) ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash s
 // (ErrNotFound when the key is not claimed).
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return execOne(ctx, tx, `UPDATE idempotency SET done = 1, status_code = ?, body = ?, payment_id = ? WHERE key = ?`,
+		return execOne(keyed(ctx), tx, `UPDATE idempotency SET done = 1, status_code = ?, body = ?, payment_id = ? WHERE key = ?`,
 			statusCode, rules.Blob(body), paymentID, key)
 	})
 	if err != nil {
