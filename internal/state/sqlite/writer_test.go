@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/finconnectd/finconnectd/internal/state"
 	"github.com/finconnectd/finconnectd/internal/testkit"
 )
 
@@ -240,5 +242,52 @@ func TestDeferrableWriteAlone(t *testing.T) {
 	}
 	if n := len(keys(t, s)); n != 3 {
 		t.Fatalf("%d rows, want 3", n)
+	}
+}
+
+// goroutinesCreated is how many goroutines this process has started.
+func goroutinesCreated(t *testing.T) uint64 {
+	t.Helper()
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		t.Fatalf("runtime metric %s unsupported", s[0].Name)
+	}
+	return s[0].Value.Uint64()
+}
+
+// TestKeyedWritesStartNoGoroutines: a settlement (about ten statements by
+// key) under a context that can end starts no goroutine per statement: the
+// driver's cancel watcher is left out for keyed writes (keyed). What is
+// left is database/sql's own: one per transaction and one per query's
+// rows inside it (the transaction's context can always end), two per
+// settlement. With the watcher, a settlement started nine.
+func TestKeyedWritesStartNoGoroutines(t *testing.T) {
+	s := openWriterTest(t, &testkit.SyncBuffer{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	settle := func(i int) {
+		t.Helper()
+		ref := fmt.Sprintf("K%04d", i)
+		_, err := s.ApplyStatus(ctx, state.StatusChange{
+			Provider: "clickpesa.tz", Reference: ref, Status: "succeeded", CreateIfMissing: true, Amount: "100", Currency: "TZS",
+			Notification: &state.Notification{Route: "cp", DedupKey: ref + ":succeeded", Body: []byte(`{"ok":true}`)},
+			EventType:    "payment.succeeded", Routes: []string{"erp"},
+			EventPayload: func(p state.Payment, id string, _ time.Time) ([]byte, error) {
+				return []byte(`{"event_id":"` + id + `"}`), nil
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(0) // statements prepared, pools warm
+	const n = 50
+	before := goroutinesCreated(t)
+	for i := 1; i <= n; i++ {
+		settle(i)
+	}
+	if created := goroutinesCreated(t) - before; created > 3*n {
+		t.Fatalf("%d settlements started %d goroutines; want at most 3 each (a goroutine per statement is back?)", n, created)
 	}
 }
