@@ -65,7 +65,7 @@ bench: bench-go bench-http ## Every benchmark: the Go benchmarks, then the HTTP 
 bench-go: ## Go benchmarks (provider clients, reconcile, store, ingest, delivery, pay API), in process
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-bench-http: build ## finconnectd measured from outside over HTTP against baselines in the same run (~4 min)
+bench-http: build ## finconnectd measured from outside over HTTP against baselines in the same run (5-8 min)
 	$(GO) build -o bin/finconnectd-bench ./cmd/finconnectd-bench
 	bin/finconnectd-bench -bin $(BIN)
 
