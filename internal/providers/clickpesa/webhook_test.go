@@ -108,3 +108,14 @@ func FuzzParseWebhook(f *testing.F) {
 		_ = VerifyChecksum(body, []byte("k"))
 	})
 }
+
+// BenchmarkParseWebhook: one payment webhook as ClickPesa sends it.
+func BenchmarkParseWebhook(b *testing.B) {
+	body := []byte(receivedSample)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseWebhook(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -242,6 +242,10 @@ func (s *String) UnmarshalJSON(b []byte) error {
 	case len(b) == 0 || string(b) == "null":
 		*s = ""
 	case b[0] == '"':
+		if v, ok := plainString(b); ok {
+			*s = String(v)
+			return nil
+		}
 		var v string
 		if err := json.Unmarshal(b, &v); err != nil {
 			return err
@@ -253,6 +257,23 @@ func (s *String) UnmarshalJSON(b []byte) error {
 		*s = String(b)
 	}
 	return nil
+}
+
+// plainString returns the text of a quoted JSON string that is printable
+// ASCII without escapes (nearly every value providers send): it is exactly
+// the bytes between the quotes, so decoding it with encoding/json, a full
+// decoder run per value, is skipped. Any other string is not plain.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	inner := b[1 : len(b)-1]
+	for _, c := range inner {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(inner), true
 }
 
 // Int is a JSON integer that may also arrive as a string ("200") or null (0).

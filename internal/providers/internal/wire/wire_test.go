@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,12 @@ func TestString(t *testing.T) {
 		err      bool
 	}{
 		{`"abc"`, "abc", false},
+		{`"a b-c:1/2"`, "a b-c:1/2", false},
+		{`"caf\u00e9"`, "café", false},
+		{`"tab\tnewline\n"`, "tab\tnewline\n", false},
+		{`"\"quoted\""`, `"quoted"`, false},
+		{`"Dar es Salaam – Kariakoo"`, "Dar es Salaam – Kariakoo", false},
+		{`""`, "", false},
 		{`1000`, "1000", false},
 		{`1000.50`, "1000.50", false},
 		{`12345678901234567890`, "12345678901234567890", false},
@@ -149,9 +156,17 @@ func FuzzString(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s String
-		_ = s.UnmarshalJSON(b)
+		err := s.UnmarshalJSON(b)
 		var n Int
 		_ = n.UnmarshalJSON(b)
+		// A string reads as encoding/json reads it, whatever path it took.
+		if tb := bytes.TrimSpace(b); len(tb) > 0 && tb[0] == '"' {
+			var want string
+			werr := json.Unmarshal(tb, &want)
+			if (err == nil) != (werr == nil) || err == nil && string(s) != want {
+				t.Fatalf("String(%q) = %q, %v; encoding/json: %q, %v", b, s, err, want, werr)
+			}
+		}
 	})
 }
 
