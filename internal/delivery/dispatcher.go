@@ -581,11 +581,8 @@ func (w *worker) run() {
 			continue
 		}
 		failures = 0
-		// The POST must end leaseMargin before the lease does, however
-		// long it waited for its slot.
-		sendBy := claimedAt.Add(lease - leaseMargin)
-		w.waiting.Add(int64(len(claimed)))
-		w.active.Add(int64(len(claimed)))
+		sendBy := sendDeadline(claimedAt, lease)
+		w.hold(int64(len(claimed)))
 		for _, dl := range claimed {
 			w.send(dl, sendBy)
 		}
@@ -602,6 +599,21 @@ func (w *worker) run() {
 		}
 		w.sleep(wait)
 	}
+}
+
+// hold counts n deliveries (claimed, or reserved to be handed off) as
+// claimed: waiting for a POST slot and active until their attempts are
+// recorded; a negative n gives back ones that were never sent.
+func (w *worker) hold(n int64) {
+	w.waiting.Add(n)
+	w.active.Add(n)
+}
+
+// sendDeadline is when the POST of a delivery leased at from for lease
+// must be done: leaseMargin before the lease ends, however long it waited
+// for its POST slot.
+func sendDeadline(from time.Time, lease time.Duration) time.Time {
+	return from.Add(lease - leaseMargin)
 }
 
 // send delivers dl, which holds a claim slot and is counted as waiting
@@ -665,15 +677,13 @@ func (w *worker) reserve() bool {
 	default:
 		return false
 	}
-	w.waiting.Add(1)
-	w.active.Add(1)
+	w.hold(1)
 	return true
 }
 
 // unreserve gives back a slot reserve took for a delivery not sent.
 func (w *worker) unreserve() {
-	w.waiting.Add(-1)
-	w.active.Add(-1)
+	w.hold(-1)
 	<-w.slots
 	w.poke()
 }
@@ -722,7 +732,7 @@ func (d *Dispatcher) Reserve(routes []string) (map[string]state.Lease, func([]st
 			leases, room = map[string]state.Lease{}, map[string]held{}
 		}
 		leases[r] = state.Lease{Owner: d.owner, Until: now.Add(lease)}
-		room[r] = held{w: w, sendBy: reserved.Add(lease - leaseMargin)}
+		room[r] = held{w: w, sendBy: sendDeadline(reserved, lease)}
 	}
 	if room == nil {
 		return nil, handNothing
