@@ -19,6 +19,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/internal/wire"
 	"github.com/finconnectd/finconnectd/internal/providers/tokencache"
 	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/version"
 )
 
 // AzamPay's documented hosts (docs/providers/azampay.md).
@@ -178,7 +179,7 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("azampay client: phone format %q is not local or international", opts.PhoneFormat)
 	}
 	c.call = wire.Caller{Provider: providers.AzamPay, Block: opts.Block, HTTP: opts.HTTPClient, Timeout: opts.Timeout, Observer: opts.Observer, Now: c.now,
-		Secrets: []secret.Value{opts.ClientID, opts.ClientSecret, opts.APIKey}}
+		Secrets: []secret.Value{opts.ClientID, opts.ClientSecret, opts.APIKey}, UserAgent: version.UserAgent()}
 	skew := opts.TokenSkew
 	if skew <= 0 {
 		skew = 60 * time.Second

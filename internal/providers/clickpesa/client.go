@@ -16,6 +16,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/internal/wire"
 	"github.com/finconnectd/finconnectd/internal/providers/tokencache"
 	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/version"
 )
 
 // LiveURL is ClickPesa's only environment (there is no sandbox).
@@ -102,13 +103,14 @@ func New(opts Options) (*Client, error) {
 		method:      method,
 		now:         now,
 		call: wire.Caller{
-			Provider: providers.ClickPesa,
-			Block:    opts.Block,
-			HTTP:     opts.HTTPClient,
-			Timeout:  opts.Timeout,
-			Observer: opts.Observer,
-			Now:      now,
-			Secrets:  []secret.Value{opts.ClientID, opts.APIKey, opts.ChecksumKey},
+			Provider:  providers.ClickPesa,
+			Block:     opts.Block,
+			HTTP:      opts.HTTPClient,
+			Timeout:   opts.Timeout,
+			Observer:  opts.Observer,
+			Now:       now,
+			Secrets:   []secret.Value{opts.ClientID, opts.APIKey, opts.ChecksumKey},
+			UserAgent: version.UserAgent(),
 		},
 	}
 	skew := opts.TokenSkew

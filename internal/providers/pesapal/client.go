@@ -14,6 +14,7 @@ import (
 	"github.com/finconnectd/finconnectd/internal/providers/internal/wire"
 	"github.com/finconnectd/finconnectd/internal/providers/tokencache"
 	"github.com/finconnectd/finconnectd/internal/secret"
+	"github.com/finconnectd/finconnectd/internal/version"
 )
 
 // PesaPal's documented base URLs (docs/providers/pesapal.md).
@@ -83,13 +84,14 @@ func New(opts Options) (*Client, error) {
 		secret: opts.ConsumerSecret,
 		now:    now,
 		call: wire.Caller{
-			Provider: providers.PesaPal,
-			Block:    opts.Block,
-			HTTP:     opts.HTTPClient,
-			Timeout:  opts.Timeout,
-			Observer: opts.Observer,
-			Now:      now,
-			Secrets:  []secret.Value{opts.ConsumerKey, opts.ConsumerSecret},
+			Provider:  providers.PesaPal,
+			Block:     opts.Block,
+			HTTP:      opts.HTTPClient,
+			Timeout:   opts.Timeout,
+			Observer:  opts.Observer,
+			Now:       now,
+			Secrets:   []secret.Value{opts.ConsumerKey, opts.ConsumerSecret},
+			UserAgent: version.UserAgent(),
 		},
 	}
 	skew := opts.TokenSkew
