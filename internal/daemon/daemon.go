@@ -239,6 +239,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err // the opener names the store and what failed
 	}
+	if co, ok := st.(state.CommitObserver); ok {
+		co.ObserveCommits(d.m.observeCommit)
+	}
 	d.store = d.wh.watch(st)
 	set, err := clients.New(cfg, d.clientOptions())
 	if err != nil {

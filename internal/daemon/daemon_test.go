@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -363,6 +364,13 @@ func TestServe(t *testing.T) {
 			t.Errorf("metrics lack %s", s)
 		}
 	}
+	// The store's commits are counted: the notification, its delivery's
+	// record and more, each write once.
+	_, body := do(t, "GET", r.api("/metrics"), "", nil)
+	commits, writes := metricValue(t, body, "finconnectd_store_commit_duration_seconds_count"), metricValue(t, body, "finconnectd_store_committed_writes_total")
+	if commits < 1 || writes < commits {
+		t.Errorf("store commits %v carrying %v writes, want at least one commit and a write per commit", commits, writes)
+	}
 	if err := r.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -690,4 +698,22 @@ func TestStopClosesUnusedConnections(t *testing.T) {
 			t.Fatalf("unused connection still open after stop (read %d bytes)", n)
 		}
 	}
+}
+
+// metricValue is the value of the unlabelled series name in a /metrics body.
+func metricValue(t *testing.T, body []byte, name string) float64 {
+	t.Helper()
+	for line := range strings.Lines(string(body)) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("metric %s: %v", name, err)
+		}
+		return f
+	}
+	t.Fatalf("metrics lack %s", name)
+	return 0
 }

@@ -59,7 +59,10 @@ func (s *Store) CreatePayment(ctx context.Context, p state.Payment) error {
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	if _, err := insertPayment(ctx, s.pool, p, false); err != nil {
+	start := time.Now()
+	_, err = insertPayment(ctx, s.pool, p, false)
+	s.autocommitted(start, err)
+	if err != nil {
 		return fmt.Errorf("postgres: create payment %s/%s: %w", p.Provider, p.Reference, err)
 	}
 	return nil
@@ -174,7 +177,9 @@ WHERE status IN ('pending', 'unknown') AND next_sync_at <= $1 ORDER BY next_sync
 
 // ScheduleSync sets when to ask the provider about a payment next.
 func (s *Store) ScheduleSync(ctx context.Context, id string, next time.Time, attempts int) error {
+	start := time.Now()
 	err := execOne(ctx, s.pool, `UPDATE payments SET next_sync_at = $1, sync_attempts = $2 WHERE id = $3`, next, attempts, id)
+	s.autocommitted(start, err)
 	if err != nil {
 		return fmt.Errorf("postgres: schedule sync of payment %s: %w", id, err)
 	}
@@ -356,8 +361,10 @@ func (s *Store) ClaimKeyAndCreatePayment(ctx context.Context, key, requestHash s
 // CompleteIdempotencyKey stores the answer to the first request
 // (ErrNotFound when the key is not claimed).
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, key string, statusCode int, body []byte, paymentID string) error {
+	start := time.Now()
 	err := execOne(ctx, s.pool, `UPDATE idempotency SET done = true, status_code = $1, body = $2, payment_id = $3 WHERE key = $4`,
 		statusCode, rules.Blob(body), paymentID, key)
+	s.autocommitted(start, err)
 	if err != nil {
 		return fmt.Errorf("postgres: complete idempotency key: %w", err)
 	}
@@ -366,7 +373,10 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, key string, statusCo
 
 // ReleaseIdempotencyKey forgets a key (no error when it is unknown).
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, key string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM idempotency WHERE key = $1`, key); err != nil {
+	start := time.Now()
+	_, err := s.pool.Exec(ctx, `DELETE FROM idempotency WHERE key = $1`, key)
+	s.autocommitted(start, err)
+	if err != nil {
 		return fmt.Errorf("postgres: release idempotency key: %w", err)
 	}
 	return nil

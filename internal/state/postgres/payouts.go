@@ -270,7 +270,9 @@ WHERE status IN ('pending', 'unknown') AND next_sync_at <= $1 ORDER BY next_sync
 
 // SchedulePayoutSync sets when to ask the provider about a payout next.
 func (s *Store) SchedulePayoutSync(ctx context.Context, id string, next time.Time, attempts int) error {
+	start := time.Now()
 	err := execOne(ctx, s.pool, `UPDATE payouts SET next_sync_at = $1, sync_attempts = $2 WHERE id = $3`, next, attempts, id)
+	s.autocommitted(start, err)
 	if err != nil {
 		return fmt.Errorf("postgres: schedule sync of payout %s: %w", id, err)
 	}
@@ -296,8 +298,10 @@ func scanAudit(row pgx.Row) (state.AuditEntry, error) {
 func (s *Store) AppendAudit(ctx context.Context, e state.AuditEntry) error {
 	e, err := rules.NewAudit(e, s.now)
 	if err == nil {
+		start := time.Now()
 		_, err = s.pool.Exec(ctx, `INSERT INTO audit (`+auditCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			e.ID, e.At, e.Token, e.Action, e.Subject, rules.Blob(e.Request), e.Result, e.Status, e.Detail)
+		s.autocommitted(start, err)
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: append audit entry: %w", err)

@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -60,11 +61,16 @@ type Store struct {
 	log      *slog.Logger
 	hostname string
 	scope    string // procscope.Scope(): with hostname, where a lock holder's PID can be looked up
+	// onCommit receives each commit (ObserveCommits); nil when unset.
+	onCommit atomic.Pointer[func(writes int, took time.Duration)]
 
 	closeOnce sync.Once
 }
 
-var _ state.Store = (*Store)(nil)
+var (
+	_ state.Store          = (*Store)(nil)
+	_ state.CommitObserver = (*Store)(nil)
+)
 
 // schemaName is what Options.Schema may be (it is put into SQL unquoted).
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -175,8 +181,54 @@ func execOne(ctx context.Context, q querier, query string, args ...any) error {
 
 // write runs fn in one READ COMMITTED transaction and commits when it
 // returns nil. Rows fn must see unchanged are locked FOR UPDATE by fn.
-func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
+func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) (err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After a commit this does nothing; after fn failed it undoes fn.
+		if rerr := tx.Rollback(ctx); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) && err == nil {
+			err = rerr
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	s.observeCommit(time.Since(start))
+	return nil
+}
+
+// autocommitted reports a write of one statement outside a transaction,
+// which committed on its own: its whole round trip, from start, was the
+// commit's (nothing is reported when it failed).
+func (s *Store) autocommitted(start time.Time, err error) {
+	if err == nil {
+		s.observeCommit(time.Since(start))
+	}
+}
+
+// observeCommit reports one write's commit.
+func (s *Store) observeCommit(took time.Duration) {
+	if fn := s.onCommit.Load(); fn != nil {
+		(*fn)(1, took)
+	}
+}
+
+// ObserveCommits makes fn receive each later commit. Every write commits
+// on its own: took is its transaction's COMMIT round trip (the server's
+// flush included), or for a write of one statement outside a transaction
+// that statement's round trip. fn runs on the writing goroutine.
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
+	if fn == nil {
+		s.onCommit.Store(nil)
+		return
+	}
+	s.onCommit.Store(&fn)
 }
 
 // read runs fn in one REPEATABLE READ read-only transaction (a snapshot).

@@ -218,8 +218,10 @@ func (s *Store) StartReconRun(ctx context.Context, st state.ReconStart) (state.R
 // CheckpointReconRun stores a run's progress and renews its lease.
 func (s *Store) CheckpointReconRun(ctx context.Context, r state.ReconRun, lease time.Duration, now time.Time) error {
 	now = rules.NowIfZero(now, s.now)
+	start := time.Now()
 	err := execOne(ctx, s.pool, `UPDATE recon_runs SET phase = $1, cursor = $2, counters = $3, lease_until = $4, updated_at = $5
 WHERE id = $6 AND owner = $7 AND status = 'running'`, r.Phase, r.Cursor, countersText(r.Counters), now.Add(lease), now, r.ID, r.Owner)
+	s.autocommitted(start, err)
 	if errors.Is(err, state.ErrNotFound) {
 		err = fmt.Errorf("the run is no longer held by %s: %w", r.Owner, state.ErrConflict)
 	}

@@ -65,12 +65,17 @@ type Store struct {
 	deferWait, deferWindow time.Duration
 	// commits counts the writer's transactions (tests read it).
 	commits atomic.Int64
+	// onCommit receives each commit (ObserveCommits); nil when unset.
+	onCommit atomic.Pointer[func(writes int, took time.Duration)]
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ state.Store = (*Store)(nil)
+var (
+	_ state.Store          = (*Store)(nil)
+	_ state.CommitObserver = (*Store)(nil)
+)
 
 // Open opens (creating if needed, with mode 0600) the SQLite state file at
 // path and migrates its schema. The directory must exist. The caller

@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Store) {
 		{"ConcurrentChangesOfOnePayment", testConcurrentChanges},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"PingClose", testPingClose},
+		{"CommitObserver", testCommitObserver},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
