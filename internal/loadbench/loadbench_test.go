@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -68,12 +69,13 @@ func TestQuickRun(t *testing.T) {
 	if d := rep.Delivery; d.Missing != 0 || d.Daemon <= 0 || d.Forwarder <= 0 {
 		t.Errorf("delivery: %+v", d)
 	}
-	if p := rep.Pay; p.Daemon <= 0 || p.DaemonIdempotent <= 0 || p.Direct <= 0 || p.TokenPerPayment <= 0 || p.SerialDaemonP50 <= 0 || p.SerialDurableP50 <= 0 || p.Failed != 0 {
+	if p := rep.Pay; p.Daemon <= 0 || p.DaemonIdempotent <= 0 || p.Direct <= 0 || p.TokenPerPayment <= 0 || p.SerialDaemonP50 <= 0 || p.SerialDurableP50 <= 0 || p.Failed != 0 ||
+		p.CommitP50 <= 0 || p.CommitP99 < p.CommitP50 || p.WritesPerCommit < 1 {
 		t.Errorf("pay: %+v", p)
 	}
 	var out strings.Builder
 	rep.Print(&out)
-	for _, want := range []string{"ingest: highest rate", "ack -> delivered", "drain of", "overhead p50", "vs a token per payment"} {
+	for _, want := range []string{"ingest: highest rate", "ack -> delivered", "drain of", "overhead p50", "vs a token per payment", "store commits"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
@@ -215,5 +217,41 @@ func TestSweepRetriesAMissOnce(t *testing.T) {
 	}
 	if want := []string{"a1", "a2"}; !slices.Equal(ran, want) {
 		t.Errorf("without untilFailed ran %v, want %v", ran, want)
+	}
+}
+
+// TestCommitStats: the commit figures come from two reads of the daemon's
+// histogram, and quantiles are interpolated within a bucket as Prometheus
+// does.
+func TestCommitStats(t *testing.T) {
+	t.Parallel()
+	bounds := []float64{.001, .002, .004, math.Inf(1)}
+	before := commitStats{commits: 10, writes: 20, bounds: bounds, cum: []float64{10, 10, 10, 10}}
+	after := commitStats{commits: 110, writes: 270, bounds: bounds, cum: []float64{60, 90, 100, 110}}
+	d := after.minus(before)
+	if d.commits != 100 || d.writes != 250 || d.perCommit() != 2.5 {
+		t.Fatalf("difference: %+v (%.2f writes per commit)", d, d.perCommit())
+	}
+	tests := []struct {
+		q    float64
+		want time.Duration
+	}{
+		{0.25, 500 * time.Microsecond},  // 25 of the 50 under 1 ms
+		{0.5, time.Millisecond},         // the 50th is the last under 1 ms
+		{0.65, 1500 * time.Microsecond}, // 15 of the 30 between 1 and 2 ms
+		{0.85, 3 * time.Millisecond},    // 5 of the 10 between 2 and 4 ms
+		{0.99, 4 * time.Millisecond},    // past the last finite bound: that bound
+	}
+	for _, tt := range tests {
+		if got := d.quantile(tt.q); got != tt.want {
+			t.Errorf("quantile(%v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	sum := d.plus(d)
+	if sum.commits != 200 || sum.quantile(0.5) != time.Millisecond {
+		t.Errorf("sum of two differences: %+v, median %v", sum, sum.quantile(0.5))
+	}
+	if (commitStats{}).quantile(0.5) != 0 || (commitStats{}).perCommit() != 0 {
+		t.Error("no commits should give zero figures")
 	}
 }

@@ -37,6 +37,11 @@ type PayReport struct {
 	// 32-client rounds, without and with Idempotency-Key: on a shared
 	// machine it moves less with the load than the rates do.
 	DaemonCPU, DaemonIdempotentCPU time.Duration
+	// The daemon's store commits over the same rounds (from its /metrics):
+	// how long they took, estimated from the histogram's buckets, and how
+	// many writes each carried. A payment waits for two of them.
+	CommitP50, CommitP99 time.Duration
+	WritesPerCommit      float64
 }
 
 // payPhone ends in 0 (the emulated customer would pay), but the emulator's
@@ -209,27 +214,57 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 		cpu, cpuIdem           time.Duration
 		paid, paidIdem         atomic.Int64
 	)
+	var commits commitStats
+	// daemonRound runs fn, a round of the daemon, and adds its commits.
+	daemonRound := func(fn func() float64) (float64, error) {
+		before, err := e.readCommits(ctx)
+		if err != nil {
+			return 0, err
+		}
+		rate := fn()
+		after, err := e.readCommits(ctx)
+		if err != nil {
+			return 0, err
+		}
+		commits = commits.plus(after.minus(before))
+		return rate, nil
+	}
 	for range rounds {
 		cpu0 := e.daemon.cpu()
-		rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
-			s, err := e.createPayment(ctx, e.nextRef(), false)
-			if err == nil {
-				e.addSeed(s)
-				paid.Add(1)
-			}
-			return err == nil
+		var failed int
+		rate, err := daemonRound(func() float64 {
+			rate, _, _, f := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+				s, err := e.createPayment(ctx, e.nextRef(), false)
+				if err == nil {
+					e.addSeed(s)
+					paid.Add(1)
+				}
+				return err == nil
+			})
+			failed = f
+			return rate
 		})
+		if err != nil {
+			return r, err
+		}
 		cpu += e.daemon.cpu() - cpu0
 		daemon, r.Failed = append(daemon, rate), r.Failed+failed
 		cpu0 = e.daemon.cpu()
-		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
-			s, err := e.createPayment(ctx, e.nextRef(), true)
-			if err == nil {
-				e.addSeed(s)
-				paidIdem.Add(1)
-			}
-			return err == nil
+		rate, err = daemonRound(func() float64 {
+			rate, _, _, f := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+				s, err := e.createPayment(ctx, e.nextRef(), true)
+				if err == nil {
+					e.addSeed(s)
+					paidIdem.Add(1)
+				}
+				return err == nil
+			})
+			failed = f
+			return rate
 		})
+		if err != nil {
+			return r, err
+		}
 		cpuIdem += e.daemon.cpu() - cpu0
 		idem, r.Failed = append(idem, rate), r.Failed+failed
 		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
@@ -250,6 +285,7 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 	if n := paidIdem.Load(); n > 0 {
 		r.DaemonIdempotentCPU = cpuIdem / time.Duration(n)
 	}
+	r.CommitP50, r.CommitP99, r.WritesPerCommit = commits.quantile(0.5), commits.quantile(0.99), commits.perCommit()
 	return r, e.sandboxSettings(ctx, map[string]any{"latency": "0s"})
 }
 

@@ -89,6 +89,9 @@ func (r Report) Print(w io.Writer) {
 		fmt.Fprintf(tw, "pay API, 32 clients\t%.0f/s\tdirect %.0f/s\t%.2f\t>= %.2f: %s\n", p.Daemon, p.Direct, rd, goalPay32VsDirect, verdict(rd >= goalPay32VsDirect))
 		fmt.Fprintf(tw, "pay API, 32 clients, Idempotency-Key\t%.0f/s\tdirect %.0f/s\t%.2f\t>= %.2f: %s\n", p.DaemonIdempotent, p.Direct, ri, goalPay32VsDirect, verdict(ri >= goalPay32VsDirect))
 		fmt.Fprintf(tw, "pay API: daemon CPU per payment, 32 clients\t%s\twith Idempotency-Key %s\t\t\n", us(p.DaemonCPU), us(p.DaemonIdempotentCPU))
+		if p.WritesPerCommit > 0 {
+			fmt.Fprintf(tw, "pay API: daemon's store commits, 32 clients\tp50 %s, p99 %s\t%.1f writes per commit\t\t\n", ms(p.CommitP50), ms(p.CommitP99), p.WritesPerCommit)
+		}
 		fmt.Fprintf(tw, "pay API, 32 clients, vs a token per payment\t%.0f/s\ttoken per payment %.0f/s\t%.2f\t>= %.1f: %s\n", p.Daemon, p.TokenPerPayment, rs, goalPay32VsPerPayment, verdict(rs >= goalPay32VsPerPayment))
 	}
 	_ = tw.Flush()
