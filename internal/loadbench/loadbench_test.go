@@ -70,12 +70,12 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("delivery: %+v", d)
 	}
 	if p := rep.Pay; p.Daemon <= 0 || p.DaemonIdempotent <= 0 || p.Direct <= 0 || p.TokenPerPayment <= 0 || p.SerialDaemonP50 <= 0 || p.SerialDurableP50 <= 0 || p.Failed != 0 ||
-		p.CommitP50 <= 0 || p.CommitP99 < p.CommitP50 || p.WritesPerCommit < 1 {
+		p.CommitP50 <= 0 || p.CommitP99 < p.CommitP50 || p.WritesPerCommit < 1 || p.DurableDirect <= 0 {
 		t.Errorf("pay: %+v", p)
 	}
 	var out strings.Builder
 	rep.Print(&out)
-	for _, want := range []string{"ingest: highest rate", "ack -> delivered", "drain of", "overhead p50", "vs a token per payment", "store commits"} {
+	for _, want := range []string{"ingest: highest rate", "ack -> delivered", "drain of", "overhead p50", "vs a token per payment", "store commits", "commits + direct"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

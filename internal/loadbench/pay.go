@@ -32,7 +32,11 @@ type PayReport struct {
 	DurableOverheadP50, DurableOverheadP99 time.Duration
 	// 32 clients, emulator latency 50 ms: payments per second (median of rounds).
 	Daemon, DaemonIdempotent, Direct, TokenPerPayment float64
-	Failed                                            int
+	// DurableDirect is the direct client between two commits (as
+	// SerialDurable), 32 of them sharing commits: what the durability
+	// alone leaves of the direct client's rate.
+	DurableDirect float64
+	Failed        int
 	// The daemon's CPU time (user and system) per payment over the
 	// 32-client rounds, without and with Idempotency-Key: on a shared
 	// machine it moves less with the load than the rates do.
@@ -210,9 +214,9 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 		rounds = 1
 	}
 	var (
-		daemon, idem, dir, sdk []float64
-		cpu, cpuIdem           time.Duration
-		paid, paidIdem         atomic.Int64
+		daemon, idem, dir, sdk, dur []float64
+		cpu, cpuIdem                time.Duration
+		paid, paidIdem              atomic.Int64
 	)
 	var commits commitStats
 	// daemonRound runs fn, a round of the daemon, and adds its commits.
@@ -271,6 +275,12 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 			return directPay(ctx, direct, e.nextRef()) == nil
 		})
 		dir, r.Failed = append(dir, rate), r.Failed+failed
+		// The direct client between two commits, as the daemon's durability
+		// needs, its writes sharing commits as the daemon's do.
+		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+			return durable.pay(ctx, e.nextRef()) == nil
+		})
+		dur, r.Failed = append(dur, rate), r.Failed+failed
 		// What a client without a token cache does: a token for every payment.
 		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
 			c, err := e.directClient()
@@ -279,6 +289,7 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 		sdk, r.Failed = append(sdk, rate), r.Failed+failed
 	}
 	r.Daemon, r.DaemonIdempotent, r.Direct, r.TokenPerPayment = median(daemon), median(idem), median(dir), median(sdk)
+	r.DurableDirect = median(dur)
 	if n := paid.Load(); n > 0 {
 		r.DaemonCPU = cpu / time.Duration(n)
 	}
@@ -304,9 +315,22 @@ func median(v []float64) float64 {
 // durablePayer is the direct client with the daemon's durability: the
 // payment is committed (SQLite, WAL, synchronous=FULL, as the daemon's
 // store) before the provider is called, and the provider's answer after.
+// Its writes go through one writer that commits whatever writes are
+// waiting together, as the daemon's store does: one client commits each
+// write alone, 32 clients share their commits.
 type durablePayer struct {
 	db     *sql.DB
 	client *clickpesa.Client
+	writes chan durableWrite
+	stop   context.CancelFunc
+	done   chan struct{}
+}
+
+// durableWrite is one statement waiting for the writer.
+type durableWrite struct {
+	query string
+	args  []any
+	done  chan error
 }
 
 func newDurablePayer(path string, c *clickpesa.Client) (*durablePayer, error) {
@@ -318,21 +342,82 @@ func newDurablePayer(path string, c *clickpesa.Client) (*durablePayer, error) {
 		db.Close()
 		return nil, fmt.Errorf("create payments: %w", err)
 	}
-	return &durablePayer{db: db, client: c}, nil
+	ctx, stop := context.WithCancel(context.Background())
+	d := &durablePayer{db: db, client: c, writes: make(chan durableWrite, 1024), stop: stop, done: make(chan struct{})}
+	go d.writer(ctx)
+	return d, nil
 }
 
 func (d *durablePayer) pay(ctx context.Context, ref string) error {
-	if _, err := d.db.ExecContext(ctx, "INSERT INTO payments (reference, status, created_at) VALUES (?, 'pending', ?)", ref, time.Now().UnixNano()); err != nil {
+	if err := d.exec(ctx, "INSERT INTO payments (reference, status, created_at) VALUES (?, 'pending', ?)", ref, time.Now().UnixNano()); err != nil {
 		return fmt.Errorf("record payment: %w", err)
 	}
 	res, err := d.client.InitiatePayment(ctx, payRequest(ref))
 	if err != nil {
 		return err
 	}
-	if _, err := d.db.ExecContext(ctx, "UPDATE payments SET provider_reference = ? WHERE reference = ?", res.ProviderReference, ref); err != nil {
+	if err := d.exec(ctx, "UPDATE payments SET provider_reference = ? WHERE reference = ?", res.ProviderReference, ref); err != nil {
 		return fmt.Errorf("record answer: %w", err)
 	}
 	return nil
 }
 
-func (d *durablePayer) close() { _ = d.db.Close() }
+// exec runs one statement through the writer and returns after its commit.
+func (d *durablePayer) exec(ctx context.Context, query string, args ...any) error {
+	w := durableWrite{query: query, args: args, done: make(chan error, 1)}
+	select {
+	case d.writes <- w:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-w.done // once queued, the outcome is waited for
+}
+
+func (d *durablePayer) writer(ctx context.Context) {
+	defer close(d.done)
+	const maxBatch = 128
+	batch := make([]durableWrite, 0, maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case w := <-d.writes:
+			batch = append(batch[:0], w)
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case w := <-d.writes:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		err := d.commit(batch)
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
+}
+
+// commit runs batch in one transaction (a failure fails the whole batch:
+// the baseline's statements do not fail).
+func (d *durablePayer) commit(batch []durableWrite) error {
+	tx, err := d.db.Begin()
+	if err != nil {
+		return err
+	}
+	for _, w := range batch {
+		if _, err := tx.Exec(w.query, w.args...); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func (d *durablePayer) close() {
+	d.stop()
+	<-d.done
+	_ = d.db.Close()
+}

@@ -88,6 +88,10 @@ func (r Report) Print(w io.Writer) {
 		rd, ri, rs := ratio(p.Daemon, p.Direct), ratio(p.DaemonIdempotent, p.Direct), ratio(p.Daemon, p.TokenPerPayment)
 		fmt.Fprintf(tw, "pay API, 32 clients\t%.0f/s\tdirect %.0f/s\t%.2f\t>= %.2f: %s\n", p.Daemon, p.Direct, rd, goalPay32VsDirect, verdict(rd >= goalPay32VsDirect))
 		fmt.Fprintf(tw, "pay API, 32 clients, Idempotency-Key\t%.0f/s\tdirect %.0f/s\t%.2f\t>= %.2f: %s\n", p.DaemonIdempotent, p.Direct, ri, goalPay32VsDirect, verdict(ri >= goalPay32VsDirect))
+		if p.DurableDirect > 0 {
+			fmt.Fprintf(tw, "pay API, 32 clients, vs a direct call between two commits\t%.0f/s (with key %.0f/s)\tcommits + direct %.0f/s\t%.2f (%.2f)\t\n",
+				p.Daemon, p.DaemonIdempotent, p.DurableDirect, ratio(p.Daemon, p.DurableDirect), ratio(p.DaemonIdempotent, p.DurableDirect))
+		}
 		fmt.Fprintf(tw, "pay API: daemon CPU per payment, 32 clients\t%s\twith Idempotency-Key %s\t\t\n", us(p.DaemonCPU), us(p.DaemonIdempotentCPU))
 		if p.WritesPerCommit > 0 {
 			fmt.Fprintf(tw, "pay API: daemon's store commits, 32 clients\tp50 %s, p99 %s\t%.1f writes per commit\t\t\n", ms(p.CommitP50), ms(p.CommitP99), p.WritesPerCommit)
