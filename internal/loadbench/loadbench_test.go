@@ -70,7 +70,8 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("delivery: %+v", d)
 	}
 	if p := rep.Pay; p.Daemon <= 0 || p.DaemonIdempotent <= 0 || p.Direct <= 0 || p.TokenPerPayment <= 0 || p.SerialDaemonP50 <= 0 || p.SerialDurableP50 <= 0 || p.Failed != 0 ||
-		p.CommitP50 <= 0 || p.CommitP99 < p.CommitP50 || p.WritesPerCommit < 1 || p.DurableDirect <= 0 {
+		p.CommitP50 <= 0 || p.CommitP99 < p.CommitP50 || p.WritesPerCommit < 1 || p.DurableDirect <= 0 ||
+		p.DurableCommitP50 <= 0 || p.DurableWritesPerCommit < 1 {
 		t.Errorf("pay: %+v", p)
 	}
 	var out strings.Builder

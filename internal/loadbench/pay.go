@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,9 @@ type PayReport struct {
 	// many writes each carried. A payment waits for two of them.
 	CommitP50, CommitP99 time.Duration
 	WritesPerCommit      float64
+	// The same of the direct client between two commits (DurableDirect).
+	DurableCommitP50, DurableCommitP99 time.Duration
+	DurableWritesPerCommit             float64
 }
 
 // payPhone ends in 0 (the emulated customer would pay), but the emulator's
@@ -215,6 +219,8 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 	}
 	var (
 		daemon, idem, dir, sdk, dur []float64
+		durCommits                  []time.Duration
+		durWrites                   int
 		cpu, cpuIdem                time.Duration
 		paid, paidIdem              atomic.Int64
 	)
@@ -277,10 +283,13 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 		dir, r.Failed = append(dir, rate), r.Failed+failed
 		// The direct client between two commits, as the daemon's durability
 		// needs, its writes sharing commits as the daemon's do.
+		durable.takeCommits()
 		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
 			return durable.pay(ctx, e.nextRef()) == nil
 		})
 		dur, r.Failed = append(dur, rate), r.Failed+failed
+		c, n := durable.takeCommits()
+		durCommits, durWrites = append(durCommits, c...), durWrites+n
 		// What a client without a token cache does: a token for every payment.
 		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
 			c, err := e.directClient()
@@ -290,6 +299,10 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 	}
 	r.Daemon, r.DaemonIdempotent, r.Direct, r.TokenPerPayment = median(daemon), median(idem), median(dir), median(sdk)
 	r.DurableDirect = median(dur)
+	r.DurableCommitP50, r.DurableCommitP99, _ = percentiles(durCommits)
+	if len(durCommits) > 0 {
+		r.DurableWritesPerCommit = float64(durWrites) / float64(len(durCommits))
+	}
 	if n := paid.Load(); n > 0 {
 		r.DaemonCPU = cpu / time.Duration(n)
 	}
@@ -324,6 +337,10 @@ type durablePayer struct {
 	writes chan durableWrite
 	stop   context.CancelFunc
 	done   chan struct{}
+
+	mu      sync.Mutex
+	commits []time.Duration // each commit's duration, since takeCommits
+	wrote   int             // writes committed, since takeCommits
 }
 
 // durableWrite is one statement waiting for the writer.
@@ -393,7 +410,14 @@ func (d *durablePayer) writer(ctx context.Context) {
 				break more
 			}
 		}
+		t0 := time.Now()
 		err := d.commit(batch)
+		took := time.Since(t0)
+		if err == nil {
+			d.mu.Lock()
+			d.commits, d.wrote = append(d.commits, took), d.wrote+len(batch)
+			d.mu.Unlock()
+		}
 		for _, w := range batch {
 			w.done <- err
 		}
@@ -414,6 +438,16 @@ func (d *durablePayer) commit(batch []durableWrite) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// takeCommits returns the durations of the commits since the last call
+// and the writes they carried, and starts counting again.
+func (d *durablePayer) takeCommits() ([]time.Duration, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, n := d.commits, d.wrote
+	d.commits, d.wrote = nil, 0
+	return c, n
 }
 
 func (d *durablePayer) close() {

@@ -94,7 +94,8 @@ func (r Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "pay API: daemon CPU per payment, 32 clients\t%s\twith Idempotency-Key %s\t\t\n", us(p.DaemonCPU), us(p.DaemonIdempotentCPU))
 		if p.WritesPerCommit > 0 {
-			fmt.Fprintf(tw, "pay API: daemon's store commits, 32 clients\tp50 %s, p99 %s\t%.1f writes per commit\t\t\n", ms(p.CommitP50), ms(p.CommitP99), p.WritesPerCommit)
+			fmt.Fprintf(tw, "pay API: store commits, 32 clients\tp50 %s, p99 %s, %.1f writes each\tcommits + direct p50 %s, p99 %s, %.1f writes each\t\t\n",
+				ms(p.CommitP50), ms(p.CommitP99), p.WritesPerCommit, ms(p.DurableCommitP50), ms(p.DurableCommitP99), p.DurableWritesPerCommit)
 		}
 		fmt.Fprintf(tw, "pay API, 32 clients, vs a token per payment\t%.0f/s\ttoken per payment %.0f/s\t%.2f\t>= %.1f: %s\n", p.Daemon, p.TokenPerPayment, rs, goalPay32VsPerPayment, verdict(rs >= goalPay32VsPerPayment))
 	}
