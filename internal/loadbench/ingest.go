@@ -131,6 +131,13 @@ func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 			label = " (again)"
 		}
 		fmt.Fprintf(e.log, "  %s at %.0f/s%s ...", target, rate, label)
+		var commits0 commitStats
+		if target == targetDaemon {
+			var err error
+			if commits0, err = e.readCommits(ctx); err != nil {
+				return false, err
+			}
+		}
 		cpu0 := procs[target].cpu()
 		res := openLoop(ctx, e.client, reqs, rate, http.StatusOK)
 		res.Again = again
@@ -140,11 +147,21 @@ func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 			// step starts from an empty queue (and its CPU counts
 			// with the step's).
 			arr = e.sink.waitArrived(refs, 60*time.Second)
+			commits1, err := e.readCommits(ctx)
+			if err != nil {
+				return false, err
+			}
+			c := commits1.minus(commits0)
+			res.CommitP50, res.CommitP99, res.WritesPerCommit = c.quantile(0.5), c.quantile(0.99), c.perCommit()
 		}
 		if cpu1 := procs[target].cpu(); cpu0 > 0 && res.OK > 0 {
 			res.CPU = (cpu1 - cpu0) / time.Duration(res.OK)
 		}
-		fmt.Fprintf(e.log, " p50 %s p99 %s, %d errors, %d rejected, CPU %s per request\n", res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors, res.Rejected, us(res.CPU))
+		commits := ""
+		if res.WritesPerCommit > 0 {
+			commits = fmt.Sprintf(", commits p50 %s p99 %s of %.1f writes", ms(res.CommitP50), ms(res.CommitP99), res.WritesPerCommit)
+		}
+		fmt.Fprintf(e.log, " p50 %s p99 %s, %d errors, %d rejected, CPU %s per request%s\n", res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Errors, res.Rejected, us(res.CPU), commits)
 		rep.Steps[target] = append(rep.Steps[target], res)
 		good := res.Good(ingestTarget)
 		if target == targetDaemon {

@@ -33,6 +33,10 @@ type Result struct {
 	// request (ingest steps; for finconnectd it includes delivering the
 	// step's events), 0 when unknown.
 	CPU time.Duration
+	// Commits are finconnectd's store commits over the step, its events'
+	// delivery included (from its /metrics; zero for the baselines).
+	CommitP50, CommitP99 time.Duration
+	WritesPerCommit      float64
 }
 
 // Good reports whether the step met the latency target with no errors.

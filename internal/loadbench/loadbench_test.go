@@ -60,6 +60,9 @@ func TestQuickRun(t *testing.T) {
 		if len(steps) == 0 || steps[0].OK == 0 {
 			t.Errorf("ingest %s: no successful step: %+v", target, steps)
 		}
+		if (target == targetDaemon) != (len(steps) > 0 && steps[0].WritesPerCommit >= 1 && steps[0].CommitP50 > 0) {
+			t.Errorf("ingest %s: store commits measured for finconnectd only: %+v", target, steps)
+		}
 	}
 	// Every acknowledged webhook's event arrived (a latency of 0 is an
 	// event that arrived before its acknowledgement did).

@@ -101,7 +101,7 @@ func (r Report) Print(w io.Writer) {
 	}
 	_ = tw.Flush()
 	if in := r.Ingest; len(in.Steps) > 0 {
-		fmt.Fprintln(w, "\ningest steps (offered/s, \"again\" for a second try after a miss: p50, p99, ok/sent, 503, errors, CPU per webhook):")
+		fmt.Fprintln(w, "\ningest steps (offered/s, \"again\" for a second try after a miss: p50, p99, ok/sent, 503, errors, CPU per webhook; finconnectd's store commits: p50, p99, writes per commit):")
 		for _, t := range []string{targetDaemon, targetReceiver, targetGroup} {
 			fmt.Fprintf(w, "  %s:", t)
 			for _, s := range in.Steps[t] {
@@ -109,7 +109,11 @@ func (r Report) Print(w io.Writer) {
 				if s.Again {
 					again = " again"
 				}
-				fmt.Fprintf(w, " [%.0f%s: %s, %s, %d/%d, %d, %d, %s]", s.Offered, again, ms(s.P50), ms(s.P99), s.OK, s.Sent, s.Rejected, s.Errors, us(s.CPU))
+				commits := ""
+				if s.WritesPerCommit > 0 {
+					commits = fmt.Sprintf("; %s, %s, %.1f", ms(s.CommitP50), ms(s.CommitP99), s.WritesPerCommit)
+				}
+				fmt.Fprintf(w, " [%.0f%s: %s, %s, %d/%d, %d, %d, %s%s]", s.Offered, again, ms(s.P50), ms(s.P99), s.OK, s.Sent, s.Rejected, s.Errors, us(s.CPU), commits)
 			}
 			fmt.Fprintln(w)
 		}
