@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -387,7 +388,12 @@ func (d *durablePayer) exec(ctx context.Context, query string, args ...any) erro
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return <-w.done // once queued, the outcome is waited for
+	select {
+	case err := <-w.done: // once queued, the outcome is waited for
+		return err
+	case <-d.done:
+		return errors.New("durable client closed")
+	}
 }
 
 func (d *durablePayer) writer(ctx context.Context) {
@@ -410,9 +416,7 @@ func (d *durablePayer) writer(ctx context.Context) {
 				break more
 			}
 		}
-		t0 := time.Now()
-		err := d.commit(batch)
-		took := time.Since(t0)
+		took, err := d.commit(batch)
 		if err == nil {
 			d.mu.Lock()
 			d.commits, d.wrote = append(d.commits, took), d.wrote+len(batch)
@@ -425,19 +429,22 @@ func (d *durablePayer) writer(ctx context.Context) {
 }
 
 // commit runs batch in one transaction (a failure fails the whole batch:
-// the baseline's statements do not fail).
-func (d *durablePayer) commit(batch []durableWrite) error {
+// the baseline's statements do not fail) and returns how long the COMMIT
+// took, as the daemon's store reports it.
+func (d *durablePayer) commit(batch []durableWrite) (time.Duration, error) {
 	tx, err := d.db.Begin()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, w := range batch {
 		if _, err := tx.Exec(w.query, w.args...); err != nil {
 			_ = tx.Rollback()
-			return err
+			return 0, err
 		}
 	}
-	return tx.Commit()
+	start := time.Now()
+	err = tx.Commit()
+	return time.Since(start), err
 }
 
 // takeCommits returns the durations of the commits since the last call
