@@ -65,9 +65,9 @@ func runReceiver(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	var store func(ctx context.Context, body []byte) error
 	if *group {
-		g := newGroupWriter(db)
+		g := newGroupWriter(func(bodies [][]byte) error { return insertBodies(db, bodies) })
 		go g.run(ctx)
-		store = g.store
+		store = g.submit
 	} else {
 		store = func(ctx context.Context, body []byte) error {
 			tx, err := db.BeginTx(ctx, nil)
@@ -117,39 +117,53 @@ func serveUntil(ctx context.Context, listen string, h http.Handler, stdout io.Wr
 	return nil
 }
 
-// groupWriter commits waiting inserts together.
-type groupWriter struct {
-	db   *sql.DB
-	reqs chan groupReq
+// groupWriter commits the items waiting for it together (group commit):
+// one goroutine (run) takes every item queued, up to 512, hands them to
+// commit in one call, and answers each with commit's error.
+type groupWriter[T any] struct {
+	reqs    chan groupReq[T]
+	commit  func(batch []T) error
+	stopped chan struct{} // closed when run returns
 }
 
-type groupReq struct {
-	body []byte
+type groupReq[T any] struct {
+	item T
 	done chan error
 }
 
-func newGroupWriter(db *sql.DB) *groupWriter {
-	return &groupWriter{db: db, reqs: make(chan groupReq, 4096)}
+func newGroupWriter[T any](commit func(batch []T) error) *groupWriter[T] {
+	return &groupWriter[T]{reqs: make(chan groupReq[T], 4096), commit: commit, stopped: make(chan struct{})}
 }
 
-func (g *groupWriter) store(ctx context.Context, body []byte) error {
-	r := groupReq{body: body, done: make(chan error, 1)}
+// submit queues item and returns commit's error for its batch, or sooner
+// when ctx ends or the writer has stopped.
+func (g *groupWriter[T]) submit(ctx context.Context, item T) error {
+	r := groupReq[T]{item: item, done: make(chan error, 1)}
 	select {
 	case g.reqs <- r:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-g.stopped:
+		return errWriterStopped
 	}
 	select {
 	case err := <-r.done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-g.stopped:
+		return errWriterStopped
 	}
 }
 
-func (g *groupWriter) run(ctx context.Context) {
+var errWriterStopped = errors.New("group writer stopped")
+
+// run commits batches until ctx ends.
+func (g *groupWriter[T]) run(ctx context.Context) {
+	defer close(g.stopped)
 	const maxBatch = 512
-	batch := make([]groupReq, 0, maxBatch)
+	batch := make([]groupReq[T], 0, maxBatch)
+	items := make([]T, 0, maxBatch)
 	for {
 		select {
 		case <-ctx.Done():
@@ -166,15 +180,20 @@ func (g *groupWriter) run(ctx context.Context) {
 				break more
 			}
 		}
-		err := g.commit(batch)
+		items = items[:0]
+		for _, r := range batch {
+			items = append(items, r.item)
+		}
+		err := g.commit(items)
 		for _, r := range batch {
 			r.done <- err
 		}
 	}
 }
 
-func (g *groupWriter) commit(batch []groupReq) error {
-	tx, err := g.db.Begin()
+// insertBodies stores bodies in the receiver's inbox in one transaction.
+func insertBodies(db *sql.DB, bodies [][]byte) error {
+	tx, err := db.Begin()
 	if err != nil {
 		return err
 	}
@@ -184,8 +203,8 @@ func (g *groupWriter) commit(batch []groupReq) error {
 		return err
 	}
 	now := time.Now().UnixNano()
-	for _, r := range batch {
-		if _, err := stmt.Exec(r.body, now); err != nil {
+	for _, b := range bodies {
+		if _, err := stmt.Exec(b, now); err != nil {
 			_ = tx.Rollback()
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -219,66 +218,50 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 		rounds = 1
 	}
 	var (
-		daemon, idem, dir, sdk, dur []float64
-		durCommits                  []time.Duration
-		durWrites                   int
-		cpu, cpuIdem                time.Duration
-		paid, paidIdem              atomic.Int64
+		dir, sdk, dur []float64
+		durCommits    []time.Duration
+		durWrites     int
+		commits       commitStats
 	)
-	var commits commitStats
-	// daemonRound runs fn, a round of the daemon, and adds its commits.
-	daemonRound := func(fn func() float64) (float64, error) {
+	// daemonRounds are the daemon's rounds, without or with a key.
+	type daemonRounds struct {
+		key   bool
+		rates []float64
+		cpu   time.Duration // the daemon's, over the rounds
+		paid  atomic.Int64
+	}
+	plain, keyed := &daemonRounds{}, &daemonRounds{key: true}
+	// daemonRound runs one round of rs and adds its CPU and commits.
+	daemonRound := func(rs *daemonRounds) error {
 		before, err := e.readCommits(ctx)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		rate := fn()
+		cpu0 := e.daemon.cpu()
+		rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+			s, err := e.createPayment(ctx, e.nextRef(), rs.key)
+			if err == nil {
+				e.addSeed(s)
+				rs.paid.Add(1)
+			}
+			return err == nil
+		})
+		rs.cpu += e.daemon.cpu() - cpu0
+		rs.rates, r.Failed = append(rs.rates, rate), r.Failed+failed
 		after, err := e.readCommits(ctx)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		commits = commits.plus(after.minus(before))
-		return rate, nil
+		return nil
 	}
 	for range rounds {
-		cpu0 := e.daemon.cpu()
-		var failed int
-		rate, err := daemonRound(func() float64 {
-			rate, _, _, f := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
-				s, err := e.createPayment(ctx, e.nextRef(), false)
-				if err == nil {
-					e.addSeed(s)
-					paid.Add(1)
-				}
-				return err == nil
-			})
-			failed = f
-			return rate
-		})
-		if err != nil {
-			return r, err
+		for _, rs := range []*daemonRounds{plain, keyed} {
+			if err := daemonRound(rs); err != nil {
+				return r, err
+			}
 		}
-		cpu += e.daemon.cpu() - cpu0
-		daemon, r.Failed = append(daemon, rate), r.Failed+failed
-		cpu0 = e.daemon.cpu()
-		rate, err = daemonRound(func() float64 {
-			rate, _, _, f := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
-				s, err := e.createPayment(ctx, e.nextRef(), true)
-				if err == nil {
-					e.addSeed(s)
-					paidIdem.Add(1)
-				}
-				return err == nil
-			})
-			failed = f
-			return rate
-		})
-		if err != nil {
-			return r, err
-		}
-		cpuIdem += e.daemon.cpu() - cpu0
-		idem, r.Failed = append(idem, rate), r.Failed+failed
-		rate, _, _, failed = closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+		rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
 			return directPay(ctx, direct, e.nextRef()) == nil
 		})
 		dir, r.Failed = append(dir, rate), r.Failed+failed
@@ -298,17 +281,17 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 		})
 		sdk, r.Failed = append(sdk, rate), r.Failed+failed
 	}
-	r.Daemon, r.DaemonIdempotent, r.Direct, r.TokenPerPayment = median(daemon), median(idem), median(dir), median(sdk)
+	r.Daemon, r.DaemonIdempotent, r.Direct, r.TokenPerPayment = median(plain.rates), median(keyed.rates), median(dir), median(sdk)
 	r.DurableDirect = median(dur)
 	r.DurableCommitP50, r.DurableCommitP99, _ = percentiles(durCommits)
 	if len(durCommits) > 0 {
 		r.DurableWritesPerCommit = float64(durWrites) / float64(len(durCommits))
 	}
-	if n := paid.Load(); n > 0 {
-		r.DaemonCPU = cpu / time.Duration(n)
+	if n := plain.paid.Load(); n > 0 {
+		r.DaemonCPU = plain.cpu / time.Duration(n)
 	}
-	if n := paidIdem.Load(); n > 0 {
-		r.DaemonIdempotentCPU = cpuIdem / time.Duration(n)
+	if n := keyed.paid.Load(); n > 0 {
+		r.DaemonIdempotentCPU = keyed.cpu / time.Duration(n)
 	}
 	r.CommitP50, r.CommitP99, r.WritesPerCommit = commits.quantile(0.5), commits.quantile(0.99), commits.perCommit()
 	return r, e.sandboxSettings(ctx, map[string]any{"latency": "0s"})
@@ -335,20 +318,18 @@ func median(v []float64) float64 {
 type durablePayer struct {
 	db     *sql.DB
 	client *clickpesa.Client
-	writes chan durableWrite
+	g      *groupWriter[durableWrite]
 	stop   context.CancelFunc
-	done   chan struct{}
 
 	mu      sync.Mutex
 	commits []time.Duration // each commit's duration, since takeCommits
 	wrote   int             // writes committed, since takeCommits
 }
 
-// durableWrite is one statement waiting for the writer.
+// durableWrite is one statement for the writer.
 type durableWrite struct {
 	query string
 	args  []any
-	done  chan error
 }
 
 func newDurablePayer(path string, c *clickpesa.Client) (*durablePayer, error) {
@@ -361,90 +342,49 @@ func newDurablePayer(path string, c *clickpesa.Client) (*durablePayer, error) {
 		return nil, fmt.Errorf("create payments: %w", err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	d := &durablePayer{db: db, client: c, writes: make(chan durableWrite, 1024), stop: stop, done: make(chan struct{})}
-	go d.writer(ctx)
+	d := &durablePayer{db: db, client: c, stop: stop}
+	d.g = newGroupWriter(d.commit)
+	go d.g.run(ctx)
 	return d, nil
 }
 
 func (d *durablePayer) pay(ctx context.Context, ref string) error {
-	if err := d.exec(ctx, "INSERT INTO payments (reference, status, created_at) VALUES (?, 'pending', ?)", ref, time.Now().UnixNano()); err != nil {
+	if err := d.g.submit(ctx, durableWrite{"INSERT INTO payments (reference, status, created_at) VALUES (?, 'pending', ?)", []any{ref, time.Now().UnixNano()}}); err != nil {
 		return fmt.Errorf("record payment: %w", err)
 	}
 	res, err := d.client.InitiatePayment(ctx, payRequest(ref))
 	if err != nil {
 		return err
 	}
-	if err := d.exec(ctx, "UPDATE payments SET provider_reference = ? WHERE reference = ?", res.ProviderReference, ref); err != nil {
+	if err := d.g.submit(ctx, durableWrite{"UPDATE payments SET provider_reference = ? WHERE reference = ?", []any{res.ProviderReference, ref}}); err != nil {
 		return fmt.Errorf("record answer: %w", err)
 	}
 	return nil
 }
 
-// exec runs one statement through the writer and returns after its commit.
-func (d *durablePayer) exec(ctx context.Context, query string, args ...any) error {
-	w := durableWrite{query: query, args: args, done: make(chan error, 1)}
-	select {
-	case d.writes <- w:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-w.done: // once queued, the outcome is waited for
-		return err
-	case <-d.done:
-		return errors.New("durable client closed")
-	}
-}
-
-func (d *durablePayer) writer(ctx context.Context) {
-	defer close(d.done)
-	const maxBatch = 128
-	batch := make([]durableWrite, 0, maxBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case w := <-d.writes:
-			batch = append(batch[:0], w)
-		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case w := <-d.writes:
-				batch = append(batch, w)
-			default:
-				break more
-			}
-		}
-		took, err := d.commit(batch)
-		if err == nil {
-			d.mu.Lock()
-			d.commits, d.wrote = append(d.commits, took), d.wrote+len(batch)
-			d.mu.Unlock()
-		}
-		for _, w := range batch {
-			w.done <- err
-		}
-	}
-}
-
 // commit runs batch in one transaction (a failure fails the whole batch:
-// the baseline's statements do not fail) and returns how long the COMMIT
+// the baseline's statements do not fail) and records how long the COMMIT
 // took, as the daemon's store reports it.
-func (d *durablePayer) commit(batch []durableWrite) (time.Duration, error) {
+func (d *durablePayer) commit(batch []durableWrite) error {
 	tx, err := d.db.Begin()
 	if err != nil {
-		return 0, err
+		return err
 	}
 	for _, w := range batch {
 		if _, err := tx.Exec(w.query, w.args...); err != nil {
 			_ = tx.Rollback()
-			return 0, err
+			return err
 		}
 	}
 	start := time.Now()
-	err = tx.Commit()
-	return time.Since(start), err
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	d.mu.Lock()
+	d.commits, d.wrote = append(d.commits, took), d.wrote+len(batch)
+	d.mu.Unlock()
+	return nil
 }
 
 // takeCommits returns the durations of the commits since the last call
@@ -459,6 +399,6 @@ func (d *durablePayer) takeCommits() ([]time.Duration, int) {
 
 func (d *durablePayer) close() {
 	d.stop()
-	<-d.done
+	<-d.g.stopped
 	_ = d.db.Close()
 }
