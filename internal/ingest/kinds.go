@@ -101,7 +101,8 @@ func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) r
 		// the store finds it and binds the statement to it in the
 		// transaction that records it (no lookup beforehand), and says
 		// when there is none; the webhook is then a hint like any other.
-		// The parse already took the credentials out of the body (wh.Raw).
+		// The parse already took the credentials out of the body (wh.Raw),
+		// here and below.
 		res := in.apply(ctx, ri, verified{st: st, dedupRef: firstOf(st.ProviderReference, st.Reference), body: wh.Raw, clean: true, source: state.SourceNotification})
 		if !res.notHeld {
 			return res
@@ -125,7 +126,7 @@ func (in *Ingester) clickpesa(ctx context.Context, ri *routeInfo, body []byte) r
 		res.st = st
 		return res
 	}
-	return in.apply(ctx, ri, verified{st: confirmed, dedupRef: firstOf(confirmed.ProviderReference, confirmed.Reference), body: body, source: state.SourceStatusQuery})
+	return in.apply(ctx, ri, verified{st: confirmed, dedupRef: firstOf(confirmed.ProviderReference, confirmed.Reference), body: wh.Raw, clean: true, source: state.SourceStatusQuery})
 }
 
 // azampay handles a callback. AzamPay signs utilityref +

@@ -58,29 +58,24 @@ func (e *env) readCommits(ctx context.Context) (commitStats, error) {
 }
 
 // minus is what happened between an earlier read and s.
-func (s commitStats) minus(earlier commitStats) commitStats {
-	d := commitStats{commits: s.commits - earlier.commits, writes: s.writes - earlier.writes, bounds: s.bounds}
-	d.cum = make([]float64, len(s.cum))
-	for i := range s.cum {
-		d.cum[i] = s.cum[i]
-		if i < len(earlier.cum) {
-			d.cum[i] -= earlier.cum[i]
-		}
-	}
-	return d
-}
+func (s commitStats) minus(earlier commitStats) commitStats { return s.add(earlier, -1) }
 
 // plus adds two differences of reads.
 func (s commitStats) plus(o commitStats) commitStats {
 	if len(s.bounds) == 0 {
 		return o
 	}
-	d := commitStats{commits: s.commits + o.commits, writes: s.writes + o.writes, bounds: s.bounds}
+	return s.add(o, 1)
+}
+
+// add is s + sign·o, bucket by bucket (s's buckets).
+func (s commitStats) add(o commitStats, sign float64) commitStats {
+	d := commitStats{commits: s.commits + sign*o.commits, writes: s.writes + sign*o.writes, bounds: s.bounds}
 	d.cum = make([]float64, len(s.cum))
 	for i := range s.cum {
 		d.cum[i] = s.cum[i]
 		if i < len(o.cum) {
-			d.cum[i] += o.cum[i]
+			d.cum[i] += sign * o.cum[i]
 		}
 	}
 	return d

@@ -147,15 +147,18 @@ func (e *env) benchIngest(ctx context.Context) (IngestReport, error) {
 			// step starts from an empty queue (and its CPU counts
 			// with the step's).
 			arr = e.sink.waitArrived(refs, 60*time.Second)
+		}
+		if cpu1 := procs[target].cpu(); cpu0 > 0 && res.OK > 0 {
+			res.CPU = (cpu1 - cpu0) / time.Duration(res.OK)
+		}
+		if target == targetDaemon {
+			// Read after the CPU, which the scrape must not add to.
 			commits1, err := e.readCommits(ctx)
 			if err != nil {
 				return false, err
 			}
 			c := commits1.minus(commits0)
 			res.CommitP50, res.CommitP99, res.WritesPerCommit = c.quantile(0.5), c.quantile(0.99), c.perCommit()
-		}
-		if cpu1 := procs[target].cpu(); cpu0 > 0 && res.OK > 0 {
-			res.CPU = (cpu1 - cpu0) / time.Duration(res.OK)
 		}
 		commits := ""
 		if res.WritesPerCommit > 0 {
