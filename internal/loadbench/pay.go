@@ -255,37 +255,35 @@ func (e *env) benchPay(ctx context.Context) (PayReport, error) {
 		commits = commits.plus(after.minus(before))
 		return nil
 	}
+	// baseline runs a 32-client round of call and keeps its rate in rates.
+	baseline := func(rates *[]float64, call func(ctx context.Context) bool) {
+		rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool { return call(ctx) })
+		*rates, r.Failed = append(*rates, rate), r.Failed+failed
+	}
 	// The five targets of a round, each round starting one further along,
 	// so that no target always runs right after the same other one.
 	targets := []func() error{
 		func() error { return daemonRound(plain) },
 		func() error { return daemonRound(keyed) },
 		func() error {
-			rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
-				return directPay(ctx, direct, e.nextRef()) == nil
-			})
-			dir, r.Failed = append(dir, rate), r.Failed+failed
+			baseline(&dir, func(ctx context.Context) bool { return directPay(ctx, direct, e.nextRef()) == nil })
 			return nil
 		},
 		func() error {
 			// The direct client between two commits, as the daemon's
 			// durability needs, its writes sharing commits as the daemon's do.
 			durable.takeCommits()
-			rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
-				return durable.pay(ctx, e.nextRef()) == nil
-			})
-			dur, r.Failed = append(dur, rate), r.Failed+failed
+			baseline(&dur, func(ctx context.Context) bool { return durable.pay(ctx, e.nextRef()) == nil })
 			c, n := durable.takeCommits()
 			durCommits, durWrites = append(durCommits, c...), durWrites+n
 			return nil
 		},
 		func() error {
 			// What a client without a token cache does: a token for every payment.
-			rate, _, _, failed := closedLoop(ctx, 32, e.o.payFor, func(ctx context.Context, _, _ int) bool {
+			baseline(&sdk, func(ctx context.Context) bool {
 				c, err := e.directClient()
 				return err == nil && directPay(ctx, c, e.nextRef()) == nil
 			})
-			sdk, r.Failed = append(sdk, rate), r.Failed+failed
 			return nil
 		},
 	}
