@@ -9,7 +9,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -120,7 +119,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		poll:    cfg.PollInterval,
 		conc:    cfg.Concurrency,
 		ahead:   aheadWindow,
-		ua:      userAgent(version.Get().Version),
+		ua:      version.UserAgent(),
 		workers: map[string]*worker{},
 	}
 	if d.log == nil {
@@ -175,22 +174,6 @@ func New(cfg Config) (*Dispatcher, error) {
 		d.workers[rc.name] = d.newWorker(rc)
 	}
 	return d, nil
-}
-
-// userAgent is "finconnectd/VERSION" with VERSION reduced to token
-// characters ("(devel)" becomes "devel").
-func userAgent(v string) string {
-	v = strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(".-+_~", r):
-			return r
-		}
-		return -1
-	}, v)
-	if v == "" {
-		v = "devel"
-	}
-	return "finconnectd/" + v
 }
 
 // Start starts one worker per route. The workers stop when ctx ends or at

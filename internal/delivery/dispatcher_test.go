@@ -244,16 +244,6 @@ func TestRetriesUntilMaxAttempts(t *testing.T) {
 	})
 }
 
-func TestUserAgent(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{"(devel)": "finconnectd/devel", "v1.2.0": "finconnectd/v1.2.0", "": "finconnectd/devel",
-		"v0.0.0-20261122-abc+dirty": "finconnectd/v0.0.0-20261122-abc+dirty"} {
-		if got := userAgent(in); got != want {
-			t.Errorf("userAgent(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestBackoffSchedule(t *testing.T) {
 	t.Parallel()
 	want := []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,

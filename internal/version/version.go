@@ -67,15 +67,20 @@ func (i Info) String() string {
 
 // UserAgent is the User-Agent of every request finconnectd makes (provider
 // calls and event deliveries): "finconnectd/" and the version reduced to
-// token characters.
-func UserAgent() string {
-	v := strings.Map(func(r rune) rune {
+// token characters. It reads the build's information on every call: a
+// client that sends many requests keeps the value.
+func UserAgent() string { return userAgentFor(Get().Version) }
+
+// userAgentFor is the User-Agent of version v ("(devel)" and an empty v
+// become "devel").
+func userAgentFor(v string) string {
+	v = strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(".-+_~", r):
 			return r
 		}
 		return -1
-	}, Get().Version)
+	}, v)
 	if v == "" {
 		v = "devel"
 	}

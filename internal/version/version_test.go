@@ -29,3 +29,13 @@ func TestGet(t *testing.T) {
 		t.Fatalf("UserAgent() = %q, want finconnectd/%s", got, i.Version)
 	}
 }
+
+func TestUserAgentFor(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"(devel)": "finconnectd/devel", "v1.2.0": "finconnectd/v1.2.0", "": "finconnectd/devel",
+		"v0.0.0-20261122-abc+dirty": "finconnectd/v0.0.0-20261122-abc+dirty"} {
+		if got := userAgentFor(in); got != want {
+			t.Errorf("userAgentFor(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
