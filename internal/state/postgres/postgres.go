@@ -26,7 +26,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,8 +60,8 @@ type Store struct {
 	log      *slog.Logger
 	hostname string
 	scope    string // procscope.Scope(): with hostname, where a lock holder's PID can be looked up
-	// onCommit receives each commit (ObserveCommits); nil when unset.
-	onCommit atomic.Pointer[func(writes int, took time.Duration)]
+	// reports receives each commit (ObserveCommits).
+	reports state.CommitReports
 
 	closeOnce sync.Once
 }
@@ -199,7 +198,7 @@ func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) (err error)
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	s.observeCommit(time.Since(start))
+	s.reports.Report(1, time.Since(start))
 	return nil
 }
 
@@ -208,14 +207,7 @@ func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) (err error)
 // commit's (nothing is reported when it failed).
 func (s *Store) autocommitted(start time.Time, err error) {
 	if err == nil {
-		s.observeCommit(time.Since(start))
-	}
-}
-
-// observeCommit reports one write's commit.
-func (s *Store) observeCommit(took time.Duration) {
-	if fn := s.onCommit.Load(); fn != nil {
-		(*fn)(1, took)
+		s.reports.Report(1, time.Since(start))
 	}
 }
 
@@ -223,13 +215,7 @@ func (s *Store) observeCommit(took time.Duration) {
 // on its own: took is its transaction's COMMIT round trip (the server's
 // flush included), or for a write of one statement outside a transaction
 // that statement's round trip. fn runs on the writing goroutine.
-func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
-	if fn == nil {
-		s.onCommit.Store(nil)
-		return
-	}
-	s.onCommit.Store(&fn)
-}
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) { s.reports.Set(fn) }
 
 // read runs fn in one REPEATABLE READ read-only transaction (a snapshot).
 func (s *Store) read(ctx context.Context, fn func(tx pgx.Tx) error) error {

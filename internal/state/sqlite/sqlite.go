@@ -65,8 +65,8 @@ type Store struct {
 	deferWait, deferWindow time.Duration
 	// commits counts the writer's transactions (tests read it).
 	commits atomic.Int64
-	// onCommit receives each commit (ObserveCommits); nil when unset.
-	onCommit atomic.Pointer[func(writes int, took time.Duration)]
+	// reports receives each commit (ObserveCommits).
+	reports state.CommitReports
 
 	closeOnce sync.Once
 	closeErr  error

@@ -257,7 +257,7 @@ func (s *Store) commit(batch []*writeReq) (again []*writeReq, cause error) {
 		}
 		return nil, nil
 	}
-	s.observeCommit(len(ok), time.Since(start))
+	s.reports.Report(len(ok), time.Since(start))
 	for _, r := range ok {
 		r.done <- nil
 	}
@@ -286,24 +286,11 @@ func (s *Store) commitOne(r *writeReq) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	s.observeCommit(1, time.Since(start))
+	s.reports.Report(1, time.Since(start))
 	return nil
 }
 
 // ObserveCommits makes fn receive each later commit of the writer: the
 // writes it carried and how long the COMMIT took (the log's flush
 // included). fn runs on the writer goroutine.
-func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) {
-	if fn == nil {
-		s.onCommit.Store(nil)
-		return
-	}
-	s.onCommit.Store(&fn)
-}
-
-// observeCommit reports a commit of writes writes (none: nothing to report).
-func (s *Store) observeCommit(writes int, took time.Duration) {
-	if fn := s.onCommit.Load(); fn != nil && writes > 0 {
-		(*fn)(writes, took)
-	}
-}
+func (s *Store) ObserveCommits(fn func(writes int, took time.Duration)) { s.reports.Set(fn) }
