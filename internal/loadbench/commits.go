@@ -92,10 +92,10 @@ func (s commitStats) quantile(q float64) time.Duration {
 	rank := q * s.commits
 	lower, below := 0.0, 0.0
 	for i, upper := range s.bounds {
-		if s.cum[i] >= rank && math.IsInf(upper, 1) {
-			return time.Duration(lower * float64(time.Second))
-		}
 		if s.cum[i] >= rank {
+			if math.IsInf(upper, 1) {
+				break // the last finite bound, below
+			}
 			in := s.cum[i] - below
 			frac := 1.0
 			if in > 0 {
